@@ -1,0 +1,151 @@
+"""`diffusionctl`: the command-line client."""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+
+from diffusiond.client.images import GeneratedImage
+from diffusiond.client.progress import ProgressBar
+from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, GenerateOptions, sampler_names
+from diffusiond.client.sync import Client
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+
+# Exit codes: 0 ok, 1 server error, 2 usage or invalid argument, 3 not found, 4 daemon unreachable/unavailable.
+_EXIT_CODES = {
+	grpc.StatusCode.INVALID_ARGUMENT: 2,
+	grpc.StatusCode.NOT_FOUND: 3,
+	grpc.StatusCode.UNAVAILABLE: 4,
+}
+
+
+def _size(text: str) -> tuple[int, int]:
+	width, sep, height = text.lower().partition('x')
+	if not sep or not width.isdigit() or not height.isdigit():
+		raise argparse.ArgumentTypeError(f'size must look like 512x512, got {text!r}')
+	return int(width), int(height)
+
+
+def _outputs(base: Path, count: int, suffix: str) -> list[Path]:
+	base = base if base.suffix else base.with_suffix(suffix)
+	if count == 1:
+		return [base]
+	return [base.with_name(f'{base.stem}-{i}{base.suffix}') for i in range(count)]
+
+
+def _options(args: argparse.Namespace) -> GenerateOptions:
+	options = GenerateOptions()
+	for key in ('model', 'negative_prompt', 'steps', 'seed', 'num_images', 'quality', 'guidance_scale', 'sampler'):
+		value = getattr(args, key)
+		if value is not None:
+			options[key] = value
+	if args.size:
+		options['width'], options['height'] = args.size
+	suffix = args.output.suffix.lstrip('.').lower() if args.output else ''
+	if args.format or suffix in ('png', 'jpg', 'jpeg', 'webp'):
+		options['output_format'] = args.format or suffix
+	return options
+
+
+def _generate(client: Client, args: argparse.Namespace) -> int:
+	bar = ProgressBar()
+	images: list[GeneratedImage] = []
+	for event in client.generate(args.prompt, **_options(args)):
+		kind = event.WhichOneof('event')
+		if kind == 'queued' and event.queued.position > 1:
+			bar.message(f'queued: position {event.queued.position} of {event.queued.queue_length}')
+		elif kind == 'started':
+			seeds = ', '.join(str(seed) for seed in event.started.seeds)
+			bar.message(f'job {event.job_id} on {event.started.model}, seeds {seeds}')
+		elif kind == 'progress':
+			bar.update(event.progress.step, event.progress.total_steps, event.progress.eta_seconds)
+		elif kind == 'image':
+			images.append(GeneratedImage.from_event(event))
+		elif kind == 'completed':
+			bar.finish()
+			total = event.completed.timings.total_seconds
+			for image, path in zip(images, _outputs(args.output, len(images), images[0].suffix), strict=True):
+				image.save(path)
+				print(json.dumps({'path': str(path), 'seed': image.seed}) if args.json else f'{path} (seed {image.seed})')
+			print(f'done in {total:.2f}s', file=sys.stderr)
+	return 0
+
+
+def _info(client: Client, args: argparse.Namespace) -> int:
+	info = client.system_info()
+	if args.json:
+		print(json_format.MessageToJson(info))
+		return 0
+	device = info.device
+	print(f'diffusiond {info.version} on {device.name} ({device.dtype}), up {info.uptime.seconds}s')
+	print(f'default model: {info.default_model or "(none)"}; queue {info.queue_depth}/{info.queue_capacity}')
+	for model in info.loaded_models:
+		note = '  [demo: random weights, produces noise]' if model.demo else ''
+		print(f'loaded: {model.name} ({model.native_size}px){note}')
+	print(f'process RSS {info.process_rss_bytes / 2**20:.0f} MiB')
+	return 0
+
+
+def _jobs(client: Client, args: argparse.Namespace) -> int:
+	if args.jobs_command == 'cancel':
+		previous = client.cancel_job(args.job_id)
+		print(f'cancelled {args.job_id} (was {gen_pb.JobState.Name(previous).removeprefix("JOB_STATE_").lower()})')
+		return 0
+	for job in client.list_jobs():
+		state = gen_pb.JobState.Name(job.state).removeprefix('JOB_STATE_').lower()
+		print(json_format.MessageToJson(job, indent=None) if args.json else f'{job.job_id} {state} {job.step}/{job.steps} {job.prompt[:40]!r}')
+	return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+	parser = argparse.ArgumentParser(prog='diffusionctl', description='Command-line client for the diffusiond daemon.')
+	parser.add_argument('--address', help=f'host:port or unix:PATH (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})')
+	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
+	parser.add_argument('--json', action='store_true', help='machine-readable output')
+	commands = parser.add_subparsers(dest='command', required=True)
+	gen = commands.add_parser('generate', help='generate images', epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7')
+	gen.add_argument('prompt')
+	gen.add_argument('-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)')
+	gen.add_argument('--negative', dest='negative_prompt')
+	gen.add_argument('--model')
+	gen.add_argument('--steps', type=int)
+	gen.add_argument('--seed', type=int)
+	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
+	gen.add_argument('--cfg', dest='guidance_scale', type=float)
+	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
+	gen.add_argument('-n', '--num-images', type=int)
+	gen.add_argument('--format', choices=['png', 'jpeg', 'webp'])
+	gen.add_argument('--quality', type=int)
+	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
+	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
+	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
+	job_commands.add_parser('list', help='queued and running jobs')
+	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
+	cancel.add_argument('job_id')
+	return parser
+
+
+_COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {'generate': _generate, 'info': _info, 'jobs': _jobs}
+
+
+def main(argv: list[str] | None = None) -> int:
+	args = _parser().parse_args(argv)
+	try:
+		with Client(args.address, timeout=args.timeout) as client:
+			return _COMMANDS[args.command](client, args)
+	except grpc.RpcError as error:
+		code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+		details = error.details() if isinstance(error, grpc.Call) else str(error)
+		print(f'error: {code.name}: {details}', file=sys.stderr)
+		return _EXIT_CODES.get(code, 1)
+	except ValueError as error:
+		print(f'error: {error}', file=sys.stderr)
+		return 2
+
+
+if __name__ == '__main__':
+	sys.exit(main())

@@ -1,0 +1,33 @@
+"""A step progress bar on stderr: redrawn in place on a terminal, plain lines otherwise."""
+
+import sys
+from typing import TextIO
+
+_WIDTH = 30
+
+
+class ProgressBar:
+	def __init__(self, stream: TextIO = sys.stderr) -> None:
+		self._stream = stream
+		self._tty = stream.isatty()
+		self._last_decile = -1
+
+	def update(self, step: int, total: int, eta_s: float) -> None:
+		fraction = step / total if total else 1.0
+		text = f'step {step}/{total}  ETA {eta_s:5.1f}s'
+		if self._tty:
+			filled = int(fraction * _WIDTH)
+			self._stream.write(f'\r[{"#" * filled}{"." * (_WIDTH - filled)}] {text}')
+			self._stream.flush()
+		elif int(fraction * 10) > self._last_decile:
+			self._last_decile = int(fraction * 10)
+			self._stream.write(f'{text}\n')
+
+	def message(self, text: str) -> None:
+		self.finish()
+		self._stream.write(f'{text}\n')
+
+	def finish(self) -> None:
+		if self._tty:
+			self._stream.write('\r\033[K')
+			self._stream.flush()

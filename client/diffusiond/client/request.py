@@ -1,0 +1,78 @@
+"""Builds requests from plain Python values; shared by the sync and asyncio clients."""
+
+import os
+from typing import TypedDict, Unpack
+
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+
+DEFAULT_ADDRESS = 'localhost:50051'
+ADDRESS_ENV = 'DIFFUSIOND_ADDRESS'
+# Large enough for a 2048x2048 PNG in one message, matching the daemon.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = [
+	('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+	('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
+]
+
+_FORMATS = {
+	'png': gen_pb.IMAGE_FORMAT_PNG,
+	'jpeg': gen_pb.IMAGE_FORMAT_JPEG,
+	'jpg': gen_pb.IMAGE_FORMAT_JPEG,
+	'webp': gen_pb.IMAGE_FORMAT_WEBP,
+}
+
+
+class GenerateOptions(TypedDict, total=False):
+	"""Optional GenerateRequest fields; anything left out takes the daemon's default."""
+
+	model: str
+	negative_prompt: str
+	width: int
+	height: int
+	steps: int
+	guidance_scale: float
+	sampler: str
+	seed: int
+	num_images: int
+	output_format: str
+	quality: int
+
+
+def resolve_address(address: str | None) -> str:
+	return address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
+
+
+def sampler_names() -> list[str]:
+	return [name.removeprefix('SAMPLER_').lower() for name in gen_pb.Sampler.keys() if name != 'SAMPLER_UNSPECIFIED']
+
+
+def parse_sampler(name: str) -> gen_pb.Sampler.ValueType:
+	"""Accepts A1111 names ('Euler a', 'DPM++ 2M Karras') and enum names ('euler_a', 'SAMPLER_DPMPP_2M')."""
+	key = name.strip().upper().replace('++', 'PP').replace(' ', '_').replace('-', '_')
+	key = key if key.startswith('SAMPLER_') else f'SAMPLER_{key}'
+	if key not in gen_pb.Sampler.keys():
+		raise ValueError(f'unknown sampler {name!r}; known: {", ".join(sampler_names())}')
+	return gen_pb.Sampler.Value(key)
+
+
+def parse_format(name: str) -> gen_pb.ImageFormat.ValueType:
+	if name.lower() not in _FORMATS:
+		raise ValueError(f'unknown image format {name!r}; known: png, jpeg, webp')
+	return _FORMATS[name.lower()]
+
+
+def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> gen_pb.GenerateRequest:
+	request = gen_pb.GenerateRequest(
+		prompt=prompt, model=options.get('model', ''), negative_prompt=options.get('negative_prompt', '')
+	)
+	for field in ('width', 'height', 'steps', 'seed', 'num_images', 'quality'):
+		value = options.get(field)
+		if isinstance(value, int):
+			setattr(request, field, value)
+	if 'guidance_scale' in options:
+		request.guidance_scale = options['guidance_scale']
+	if 'sampler' in options:
+		request.sampler = parse_sampler(options['sampler'])
+	if 'output_format' in options:
+		request.output_format = parse_format(options['output_format'])
+	return request

@@ -1,0 +1,3 @@
+from diffusiond.server.cli import main
+
+main()

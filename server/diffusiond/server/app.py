@@ -1,0 +1,105 @@
+"""Builds every object once from one Settings, serves, and shuts down gracefully."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.interceptors import ErrorInterceptor
+from diffusiond.server.models import ModelLocator
+from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.pipeline.backend import Backend, DiffusersBackend
+from diffusiond.server.pipeline.device import choose_device, choose_dtype
+from diffusiond.server.services.generation import GenerationService
+from diffusiond.server.services.system import SystemService
+from diffusiond.server.settings import Settings
+from diffusiond.v1 import generation_service_pb2, generation_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
+	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
+)
+_HEALTH_NAMES = ('', *SERVICE_NAMES)
+_STOP_GRACE_S = 5.0  # for streams to flush their last events after the manager drained
+
+
+def default_backend(settings: Settings) -> DiffusersBackend:
+	device = choose_device(settings.device)
+	return DiffusersBackend(device, choose_dtype(settings.device, device))
+
+
+class Daemon:
+	"""The running daemon: gRPC server, health, pipeline manager."""
+
+	def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+		self.settings = settings
+		locator = ModelLocator(settings.storage.models_dir, settings.models.default_model)
+		self.manager = PipelineManager(settings, backend or default_backend(settings), locator)
+		self.health = HealthServicer()
+		size = settings.server.max_message_bytes
+		self.server = grpc.aio.server(
+			interceptors=[ErrorInterceptor()],
+			options=[('grpc.max_send_message_length', size), ('grpc.max_receive_message_length', size)],
+		)
+		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationService(self.manager), self.server)
+		system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemService(self.manager), self.server)
+		health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+		reflection.enable_server_reflection((*SERVICE_NAMES, 'grpc.health.v1.Health', reflection.SERVICE_NAME), self.server)
+		self.port = self.server.add_insecure_port(f'{settings.server.host}:{settings.server.port}')
+		self.ready = asyncio.Event()
+		self._prepare: asyncio.Task[None] | None = None
+
+	async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+		for name in _HEALTH_NAMES:
+			await self.health.set(name, status)
+
+	async def start(self) -> None:
+		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
+		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+		await self.manager.start()
+		await self.server.start()
+		log.info('diffusiond listening on %s:%d', self.settings.server.host, self.port)
+		self._prepare = asyncio.create_task(self._prepare_default())
+
+	async def _prepare_default(self) -> None:
+		try:
+			info = await self.manager.prepare_default()
+		except DiffusiondError as error:
+			log.error('default model not ready: %s', error.message)
+			return
+		if info is None:
+			log.warning('no model installed and the demo model is disabled; Generate answers NOT_FOUND')
+		else:
+			log.info('default model %s ready%s', info.name, ' (demo: random weights, produces noise)' if info.demo else '')
+		await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+		self.ready.set()
+
+	async def shutdown(self, grace_s: float | None = None) -> None:
+		"""Health NOT_SERVING, refuse new jobs, let the running job finish (or cancel it), then stop."""
+		grace = self.settings.server.grace_period_s if grace_s is None else grace_s
+		log.info('shutting down (grace period %.1fs)', grace)
+		await self.health.enter_graceful_shutdown()
+		if self._prepare is not None:
+			await self._prepare
+		await self.manager.drain(grace)
+		await self.server.stop(_STOP_GRACE_S)
+		log.info('stopped')
+
+
+async def serve(settings: Settings, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> None:
+	daemon = Daemon(settings)
+	await daemon.start()
+	stop = asyncio.Event()
+	loop = asyncio.get_running_loop()
+	for sig in signals:
+		loop.add_signal_handler(sig, stop.set)
+	await stop.wait()
+	await daemon.shutdown()

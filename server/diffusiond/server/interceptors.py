@@ -1,0 +1,89 @@
+"""Server interceptors. `ErrorInterceptor` is the one place where domain errors become gRPC statuses."""
+
+from __future__ import annotations  # grpc-stubs generics (RpcMethodHandler[...]) are not subscriptable at runtime
+
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import grpc
+from grpc_status import rpc_status
+
+from diffusiond.server.errors import DiffusiondError, to_rpc_status
+
+log = logging.getLogger(__name__)
+
+Context = grpc.aio.ServicerContext[object, object]
+UnaryBehaviour = Callable[[object, Context], Awaitable[object]]
+StreamBehaviour = Callable[[object, Context], AsyncIterator[object]]
+
+
+async def abort_with(context: Context, error: DiffusiondError) -> None:
+	status = rpc_status.to_status(to_rpc_status(error))
+	await context.abort(status.code, status.details, status.trailing_metadata)
+
+
+async def _internal(context: Context, method: str, exc: Exception) -> None:
+	log.exception('bug in %s', method, exc_info=exc)
+	await context.abort(grpc.StatusCode.INTERNAL, f'internal error in {method} (logged by the daemon): {type(exc).__name__}')
+
+
+def _unary(method: str, behaviour: Callable[[object, Context], object]) -> UnaryBehaviour:
+	async def wrapped(request: object, context: Context) -> object:
+		try:
+			result = behaviour(request, context)
+			return await result if inspect.isawaitable(result) else result
+		except DiffusiondError as error:
+			await abort_with(context, error)
+		except grpc.aio.AbortError:
+			raise
+		except Exception as exc:
+			await _internal(context, method, exc)
+		return None  # unreachable: abort raises
+
+	return wrapped
+
+
+def _stream(method: str, behaviour: Callable[[object, Context], object]) -> StreamBehaviour:
+	async def wrapped(request: object, context: Context) -> AsyncIterator[object]:
+		try:
+			result = behaviour(request, context)
+			if isinstance(result, AsyncIterator):
+				async with contextlib.aclosing(result) as events:
+					async for event in events:
+						yield event
+			elif isinstance(result, Iterator):
+				for event in result:
+					yield event
+		except DiffusiondError as error:
+			await abort_with(context, error)
+		except grpc.aio.AbortError:
+			raise
+		except Exception as exc:
+			await _internal(context, method, exc)
+
+	return wrapped
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+	"""Maps DiffusiondError (via errors.STATUS_CODES) and unexpected exceptions to a gRPC status."""
+
+	async def intercept_service(
+		self,
+		continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[object, object]]],
+		handler_call_details: grpc.HandlerCallDetails,
+	) -> grpc.RpcMethodHandler[object, object]:
+		handler = await continuation(handler_call_details)
+		method = handler_call_details.method
+		if handler is None or handler.request_streaming:
+			return handler
+		if handler.unary_stream is not None:
+			return grpc.unary_stream_rpc_method_handler(
+				_stream(method, handler.unary_stream), handler.request_deserializer, handler.response_serializer
+			)
+		if handler.unary_unary is not None:
+			return grpc.unary_unary_rpc_method_handler(
+				_unary(method, handler.unary_unary), handler.request_deserializer, handler.response_serializer
+			)
+		return handler

@@ -1,0 +1,5 @@
+"""The pipeline manager: the only code that touches torch and the device."""
+
+from diffusiond.server.pipeline.manager import PipelineManager
+
+__all__ = ['PipelineManager']

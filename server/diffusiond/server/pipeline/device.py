@@ -1,0 +1,62 @@
+"""Chooses the torch device and dtype, and reads device memory figures."""
+
+import torch
+from pydantic import BaseModel
+
+from diffusiond.server.settings import DeviceSettings
+
+_DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
+
+
+class DeviceStats(BaseModel):
+	kind: str
+	name: str
+	dtype: str
+	memory_total_bytes: int = 0
+	memory_used_bytes: int = 0
+
+
+def _mps_available() -> bool:
+	backend = getattr(torch.backends, 'mps', None)
+	return bool(backend is not None and backend.is_available())
+
+
+def choose_device(settings: DeviceSettings) -> torch.device:
+	"""CUDA if available, else MPS, else CPU, unless a device is set."""
+	if settings.device != 'auto':
+		return torch.device(settings.device)
+	if torch.cuda.is_available():
+		return torch.device('cuda')
+	if _mps_available():
+		return torch.device('mps')
+	return torch.device('cpu')
+
+
+def choose_dtype(settings: DeviceSettings, device: torch.device) -> torch.dtype:
+	"""float16 on CUDA, float32 elsewhere, unless a dtype is set."""
+	if settings.dtype != 'auto':
+		return _DTYPES[settings.dtype]
+	return torch.float16 if device.type == 'cuda' else torch.float32
+
+
+def device_stats(device: torch.device, dtype: torch.dtype) -> DeviceStats:
+	dtype_name = str(dtype).removeprefix('torch.')
+	if device.type == 'cuda':
+		index = device.index if device.index is not None else torch.cuda.current_device()
+		props = torch.cuda.get_device_properties(index)
+		return DeviceStats(
+			kind='cuda',
+			name=props.name,
+			dtype=dtype_name,
+			memory_total_bytes=props.total_memory,
+			memory_used_bytes=torch.cuda.memory_reserved(index),
+		)
+	return DeviceStats(kind=device.type, name=device.type, dtype=dtype_name)
+
+
+def release_memory(device: torch.device) -> None:
+	"""Returns cached device memory to the driver after models were dropped."""
+	if device.type == 'cuda':
+		torch.cuda.empty_cache()
+	elif device.type == 'mps':
+		torch.mps.empty_cache()

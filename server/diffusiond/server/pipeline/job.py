@@ -1,0 +1,49 @@
+"""A job: its validated spec, its state and its event channel."""
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+from diffusiond.server.errors import DiffusiondError, JobCancelledError
+from diffusiond.server.models import ModelInfo
+from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.schemas import JobInfo, JobSpec, JobState
+
+
+class Job:
+	def __init__(self, spec: JobSpec, model: ModelInfo, channel: EventChannel) -> None:
+		self.id = str(uuid.uuid4())
+		self.spec = spec
+		self.model = model
+		self.channel = channel
+		self.created_at = datetime.now(UTC)
+		self.submitted = time.monotonic()
+		self.state = JobState.QUEUED
+		self.step = 0
+		self.cancel_requested = threading.Event()
+		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
+
+	def request_cancel(self, error: DiffusiondError) -> None:
+		if not self.cancel_requested.is_set():
+			self.cancel_error = error
+			self.cancel_requested.set()
+
+	@property
+	def finished(self) -> bool:
+		return self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+	def info(self, position: int) -> JobInfo:
+		return JobInfo(
+			job_id=self.id,
+			state=self.state,
+			position=position,
+			model=self.spec.model,
+			prompt=self.spec.prompt,
+			width=self.spec.width,
+			height=self.spec.height,
+			steps=self.spec.steps,
+			num_images=len(self.spec.seeds),
+			step=self.step,
+			created_at=self.created_at,
+		)

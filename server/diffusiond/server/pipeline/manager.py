@@ -1,0 +1,131 @@
+"""The pipeline manager: the asyncio-facing owner of the device, its queue and its worker thread."""
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
+from diffusiond.server.models import DEMO_MODEL_NAME, ModelInfo, ModelLocator
+from diffusiond.server.pipeline.backend import Backend
+from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.pipeline.device import DeviceStats
+from diffusiond.server.pipeline.job import Job
+from diffusiond.server.pipeline.queue import JobQueue
+from diffusiond.server.pipeline.worker import Worker
+from diffusiond.server.schemas import GenerateParams, JobInfo, JobState
+from diffusiond.server.settings import Settings
+from diffusiond.server.validation import check, resolve
+
+log = logging.getLogger(__name__)
+T = TypeVar('T')
+
+
+class ManagerStatus(BaseModel):
+	device: DeviceStats
+	loaded: list[ModelInfo]
+	default_model: str
+	queue_depth: int
+	queue_capacity: int
+	busy: bool
+
+
+class PipelineManager:
+	def __init__(self, settings: Settings, backend: Backend, locator: ModelLocator) -> None:
+		self._settings = settings
+		self._backend = backend
+		self._locator = locator
+		self._queue = JobQueue(settings.limits.max_queue)
+		self._worker = Worker(self._queue, backend)
+		self._loop: asyncio.AbstractEventLoop | None = None
+		self.default_model = ''
+
+	async def start(self) -> None:
+		self._loop = asyncio.get_running_loop()
+		self._worker.start()
+
+	async def call(self, task: Callable[[], T]) -> T:
+		"""Runs `task` on the worker thread (before the next job) and returns its result."""
+		future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+		def run() -> None:
+			try:
+				future.set_result(task())
+			except BaseException as exc:
+				future.set_exception(exc)
+
+		self._queue.put_control(run)
+		return await asyncio.wrap_future(future)
+
+	async def prepare_default(self) -> ModelInfo | None:
+		"""Builds the demo model if no model exists (and it is enabled), then loads the default model."""
+		models = self._settings.models
+
+		def task() -> ModelInfo | None:
+			if models.demo_model and not self._locator.default_name():
+				build_demo_model(self._locator.models_dir / DEMO_MODEL_NAME)
+			name = self._locator.default_name()
+			if not name:
+				return None
+			info = self._locator.resolve(name)
+			if models.load_default_at_start:
+				self._backend.load(info)
+			return info
+
+		info = await self.call(task)
+		self.default_model = info.name if info else ''
+		return info
+
+	async def submit(self, params: GenerateParams) -> Job:
+		"""Validates `params`, resolves the model and queues the job (or raises at once)."""
+		if self._loop is None:
+			raise ShuttingDownError('the pipeline manager is not running')
+		check(params, self._settings.limits)
+		model = await asyncio.to_thread(self._locator.resolve, params.model)
+		job = Job(resolve(params, model), model, EventChannel(self._loop))
+		self._queue.put(job)
+		log.info('job %s queued: model=%s steps=%d size=%dx%d', job.id, model.name, job.spec.steps, job.spec.width, job.spec.height)
+		return job
+
+	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
+		return self._queue.cancel(job_id, error)
+
+	def abandon(self, job: Job, why: str) -> None:
+		"""Cancels `job` because its caller went away; nothing happens if it already finished."""
+		if not job.finished:
+			try:
+				self._queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
+			except DiffusiondError:
+				pass  # finished between the check and the cancel
+
+	def jobs(self) -> list[JobInfo]:
+		return self._queue.snapshot()
+
+	async def status(self) -> ManagerStatus:
+		device = await asyncio.to_thread(self._backend.stats)
+		return ManagerStatus(
+			device=device,
+			loaded=self._backend.loaded(),
+			default_model=self.default_model,
+			queue_depth=self._queue.depth,
+			queue_capacity=self._queue.capacity,
+			busy=self._queue.busy,
+		)
+
+	async def drain(self, grace_s: float) -> None:
+		"""Shutdown: refuse new jobs, cancel queued ones, give the running one `grace_s`, then stop."""
+		running = self._queue.close()
+		if running is not None:
+			deadline = asyncio.get_running_loop().time() + grace_s
+			while not running.finished and asyncio.get_running_loop().time() < deadline:
+				await asyncio.sleep(0.02)
+			if not running.finished:
+				log.warning('job %s did not finish within the %.1fs grace period; cancelling it', running.id, grace_s)
+				running.request_cancel(ShuttingDownError(f'the daemon shut down before job {running.id} finished'))
+		self._queue.stop()
+		await asyncio.to_thread(self._worker.join)
+		await asyncio.to_thread(self._backend.unload_all)

@@ -1,0 +1,143 @@
+"""The bounded job queue shared by the event loop (submit, cancel, list) and the worker thread (take).
+
+Pure bookkeeping under one lock; it never touches torch. Events go out through each job's channel,
+which is thread-safe, so every method may be called from either side.
+"""
+
+import collections
+import threading
+from collections.abc import Callable
+
+from diffusiond.server.errors import (
+	DiffusiondError,
+	JobCancelledError,
+	JobFinishedError,
+	JobNotFoundError,
+	QueueFullError,
+	ShuttingDownError,
+)
+from diffusiond.server.pipeline.job import Job
+from diffusiond.server.schemas import JobInfo, JobState, QueuedEvent
+
+_RECENT_LIMIT = 1024
+
+ControlTask = Callable[[], None]
+
+
+class JobQueue:
+	def __init__(self, capacity: int) -> None:
+		self.capacity = capacity
+		self._lock = threading.Condition()
+		self._jobs: collections.deque[Job] = collections.deque()
+		self._control: collections.deque[ControlTask] = collections.deque()
+		self._running: Job | None = None
+		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
+		self._closing = False
+		self._stopped = False
+		self.mean_job_s = 1.0
+
+	def _announce_positions(self) -> None:
+		total = len(self._jobs)
+		for index, job in enumerate(self._jobs):
+			job.channel.publish(QueuedEvent(position=index + 1, queue_length=total))
+
+	def _remember(self, job: Job) -> None:
+		self._recent[job.id] = job.state
+		while len(self._recent) > _RECENT_LIMIT:
+			self._recent.popitem(last=False)
+
+	def put(self, job: Job) -> None:
+		with self._lock:
+			if self._closing:
+				raise ShuttingDownError('the daemon is shutting down and accepts no new jobs')
+			if len(self._jobs) >= self.capacity:
+				wait = max(1.0, self.mean_job_s * len(self._jobs))
+				raise QueueFullError(
+					f'the queue is full ({self.capacity} jobs waiting); retry in about {wait:.0f}s',
+					retry_after_s=wait,
+					metadata={'capacity': str(self.capacity)},
+				)
+			self._jobs.append(job)
+			total = len(self._jobs)
+			job.channel.publish(QueuedEvent(position=total, queue_length=total))
+			self._lock.notify()
+
+	def put_control(self, task: ControlTask) -> None:
+		"""Runs `task` on the worker before the next job."""
+		with self._lock:
+			self._control.append(task)
+			self._lock.notify()
+
+	def take(self) -> Job | ControlTask | None:
+		"""Worker-only: blocks for the next control task or job; None once stopped and empty."""
+		with self._lock:
+			while not (self._control or self._jobs or self._stopped):
+				self._lock.wait()
+			if self._control:
+				return self._control.popleft()
+			if not self._jobs:
+				return None
+			job = self._jobs.popleft()
+			job.state = JobState.RUNNING
+			self._running = job
+			self._announce_positions()
+			return job
+
+	def done(self, job: Job, seconds: float) -> None:
+		"""Worker-only: the running job ended (its state is final)."""
+		with self._lock:
+			self._running = None
+			self._remember(job)
+			self.mean_job_s = 0.8 * self.mean_job_s + 0.2 * seconds
+
+	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
+		"""Cancels a queued (removed at once) or running (stops within one step) job."""
+		with self._lock:
+			running = self._running
+			if running is not None and running.id == job_id:
+				running.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
+				return JobState.RUNNING
+			for job in self._jobs:
+				if job.id == job_id:
+					self._jobs.remove(job)
+					self._drop(job, error or JobCancelledError(f'queued job {job_id} was cancelled by CancelJob'))
+					self._announce_positions()
+					return JobState.QUEUED
+			if job_id in self._recent:
+				state = self._recent[job_id].value
+				raise JobFinishedError(f'job {job_id} already finished ({state}); nothing to cancel')
+		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
+
+	def _drop(self, job: Job, error: DiffusiondError) -> None:
+		job.state = JobState.CANCELLED
+		self._remember(job)
+		job.channel.fail(error)
+
+	def close(self) -> Job | None:
+		"""Refuses new jobs, cancels every queued one; returns the running job, if any."""
+		with self._lock:
+			self._closing = True
+			while self._jobs:
+				job = self._jobs.popleft()
+				self._drop(job, ShuttingDownError(f'the daemon is shutting down; queued job {job.id} was not started'))
+			return self._running
+
+	def stop(self) -> None:
+		"""Lets the worker exit once the queue is empty."""
+		with self._lock:
+			self._stopped = True
+			self._lock.notify_all()
+
+	def snapshot(self) -> list[JobInfo]:
+		"""The running job (position 0), then the queued ones in order."""
+		with self._lock:
+			jobs = [self._running.info(0)] if self._running is not None else []
+			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
+
+	@property
+	def depth(self) -> int:
+		return len(self._jobs)
+
+	@property
+	def busy(self) -> bool:
+		return self._running is not None

@@ -1,0 +1,74 @@
+"""Maps A1111 sampler names to diffusers schedulers and their config, per diffusers' own table."""
+
+from diffusers import (
+	DDIMScheduler,
+	DEISMultistepScheduler,
+	DPMSolverMultistepScheduler,
+	DPMSolverSDEScheduler,
+	EulerAncestralDiscreteScheduler,
+	EulerDiscreteScheduler,
+	HeunDiscreteScheduler,
+	KDPM2AncestralDiscreteScheduler,
+	KDPM2DiscreteScheduler,
+	LMSDiscreteScheduler,
+	PNDMScheduler,
+	SchedulerMixin,
+	UniPCMultistepScheduler,
+)
+from diffusers.configuration_utils import FrozenDict
+from pydantic import BaseModel, ConfigDict
+
+from diffusiond.server.schemas import Sampler
+
+
+class SchedulerChoice(BaseModel):
+	model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+	cls: type[SchedulerMixin]
+	karras: bool = False
+	algorithm: str | None = None
+
+
+_KARRAS = {'use_karras_sigmas': True}
+
+SCHEDULERS: dict[Sampler, SchedulerChoice] = {
+	Sampler.EULER: SchedulerChoice(cls=EulerDiscreteScheduler),
+	Sampler.EULER_KARRAS: SchedulerChoice(cls=EulerDiscreteScheduler, karras=True),
+	Sampler.EULER_A: SchedulerChoice(cls=EulerAncestralDiscreteScheduler),
+	Sampler.HEUN: SchedulerChoice(cls=HeunDiscreteScheduler),
+	Sampler.DPMPP_2M: SchedulerChoice(cls=DPMSolverMultistepScheduler),
+	Sampler.DPMPP_2M_KARRAS: SchedulerChoice(cls=DPMSolverMultistepScheduler, karras=True),
+	Sampler.DPMPP_2M_SDE: SchedulerChoice(cls=DPMSolverMultistepScheduler, algorithm='sde-dpmsolver++'),
+	Sampler.DPMPP_2M_SDE_KARRAS: SchedulerChoice(
+		cls=DPMSolverMultistepScheduler, karras=True, algorithm='sde-dpmsolver++'
+	),
+	Sampler.DPMPP_SDE: SchedulerChoice(cls=DPMSolverSDEScheduler),
+	Sampler.DPMPP_SDE_KARRAS: SchedulerChoice(cls=DPMSolverSDEScheduler, karras=True),
+	Sampler.DPM2: SchedulerChoice(cls=KDPM2DiscreteScheduler),
+	Sampler.DPM2_A: SchedulerChoice(cls=KDPM2AncestralDiscreteScheduler),
+	Sampler.LMS: SchedulerChoice(cls=LMSDiscreteScheduler),
+	Sampler.LMS_KARRAS: SchedulerChoice(cls=LMSDiscreteScheduler, karras=True),
+	Sampler.DDIM: SchedulerChoice(cls=DDIMScheduler),
+	Sampler.PNDM: SchedulerChoice(cls=PNDMScheduler),
+	Sampler.UNIPC: SchedulerChoice(cls=UniPCMultistepScheduler),
+	Sampler.DEIS: SchedulerChoice(cls=DEISMultistepScheduler),
+}
+
+
+def make_scheduler(sampler: Sampler, base: SchedulerMixin, base_config: FrozenDict) -> SchedulerMixin:
+	"""A fresh scheduler for one job, built from the model's own scheduler config.
+
+	Schedulers keep per-run state, so every job gets a new instance (the model's own class for
+	`Sampler.UNSPECIFIED`).
+	"""
+	choice = SCHEDULERS.get(sampler)
+	if choice is None:
+		fresh: SchedulerMixin = type(base).from_config(base_config)
+		return fresh
+	overrides: dict[str, bool | str] = {}
+	if choice.karras:
+		overrides.update(_KARRAS)
+	if choice.algorithm:
+		overrides['algorithm_type'] = choice.algorithm
+	scheduler: SchedulerMixin = choice.cls.from_config(base_config, **overrides)
+	return scheduler

@@ -1,0 +1,152 @@
+"""Internal schemas of the generation domain: requests as validated, job events, job summaries.
+
+These never import generated protobuf code; `services/convert.py` maps them at the edge.
+"""
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Sampler(enum.Enum):
+	"""A1111 sampler names; member names match the proto enum's suffixes (SAMPLER_<NAME>)."""
+
+	UNSPECIFIED = 'model default'
+	EULER = 'Euler'
+	EULER_A = 'Euler a'
+	HEUN = 'Heun'
+	DPMPP_2M = 'DPM++ 2M'
+	DPMPP_2M_KARRAS = 'DPM++ 2M Karras'
+	DPMPP_SDE = 'DPM++ SDE'
+	DPMPP_SDE_KARRAS = 'DPM++ SDE Karras'
+	DPM2 = 'DPM2'
+	DPM2_A = 'DPM2 a'
+	LMS = 'LMS'
+	DDIM = 'DDIM'
+	PNDM = 'PNDM'
+	UNIPC = 'UniPC'
+	DEIS = 'DEIS'
+	DPMPP_2M_SDE = 'DPM++ 2M SDE'
+	DPMPP_2M_SDE_KARRAS = 'DPM++ 2M SDE Karras'
+	LMS_KARRAS = 'LMS Karras'
+	EULER_KARRAS = 'Euler Karras'
+
+
+class ImageFormat(enum.Enum):
+	PNG = 'image/png'
+	JPEG = 'image/jpeg'
+	WEBP = 'image/webp'
+
+
+class JobState(enum.Enum):
+	QUEUED = 'queued'
+	RUNNING = 'running'
+	SUCCEEDED = 'succeeded'
+	FAILED = 'failed'
+	CANCELLED = 'cancelled'
+
+
+class GenerateParams(BaseModel):
+	"""A generation request as the client sent it; unset optionals are None."""
+
+	model_config = ConfigDict(frozen=True)
+
+	model: str = ''
+	prompt: str = ''
+	negative_prompt: str = ''
+	width: int | None = None
+	height: int | None = None
+	steps: int | None = None
+	guidance_scale: float | None = None
+	sampler: Sampler = Sampler.UNSPECIFIED
+	seed: int | None = None
+	num_images: int | None = None
+	output_format: ImageFormat = ImageFormat.PNG
+	quality: int | None = None
+
+
+class JobSpec(BaseModel):
+	"""A validated job with every value resolved: what the worker runs."""
+
+	model_config = ConfigDict(frozen=True)
+
+	model: str
+	prompt: str
+	negative_prompt: str
+	width: int
+	height: int
+	steps: int
+	guidance_scale: float
+	sampler: Sampler
+	seeds: list[int]
+	output_format: ImageFormat
+	quality: int
+
+
+class QueuedEvent(BaseModel):
+	kind: str = 'queued'
+	position: int
+	queue_length: int
+
+
+class StartedEvent(BaseModel):
+	kind: str = 'started'
+	model: str
+	seeds: list[int]
+	sampler: Sampler
+	scheduler: str
+	width: int
+	height: int
+	steps: int
+
+
+class ProgressEvent(BaseModel):
+	kind: str = 'progress'
+	step: int
+	total_steps: int
+	elapsed_s: float
+	eta_s: float
+
+
+class ImageEvent(BaseModel):
+	kind: str = 'image'
+	index: int
+	seed: int
+	data: bytes
+	mime_type: str
+	width: int
+	height: int
+
+
+class JobTimings(BaseModel):
+	queued_s: float = 0.0
+	load_s: float = 0.0
+	inference_s: float = 0.0
+	encode_s: float = 0.0
+	total_s: float = 0.0
+
+
+class CompletedEvent(BaseModel):
+	kind: str = 'completed'
+	state: JobState
+	timings: JobTimings
+
+
+JobEvent = QueuedEvent | StartedEvent | ProgressEvent | ImageEvent | CompletedEvent
+
+
+class JobInfo(BaseModel):
+	"""A queued or running job, as ListJobs shows it."""
+
+	job_id: str
+	state: JobState
+	position: int
+	model: str
+	prompt: str
+	width: int
+	height: int
+	steps: int
+	num_images: int
+	step: int
+	created_at: datetime = Field(description='UTC submission time.')

@@ -1,0 +1,129 @@
+"""Conversion between protobuf messages and domain schemas: the only place that knows both."""
+
+from diffusiond.server.schemas import (
+	CompletedEvent,
+	GenerateParams,
+	ImageEvent,
+	ImageFormat,
+	JobEvent,
+	JobInfo,
+	JobState,
+	ProgressEvent,
+	QueuedEvent,
+	Sampler,
+	StartedEvent,
+)
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+
+_FORMATS = {
+	gen_pb.IMAGE_FORMAT_UNSPECIFIED: ImageFormat.PNG,
+	gen_pb.IMAGE_FORMAT_PNG: ImageFormat.PNG,
+	gen_pb.IMAGE_FORMAT_JPEG: ImageFormat.JPEG,
+	gen_pb.IMAGE_FORMAT_WEBP: ImageFormat.WEBP,
+}
+_STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
+
+
+def sampler_from_pb(value: int) -> Sampler:
+	name = gen_pb.Sampler.Name(value) if value in gen_pb.Sampler.values() else 'SAMPLER_UNSPECIFIED'
+	return Sampler[name.removeprefix('SAMPLER_')]
+
+
+def sampler_to_pb(sampler: Sampler) -> gen_pb.Sampler.ValueType:
+	return gen_pb.Sampler.Value(f'SAMPLER_{sampler.name}')
+
+
+def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
+	def optional(field: str) -> int | None:
+		value: int = getattr(request, field)
+		return value if request.HasField(field) else None
+
+	return GenerateParams(
+		model=request.model,
+		prompt=request.prompt,
+		negative_prompt=request.negative_prompt,
+		width=optional('width'),
+		height=optional('height'),
+		steps=optional('steps'),
+		guidance_scale=request.guidance_scale if request.HasField('guidance_scale') else None,
+		sampler=sampler_from_pb(request.sampler),
+		seed=optional('seed'),
+		num_images=optional('num_images'),
+		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),
+		quality=optional('quality'),
+	)
+
+
+def state_to_pb(state: JobState) -> gen_pb.JobState.ValueType:
+	return _STATES[state]
+
+
+def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
+	message = gen_pb.GenerateEvent(job_id=job_id)
+	match event:
+		case QueuedEvent():
+			message.queued.CopyFrom(gen_pb.QueuedEvent(position=event.position, queue_length=event.queue_length))
+		case StartedEvent():
+			message.started.CopyFrom(
+				gen_pb.StartedEvent(
+					model=event.model,
+					seeds=event.seeds,
+					sampler=sampler_to_pb(event.sampler),
+					scheduler=event.scheduler,
+					width=event.width,
+					height=event.height,
+					steps=event.steps,
+				)
+			)
+		case ProgressEvent():
+			message.progress.CopyFrom(
+				gen_pb.ProgressEvent(
+					step=event.step,
+					total_steps=event.total_steps,
+					elapsed_seconds=event.elapsed_s,
+					eta_seconds=event.eta_s,
+				)
+			)
+		case ImageEvent():
+			message.image.CopyFrom(
+				gen_pb.ImageEvent(
+					index=event.index,
+					seed=event.seed,
+					data=event.data,
+					mime_type=event.mime_type,
+					width=event.width,
+					height=event.height,
+				)
+			)
+		case CompletedEvent():
+			timings = event.timings
+			message.completed.CopyFrom(
+				gen_pb.CompletedEvent(
+					state=state_to_pb(event.state),
+					timings=gen_pb.JobTimings(
+						queued_seconds=timings.queued_s,
+						load_seconds=timings.load_s,
+						inference_seconds=timings.inference_s,
+						encode_seconds=timings.encode_s,
+						total_seconds=timings.total_s,
+					),
+				)
+			)
+	return message
+
+
+def job_to_pb(info: JobInfo) -> gen_pb.Job:
+	job = gen_pb.Job(
+		job_id=info.job_id,
+		state=state_to_pb(info.state),
+		position=info.position,
+		model=info.model,
+		prompt=info.prompt,
+		width=info.width,
+		height=info.height,
+		steps=info.steps,
+		num_images=info.num_images,
+		step=info.step,
+	)
+	job.create_time.FromDatetime(info.created_at)
+	return job

@@ -1,0 +1,56 @@
+"""GenerationService: Generate (server streaming), CancelJob, ListJobs."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
+from diffusiond.server.services.paging import page
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+
+GenerateContext = grpc.aio.ServicerContext[gen_pb.GenerateRequest, gen_pb.GenerateEvent]
+
+
+def _job_id(value: str) -> str:
+	try:
+		return str(uuid.UUID(value))
+	except ValueError:
+		raise InvalidArgumentError(
+			[FieldViolation(field='job_id', description=f'job_id must be a job id (a UUID) from Generate, got {value!r}')]
+		) from None
+
+
+class GenerationService(gen_grpc.GenerationServiceServicer):
+	def __init__(self, manager: PipelineManager) -> None:
+		self._manager = manager
+
+	async def Generate(
+		self, request: gen_pb.GenerateRequest, context: GenerateContext
+	) -> AsyncIterator[gen_pb.GenerateEvent]:
+		job = await self._manager.submit(params_from_pb(request))
+		try:
+			async for event in job.channel.events():
+				yield event_to_pb(job.id, event)
+		finally:
+			# Client disconnect, deadline or a failed write: the job must not run on for nobody.
+			self._manager.abandon(job, 'the caller went away (disconnect or deadline)')
+
+	async def CancelJob(
+		self,
+		request: gen_pb.CancelJobRequest,
+		context: grpc.aio.ServicerContext[gen_pb.CancelJobRequest, gen_pb.CancelJobResponse],
+	) -> gen_pb.CancelJobResponse:
+		previous = self._manager.cancel(_job_id(request.job_id))
+		return gen_pb.CancelJobResponse(previous_state=state_to_pb(previous))
+
+	async def ListJobs(
+		self,
+		request: gen_pb.ListJobsRequest,
+		context: grpc.aio.ServicerContext[gen_pb.ListJobsRequest, gen_pb.ListJobsResponse],
+	) -> gen_pb.ListJobsResponse:
+		jobs, token = page(self._manager.jobs(), request.page_size, request.page_token)
+		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in jobs], next_page_token=token)

@@ -1,0 +1,45 @@
+"""AIP-158 paging over in-memory lists: page_size rules and opaque page tokens."""
+
+import base64
+import binascii
+from typing import TypeVar
+
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+
+T = TypeVar('T')
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+
+
+def _invalid(field: str, description: str) -> InvalidArgumentError:
+	return InvalidArgumentError([FieldViolation(field=field, description=description)])
+
+
+def page_size(requested: int) -> int:
+	if requested < 0:
+		raise _invalid('page_size', f'page_size must be >= 0 (0 = {DEFAULT_PAGE_SIZE}), got {requested}')
+	return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def encode_token(offset: int) -> str:
+	return base64.urlsafe_b64encode(f'offset:{offset}'.encode()).decode()
+
+
+def decode_token(token: str) -> int:
+	if not token:
+		return 0
+	try:
+		kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(':')
+		if kind == 'offset' and value.isdigit():
+			return int(value)
+	except (binascii.Error, UnicodeDecodeError, ValueError):
+		pass
+	raise _invalid('page_token', 'page_token is not a token from a previous response; send it back unchanged')
+
+
+def page(items: list[T], size: int, token: str) -> tuple[list[T], str]:
+	"""One page of `items` and the token of the next page ('' at the end)."""
+	start = decode_token(token)
+	chunk = items[start : start + page_size(size)]
+	end = start + len(chunk)
+	return chunk, encode_token(end) if end < len(items) else ''

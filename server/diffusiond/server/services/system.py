@@ -1,0 +1,65 @@
+"""SystemService: what the daemon runs on and what it holds."""
+
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+import grpc
+import psutil
+from google.protobuf import duration_pb2
+
+from diffusiond.server import __version__
+from diffusiond.server.pipeline import PipelineManager
+from diffusiond.v1 import system_service_pb2 as sys_pb
+from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
+
+_LIBRARIES = ('torch', 'diffusers', 'transformers', 'grpcio', 'protobuf')
+_KINDS = {'cpu': sys_pb.DEVICE_KIND_CPU, 'cuda': sys_pb.DEVICE_KIND_CUDA, 'mps': sys_pb.DEVICE_KIND_MPS}
+
+
+def _library_versions() -> list[sys_pb.LibraryVersion]:
+	found = []
+	for name in _LIBRARIES:
+		try:
+			found.append(sys_pb.LibraryVersion(name=name, version=version(name)))
+		except PackageNotFoundError:
+			continue
+	return found
+
+
+class SystemService(sys_grpc.SystemServiceServicer):
+	def __init__(self, manager: PipelineManager) -> None:
+		self._manager = manager
+		self._started = time.monotonic()
+		self._process = psutil.Process()
+		self._libraries = _library_versions()
+
+	async def GetSystemInfo(
+		self,
+		request: sys_pb.GetSystemInfoRequest,
+		context: grpc.aio.ServicerContext[sys_pb.GetSystemInfoRequest, sys_pb.GetSystemInfoResponse],
+	) -> sys_pb.GetSystemInfoResponse:
+		status = await self._manager.status()
+		device = status.device
+		uptime = duration_pb2.Duration()
+		uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
+		return sys_pb.GetSystemInfoResponse(
+			version=__version__,
+			device=sys_pb.DeviceInfo(
+				kind=_KINDS.get(device.kind, sys_pb.DEVICE_KIND_UNSPECIFIED),
+				name=device.name,
+				dtype=device.dtype,
+				memory_total_bytes=device.memory_total_bytes,
+				memory_used_bytes=device.memory_used_bytes,
+			),
+			process_rss_bytes=self._process.memory_info().rss,
+			loaded_models=[
+				sys_pb.LoadedModel(name=m.name, path=str(m.path), demo=m.demo, native_size=m.native_size)
+				for m in status.loaded
+			],
+			default_model=status.default_model,
+			queue_depth=status.queue_depth,
+			queue_capacity=status.queue_capacity,
+			busy=status.busy,
+			uptime=uptime,
+			libraries=self._libraries,
+		)

@@ -1,0 +1,75 @@
+"""One settings object, read from DIFFUSIOND_* environment variables (nested with `__`)."""
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# 2048x2048 RGBA PNG without compression is ~16 MiB; leave room for the envelope.
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def default_data_dir() -> Path:
+	"""`$XDG_DATA_HOME/diffusiond`, else `~/.local/share/diffusiond`."""
+	base = os.environ.get('XDG_DATA_HOME') or str(Path.home() / '.local' / 'share')
+	return Path(base) / 'diffusiond'
+
+
+class ServerSettings(BaseModel):
+	host: str = '127.0.0.1'
+	port: int = Field(default=50051, ge=0, le=65535)
+	grace_period_s: float = Field(default=30.0, ge=0, description='How long a running job may finish on shutdown.')
+	max_message_bytes: int = Field(default=_MAX_MESSAGE_BYTES, ge=4 * 1024 * 1024)
+
+
+class DeviceSettings(BaseModel):
+	device: Literal['auto', 'cuda', 'mps', 'cpu'] = 'auto'
+	dtype: Literal['auto', 'float16', 'bfloat16', 'float32'] = Field(
+		default='auto', description='auto = float16 on CUDA, float32 elsewhere.'
+	)
+
+
+class StorageSettings(BaseModel):
+	data_dir: Path = Field(default_factory=default_data_dir)
+
+	@field_validator('data_dir')
+	@classmethod
+	def _absolute(cls, value: Path) -> Path:
+		return value.expanduser().resolve()
+
+	@property
+	def models_dir(self) -> Path:
+		return self.data_dir / 'models'
+
+	@property
+	def outputs_dir(self) -> Path:
+		return self.data_dir / 'outputs'
+
+
+class ModelSettings(BaseModel):
+	default_model: str = Field(default='', description='Name of the default model; empty = demo model or first found.')
+	demo_model: bool = Field(default=True, description='Build the tiny random demo model when no model exists.')
+	load_default_at_start: bool = True
+
+
+class LimitsSettings(BaseModel):
+	max_queue: int = Field(default=16, ge=1, description='Jobs waiting beyond the running one.')
+	min_size: int = Field(default=64, ge=8)
+	max_size: int = Field(default=2048, ge=64)
+	max_steps: int = Field(default=150, ge=1)
+	max_images: int = Field(default=8, ge=1)
+	max_guidance: float = Field(default=30.0, gt=0)
+	max_prompt_chars: int = Field(default=4000, ge=1)
+
+
+class Settings(BaseSettings):
+	model_config = SettingsConfigDict(env_prefix='DIFFUSIOND_', env_nested_delimiter='__', extra='ignore')
+
+	server: ServerSettings = Field(default_factory=ServerSettings)
+	device: DeviceSettings = Field(default_factory=DeviceSettings)
+	storage: StorageSettings = Field(default_factory=StorageSettings)
+	models: ModelSettings = Field(default_factory=ModelSettings)
+	limits: LimitsSettings = Field(default_factory=LimitsSettings)
+	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

@@ -1,0 +1,82 @@
+"""Validates a generation request against the configured limits, diffusers `check_inputs` style.
+
+Every rule is checked before a job is queued; all violations are reported at once, each naming the
+field, the rule and the value received.
+"""
+
+import math
+import secrets
+
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.models import ModelInfo
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec
+from diffusiond.server.settings import LimitsSettings
+
+DEFAULT_STEPS = 20
+DEFAULT_GUIDANCE = 7.5
+DEFAULT_QUALITY = 90
+MAX_SEED = 2**63 - 1
+_RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111
+
+
+def _check_size(field: str, value: int | None, limits: LimitsSettings) -> str | None:
+	if value is None:
+		return None
+	if value % 8 or not limits.min_size <= value <= limits.max_size:
+		return f'{field} must be a multiple of 8 between {limits.min_size} and {limits.max_size}, got {value}'
+	return None
+
+
+def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldViolation]:
+	checks: list[tuple[str, str | None]] = [
+		('width', _check_size('width', params.width, limits)),
+		('height', _check_size('height', params.height, limits)),
+	]
+	for field, text in (('prompt', params.prompt), ('negative_prompt', params.negative_prompt)):
+		if len(text) > limits.max_prompt_chars:
+			checks.append((field, f'{field} must be at most {limits.max_prompt_chars} characters, got {len(text)}'))
+		if '\x00' in text:
+			checks.append((field, f'{field} must not contain NUL characters'))
+	if params.steps is not None and not 1 <= params.steps <= limits.max_steps:
+		checks.append(('steps', f'steps must be between 1 and {limits.max_steps}, got {params.steps}'))
+	cfg = params.guidance_scale
+	if cfg is not None and (not math.isfinite(cfg) or not 0 <= cfg <= limits.max_guidance):
+		checks.append(('guidance_scale', f'guidance_scale must be finite and between 0 and {limits.max_guidance}, got {cfg}'))
+	count = params.num_images
+	if count is not None and not 1 <= count <= limits.max_images:
+		checks.append(('num_images', f'num_images must be between 1 and {limits.max_images}, got {count}'))
+	seed = params.seed
+	if seed is not None and not 0 <= seed <= MAX_SEED - (count or 1) + 1:
+		checks.append(('seed', f'seed must be between 0 and 2^63-{count or 1} (unset = random), got {seed}'))
+	quality = params.quality
+	if quality is not None and not 1 <= quality <= 100:
+		checks.append(('quality', f'quality must be between 1 and 100, got {quality}'))
+	if quality is not None and params.output_format is ImageFormat.PNG:
+		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
+	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
+
+
+def check(params: GenerateParams, limits: LimitsSettings) -> None:
+	"""Raises InvalidArgumentError naming every violated rule."""
+	violations = _violations(params, limits)
+	if violations:
+		raise InvalidArgumentError(violations)
+
+
+def resolve(params: GenerateParams, model: ModelInfo) -> JobSpec:
+	"""Resolves every default of checked `params` against the resolved `model`."""
+	seed = params.seed if params.seed is not None else secrets.randbits(_RANDOM_SEED_BITS)
+	count = params.num_images or 1
+	return JobSpec(
+		model=model.name,
+		prompt=params.prompt,
+		negative_prompt=params.negative_prompt,
+		width=params.width or model.native_size,
+		height=params.height or model.native_size,
+		steps=params.steps or DEFAULT_STEPS,
+		guidance_scale=params.guidance_scale if params.guidance_scale is not None else DEFAULT_GUIDANCE,
+		sampler=params.sampler,
+		seeds=[seed + i for i in range(count)],
+		output_format=params.output_format,
+		quality=params.quality or DEFAULT_QUALITY,
+	)
