@@ -4,6 +4,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -31,6 +32,13 @@ _HEALTH_NAMES = ('', *SERVICE_NAMES)
 _STOP_GRACE_S = 5.0  # for streams to flush their last events after the manager drained
 
 
+def _write_atomically(path: Path, text: str) -> None:
+	path.parent.mkdir(parents=True, exist_ok=True)
+	scratch = path.with_name(f'.{path.name}.tmp')
+	scratch.write_text(text)
+	scratch.replace(path)
+
+
 def default_backend(settings: Settings) -> DiffusersBackend:
 	device = choose_device(settings.device)
 	return DiffusersBackend(device, choose_dtype(settings.device, device))
@@ -56,6 +64,7 @@ class Daemon:
 		self.port = self.server.add_insecure_port(f'{settings.server.host}:{settings.server.port}')
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
+		self._stopping = False
 
 	async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
 		for name in _HEALTH_NAMES:
@@ -67,6 +76,8 @@ class Daemon:
 		await self.manager.start()
 		await self.server.start()
 		log.info('diffusiond listening on %s:%d', self.settings.server.host, self.port)
+		if self.settings.server.port_file is not None:
+			await asyncio.to_thread(_write_atomically, self.settings.server.port_file, f'{self.port}\n')
 		self._prepare = asyncio.create_task(self._prepare_default())
 
 	async def _prepare_default(self) -> None:
@@ -84,6 +95,9 @@ class Daemon:
 
 	async def shutdown(self, grace_s: float | None = None) -> None:
 		"""Health NOT_SERVING, refuse new jobs, let the running job finish (or cancel it), then stop."""
+		if self._stopping:
+			return
+		self._stopping = True
 		grace = self.settings.server.grace_period_s if grace_s is None else grace_s
 		log.info('shutting down (grace period %.1fs)', grace)
 		await self.health.enter_graceful_shutdown()

@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 	run.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
 	run.add_argument('--device', choices=['auto', 'cuda', 'mps', 'cpu'], help='DIFFUSIOND_DEVICE__DEVICE')
 	run.add_argument('--default-model', help='default model name (DIFFUSIOND_MODELS__DEFAULT_MODEL)')
+	run.add_argument('--port-file', type=Path, help='write the bound port here once listening (for --port 0)')
 	run.add_argument('--log-level', choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 	demo = commands.add_parser('build-demo', help='build the tiny random demo model into the models folder')
 	demo.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
@@ -34,7 +35,11 @@ def _parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> Settings:
 	settings = Settings()
 	overrides = {
-		'server': {'host': getattr(args, 'host', None), 'port': getattr(args, 'port', None)},
+		'server': {
+			'host': getattr(args, 'host', None),
+			'port': getattr(args, 'port', None),
+			'port_file': getattr(args, 'port_file', None),
+		},
 		'storage': {'data_dir': args.data_dir},
 		'device': {'device': getattr(args, 'device', None)},
 		'models': {'default_model': getattr(args, 'default_model', None)},

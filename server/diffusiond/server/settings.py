@@ -22,6 +22,7 @@ class ServerSettings(BaseModel):
 	port: int = Field(default=50051, ge=0, le=65535)
 	grace_period_s: float = Field(default=30.0, ge=0, description='How long a running job may finish on shutdown.')
 	max_message_bytes: int = Field(default=_MAX_MESSAGE_BYTES, ge=4 * 1024 * 1024)
+	port_file: Path | None = Field(default=None, description='Written with the bound port once listening.')
 
 
 class DeviceSettings(BaseModel):

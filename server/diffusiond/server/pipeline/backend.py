@@ -11,8 +11,7 @@ from typing import Protocol
 import diffusers
 import torch
 import transformers
-from diffusers import StableDiffusionPipeline
-from diffusers.configuration_utils import FrozenDict
+from diffusers import SchedulerMixin, StableDiffusionPipeline
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
@@ -47,7 +46,7 @@ class _Loaded(BaseModel):
 
 	info: ModelInfo
 	pipe: StableDiffusionPipeline
-	scheduler_config: FrozenDict  # the model's own scheduler config, whatever sampler ran last
+	scheduler: SchedulerMixin  # the model's own scheduler, whatever sampler ran last
 
 
 def quiet_libraries() -> None:
@@ -62,7 +61,7 @@ def load_pipeline(path: str, device: torch.device, dtype: torch.dtype) -> Stable
 	"""Loads a diffusers folder the way a direct user call would, offline, safetensors only."""
 	pipe = StableDiffusionPipeline.from_pretrained(
 		path,
-		torch_dtype=dtype,
+		dtype=dtype,
 		safety_checker=None,
 		requires_safety_checker=False,
 		local_files_only=True,
@@ -93,7 +92,7 @@ class DiffusersBackend:
 			raise ModelLoadError(
 				f'model {model.name!r} could not be loaded from {model.path}: {exc}', metadata={'model': model.name}
 			) from exc
-		self._loaded = _Loaded(info=model, pipe=pipe, scheduler_config=pipe.scheduler.config)
+		self._loaded = _Loaded(info=model, pipe=pipe, scheduler=pipe.scheduler)
 
 	def unload_all(self) -> None:
 		if self._loaded is None:
@@ -114,7 +113,7 @@ class DiffusersBackend:
 	def prepare(self, spec: JobSpec) -> str:
 		"""Sets the job's scheduler on the loaded pipeline; returns its class name."""
 		current = self._current(spec)
-		current.pipe.scheduler = make_scheduler(spec.sampler, current.pipe.scheduler, current.scheduler_config)
+		current.pipe.scheduler = make_scheduler(spec.sampler, current.scheduler)
 		return type(current.pipe.scheduler).__name__
 
 	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:

@@ -15,7 +15,6 @@ from diffusers import (
 	SchedulerMixin,
 	UniPCMultistepScheduler,
 )
-from diffusers.configuration_utils import FrozenDict
 from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.schemas import Sampler
@@ -55,20 +54,20 @@ SCHEDULERS: dict[Sampler, SchedulerChoice] = {
 }
 
 
-def make_scheduler(sampler: Sampler, base: SchedulerMixin, base_config: FrozenDict) -> SchedulerMixin:
-	"""A fresh scheduler for one job, built from the model's own scheduler config.
+def make_scheduler(sampler: Sampler, base: SchedulerMixin) -> SchedulerMixin:
+	"""A fresh scheduler for one job, built from the model's own scheduler `base` and its config.
 
 	Schedulers keep per-run state, so every job gets a new instance (the model's own class for
 	`Sampler.UNSPECIFIED`).
 	"""
 	choice = SCHEDULERS.get(sampler)
 	if choice is None:
-		fresh: SchedulerMixin = type(base).from_config(base_config)
+		fresh: SchedulerMixin = type(base).from_config(base.config)
 		return fresh
 	overrides: dict[str, bool | str] = {}
 	if choice.karras:
 		overrides.update(_KARRAS)
 	if choice.algorithm:
 		overrides['algorithm_type'] = choice.algorithm
-	scheduler: SchedulerMixin = choice.cls.from_config(base_config, **overrides)
+	scheduler: SchedulerMixin = choice.cls.from_config(base.config, **overrides)
 	return scheduler

@@ -1,0 +1,67 @@
+# diffusiond: `make demo` sets everything up and generates an image; `make test` runs the tests.
+SHELL := bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch is enough for the demo and the tests; set TORCH_SPEC for another build.
+TORCH_SPEC ?= torch==2.13.0
+DATA ?= $(CURDIR)/data
+PROMPT ?= a red fox in the snow
+STAMP := $(VENV)/.installed
+
+.PHONY: install protos protos-check run demo test pytest lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	touch $(STAMP)
+
+protos: install
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=client --pyi_out=client \
+		--grpc_python_out=client --mypy_grpc_out=client protos/diffusiond/v1/*.proto
+
+# Fails when the committed generated code differs from what the protos generate.
+protos-check: install
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
+		--grpc_python_out=$$tmp --mypy_grpc_out=$$tmp protos/diffusiond/v1/*.proto >/dev/null; \
+	diff -r -x py.typed -x __pycache__ $$tmp/diffusiond/v1 client/diffusiond/v1 \
+		&& echo 'generated code is up to date' \
+		|| { echo 'generated code is stale: run make protos'; exit 1; }
+
+run: install
+	$(BIN)/diffusiond serve --data-dir $(DATA)
+
+# Starts the daemon (demo model on first run), generates an image with a progress bar, stops it.
+demo: install
+	@set -e; mkdir -p out; rm -f $(DATA)/daemon.port; \
+	$(BIN)/diffusiond serve --port 0 --data-dir $(DATA) --port-file $(DATA)/daemon.port --log-level WARNING & pid=$$!; \
+	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' EXIT; \
+	for i in $$(seq 1200); do [ -s $(DATA)/daemon.port ] && break; kill -0 $$pid; sleep 0.1; done; \
+	address=127.0.0.1:$$(cat $(DATA)/daemon.port); \
+	$(BIN)/diffusionctl --address $$address generate '$(PROMPT)' -o out/fox.png --size 128x128 --steps 20 --seed 42; \
+	$(BIN)/diffusionctl --address $$address info
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy server client tests bench
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+pytest: install
+	$(BIN)/python -m pytest --cov --cov-report=term -q
+
+test: protos-check lint pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage out

@@ -1,0 +1,98 @@
+"""Fixtures: the tiny real model (built once per run), the real daemon on 127.0.0.1:0, stubs."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2_grpc
+
+from diffusiond.server.app import Daemon
+from diffusiond.server.pipeline.backend import Backend
+from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.settings import Settings
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
+from tests.fakes import FakeBackend
+
+TINY_MODEL = 'tiny-sd'
+FAKE_MODEL = 'fake-model'
+
+StartDaemon = Callable[..., Awaitable[Daemon]]
+Overrides = dict[str, dict[str, object]]
+
+
+def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Settings:
+	data: dict[str, dict[str, object]] = {
+		'server': {'host': '127.0.0.1', 'port': 0, 'grace_period_s': 5.0},
+		'storage': {'data_dir': str(data_dir)},
+		'models': {'demo_model': False},
+	}
+	for group, values in (overrides or {}).items():
+		data.setdefault(group, {}).update(values)
+	return Settings.model_validate(data)
+
+
+@pytest.fixture(scope='session')
+def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+	"""The tiny random Stable Diffusion, saved once per test run inside a data dir's models folder."""
+	return build_demo_model(tmp_path_factory.mktemp('data') / 'models' / TINY_MODEL)
+
+
+@pytest.fixture(scope='session')
+async def daemon(tiny_sd_dir: Path) -> AsyncIterator[Daemon]:
+	"""The real daemon with the real tiny pipeline on CPU, shared by the tests that do not stop it."""
+	instance = Daemon(make_settings(tiny_sd_dir.parent.parent))
+	await instance.start()
+	await asyncio.wait_for(instance.ready.wait(), 120)
+	yield instance
+	await instance.shutdown(2.0)
+
+
+@pytest.fixture(scope='session')
+async def channel(daemon: Daemon) -> AsyncIterator[grpc.aio.Channel]:
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
+		yield chan
+
+
+@pytest.fixture
+def gen(channel: grpc.aio.Channel) -> gen_grpc.GenerationServiceStub:
+	return gen_grpc.GenerationServiceStub(channel)
+
+
+@pytest.fixture
+def system(channel: grpc.aio.Channel) -> sys_grpc.SystemServiceStub:
+	return sys_grpc.SystemServiceStub(channel)
+
+
+@pytest.fixture
+def health(channel: grpc.aio.Channel) -> health_pb2_grpc.HealthStub:
+	return health_pb2_grpc.HealthStub(channel)
+
+
+@pytest.fixture
+async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
+	"""Starts daemons with a fake backend (or the one given) in a fresh data dir; stops them after the test."""
+	started: list[Daemon] = []
+	model = tmp_path / 'models' / FAKE_MODEL
+	model.mkdir(parents=True)
+	(model / 'model_index.json').write_text(json.dumps({'_class_name': 'StableDiffusionPipeline'}))
+
+	async def start(backend: Backend | None = None, overrides: Overrides | None = None, wait: bool = True) -> Daemon:
+		instance = Daemon(make_settings(tmp_path, overrides), backend or FakeBackend())
+		await instance.start()
+		started.append(instance)
+		if wait:
+			await asyncio.wait_for(instance.ready.wait(), 30)
+		return instance
+
+	yield start
+	for instance in started:
+		await instance.shutdown(0.0)
+
+
+def stubs(daemon: Daemon) -> tuple[grpc.aio.Channel, gen_grpc.GenerationServiceStub]:
+	chan = grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}')
+	return chan, gen_grpc.GenerationServiceStub(chan)
