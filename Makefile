@@ -21,13 +21,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 protos: install
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=client --pyi_out=client \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=client --mypy_out=client \
 		--grpc_python_out=client --mypy_grpc_out=client protos/diffusiond/v1/*.proto
 
 # Fails when the committed generated code differs from what the protos generate.
 protos-check: install
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --mypy_out=$$tmp \
 		--grpc_python_out=$$tmp --mypy_grpc_out=$$tmp protos/diffusiond/v1/*.proto >/dev/null; \
 	diff -r -x py.typed -x __pycache__ $$tmp/diffusiond/v1 client/diffusiond/v1 \
 		&& echo 'generated code is up to date' \

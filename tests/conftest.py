@@ -1,9 +1,12 @@
 """Fixtures: the tiny real model (built once per run), the real daemon on 127.0.0.1:0, stubs."""
 
+from __future__ import annotations
+
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 import pytest
@@ -20,8 +23,13 @@ from tests.fakes import FakeBackend
 TINY_MODEL = 'tiny-sd'
 FAKE_MODEL = 'fake-model'
 
-StartDaemon = Callable[..., Awaitable[Daemon]]
 Overrides = dict[str, dict[str, object]]
+
+
+class StartDaemon(Protocol):
+	async def __call__(
+		self, backend: Backend | None = None, overrides: Overrides | None = None, wait: bool = True
+	) -> Daemon: ...
 
 
 def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Settings:
@@ -58,12 +66,12 @@ async def channel(daemon: Daemon) -> AsyncIterator[grpc.aio.Channel]:
 
 
 @pytest.fixture
-def gen(channel: grpc.aio.Channel) -> gen_grpc.GenerationServiceStub:
+def gen(channel: grpc.aio.Channel) -> gen_grpc.GenerationServiceAsyncStub:
 	return gen_grpc.GenerationServiceStub(channel)
 
 
 @pytest.fixture
-def system(channel: grpc.aio.Channel) -> sys_grpc.SystemServiceStub:
+def system(channel: grpc.aio.Channel) -> sys_grpc.SystemServiceAsyncStub:
 	return sys_grpc.SystemServiceStub(channel)
 
 
@@ -93,6 +101,6 @@ async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
 		await instance.shutdown(0.0)
 
 
-def stubs(daemon: Daemon) -> tuple[grpc.aio.Channel, gen_grpc.GenerationServiceStub]:
+def stubs(daemon: Daemon) -> tuple[grpc.aio.Channel, gen_grpc.GenerationServiceAsyncStub]:
 	chan = grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}')
 	return chan, gen_grpc.GenerationServiceStub(chan)

@@ -43,7 +43,9 @@ class FakeBackend:
 			time.sleep(self.step_s)
 			self.completed_steps.append(step)
 			on_step(step, spec.steps)
-		return RunOutput(images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in spec.seeds])
+		return RunOutput(
+			images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in spec.seeds]
+		)
 
 	def stats(self) -> DeviceStats:
 		return DeviceStats(kind='cpu', name='fake', dtype='float32')

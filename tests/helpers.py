@@ -5,15 +5,29 @@ import io
 import grpc
 import numpy as np
 import numpy.typing as npt
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from google.rpc import error_details_pb2, status_pb2
 from PIL import Image
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 
-async def collect(call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent]) -> list[gen_pb.GenerateEvent]:
+async def collect(
+	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent],
+) -> list[gen_pb.GenerateEvent]:
 	return [event async for event in call]
+
+
+async def until_error(
+	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent],
+) -> tuple[list[gen_pb.GenerateEvent], grpc.aio.AioRpcError]:
+	"""The events a stream yields before it ends with an error status, and that error."""
+	events: list[gen_pb.GenerateEvent] = []
+	try:
+		async for event in call:
+			events.append(event)
+	except grpc.aio.AioRpcError as error:
+		return events, error
+	raise AssertionError(f'the stream ended without an error after {kinds(events)}')
 
 
 def kinds(events: list[gen_pb.GenerateEvent]) -> list[str]:
@@ -24,10 +38,19 @@ def pixels(data: bytes) -> npt.NDArray[np.uint8]:
 	return np.asarray(Image.open(io.BytesIO(data)).convert('RGB'))
 
 
+def rpc_status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+	"""The google.rpc.Status the server attached to an error (grpc-status-details-bin trailer)."""
+	metadata = error.trailing_metadata()  # grpc.aio.Metadata at run time (grpc-stubs say a tuple)
+	if isinstance(metadata, grpc.aio.Metadata):
+		for value in metadata.get_all('grpc-status-details-bin'):
+			if isinstance(value, bytes):
+				return status_pb2.Status.FromString(value)
+	raise AssertionError(f'the error carries no google.rpc.Status: {error}')
+
+
 def error_details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorInfo, list[str]]:
 	"""The ErrorInfo and the BadRequest violated fields attached to an error status."""
-	status = rpc_status.from_call(error)
-	assert status is not None, 'the error carries no google.rpc.Status'
+	status = rpc_status_of(error)
 	info = error_details_pb2.ErrorInfo()
 	fields: list[str] = []
 	for detail in status.details:

@@ -1,5 +1,7 @@
 """Generate through the real server and the real tiny pipeline on CPU."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import grpc
@@ -16,7 +18,7 @@ from tests.helpers import collect, kinds, pixels
 PROMPT = 'a red fox in the snow'
 
 
-async def test_event_order_and_contents(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_event_order_and_contents(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=4, seed=1234, num_images=2, sampler=gen_pb.SAMPLER_EULER)
 	events = await collect(gen.Generate(request))
 	order = kinds(events)
@@ -45,7 +47,7 @@ async def test_event_order_and_contents(gen: gen_grpc.GenerationServiceStub) -> 
 	assert completed.timings.total_seconds >= completed.timings.inference_seconds > 0
 
 
-async def test_random_seed_is_reported_and_reproduces(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_random_seed_is_reported_and_reproduces(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	first = await collect(gen.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=3)))
 	seed = first[1].started.seeds[0]
 	again = await collect(gen.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=3, seed=seed)))
@@ -55,13 +57,15 @@ async def test_random_seed_is_reported_and_reproduces(gen: gen_grpc.GenerationSe
 	assert image_first.data == image_again.data
 
 
-async def test_different_seeds_differ(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_different_seeds_differ(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	events = await collect(gen.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=3, seed=5, num_images=2)))
 	a, b = (pixels(e.image.data) for e in events if e.HasField('image'))
 	assert not np.array_equal(a, b)
 
 
-async def test_pixels_equal_a_direct_diffusers_call(gen: gen_grpc.GenerationServiceStub, tiny_sd_dir: Path) -> None:
+async def test_pixels_equal_a_direct_diffusers_call(
+	gen: gen_grpc.GenerationServiceAsyncStub, tiny_sd_dir: Path
+) -> None:
 	request = gen_pb.GenerateRequest(
 		prompt=PROMPT, negative_prompt='blurry', steps=5, seed=42, num_images=2, guidance_scale=6.0, width=64, height=72
 	)
@@ -87,7 +91,7 @@ async def test_pixels_equal_a_direct_diffusers_call(gen: gen_grpc.GenerationServ
 
 
 @pytest.mark.parametrize('sampler', [s for s in gen_pb.Sampler.values() if s != gen_pb.SAMPLER_UNSPECIFIED])
-async def test_every_sampler_runs(gen: gen_grpc.GenerationServiceStub, sampler: gen_pb.Sampler.ValueType) -> None:
+async def test_every_sampler_runs(gen: gen_grpc.GenerationServiceAsyncStub, sampler: gen_pb.Sampler.ValueType) -> None:
 	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=3, seed=1, sampler=sampler)
 	events = await collect(gen.Generate(request))
 	started = events[1].started
@@ -98,7 +102,7 @@ async def test_every_sampler_runs(gen: gen_grpc.GenerationServiceStub, sampler: 
 	assert events[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
 
 
-async def test_unspecified_sampler_uses_the_model_scheduler(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_unspecified_sampler_uses_the_model_scheduler(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	events = await collect(gen.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=2, seed=1)))
 	assert events[1].started.scheduler == 'PNDMScheduler'
 
@@ -112,7 +116,7 @@ async def test_unspecified_sampler_uses_the_model_scheduler(gen: gen_grpc.Genera
 	],
 )
 async def test_output_formats(
-	gen: gen_grpc.GenerationServiceStub, fmt: gen_pb.ImageFormat.ValueType, mime: str, magic: bytes
+	gen: gen_grpc.GenerationServiceAsyncStub, fmt: gen_pb.ImageFormat.ValueType, mime: str, magic: bytes
 ) -> None:
 	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=2, seed=3, output_format=fmt)
 	if fmt != gen_pb.IMAGE_FORMAT_PNG:
@@ -123,7 +127,7 @@ async def test_output_formats(
 	assert pixels(image.data).shape == (64, 64, 3)
 
 
-async def test_unknown_model_is_not_found(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_unknown_model_is_not_found(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	for name in ('no-such-model', '../../etc', '/etc'):
 		with pytest.raises(grpc.aio.AioRpcError) as caught:
 			await collect(gen.Generate(gen_pb.GenerateRequest(model=name, prompt=PROMPT)))
@@ -131,6 +135,6 @@ async def test_unknown_model_is_not_found(gen: gen_grpc.GenerationServiceStub) -
 		assert 'models folder' in str(caught.value.details()) or TINY_MODEL in str(caught.value.details())
 
 
-async def test_named_model_resolves(gen: gen_grpc.GenerationServiceStub) -> None:
+async def test_named_model_resolves(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
 	events = await collect(gen.Generate(gen_pb.GenerateRequest(model=TINY_MODEL, prompt=PROMPT, steps=1)))
 	assert events[1].started.model == TINY_MODEL

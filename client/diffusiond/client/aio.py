@@ -1,6 +1,6 @@
 """The asyncio client, with the same surface as the blocking one."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Self, Unpack
 
@@ -33,9 +33,11 @@ class AsyncClient:
 		await self.close()
 
 	async def close(self) -> None:
-		await self._channel.close()
+		await self._channel.close(None)
 
-	async def generate(self, prompt: str, **options: Unpack[GenerateOptions]) -> AsyncIterator[gen_pb.GenerateEvent]:
+	async def generate(
+		self, prompt: str, **options: Unpack[GenerateOptions]
+	) -> AsyncGenerator[gen_pb.GenerateEvent, None]:
 		"""Streams the job's events; leaving the loop early cancels the job."""
 		call = self._generation.Generate(build_generate_request(prompt, **options), timeout=self.timeout)
 		try:

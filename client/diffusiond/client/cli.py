@@ -70,7 +70,9 @@ def _generate(client: Client, args: argparse.Namespace) -> int:
 			total = event.completed.timings.total_seconds
 			for image, path in zip(images, _outputs(args.output, len(images), images[0].suffix), strict=True):
 				image.save(path)
-				print(json.dumps({'path': str(path), 'seed': image.seed}) if args.json else f'{path} (seed {image.seed})')
+				print(
+					json.dumps({'path': str(path), 'seed': image.seed}) if args.json else f'{path} (seed {image.seed})'
+				)
 			print(f'done in {total:.2f}s', file=sys.stderr)
 	return 0
 
@@ -97,7 +99,11 @@ def _jobs(client: Client, args: argparse.Namespace) -> int:
 		return 0
 	for job in client.list_jobs():
 		state = gen_pb.JobState.Name(job.state).removeprefix('JOB_STATE_').lower()
-		print(json_format.MessageToJson(job, indent=None) if args.json else f'{job.job_id} {state} {job.step}/{job.steps} {job.prompt[:40]!r}')
+		print(
+			json_format.MessageToJson(job, indent=None)
+			if args.json
+			else f'{job.job_id} {state} {job.step}/{job.steps} {job.prompt[:40]!r}'
+		)
 	return 0
 
 
@@ -107,9 +113,15 @@ def _parser() -> argparse.ArgumentParser:
 	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
 	parser.add_argument('--json', action='store_true', help='machine-readable output')
 	commands = parser.add_subparsers(dest='command', required=True)
-	gen = commands.add_parser('generate', help='generate images', epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7')
+	gen = commands.add_parser(
+		'generate',
+		help='generate images',
+		epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7',
+	)
 	gen.add_argument('prompt')
-	gen.add_argument('-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)')
+	gen.add_argument(
+		'-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)'
+	)
 	gen.add_argument('--negative', dest='negative_prompt')
 	gen.add_argument('--model')
 	gen.add_argument('--steps', type=int)
@@ -129,7 +141,11 @@ def _parser() -> argparse.ArgumentParser:
 	return parser
 
 
-_COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {'generate': _generate, 'info': _info, 'jobs': _jobs}
+_COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
+	'generate': _generate,
+	'info': _info,
+	'jobs': _jobs,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

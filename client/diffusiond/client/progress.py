@@ -7,9 +7,9 @@ _WIDTH = 30
 
 
 class ProgressBar:
-	def __init__(self, stream: TextIO = sys.stderr) -> None:
-		self._stream = stream
-		self._tty = stream.isatty()
+	def __init__(self, stream: TextIO | None = None) -> None:
+		self._stream = stream or sys.stderr
+		self._tty = self._stream.isatty()
 		self._last_decile = -1
 
 	def update(self, step: int, total: int, eta_s: float) -> None:

@@ -42,15 +42,20 @@ def resolve_address(address: str | None) -> str:
 	return address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
 
 
+_SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
+
+
 def sampler_names() -> list[str]:
-	return [name.removeprefix('SAMPLER_').lower() for name in gen_pb.Sampler.keys() if name != 'SAMPLER_UNSPECIFIED']
+	return [
+		name.removeprefix('SAMPLER_').lower() for name, _ in gen_pb.Sampler.items() if name != 'SAMPLER_UNSPECIFIED'
+	]
 
 
 def parse_sampler(name: str) -> gen_pb.Sampler.ValueType:
 	"""Accepts A1111 names ('Euler a', 'DPM++ 2M Karras') and enum names ('euler_a', 'SAMPLER_DPMPP_2M')."""
 	key = name.strip().upper().replace('++', 'PP').replace(' ', '_').replace('-', '_')
 	key = key if key.startswith('SAMPLER_') else f'SAMPLER_{key}'
-	if key not in gen_pb.Sampler.keys():
+	if key not in _SAMPLER_KEYS:
 		raise ValueError(f'unknown sampler {name!r}; known: {", ".join(sampler_names())}')
 	return gen_pb.Sampler.Value(key)
 

@@ -27,7 +27,9 @@ class Client:
 	def __enter__(self) -> Self:
 		return self
 
-	def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+	def __exit__(
+		self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+	) -> None:
 		self.close()
 
 	def close(self) -> None:

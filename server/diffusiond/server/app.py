@@ -20,7 +20,12 @@ from diffusiond.server.pipeline.device import choose_device, choose_dtype
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
-from diffusiond.v1 import generation_service_pb2, generation_service_pb2_grpc, system_service_pb2, system_service_pb2_grpc
+from diffusiond.v1 import (
+	generation_service_pb2,
+	generation_service_pb2_grpc,
+	system_service_pb2,
+	system_service_pb2_grpc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +62,14 @@ class Daemon:
 			interceptors=[ErrorInterceptor()],
 			options=[('grpc.max_send_message_length', size), ('grpc.max_receive_message_length', size)],
 		)
-		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(GenerationService(self.manager), self.server)
+		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(
+			GenerationService(self.manager), self.server
+		)
 		system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemService(self.manager), self.server)
 		health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-		reflection.enable_server_reflection((*SERVICE_NAMES, 'grpc.health.v1.Health', reflection.SERVICE_NAME), self.server)
+		reflection.enable_server_reflection(
+			(*SERVICE_NAMES, 'grpc.health.v1.Health', reflection.SERVICE_NAME), self.server
+		)
 		self.port = self.server.add_insecure_port(f'{settings.server.host}:{settings.server.port}')
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
@@ -89,7 +98,9 @@ class Daemon:
 		if info is None:
 			log.warning('no model installed and the demo model is disabled; Generate answers NOT_FOUND')
 		else:
-			log.info('default model %s ready%s', info.name, ' (demo: random weights, produces noise)' if info.demo else '')
+			log.info(
+				'default model %s ready%s', info.name, ' (demo: random weights, produces noise)' if info.demo else ''
+			)
 		await self._set_health(health_pb2.HealthCheckResponse.SERVING)
 		self.ready.set()
 

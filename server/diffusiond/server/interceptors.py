@@ -5,7 +5,8 @@ from __future__ import annotations  # grpc-stubs generics (RpcMethodHandler[...]
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from typing import cast
 
 import grpc
 from grpc_status import rpc_status
@@ -15,8 +16,14 @@ from diffusiond.server.errors import DiffusiondError, to_rpc_status
 log = logging.getLogger(__name__)
 
 Context = grpc.aio.ServicerContext[object, object]
+# grpc-stubs type method handlers with the sync ServicerContext; grpc.aio passes its own context.
+Handler = Callable[[object, grpc.ServicerContext], object]
 UnaryBehaviour = Callable[[object, Context], Awaitable[object]]
 StreamBehaviour = Callable[[object, Context], AsyncIterator[object]]
+
+
+def as_handler_context(context: Context) -> grpc.ServicerContext:
+	return cast(grpc.ServicerContext, context)
 
 
 async def abort_with(context: Context, error: DiffusiondError) -> None:
@@ -26,13 +33,15 @@ async def abort_with(context: Context, error: DiffusiondError) -> None:
 
 async def _internal(context: Context, method: str, exc: Exception) -> None:
 	log.exception('bug in %s', method, exc_info=exc)
-	await context.abort(grpc.StatusCode.INTERNAL, f'internal error in {method} (logged by the daemon): {type(exc).__name__}')
+	await context.abort(
+		grpc.StatusCode.INTERNAL, f'internal error in {method} (logged by the daemon): {type(exc).__name__}'
+	)
 
 
-def _unary(method: str, behaviour: Callable[[object, Context], object]) -> UnaryBehaviour:
+def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:
 	async def wrapped(request: object, context: Context) -> object:
 		try:
-			result = behaviour(request, context)
+			result = behaviour(request, as_handler_context(context))
 			return await result if inspect.isawaitable(result) else result
 		except DiffusiondError as error:
 			await abort_with(context, error)
@@ -45,11 +54,11 @@ def _unary(method: str, behaviour: Callable[[object, Context], object]) -> Unary
 	return wrapped
 
 
-def _stream(method: str, behaviour: Callable[[object, Context], object]) -> StreamBehaviour:
+def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 	async def wrapped(request: object, context: Context) -> AsyncIterator[object]:
 		try:
-			result = behaviour(request, context)
-			if isinstance(result, AsyncIterator):
+			result = behaviour(request, as_handler_context(context))
+			if isinstance(result, AsyncGenerator):
 				async with contextlib.aclosing(result) as events:
 					async for event in events:
 						yield event

@@ -28,7 +28,7 @@ def _native_size(folder: Path) -> int:
 	try:
 		unet = json.loads((folder / 'unet' / 'config.json').read_text())
 		vae = json.loads((folder / 'vae' / 'config.json').read_text())
-		return int(unet['sample_size']) * 2 ** (len(vae['block_out_channels']) - 1)
+		return int(unet['sample_size']) << (len(vae['block_out_channels']) - 1)
 	except (OSError, ValueError, KeyError, TypeError):
 		return _NATIVE_SIZE_FALLBACK
 

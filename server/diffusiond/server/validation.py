@@ -41,7 +41,9 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('steps', f'steps must be between 1 and {limits.max_steps}, got {params.steps}'))
 	cfg = params.guidance_scale
 	if cfg is not None and (not math.isfinite(cfg) or not 0 <= cfg <= limits.max_guidance):
-		checks.append(('guidance_scale', f'guidance_scale must be finite and between 0 and {limits.max_guidance}, got {cfg}'))
+		checks.append(
+			('guidance_scale', f'guidance_scale must be finite and between 0 and {limits.max_guidance}, got {cfg}')
+		)
 	count = params.num_images
 	if count is not None and not 1 <= count <= limits.max_images:
 		checks.append(('num_images', f'num_images must be between 1 and {limits.max_images}, got {count}'))

@@ -22,6 +22,7 @@ class Job:
 		self.state = JobState.QUEUED
 		self.step = 0
 		self.cancel_requested = threading.Event()
+		self.ended = threading.Event()  # set by the worker once the job's final event is out
 		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
 
 	def request_cancel(self, error: DiffusiondError) -> None:

@@ -2,6 +2,7 @@
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -42,6 +43,7 @@ class PipelineManager:
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._worker = Worker(self._queue, backend)
 		self._loop: asyncio.AbstractEventLoop | None = None
+		self._default_prepared = asyncio.Event()
 		self.default_model = ''
 
 	async def start(self) -> None:
@@ -76,7 +78,10 @@ class PipelineManager:
 				self._backend.load(info)
 			return info
 
-		info = await self.call(task)
+		try:
+			info = await self.call(task)
+		finally:
+			self._default_prepared.set()
 		self.default_model = info.name if info else ''
 		return info
 
@@ -85,10 +90,19 @@ class PipelineManager:
 		if self._loop is None:
 			raise ShuttingDownError('the pipeline manager is not running')
 		check(params, self._settings.limits)
+		if not params.model:
+			await self._default_prepared.wait()  # calls made during start-up wait for the default model
 		model = await asyncio.to_thread(self._locator.resolve, params.model)
 		job = Job(resolve(params, model), model, EventChannel(self._loop))
 		self._queue.put(job)
-		log.info('job %s queued: model=%s steps=%d size=%dx%d', job.id, model.name, job.spec.steps, job.spec.width, job.spec.height)
+		log.info(
+			'job %s queued: model=%s steps=%d size=%dx%d',
+			job.id,
+			model.name,
+			job.spec.steps,
+			job.spec.width,
+			job.spec.height,
+		)
 		return job
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
@@ -97,10 +111,8 @@ class PipelineManager:
 	def abandon(self, job: Job, why: str) -> None:
 		"""Cancels `job` because its caller went away; nothing happens if it already finished."""
 		if not job.finished:
-			try:
+			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
 				self._queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
-			except DiffusiondError:
-				pass  # finished between the check and the cancel
 
 	def jobs(self) -> list[JobInfo]:
 		return self._queue.snapshot()
@@ -119,13 +131,9 @@ class PipelineManager:
 	async def drain(self, grace_s: float) -> None:
 		"""Shutdown: refuse new jobs, cancel queued ones, give the running one `grace_s`, then stop."""
 		running = self._queue.close()
-		if running is not None:
-			deadline = asyncio.get_running_loop().time() + grace_s
-			while not running.finished and asyncio.get_running_loop().time() < deadline:
-				await asyncio.sleep(0.02)
-			if not running.finished:
-				log.warning('job %s did not finish within the %.1fs grace period; cancelling it', running.id, grace_s)
-				running.request_cancel(ShuttingDownError(f'the daemon shut down before job {running.id} finished'))
+		if running is not None and not await asyncio.to_thread(running.ended.wait, grace_s):
+			log.warning('job %s did not finish within the %.1fs grace period; cancelling it', running.id, grace_s)
+			running.request_cancel(ShuttingDownError(f'the daemon shut down before job {running.id} finished'))
 		self._queue.stop()
 		await asyncio.to_thread(self._worker.join)
 		await asyncio.to_thread(self._backend.unload_all)

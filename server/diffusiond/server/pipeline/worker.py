@@ -43,6 +43,7 @@ class Worker:
 				started = time.monotonic()
 				self._run(item)
 				self._queue.done(item, time.monotonic() - started)
+				item.ended.set()
 			else:
 				item()
 

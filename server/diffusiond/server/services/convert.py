@@ -24,7 +24,8 @@ _FORMATS = {
 _STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
 
 
-def sampler_from_pb(value: int) -> Sampler:
+def sampler_from_pb(value: gen_pb.Sampler.ValueType) -> Sampler:
+	"""Unknown values (from a newer client) fall back to the model's own scheduler."""
 	name = gen_pb.Sampler.Name(value) if value in gen_pb.Sampler.values() else 'SAMPLER_UNSPECIFIED'
 	return Sampler[name.removeprefix('SAMPLER_')]
 
@@ -34,23 +35,20 @@ def sampler_to_pb(sampler: Sampler) -> gen_pb.Sampler.ValueType:
 
 
 def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
-	def optional(field: str) -> int | None:
-		value: int = getattr(request, field)
-		return value if request.HasField(field) else None
-
+	has = request.HasField
 	return GenerateParams(
 		model=request.model,
 		prompt=request.prompt,
 		negative_prompt=request.negative_prompt,
-		width=optional('width'),
-		height=optional('height'),
-		steps=optional('steps'),
-		guidance_scale=request.guidance_scale if request.HasField('guidance_scale') else None,
+		width=request.width if has('width') else None,
+		height=request.height if has('height') else None,
+		steps=request.steps if has('steps') else None,
+		guidance_scale=request.guidance_scale if has('guidance_scale') else None,
 		sampler=sampler_from_pb(request.sampler),
-		seed=optional('seed'),
-		num_images=optional('num_images'),
+		seed=request.seed if has('seed') else None,
+		num_images=request.num_images if has('num_images') else None,
 		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),
-		quality=optional('quality'),
+		quality=request.quality if has('quality') else None,
 	)
 
 

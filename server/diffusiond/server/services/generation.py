@@ -20,7 +20,11 @@ def _job_id(value: str) -> str:
 		return str(uuid.UUID(value))
 	except ValueError:
 		raise InvalidArgumentError(
-			[FieldViolation(field='job_id', description=f'job_id must be a job id (a UUID) from Generate, got {value!r}')]
+			[
+				FieldViolation(
+					field='job_id', description=f'job_id must be a job id (a UUID) from Generate, got {value!r}'
+				)
+			]
 		) from None
 
 

@@ -1,0 +1,124 @@
+"""Unit tests for the pieces with logic of their own: event channel, error table, settings, locator."""
+
+import asyncio
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import code_pb2
+
+from diffusiond.server.errors import (
+	DiffusiondError,
+	FieldViolation,
+	InvalidArgumentError,
+	JobCancelledError,
+	ModelLoadError,
+	ModelNotFoundError,
+	QueueFullError,
+	ShuttingDownError,
+	status_code_for,
+	to_rpc_status,
+)
+from diffusiond.server.models import ModelLocator, inside, scan
+from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.schemas import CompletedEvent, ImageEvent, JobState, JobTimings, ProgressEvent
+from diffusiond.server.services.paging import decode_token, encode_token, page
+from diffusiond.server.settings import Settings
+
+
+async def test_channel_keeps_only_the_latest_progress_and_never_drops_images() -> None:
+	channel = EventChannel(asyncio.get_running_loop())
+	for step in range(1, 101):
+		channel.publish(ProgressEvent(step=step, total_steps=100, elapsed_s=0, eta_s=0))
+	channel.publish(ImageEvent(index=0, seed=1, data=b'x', mime_type='image/png', width=1, height=1))
+	channel.publish(ProgressEvent(step=100, total_steps=100, elapsed_s=0, eta_s=0))
+	channel.publish(CompletedEvent(state=JobState.SUCCEEDED, timings=JobTimings()))
+	channel.publish(ProgressEvent(step=1, total_steps=1, elapsed_s=0, eta_s=0))  # after the end: ignored
+	events = [event async for event in channel.events()]
+	assert [type(e).__name__ for e in events] == ['ProgressEvent', 'ImageEvent', 'ProgressEvent', 'CompletedEvent']
+	first = events[0]
+	assert isinstance(first, ProgressEvent)
+	assert first.step == 100
+	assert channel.dropped == 99
+
+
+async def test_channel_ends_with_the_error_after_pending_events() -> None:
+	channel = EventChannel(asyncio.get_running_loop())
+	channel.publish(ProgressEvent(step=1, total_steps=2, elapsed_s=0, eta_s=0))
+	channel.fail(JobCancelledError('stop'))
+	stream = channel.events()
+	assert isinstance(await anext(stream), ProgressEvent)
+	with pytest.raises(JobCancelledError):
+		await anext(stream)
+
+
+@pytest.mark.parametrize(
+	('error', 'code'),
+	[
+		(InvalidArgumentError([FieldViolation(field='f', description='d')]), grpc.StatusCode.INVALID_ARGUMENT),
+		(ModelNotFoundError('m'), grpc.StatusCode.NOT_FOUND),
+		(ModelLoadError('m'), grpc.StatusCode.FAILED_PRECONDITION),
+		(QueueFullError('q', retry_after_s=2.0), grpc.StatusCode.RESOURCE_EXHAUSTED),
+		(ShuttingDownError('s'), grpc.StatusCode.UNAVAILABLE),
+		(JobCancelledError('c'), grpc.StatusCode.CANCELLED),
+		(DiffusiondError('bug'), grpc.StatusCode.INTERNAL),
+	],
+)
+def test_error_table(error: DiffusiondError, code: grpc.StatusCode) -> None:
+	assert status_code_for(error) == code
+	status = to_rpc_status(error)
+	assert status.code == getattr(code_pb2, code.name)
+	assert status.message == error.message
+	assert len(status.details) >= 1
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+	monkeypatch.setenv('DIFFUSIOND_SERVER__PORT', '6000')
+	monkeypatch.setenv('DIFFUSIOND_LIMITS__MAX_QUEUE', '3')
+	monkeypatch.setenv('DIFFUSIOND_STORAGE__DATA_DIR', str(tmp_path))
+	settings = Settings()
+	assert settings.server.port == 6000
+	assert settings.server.host == '127.0.0.1'
+	assert settings.limits.max_queue == 3
+	assert settings.storage.models_dir == tmp_path / 'models'
+	assert settings.device.device == 'auto'
+
+
+def test_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+	monkeypatch.delenv('DIFFUSIOND_STORAGE__DATA_DIR', raising=False)
+	monkeypatch.setenv('XDG_DATA_HOME', str(tmp_path))
+	assert Settings().storage.data_dir == tmp_path / 'diffusiond'
+
+
+def test_names_stay_inside_the_models_folder(tmp_path: Path) -> None:
+	models = tmp_path / 'models'
+	(models / 'ok').mkdir(parents=True)
+	(models / 'ok' / 'model_index.json').write_text('{}')
+	outside = tmp_path / 'outside'
+	outside.mkdir()
+	(outside / 'model_index.json').write_text('{}')
+	(models / 'link').symlink_to(outside)
+	assert inside(models, 'ok') == (models / 'ok').resolve()
+	for name in ('../outside', 'link', '/etc', '.', 'ok/../../outside'):
+		with pytest.raises(ModelNotFoundError):
+			inside(models, name)
+	assert [m.name for m in scan(models)] == ['ok']
+	locator = ModelLocator(models, '')
+	assert locator.resolve('').name == 'ok'
+	with pytest.raises(ModelNotFoundError, match='available models: ok'):
+		locator.resolve('missing')
+	assert ModelLocator(tmp_path / 'empty', '').default_name() == ''
+	with pytest.raises(ModelNotFoundError, match='no model is installed'):
+		ModelLocator(tmp_path / 'empty', '').resolve('')
+
+
+def test_paging_tokens() -> None:
+	items = list(range(7))
+	first, token = page(items, 3, '')
+	assert first == [0, 1, 2]
+	second, token = page(items, 3, token)
+	assert second == [3, 4, 5]
+	third, token = page(items, 3, token)
+	assert (third, token) == ([6], '')
+	assert decode_token(encode_token(5)) == 5
+	assert page(items, 0, '')[0] == items
