@@ -9,9 +9,10 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
+from diffusiond.client.cli_args import build_parser
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
-from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, GenerateOptions, sampler_names
+from diffusiond.client.request import GenerateOptions
 from diffusiond.client.sync import Client
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
@@ -21,13 +22,6 @@ _EXIT_CODES = {
 	grpc.StatusCode.NOT_FOUND: 3,
 	grpc.StatusCode.UNAVAILABLE: 4,
 }
-
-
-def _size(text: str) -> tuple[int, int]:
-	width, sep, height = text.lower().partition('x')
-	if not sep or not width.isdigit() or not height.isdigit():
-		raise argparse.ArgumentTypeError(f'size must look like 512x512, got {text!r}')
-	return int(width), int(height)
 
 
 def _outputs(base: Path, count: int, suffix: str) -> list[Path]:
@@ -107,40 +101,6 @@ def _jobs(client: Client, args: argparse.Namespace) -> int:
 	return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-	parser = argparse.ArgumentParser(prog='diffusionctl', description='Command-line client for the diffusiond daemon.')
-	parser.add_argument('--address', help=f'host:port or unix:PATH (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})')
-	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
-	parser.add_argument('--json', action='store_true', help='machine-readable output')
-	commands = parser.add_subparsers(dest='command', required=True)
-	gen = commands.add_parser(
-		'generate',
-		help='generate images',
-		epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7',
-	)
-	gen.add_argument('prompt')
-	gen.add_argument(
-		'-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)'
-	)
-	gen.add_argument('--negative', dest='negative_prompt')
-	gen.add_argument('--model')
-	gen.add_argument('--steps', type=int)
-	gen.add_argument('--seed', type=int)
-	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
-	gen.add_argument('--cfg', dest='guidance_scale', type=float)
-	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
-	gen.add_argument('-n', '--num-images', type=int)
-	gen.add_argument('--format', choices=['png', 'jpeg', 'webp'])
-	gen.add_argument('--quality', type=int)
-	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
-	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
-	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
-	job_commands.add_parser('list', help='queued and running jobs')
-	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
-	cancel.add_argument('job_id')
-	return parser
-
-
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'generate': _generate,
 	'info': _info,
@@ -149,7 +109,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-	args = _parser().parse_args(argv)
+	args = build_parser().parse_args(argv)
 	try:
 		with Client(args.address, timeout=args.timeout) as client:
 			return _COMMANDS[args.command](client, args)

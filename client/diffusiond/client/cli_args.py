@@ -1,0 +1,47 @@
+"""The argument parser of `diffusionctl`."""
+
+import argparse
+from pathlib import Path
+
+from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
+
+
+def _size(text: str) -> tuple[int, int]:
+	width, sep, height = text.lower().partition('x')
+	if not sep or not width.isdigit() or not height.isdigit():
+		raise argparse.ArgumentTypeError(f'size must look like 512x512, got {text!r}')
+	return int(width), int(height)
+
+
+def build_parser() -> argparse.ArgumentParser:
+	parser = argparse.ArgumentParser(prog='diffusionctl', description='Command-line client for the diffusiond daemon.')
+	parser.add_argument('--address', help=f'host:port or unix:PATH (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})')
+	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
+	parser.add_argument('--json', action='store_true', help='machine-readable output')
+	commands = parser.add_subparsers(dest='command', required=True)
+	gen = commands.add_parser(
+		'generate',
+		help='generate images',
+		epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7',
+	)
+	gen.add_argument('prompt')
+	gen.add_argument(
+		'-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)'
+	)
+	gen.add_argument('--negative', dest='negative_prompt')
+	gen.add_argument('--model')
+	gen.add_argument('--steps', type=int)
+	gen.add_argument('--seed', type=int)
+	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
+	gen.add_argument('--cfg', dest='guidance_scale', type=float)
+	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
+	gen.add_argument('-n', '--num-images', type=int)
+	gen.add_argument('--format', choices=['png', 'jpeg', 'webp'])
+	gen.add_argument('--quality', type=int)
+	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
+	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
+	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
+	job_commands.add_parser('list', help='queued and running jobs')
+	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
+	cancel.add_argument('job_id')
+	return parser
