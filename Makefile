@@ -8,6 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 DATA ?= $(CURDIR)/data
 PROMPT ?= a red fox in the snow
 STAMP := $(VENV)/.installed
+# protoc finds its plugins (protoc-gen-mypy, protoc-gen-mypy_grpc) on PATH.
+PROTOC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos
 
 .PHONY: install protos protos-check run demo test pytest lint format bench clean
 
@@ -21,13 +23,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 protos: install
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=client --mypy_out=client \
+	$(PROTOC) --python_out=client --mypy_out=client \
 		--grpc_python_out=client --mypy_grpc_out=client protos/diffusiond/v1/*.proto
 
 # Fails when the committed generated code differs from what the protos generate.
 protos-check: install
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --mypy_out=$$tmp \
+	$(PROTOC) --python_out=$$tmp --mypy_out=$$tmp \
 		--grpc_python_out=$$tmp --mypy_grpc_out=$$tmp protos/diffusiond/v1/*.proto >/dev/null; \
 	diff -r -x py.typed -x __pycache__ $$tmp/diffusiond/v1 client/diffusiond/v1 \
 		&& echo 'generated code is up to date' \
