@@ -30,6 +30,16 @@ async def until_error(
 	raise AssertionError(f'the stream ended without an error after {kinds(events)}')
 
 
+async def next_of(
+	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent], kind: str
+) -> gen_pb.GenerateEvent:
+	"""Reads the stream up to and including the first event of `kind`."""
+	async for event in call:
+		if event.WhichOneof('event') == kind:
+			return event
+	raise AssertionError(f'stream ended before a {kind} event')
+
+
 def kinds(events: list[gen_pb.GenerateEvent]) -> list[str]:
 	return [str(event.WhichOneof('event')) for event in events]
 

@@ -12,16 +12,9 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.conftest import StartDaemon, stubs
 from tests.fakes import FakeBackend
-from tests.helpers import collect, error_details, rpc_status_of, until_error
+from tests.helpers import collect, error_details, next_of, rpc_status_of, until_error
 
 Call = grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent]
-
-
-async def next_of(call: Call, kind: str) -> gen_pb.GenerateEvent:
-	async for event in call:
-		if event.WhichOneof('event') == kind:
-			return event
-	raise AssertionError(f'stream ended before a {kind} event')
 
 
 async def test_cancel_running_job_stops_within_one_step(gen: gen_grpc.GenerationServiceAsyncStub) -> None:

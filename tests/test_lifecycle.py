@@ -23,7 +23,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import TINY_MODEL, StartDaemon, stubs
 from tests.fakes import FakeBackend
-from tests.helpers import collect
+from tests.helpers import collect, next_of
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -67,9 +67,7 @@ async def test_unary_rpcs_answer_promptly_while_generating(
 	health: health_pb2_grpc.HealthStub,
 ) -> None:
 	call = gen.Generate(gen_pb.GenerateRequest(prompt='busy', steps=60, seed=1))
-	async for event in call:
-		if event.HasField('progress'):
-			break
+	await next_of(call, 'progress')
 	latencies = []
 	for _ in range(20):
 		start = time.perf_counter()
@@ -96,12 +94,9 @@ async def test_graceful_shutdown_finishes_the_running_job(start_fake: StartDaemo
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=30))
-		async for event in running:
-			if event.HasField('started'):
-				break
+		await next_of(running, 'started')
 		queued = stub.Generate(gen_pb.GenerateRequest(prompt='b', steps=5))
-		async for _ in queued:
-			break
+		await next_of(queued, 'queued')
 		stopping = asyncio.create_task(daemon.shutdown(5.0))
 		await asyncio.sleep(0.05)
 		health = health_pb2_grpc.HealthStub(chan)
@@ -123,9 +118,7 @@ async def test_shutdown_cancels_a_job_that_outlives_the_grace_period(start_fake:
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='long', steps=150))
-		async for event in running:
-			if event.HasField('progress'):
-				break
+		await next_of(running, 'progress')
 		stopping = asyncio.create_task(daemon.shutdown(0.2))
 		with pytest.raises(grpc.aio.AioRpcError) as caught:
 			await collect(running)

@@ -38,25 +38,32 @@ async def _internal(context: Context, method: str, exc: Exception) -> None:
 	)
 
 
+@contextlib.asynccontextmanager
+async def _statuses(context: Context, method: str) -> AsyncIterator[None]:
+	"""Answers a DiffusiondError with its status, anything unexpected with INTERNAL (logged)."""
+	try:
+		yield
+	except DiffusiondError as error:
+		await abort_with(context, error)
+	except grpc.aio.AbortError:
+		raise
+	except Exception as exc:
+		await _internal(context, method, exc)
+
+
 def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:
 	async def wrapped(request: object, context: Context) -> object:
-		try:
+		async with _statuses(context, method):
 			result = behaviour(request, as_handler_context(context))
 			return await result if inspect.isawaitable(result) else result
-		except DiffusiondError as error:
-			await abort_with(context, error)
-		except grpc.aio.AbortError:
-			raise
-		except Exception as exc:
-			await _internal(context, method, exc)
-		return None  # unreachable: abort raises
+		return None  # unreachable: the error path aborts
 
 	return wrapped
 
 
 def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 	async def wrapped(request: object, context: Context) -> AsyncIterator[object]:
-		try:
+		async with _statuses(context, method):
 			result = behaviour(request, as_handler_context(context))
 			if isinstance(result, AsyncGenerator):
 				async with contextlib.aclosing(result) as events:
@@ -65,12 +72,6 @@ def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 			elif isinstance(result, Iterator):
 				for event in result:
 					yield event
-		except DiffusiondError as error:
-			await abort_with(context, error)
-		except grpc.aio.AbortError:
-			raise
-		except Exception as exc:
-			await _internal(context, method, exc)
 
 	return wrapped
 
