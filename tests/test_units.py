@@ -5,9 +5,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+import torch
 from google.rpc import code_pb2
 
 from diffusiond.server.errors import (
+	DeviceOutOfMemoryError,
 	DiffusiondError,
 	FieldViolation,
 	InvalidArgumentError,
@@ -19,11 +21,13 @@ from diffusiond.server.errors import (
 	status_code_for,
 	to_rpc_status,
 )
-from diffusiond.server.models import ModelLocator, inside, scan
+from diffusiond.server.models import ModelLocator, describe, inside, scan
+from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.channel import EventChannel
-from diffusiond.server.schemas import CompletedEvent, ImageEvent, JobState, JobTimings, ProgressEvent
+from diffusiond.server.schemas import CompletedEvent, GenerateParams, ImageEvent, JobState, JobTimings, ProgressEvent
 from diffusiond.server.services.paging import decode_token, encode_token, page
 from diffusiond.server.settings import Settings
+from diffusiond.server.validation import resolve
 
 
 async def test_channel_keeps_only_the_latest_progress_and_never_drops_images() -> None:
@@ -122,3 +126,19 @@ def test_paging_tokens() -> None:
 	assert (third, token) == ([6], '')
 	assert decode_token(encode_token(5)) == 5
 	assert page(items, 0, '')[0] == items
+
+
+def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
+	backend = DiffusersBackend(torch.device('cpu'), torch.float32)
+	backend.load(describe(tiny_sd_dir))
+	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), describe(tiny_sd_dir))
+	backend.prepare(spec)
+
+	def out_of_memory(step: int, total: int) -> None:
+		raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
+
+	with pytest.raises(DeviceOutOfMemoryError, match='ran out of memory') as caught:
+		backend.run(spec, out_of_memory)
+	assert status_code_for(caught.value) == grpc.StatusCode.RESOURCE_EXHAUSTED
+	backend.unload_all()
+	assert backend.loaded() == []

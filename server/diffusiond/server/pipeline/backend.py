@@ -15,7 +15,7 @@ from diffusers import SchedulerMixin, StableDiffusionPipeline
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from diffusiond.server.errors import ModelLoadError
+from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
 from diffusiond.server.models import ModelInfo
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
 from diffusiond.server.pipeline.schedulers import make_scheduler
@@ -126,18 +126,25 @@ class DiffusersBackend:
 			return kwargs
 
 		generators = [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds]
-		with torch.inference_mode():
-			result = pipe(
-				prompt=spec.prompt,
-				negative_prompt=spec.negative_prompt or None,
-				width=spec.width,
-				height=spec.height,
-				num_inference_steps=spec.steps,
-				guidance_scale=spec.guidance_scale,
-				num_images_per_prompt=len(spec.seeds),
-				generator=generators,
-				callback_on_step_end=callback,
-			)
+		try:
+			with torch.inference_mode():
+				result = pipe(
+					prompt=spec.prompt,
+					negative_prompt=spec.negative_prompt or None,
+					width=spec.width,
+					height=spec.height,
+					num_inference_steps=spec.steps,
+					guidance_scale=spec.guidance_scale,
+					num_images_per_prompt=len(spec.seeds),
+					generator=generators,
+					callback_on_step_end=callback,
+				)
+		except torch.OutOfMemoryError as exc:
+			release_memory(self.device)
+			raise DeviceOutOfMemoryError(
+				f'the device ran out of memory for {len(spec.seeds)} image(s) of {spec.width}x{spec.height}; '
+				'try fewer images or a smaller size'
+			) from exc
 		images: list[Image.Image] = list(result.images)
 		return RunOutput(images=images)
 
