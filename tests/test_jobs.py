@@ -105,11 +105,11 @@ async def test_queue_positions_move(start_fake: StartDaemon) -> None:
 	daemon = await start_fake(FakeBackend(step_s=0.01))
 	chan, stub = stubs(daemon)
 	async with chan:
-		first = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=30))
+		first = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=60))
 		await next_of(first, 'started')
 		second = stub.Generate(gen_pb.GenerateRequest(prompt='b', steps=1))
-		third = stub.Generate(gen_pb.GenerateRequest(prompt='c', steps=1))
 		await next_of(second, 'queued')
+		third = stub.Generate(gen_pb.GenerateRequest(prompt='c', steps=1))
 		events = await collect(third)
 		positions = [e.queued.position for e in events if e.HasField('queued')]
 		assert positions[0] == 2
