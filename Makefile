@@ -8,6 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 DATA ?= $(CURDIR)/data
 PROMPT ?= a red fox in the snow
 STAMP := $(VENV)/.installed
+# transformers logs at import that torchvision is absent (it is not needed): keep the demo's output clean.
+QUIET := TRANSFORMERS_VERBOSITY=error
 # protoc finds its plugins (protoc-gen-mypy, protoc-gen-mypy_grpc) on PATH.
 PROTOC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos
 
@@ -36,12 +38,12 @@ protos-check: install
 		|| { echo 'generated code is stale: run make protos'; exit 1; }
 
 run: install
-	$(BIN)/diffusiond serve --data-dir $(DATA)
+	$(QUIET) $(BIN)/diffusiond serve --data-dir $(DATA)
 
 # Starts the daemon (demo model on first run), generates an image with a progress bar, stops it.
 demo: install
 	@set -e; mkdir -p out; rm -f $(DATA)/daemon.port; \
-	$(BIN)/diffusiond serve --port 0 --data-dir $(DATA) --port-file $(DATA)/daemon.port --log-level WARNING & pid=$$!; \
+	$(QUIET) $(BIN)/diffusiond serve --port 0 --data-dir $(DATA) --port-file $(DATA)/daemon.port --log-level WARNING & pid=$$!; \
 	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' EXIT; \
 	for i in $$(seq 1200); do [ -s $(DATA)/daemon.port ] && break; kill -0 $$pid; sleep 0.1; done; \
 	address=127.0.0.1:$$(cat $(DATA)/daemon.port); \
