@@ -95,6 +95,9 @@ class Daemon:
 		except DiffusiondError as error:
 			log.error('default model not ready: %s', error.message)
 			return
+		except Exception:
+			log.exception('preparing the default model failed; health stays NOT_SERVING')
+			return
 		if info is None:
 			log.warning('no model installed and the demo model is disabled; Generate answers NOT_FOUND')
 		else:
