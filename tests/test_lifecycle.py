@@ -89,6 +89,20 @@ async def test_health_goes_serving_once_the_default_model_is_ready(start_fake: S
 	assert await health_of(daemon, 'diffusiond.v1.GenerationService') == SERVING
 
 
+async def test_health_watch_streams_the_transition_to_not_serving(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	chan, _ = stubs(daemon)
+	async with chan:
+		watch = health_pb2_grpc.HealthStub(chan).Watch(health_pb2.HealthCheckRequest(service=''))
+		first = await anext(aiter(watch))
+		assert first.status == SERVING
+		stopping = asyncio.create_task(daemon.shutdown(1.0))
+		second = await asyncio.wait_for(anext(aiter(watch)), 10)
+		assert second.status == NOT_SERVING
+		watch.cancel()
+		await stopping
+
+
 async def test_graceful_shutdown_finishes_the_running_job(start_fake: StartDaemon) -> None:
 	daemon = await start_fake(FakeBackend(step_s=0.02))
 	chan, stub = stubs(daemon)

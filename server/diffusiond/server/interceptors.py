@@ -5,7 +5,7 @@ from __future__ import annotations  # grpc-stubs generics (RpcMethodHandler[...]
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import cast
 
 import grpc
@@ -69,9 +69,6 @@ def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 				async with contextlib.aclosing(result) as events:
 					async for event in events:
 						yield event
-			elif isinstance(result, Iterator):
-				for event in result:
-					yield event
 
 	return wrapped
 
@@ -89,8 +86,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 		if handler is None or handler.request_streaming:
 			return handler
 		if handler.unary_stream is not None:
+			# Streams come as async generators (ours) or as coroutines that call context.write (health Watch).
+			stream = handler.unary_stream
+			wrapped = _stream(method, stream) if inspect.isasyncgenfunction(stream) else _unary(method, stream)
 			return grpc.unary_stream_rpc_method_handler(
-				_stream(method, handler.unary_stream), handler.request_deserializer, handler.response_serializer
+				wrapped, handler.request_deserializer, handler.response_serializer
 			)
 		if handler.unary_unary is not None:
 			return grpc.unary_unary_rpc_method_handler(
