@@ -51,12 +51,21 @@ def describe(folder: Path) -> ModelInfo:
 	)
 
 
-def scan(models_dir: Path) -> list[ModelInfo]:
-	"""Every diffusers folder (one holding model_index.json) directly inside `models_dir`, by name."""
+def _folders(models_dir: Path) -> list[Path]:
+	"""Diffusers folders (holding model_index.json) directly inside `models_dir`, by name, none escaping it."""
 	if not models_dir.is_dir():
 		return []
-	found = [describe(entry) for entry in sorted(models_dir.iterdir()) if (entry / 'model_index.json').is_file()]
-	return [info for info in found if info.path.resolve().is_relative_to(models_dir.resolve())]
+	root = models_dir.resolve()
+	return [
+		entry
+		for entry in sorted(models_dir.iterdir())
+		if (entry / 'model_index.json').is_file() and entry.resolve().is_relative_to(root)
+	]
+
+
+def scan(models_dir: Path) -> list[ModelInfo]:
+	"""Every diffusers folder directly inside `models_dir`, described."""
+	return [describe(folder) for folder in _folders(models_dir)]
 
 
 class ModelLocator:
@@ -73,11 +82,9 @@ class ModelLocator:
 	def default_name(self) -> str:
 		if self._default:
 			return self._default
-		models = scan(self._models_dir)
-		named = {m.name: m for m in models}
-		if DEMO_MODEL_NAME in named and len(models) > 1:
-			models = [m for m in models if m.name != DEMO_MODEL_NAME]
-		return models[0].name if models else ''
+		names = [folder.name for folder in _folders(self._models_dir)]
+		real = [name for name in names if name != DEMO_MODEL_NAME]
+		return (real or names or [''])[0]
 
 	def resolve(self, name: str) -> ModelInfo:
 		"""The model called `name` (empty = the default model)."""
@@ -89,7 +96,7 @@ class ModelLocator:
 			)
 		folder = inside(self._models_dir, wanted)
 		if not (folder / 'model_index.json').is_file():
-			available = ', '.join(m.name for m in scan(self._models_dir)) or 'none'
+			available = ', '.join(entry.name for entry in _folders(self._models_dir)) or 'none'
 			raise ModelNotFoundError(
 				f'model {wanted!r} not found in {self._models_dir}; available models: {available}',
 				metadata={'model': wanted},

@@ -85,13 +85,11 @@ class JobSpec(BaseModel):
 
 
 class QueuedEvent(BaseModel):
-	kind: str = 'queued'
 	position: int
 	queue_length: int
 
 
 class StartedEvent(BaseModel):
-	kind: str = 'started'
 	model: str
 	seeds: list[int]
 	sampler: Sampler
@@ -102,7 +100,6 @@ class StartedEvent(BaseModel):
 
 
 class ProgressEvent(BaseModel):
-	kind: str = 'progress'
 	step: int
 	total_steps: int
 	elapsed_s: float
@@ -110,7 +107,6 @@ class ProgressEvent(BaseModel):
 
 
 class ImageEvent(BaseModel):
-	kind: str = 'image'
 	index: int
 	seed: int
 	data: bytes
@@ -128,7 +124,6 @@ class JobTimings(BaseModel):
 
 
 class CompletedEvent(BaseModel):
-	kind: str = 'completed'
 	state: JobState
 	timings: JobTimings
 
