@@ -23,7 +23,8 @@ from diffusers import StableDiffusionPipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook, load_pipeline
+from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook
+from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
@@ -39,7 +40,7 @@ class TimedBackend(DiffusersBackend):
 	"""Records when each step's progress is handed to the loop (same clock as the client)."""
 
 	def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
-		super().__init__(device, dtype)
+		super().__init__(device, dtype, PipelineCache(3, 2**40))
 		self.emitted: dict[int, float] = {}
 
 	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
@@ -87,7 +88,10 @@ def main() -> None:
 		model_dir = build_demo_model(Path(scratch) / 'models' / 'tiny-sd')
 		backend = TimedBackend(device, dtype)
 		daemon = start_daemon(Path(scratch), backend)
-		direct_pipe: StableDiffusionPipeline = load_pipeline(str(model_dir), device, dtype)
+		direct_pipe = StableDiffusionPipeline.from_pretrained(
+			str(model_dir), dtype=dtype, safety_checker=None, requires_safety_checker=False
+		).to(device)
+		direct_pipe.set_progress_bar_config(disable=True)
 		channel = grpc.insecure_channel(f'127.0.0.1:{daemon.port}')
 		stub = gen_grpc.GenerationServiceStub(channel)
 		request = gen_pb.GenerateRequest(prompt=PROMPT, steps=args.steps, seed=1, width=args.size, height=args.size)

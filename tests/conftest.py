@@ -43,6 +43,22 @@ def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Setting
 	return Settings.model_validate(data)
 
 
+def write_fake_model(folder: Path, cross_attention_dim: int = 32) -> Path:
+	"""A diffusers folder with configs only (no weights): enough for the catalog and a fake backend."""
+	(folder / 'unet').mkdir(parents=True)
+	(folder / 'vae').mkdir()
+	(folder / 'model_index.json').write_text(json.dumps({'_class_name': 'StableDiffusionPipeline'}))
+	unet = {
+		'cross_attention_dim': cross_attention_dim,
+		'in_channels': 4,
+		'block_out_channels': [32, 64],
+		'sample_size': 32,
+	}
+	(folder / 'unet' / 'config.json').write_text(json.dumps(unet))
+	(folder / 'vae' / 'config.json').write_text(json.dumps({'block_out_channels': [32, 64]}))
+	return folder
+
+
 @pytest.fixture(scope='session')
 def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 	"""The tiny random Stable Diffusion, saved once per test run inside a data dir's models folder."""
@@ -85,8 +101,7 @@ async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
 	"""Starts daemons with a fake backend (or the one given) in a fresh data dir; stops them after the test."""
 	started: list[Daemon] = []
 	model = tmp_path / 'models' / FAKE_MODEL
-	model.mkdir(parents=True)
-	(model / 'model_index.json').write_text(json.dumps({'_class_name': 'StableDiffusionPipeline'}))
+	write_fake_model(model)
 
 	async def start(backend: Backend | None = None, overrides: Overrides | None = None, wait: bool = True) -> Daemon:
 		instance = Daemon(make_settings(tmp_path, overrides), backend or FakeBackend())

@@ -5,8 +5,9 @@ import time
 
 from PIL import Image
 
-from diffusiond.server.models import ModelInfo
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.pipeline.backend import RunOutput, StepHook
+from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.device import DeviceStats
 from diffusiond.server.schemas import JobSpec
 
@@ -25,11 +26,16 @@ class FakeBackend:
 		time.sleep(self.load_s)
 		self._loaded = [model]
 
+	def unload(self, model_id: str) -> bool:
+		found = any(model.id == model_id for model in self._loaded)
+		self._loaded = [model for model in self._loaded if model.id != model_id]
+		return found
+
 	def unload_all(self) -> None:
 		self._loaded = []
 
-	def loaded(self) -> list[ModelInfo]:
-		return list(self._loaded)
+	def cached(self) -> list[CachedModel]:
+		return [CachedModel(info=model, bytes=0, active=True) for model in self._loaded]
 
 	def prepare(self, spec: JobSpec) -> str:
 		return 'FakeScheduler'

@@ -1,4 +1,4 @@
-"""Unit tests for the pieces with logic of their own: event channel, error table, settings, locator."""
+"""Unit tests for the pieces with logic of their own: event channel, error table, settings, sandbox."""
 
 import asyncio
 from pathlib import Path
@@ -8,6 +8,8 @@ import pytest
 import torch
 from google.rpc import code_pb2
 
+from diffusiond.server.catalog.files import inside, walk
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import (
 	DeviceOutOfMemoryError,
 	DiffusiondError,
@@ -21,8 +23,8 @@ from diffusiond.server.errors import (
 	status_code_for,
 	to_rpc_status,
 )
-from diffusiond.server.models import ModelLocator, describe, inside, scan
 from diffusiond.server.pipeline.backend import DiffusersBackend
+from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.schemas import CompletedEvent, GenerateParams, ImageEvent, JobState, JobTimings, ProgressEvent
 from diffusiond.server.services.paging import decode_token, encode_token, page
@@ -101,19 +103,15 @@ def test_names_stay_inside_the_models_folder(tmp_path: Path) -> None:
 	outside = tmp_path / 'outside'
 	outside.mkdir()
 	(outside / 'model_index.json').write_text('{}')
+	(outside / 'escape.safetensors').write_bytes(b'x')
 	(models / 'link').symlink_to(outside)
+	(models / 'file-link.safetensors').symlink_to(outside / 'escape.safetensors')
 	assert inside(models, 'ok') == (models / 'ok').resolve()
-	for name in ('../outside', 'link', '/etc', '.', 'ok/../../outside'):
-		with pytest.raises(ModelNotFoundError):
+	for name in ('../outside', 'link', '/etc', '.', 'ok/../../outside', '', 'file-link.safetensors'):
+		with pytest.raises(InvalidArgumentError, match='inside'):
 			inside(models, name)
-	assert [m.name for m in scan(models)] == ['ok']
-	locator = ModelLocator(models, '')
-	assert locator.resolve('').name == 'ok'
-	with pytest.raises(ModelNotFoundError, match='available models: ok'):
-		locator.resolve('missing')
-	assert ModelLocator(tmp_path / 'empty', '').default_name() == ''
-	with pytest.raises(ModelNotFoundError, match='no model is installed'):
-		ModelLocator(tmp_path / 'empty', '').resolve('')
+	assert [stamp.path for stamp in walk(models)] == ['ok']
+	assert walk(tmp_path / 'missing') == []
 
 
 def test_paging_tokens() -> None:
@@ -129,9 +127,10 @@ def test_paging_tokens() -> None:
 
 
 def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
-	backend = DiffusersBackend(torch.device('cpu'), torch.float32)
-	backend.load(describe(tiny_sd_dir))
-	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), describe(tiny_sd_dir))
+	backend = DiffusersBackend(torch.device('cpu'), torch.float32, PipelineCache(2, 2**40))
+	model = ModelInfo(id='tiny', name='tiny', path=tiny_sd_dir, native_size=64)
+	backend.load(model)
+	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), model)
 	backend.prepare(spec)
 
 	def out_of_memory(step: int, total: int) -> None:
@@ -141,4 +140,4 @@ def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
 		backend.run(spec, out_of_memory)
 	assert status_code_for(caught.value) == grpc.StatusCode.RESOURCE_EXHAUSTED
 	backend.unload_all()
-	assert backend.loaded() == []
+	assert backend.cached() == []

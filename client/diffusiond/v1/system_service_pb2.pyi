@@ -69,6 +69,11 @@ class GetSystemInfoResponse(_message.Message):
     QUEUE_CAPACITY_FIELD_NUMBER: _builtins.int
     UPTIME_FIELD_NUMBER: _builtins.int
     LIBRARIES_FIELD_NUMBER: _builtins.int
+    MODEL_CACHE_BYTES_FIELD_NUMBER: _builtins.int
+    MODEL_CACHE_MAX_BYTES_FIELD_NUMBER: _builtins.int
+    MODEL_CACHE_MAX_MODELS_FIELD_NUMBER: _builtins.int
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _builtins.int
+    MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version (semantic version)."""
     process_rss_bytes: _builtins.int
@@ -81,11 +86,18 @@ class GetSystemInfoResponse(_message.Message):
     """Whether a job is on the device now."""
     queue_capacity: _builtins.int
     """Maximum number of queued jobs before Generate answers RESOURCE_EXHAUSTED."""
+    model_cache_bytes: _builtins.int
+    """Bytes of weights in the model cache, and its limits (DIFFUSIOND_MODELS__CACHE_MAX_*)."""
+    model_cache_max_bytes: _builtins.int
+    model_cache_max_models: _builtins.int
+    memory_total_bytes: _builtins.int
+    """System RAM: total and available, in bytes."""
+    memory_available_bytes: _builtins.int
     @_builtins.property
     def device(self) -> Global___DeviceInfo: ...
     @_builtins.property
     def loaded_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoadedModel]:
-        """Models loaded on the device."""
+        """The memory cache of loaded models, most recently used first; `active` marks the one on the device."""
 
     @_builtins.property
     def uptime(self) -> _duration_pb2.Duration:
@@ -108,10 +120,15 @@ class GetSystemInfoResponse(_message.Message):
         queue_capacity: _builtins.int = ...,
         uptime: _duration_pb2.Duration | None = ...,
         libraries: _abc.Iterable[Global___LibraryVersion] | None = ...,
+        model_cache_bytes: _builtins.int = ...,
+        model_cache_max_bytes: _builtins.int = ...,
+        model_cache_max_models: _builtins.int = ...,
+        memory_total_bytes: _builtins.int = ...,
+        memory_available_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "memory_available_bytes", b"memory_available_bytes", "memory_total_bytes", b"memory_total_bytes", "model_cache_bytes", b"model_cache_bytes", "model_cache_max_bytes", b"model_cache_max_bytes", "model_cache_max_models", b"model_cache_max_models", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -160,15 +177,24 @@ class LoadedModel(_message.Message):
     PATH_FIELD_NUMBER: _builtins.int
     DEMO_FIELD_NUMBER: _builtins.int
     NATIVE_SIZE_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     path: _builtins.str
-    """Where it was loaded from (a folder inside the models folder)."""
+    """Where it was loaded from (inside the models folder)."""
     demo: _builtins.bool
     """True for the built-in demo model: tiny, random weights, produces noise; it exists to
     exercise the API with no download.
     """
     native_size: _builtins.int
     """Native size in pixels (used when a request leaves width/height unset)."""
+    id: _builtins.str
+    """The model's catalog id (ModelService)."""
+    bytes: _builtins.int
+    """Bytes of its weights in memory."""
+    active: _builtins.bool
+    """On the device now (the others wait in RAM for a fast switch)."""
     def __init__(
         self,
         *,
@@ -176,10 +202,13 @@ class LoadedModel(_message.Message):
         path: _builtins.str = ...,
         demo: _builtins.bool = ...,
         native_size: _builtins.int = ...,
+        id: _builtins.str = ...,
+        bytes: _builtins.int = ...,
+        active: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["demo", b"demo", "name", b"name", "native_size", b"native_size", "path", b"path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "bytes", b"bytes", "demo", b"demo", "id", b"id", "name", b"name", "native_size", b"native_size", "path", b"path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -7,22 +7,28 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.interceptors import ErrorInterceptor
-from diffusiond.server.models import ModelLocator
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.pipeline.backend import Backend, DiffusersBackend
+from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.device import choose_device, choose_dtype
 from diffusiond.server.services.generation import GenerationService
+from diffusiond.server.services.models import ModelService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
+from diffusiond.server.store import Database, ModelRepository, default_url
 from diffusiond.v1 import (
 	generation_service_pb2,
 	generation_service_pb2_grpc,
+	model_service_pb2,
+	model_service_pb2_grpc,
 	system_service_pb2,
 	system_service_pb2_grpc,
 )
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
 	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
+	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
 	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
 )
 _HEALTH_NAMES = ('', *SERVICE_NAMES)
@@ -44,9 +51,14 @@ def _write_atomically(path: Path, text: str) -> None:
 	scratch.replace(path)
 
 
-def default_backend(settings: Settings) -> DiffusersBackend:
+def cache_limits(settings: Settings) -> PipelineCache:
+	models = settings.models
+	return PipelineCache(models.cache_max_models, models.cache_max_bytes or psutil.virtual_memory().total // 2)
+
+
+def default_backend(settings: Settings, cache: PipelineCache) -> DiffusersBackend:
 	device = choose_device(settings.device)
-	return DiffusersBackend(device, choose_dtype(settings.device, device))
+	return DiffusersBackend(device, choose_dtype(settings.device, device), cache, settings.models.allow_pickle)
 
 
 class Daemon:
@@ -54,8 +66,18 @@ class Daemon:
 
 	def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
 		self.settings = settings
-		locator = ModelLocator(settings.storage.models_dir, settings.models.default_model)
-		self.manager = PipelineManager(settings, backend or default_backend(settings), locator)
+		storage = settings.storage
+		self.database = Database(storage.database_url or default_url(storage.data_dir))
+		self.catalog = Catalog(
+			ModelRepository(self.database.sessions),
+			storage.models_dir,
+			storage.configs_dir,
+			settings.models.default_model,
+			settings.models.allow_pickle,
+		)
+		self.hasher = Hasher(self.catalog)
+		self.cache = cache_limits(settings)
+		self.manager = PipelineManager(settings, backend or default_backend(settings, self.cache), self.catalog)
 		self.health = HealthServicer()
 		size = settings.server.max_message_bytes
 		self.server = grpc.aio.server(
@@ -65,7 +87,10 @@ class Daemon:
 		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(
 			GenerationService(self.manager), self.server
 		)
-		system_service_pb2_grpc.add_SystemServiceServicer_to_server(SystemService(self.manager), self.server)
+		model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, settings), self.server)
+		system_service_pb2_grpc.add_SystemServiceServicer_to_server(
+			SystemService(self.manager, self.cache), self.server
+		)
 		health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
 		reflection.enable_server_reflection(
 			(*SERVICE_NAMES, 'grpc.health.v1.Health', reflection.SERVICE_NAME), self.server
@@ -81,6 +106,7 @@ class Daemon:
 
 	async def start(self) -> None:
 		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
+		await self.database.upgrade()
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
 		await self.server.start()
@@ -98,6 +124,9 @@ class Daemon:
 		except Exception:
 			log.exception('preparing the default model failed; health stays NOT_SERVING')
 			return
+		finally:
+			if self.settings.models.hash_in_background:
+				self.hasher.start()
 		if info is None:
 			log.warning('no model installed and the demo model is disabled; Generate answers NOT_FOUND')
 		else:
@@ -117,8 +146,10 @@ class Daemon:
 		await self.health.enter_graceful_shutdown()
 		if self._prepare is not None:
 			await self._prepare
+		await self.hasher.stop()
 		await self.manager.drain(grace)
 		await self.server.stop(_STOP_GRACE_S)
+		await self.database.close()
 		log.info('stopped')
 
 

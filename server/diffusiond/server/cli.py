@@ -7,8 +7,7 @@ from pathlib import Path
 
 from diffusiond.server import __version__
 from diffusiond.server.app import serve
-from diffusiond.server.models import DEMO_MODEL_NAME
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.settings import Settings
 
 

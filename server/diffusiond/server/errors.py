@@ -48,6 +48,14 @@ class JobNotFoundError(NotFoundError):
 	reason = 'JOB_NOT_FOUND'
 
 
+class AlreadyExistsError(DiffusiondError):
+	reason = 'ALREADY_EXISTS'
+
+
+class UnauthenticatedError(DiffusiondError):
+	reason = 'UNAUTHENTICATED'
+
+
 class FailedPreconditionError(DiffusiondError):
 	reason = 'FAILED_PRECONDITION'
 
@@ -60,17 +68,33 @@ class ModelLoadError(FailedPreconditionError):
 	reason = 'MODEL_NOT_LOADABLE'
 
 
+class ModelUnsafeError(FailedPreconditionError):
+	reason = 'MODEL_UNSAFE'
+
+
+class DownloadRefusedError(FailedPreconditionError):
+	"""The server answered, but not with a usable checkpoint (an error page, a wrong hash, a broken file)."""
+
+	reason = 'DOWNLOAD_REFUSED'
+
+
 class ResourceExhaustedError(DiffusiondError):
 	reason = 'RESOURCE_EXHAUSTED'
 	retry_after_s: float | None = None
+
+	def __init__(
+		self, message: str, *, retry_after_s: float | None = None, metadata: dict[str, str] | None = None
+	) -> None:
+		super().__init__(message, metadata=metadata)
+		self.retry_after_s = retry_after_s
 
 
 class QueueFullError(ResourceExhaustedError):
 	reason = 'QUEUE_FULL'
 
-	def __init__(self, message: str, *, retry_after_s: float, metadata: dict[str, str] | None = None) -> None:
-		super().__init__(message, metadata=metadata)
-		self.retry_after_s = retry_after_s
+
+class DownloadTooLargeError(ResourceExhaustedError):
+	reason = 'DOWNLOAD_TOO_LARGE'
 
 
 class DeviceOutOfMemoryError(ResourceExhaustedError):
@@ -89,8 +113,19 @@ class NotReadyError(UnavailableError):
 	reason = 'NOT_READY'
 
 
+class DownloadUnavailableError(UnavailableError):
+	"""The download server could not be reached or broke off; retrying resumes where it stopped."""
+
+	reason = 'DOWNLOAD_INTERRUPTED'
+	retry_after_s = 5.0
+
+
 class JobCancelledError(DiffusiondError):
 	reason = 'JOB_CANCELLED'
+
+
+class DownloadCancelledError(JobCancelledError):
+	reason = 'DOWNLOAD_CANCELLED'
 
 
 class DeadlineExceededError(DiffusiondError):
@@ -107,6 +142,8 @@ class JobFailedError(DiffusiondError):
 STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
 	InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
 	NotFoundError: grpc.StatusCode.NOT_FOUND,
+	AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+	UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
 	FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
 	ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 	UnavailableError: grpc.StatusCode.UNAVAILABLE,
@@ -138,8 +175,9 @@ def to_rpc_status(error: DiffusiondError) -> status_pb2.Status:
 			]
 		)
 		status.details.add().Pack(bad)
-	if isinstance(error, ResourceExhaustedError) and error.retry_after_s is not None:
+	retry_after_s = getattr(error, 'retry_after_s', None)
+	if isinstance(retry_after_s, float | int):
 		delay = duration_pb2.Duration()
-		delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+		delay.FromNanoseconds(int(retry_after_s * 1e9))
 		status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
 	return status

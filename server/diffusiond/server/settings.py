@@ -34,6 +34,9 @@ class DeviceSettings(BaseModel):
 
 class StorageSettings(BaseModel):
 	data_dir: Path = Field(default_factory=default_data_dir)
+	database_url: str = Field(
+		default='', description='SQLAlchemy async URL; empty = SQLite (WAL) at <data_dir>/diffusiond.db.'
+	)
 
 	@field_validator('data_dir')
 	@classmethod
@@ -48,11 +51,33 @@ class StorageSettings(BaseModel):
 	def outputs_dir(self) -> Path:
 		return self.data_dir / 'outputs'
 
+	@property
+	def configs_dir(self) -> Path:
+		"""Component configs + tokenizers for single-file checkpoints, one folder per base (sd1, sd2, sdxl)."""
+		return self.data_dir / 'configs'
+
 
 class ModelSettings(BaseModel):
 	default_model: str = Field(default='', description='Name of the default model; empty = demo model or first found.')
 	demo_model: bool = Field(default=True, description='Build the tiny random demo model when no model exists.')
 	load_default_at_start: bool = True
+	allow_pickle: bool = Field(
+		default=False, description='Load .ckpt/.pt/.bin checkpoints (only ever with torch.load(weights_only=True)).'
+	)
+	cache_max_models: int = Field(default=3, ge=1, description='Pipelines kept loaded in RAM (one on the device).')
+	cache_max_bytes: int = Field(default=0, ge=0, description='Bytes of weights kept in RAM; 0 = half the RAM.')
+	hash_in_background: bool = Field(default=True, description='Compute sha256 of checkpoint files in the background.')
+
+
+class DownloadSettings(BaseModel):
+	tokens: dict[str, str] = Field(
+		default_factory=dict,
+		description='Bearer token per host, e.g. {"civitai.com": "...", "huggingface.co": "hf_..."} (JSON).',
+	)
+	max_bytes: int = Field(default=64 * 1024**3, ge=1, description='Largest download accepted.')
+	min_bytes: int = Field(default=1024 * 1024, ge=0, description='Smaller bodies are refused (error pages).')
+	timeout_s: float = Field(default=60.0, gt=0, description='Network inactivity timeout.')
+	allowed_schemes: list[str] = Field(default_factory=lambda: ['https', 'http'])
 
 
 class LimitsSettings(BaseModel):
@@ -73,4 +98,5 @@ class Settings(BaseSettings):
 	storage: StorageSettings = Field(default_factory=StorageSettings)
 	models: ModelSettings = Field(default_factory=ModelSettings)
 	limits: LimitsSettings = Field(default_factory=LimitsSettings)
+	downloads: DownloadSettings = Field(default_factory=DownloadSettings)
 	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

@@ -7,9 +7,9 @@ field, the rule and the value received.
 import math
 import secrets
 
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.models import ModelInfo
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
 
 DEFAULT_STEPS = 20
@@ -66,18 +66,21 @@ def check(params: GenerateParams, limits: LimitsSettings) -> None:
 
 
 def resolve(params: GenerateParams, model: ModelInfo) -> JobSpec:
-	"""Resolves every default of checked `params` against the resolved `model`."""
+	"""Resolves every default of checked `params`: the request's value, else the model's default, else ours."""
 	seed = params.seed if params.seed is not None else secrets.randbits(_RANDOM_SEED_BITS)
 	count = params.num_images or 1
+	defaults = model.defaults
+	guidance = params.guidance_scale if params.guidance_scale is not None else defaults.guidance_scale
+	sampler = params.sampler if params.sampler is not Sampler.UNSPECIFIED else defaults.sampler
 	return JobSpec(
 		model=model.name,
 		prompt=params.prompt,
 		negative_prompt=params.negative_prompt,
 		width=params.width or model.native_size,
 		height=params.height or model.native_size,
-		steps=params.steps or DEFAULT_STEPS,
-		guidance_scale=params.guidance_scale if params.guidance_scale is not None else DEFAULT_GUIDANCE,
-		sampler=params.sampler,
+		steps=params.steps or defaults.steps or DEFAULT_STEPS,
+		guidance_scale=guidance if guidance is not None else DEFAULT_GUIDANCE,
+		sampler=sampler or Sampler.UNSPECIFIED,
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,

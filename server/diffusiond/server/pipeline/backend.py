@@ -3,7 +3,6 @@
 `Backend` is the seam the manager depends on; tests put a fake behind it for queue and cancel timing.
 """
 
-import gc
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -11,19 +10,22 @@ from typing import Protocol
 import diffusers
 import torch
 import transformers
-from diffusers import SchedulerMixin, StableDiffusionPipeline
+from diffusers import DiffusionPipeline
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
-from diffusiond.server.models import ModelInfo
+from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, cache_key
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
+from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
 
 log = logging.getLogger(__name__)
 
 StepHook = Callable[[int, int], None]
+_CPU = torch.device('cpu')
 
 
 class RunOutput(BaseModel):
@@ -34,19 +36,12 @@ class RunOutput(BaseModel):
 
 class Backend(Protocol):
 	def load(self, model: ModelInfo) -> None: ...
+	def unload(self, model_id: str) -> bool: ...
 	def unload_all(self) -> None: ...
-	def loaded(self) -> list[ModelInfo]: ...
+	def cached(self) -> list[CachedModel]: ...
 	def prepare(self, spec: JobSpec) -> str: ...
 	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput: ...
 	def stats(self) -> DeviceStats: ...
-
-
-class _Loaded(BaseModel):
-	model_config = ConfigDict(arbitrary_types_allowed=True)
-
-	info: ModelInfo
-	pipe: StableDiffusionPipeline
-	scheduler: SchedulerMixin  # the model's own scheduler, whatever sampler ran last
 
 
 def quiet_libraries() -> None:
@@ -57,58 +52,76 @@ def quiet_libraries() -> None:
 	transformers.utils.logging.set_verbosity_error()
 
 
-def load_pipeline(path: str, device: torch.device, dtype: torch.dtype) -> StableDiffusionPipeline:
-	"""Loads a diffusers folder the way a direct user call would, offline, safetensors only."""
-	pipe = StableDiffusionPipeline.from_pretrained(
-		path,
-		dtype=dtype,
-		safety_checker=None,
-		requires_safety_checker=False,
-		local_files_only=True,
-		use_safetensors=True,
-	)
-	pipe.set_progress_bar_config(disable=True)
-	moved: StableDiffusionPipeline = pipe.to(device)
-	return moved
-
-
 class DiffusersBackend:
-	"""Holds the loaded pipeline (one at a time in this version) on one device."""
+	"""An LRU cache of pipelines in RAM; the active one on the device."""
 
-	def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+	def __init__(
+		self, device: torch.device, dtype: torch.dtype, cache: PipelineCache, allow_pickle: bool = False
+	) -> None:
 		self.device = device
 		self.dtype = dtype
-		self._loaded: _Loaded | None = None
+		self.allow_pickle = allow_pickle
+		self._cache = cache
+		self._active: Entry | None = None
 		quiet_libraries()
 
 	def load(self, model: ModelInfo) -> None:
-		if self._loaded is not None and self._loaded.info.path == model.path:
+		"""Makes `model` the active pipeline: from the cache when it is there, else from disk.
+
+		A failed load leaves every cached pipeline as it was."""
+		entry = self._cache.get(cache_key(model))
+		if entry is None:
+			pipe = load_pipeline(model, self.dtype, self.allow_pickle)
+			entry = Entry(info=model, pipe=pipe, scheduler=pipe.scheduler, bytes=pipeline_bytes(pipe))
+			evicted = self._cache.put(entry)
+			if evicted:
+				if any(old is self._active for old in evicted):
+					self._active = None
+				log.info('evicted from the model cache: %s', ', '.join(old.info.name for old in evicted))
+				del evicted  # the last references: release_memory can now give their memory back
+				release_memory(self.device)
+		self._activate(entry)
+
+	def _activate(self, entry: Entry) -> None:
+		if entry is self._active:
 			return
-		self.unload_all()
-		log.info('loading model %s from %s on %s (%s)', model.name, model.path, self.device, self.dtype)
+		if self._active is not None and self.device != _CPU:
+			self._active.pipe.to(_CPU)  # stays cached in RAM; only the active model holds device memory
+		self._active = None
 		try:
-			pipe = load_pipeline(str(model.path), self.device, self.dtype)
-		except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-			raise ModelLoadError(
-				f'model {model.name!r} could not be loaded from {model.path}: {exc}', metadata={'model': model.name}
-			) from exc
-		self._loaded = _Loaded(info=model, pipe=pipe, scheduler=pipe.scheduler)
+			entry.pipe.to(self.device)
+		except torch.OutOfMemoryError as exc:
+			entry.pipe.to(_CPU)
+			release_memory(self.device)
+			raise DeviceOutOfMemoryError(f'model {entry.info.name!r} does not fit into device memory') from exc
+		self._active = entry
+
+	def unload(self, model_id: str) -> bool:
+		entry = self._cache.pop(model_id)
+		if entry is None:
+			return False
+		log.info('unloading model %s (%d MiB)', entry.info.name, entry.bytes >> 20)
+		if entry is self._active:
+			self._active = None
+		del entry
+		release_memory(self.device)
+		return True
 
 	def unload_all(self) -> None:
-		if self._loaded is None:
-			return
-		log.info('unloading model %s', self._loaded.info.name)
-		self._loaded = None
-		gc.collect()
+		self._active = None
+		self._cache.clear()
 		release_memory(self.device)
 
-	def loaded(self) -> list[ModelInfo]:
-		return [self._loaded.info] if self._loaded is not None else []
+	def cached(self) -> list[CachedModel]:
+		return [
+			CachedModel(info=entry.info, bytes=entry.bytes, active=entry is self._active)
+			for entry in self._cache.entries()
+		]
 
-	def _current(self, spec: JobSpec) -> _Loaded:
-		if self._loaded is None or self._loaded.info.name != spec.model:
+	def _current(self, spec: JobSpec) -> Entry:
+		if self._active is None or self._active.info.name != spec.model:
 			raise ModelLoadError(f'model {spec.model!r} is not loaded')
-		return self._loaded
+		return self._active
 
 	def prepare(self, spec: JobSpec) -> str:
 		"""Sets the job's scheduler on the loaded pipeline; returns its class name."""
@@ -120,7 +133,7 @@ class DiffusersBackend:
 		pipe = self._current(spec).pipe
 
 		def callback(
-			pipeline: StableDiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
+			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 		) -> dict[str, torch.Tensor]:
 			on_step(step + 1, int(pipeline.num_timesteps))
 			return kwargs

@@ -15,7 +15,9 @@ import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from diffusiond.server.models import DEMO_MARKER
+from diffusiond.server.catalog.probe import DEMO_MARKER
+
+DEMO_MODEL_NAME = 'demo-tiny-random'
 
 _NOTICE = 'diffusiond demo model: tiny, random weights, produces noise; exists to exercise the API offline.\n'
 

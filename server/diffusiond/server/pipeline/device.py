@@ -1,5 +1,10 @@
 """Chooses the torch device and dtype, and reads device memory figures."""
 
+import ctypes
+import ctypes.util
+import gc
+import sys
+
 import torch
 from pydantic import BaseModel
 
@@ -54,8 +59,16 @@ def device_stats(device: torch.device, dtype: torch.dtype) -> DeviceStats:
 	return DeviceStats(kind=device.type, name=device.type, dtype=dtype_name)
 
 
+def _trim_heap() -> None:
+	"""Asks glibc to hand freed heap pages back to the OS (freed weights otherwise stay in RSS)."""
+	if sys.platform.startswith('linux') and (libc := ctypes.util.find_library('c')):
+		ctypes.CDLL(libc).malloc_trim(0)
+
+
 def release_memory(device: torch.device) -> None:
-	"""Returns cached device memory to the driver after models were dropped."""
+	"""Collects dropped models and returns their memory: device caches to the driver, heap to the OS."""
+	gc.collect()
+	_trim_heap()
 	if device.type == 'cuda':
 		torch.cuda.empty_cache()
 	elif device.type == 'mps':

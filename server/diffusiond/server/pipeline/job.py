@@ -5,8 +5,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DiffusiondError, JobCancelledError
-from diffusiond.server.models import ModelInfo
 from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.schemas import JobInfo, JobSpec, JobState
 

@@ -9,11 +9,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
-from diffusiond.server.models import DEMO_MODEL_NAME, ModelInfo, ModelLocator
 from diffusiond.server.pipeline.backend import Backend
+from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.channel import EventChannel
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.pipeline.device import DeviceStats
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
@@ -28,7 +29,7 @@ T = TypeVar('T')
 
 class ManagerStatus(BaseModel):
 	device: DeviceStats
-	loaded: list[ModelInfo]
+	cached: list[CachedModel]
 	default_model: str
 	queue_depth: int
 	queue_capacity: int
@@ -36,10 +37,10 @@ class ManagerStatus(BaseModel):
 
 
 class PipelineManager:
-	def __init__(self, settings: Settings, backend: Backend, locator: ModelLocator) -> None:
+	def __init__(self, settings: Settings, backend: Backend, catalog: Catalog) -> None:
 		self._settings = settings
 		self._backend = backend
-		self._locator = locator
+		self.catalog = catalog
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._worker = Worker(self._queue, backend)
 		self._loop: asyncio.AbstractEventLoop | None = None
@@ -64,26 +65,34 @@ class PipelineManager:
 		return await asyncio.wrap_future(future)
 
 	async def prepare_default(self) -> ModelInfo | None:
-		"""Builds the demo model if no model exists (and it is enabled), then loads the default model."""
+		"""Scans the models folder, builds the demo model if there is none (and it is enabled), loads the default."""
 		models = self._settings.models
-
-		def task() -> ModelInfo | None:
-			if models.demo_model and not self._locator.default_name():
-				build_demo_model(self._locator.models_dir / DEMO_MODEL_NAME)
-			name = self._locator.default_name()
-			if not name:
-				return None
-			info = self._locator.resolve(name)
-			if models.load_default_at_start:
-				self._backend.load(info)
-			return info
-
 		try:
-			info = await self.call(task)
+			await self.catalog.refresh()
+			if models.demo_model and await self.catalog.default() is None:
+				await self.call(lambda: build_demo_model(self.catalog.models_dir / DEMO_MODEL_NAME))
+				await self.catalog.refresh()
+			record = await self.catalog.default()
+			if record is None:
+				return None
+			self.default_model = record.name
+			info = await self.catalog.loadable(record.id)
+			if models.load_default_at_start:
+				await self.call(lambda: self._backend.load(info))
+			return info
 		finally:
 			self._default_prepared.set()
-		self.default_model = info.name if info else ''
+
+	async def load(self, ref: str) -> ModelInfo:
+		"""Loads the model `ref` names (warm-up), on the worker between jobs."""
+		info = await self.catalog.loadable(ref)
+		await self.call(lambda: self._backend.load(info))
+		await self.catalog.mark_used(info.id)
 		return info
+
+	async def unload(self, model_id: str) -> bool:
+		"""Drops the model from the cache and frees its memory; False if it was not loaded."""
+		return await self.call(lambda: self._backend.unload(model_id))
 
 	async def submit(self, params: GenerateParams) -> Job:
 		"""Validates `params`, resolves the model and queues the job (or raises at once)."""
@@ -92,9 +101,10 @@ class PipelineManager:
 		check(params, self._settings.limits)
 		if not params.model:
 			await self._default_prepared.wait()  # calls made during start-up wait for the default model
-		model = await asyncio.to_thread(self._locator.resolve, params.model)
+		model = await self.catalog.loadable(params.model)
 		job = Job(resolve(params, model), model, EventChannel(self._loop))
 		self._queue.put(job)
+		await self.catalog.mark_used(model.id)
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d',
 			job.id,
@@ -117,11 +127,14 @@ class PipelineManager:
 	def jobs(self) -> list[JobInfo]:
 		return self._queue.snapshot()
 
+	def cached(self) -> list[CachedModel]:
+		return self._backend.cached()
+
 	async def status(self) -> ManagerStatus:
 		device = await asyncio.to_thread(self._backend.stats)
 		return ManagerStatus(
 			device=device,
-			loaded=self._backend.loaded(),
+			cached=self._backend.cached(),
 			default_model=self.default_model,
 			queue_depth=self._queue.depth,
 			queue_capacity=self._queue.capacity,

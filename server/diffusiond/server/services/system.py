@@ -9,6 +9,7 @@ from google.protobuf import duration_pb2
 
 from diffusiond.server import __version__
 from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -27,8 +28,9 @@ def _library_versions() -> list[sys_pb.LibraryVersion]:
 
 
 class SystemService(sys_grpc.SystemServiceServicer):
-	def __init__(self, manager: PipelineManager) -> None:
+	def __init__(self, manager: PipelineManager, cache: PipelineCache) -> None:
 		self._manager = manager
+		self._cache = cache
 		self._started = time.monotonic()
 		self._process = psutil.Process()
 		self._libraries = _library_versions()
@@ -39,6 +41,7 @@ class SystemService(sys_grpc.SystemServiceServicer):
 		context: grpc.aio.ServicerContext[sys_pb.GetSystemInfoRequest, sys_pb.GetSystemInfoResponse],
 	) -> sys_pb.GetSystemInfoResponse:
 		status = await self._manager.status()
+		memory = psutil.virtual_memory()
 		device = status.device
 		uptime = duration_pb2.Duration()
 		uptime.FromNanoseconds(int((time.monotonic() - self._started) * 1e9))
@@ -53,9 +56,22 @@ class SystemService(sys_grpc.SystemServiceServicer):
 			),
 			process_rss_bytes=self._process.memory_info().rss,
 			loaded_models=[
-				sys_pb.LoadedModel(name=m.name, path=str(m.path), demo=m.demo, native_size=m.native_size)
-				for m in status.loaded
+				sys_pb.LoadedModel(
+					name=entry.info.name,
+					path=str(entry.info.path),
+					demo=entry.info.demo,
+					native_size=entry.info.native_size,
+					id=entry.info.id,
+					bytes=entry.bytes,
+					active=entry.active,
+				)
+				for entry in status.cached
 			],
+			model_cache_bytes=sum(entry.bytes for entry in status.cached),
+			model_cache_max_bytes=self._cache.max_bytes,
+			model_cache_max_models=self._cache.max_models,
+			memory_total_bytes=memory.total,
+			memory_available_bytes=memory.available,
 			default_model=status.default_model,
 			queue_depth=status.queue_depth,
 			queue_capacity=status.queue_capacity,

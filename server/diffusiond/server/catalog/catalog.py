@@ -1,0 +1,210 @@
+"""The model catalog: the models folder as the store remembers it, kept in step by `refresh`."""
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
+from diffusiond.server.catalog.files import walk
+from diffusiond.server.catalog.probe import probe_file, probe_folder
+from diffusiond.server.catalog.schemas import (
+	FileStamp,
+	ModelBase,
+	ModelChanges,
+	ModelFormat,
+	ModelInfo,
+	ModelRecord,
+	ModelStatus,
+	Probe,
+	RefreshResult,
+)
+from diffusiond.server.errors import (
+	FieldViolation,
+	InvalidArgumentError,
+	ModelLoadError,
+	ModelNotFoundError,
+	ModelUnsafeError,
+)
+from diffusiond.server.store import ModelRepository
+
+log = logging.getLogger(__name__)
+MIN_HASH_PREFIX = 6
+FIND_HINT = 'list models with `diffusionctl models list` (ModelService.ListModels), or put one into the models folder'
+
+
+def _probe(models_dir: Path, stamp: FileStamp) -> Probe:
+	path = models_dir / stamp.path
+	return probe_folder(path) if stamp.folder else probe_file(path)
+
+
+def _name_for(stamp: FileStamp, taken: set[str]) -> str:
+	"""The path without its suffix ('sd15/dreamshaper_8'), or with it where that name is taken."""
+	path = PurePosixPath(stamp.path)
+	name = stamp.path if stamp.folder else str(path.with_suffix(''))
+	return stamp.path if name in taken else name
+
+
+class Catalog:
+	def __init__(
+		self, repo: ModelRepository, models_dir: Path, configs_dir: Path, default_ref: str, allow_pickle: bool
+	) -> None:
+		self.repo = repo
+		self.allow_pickle = allow_pickle
+		self.models_dir = models_dir
+		self.configs_dir = configs_dir
+		self.default_ref = default_ref
+		self.changed = asyncio.Event()  # set after a refresh that found new or changed files (wakes the hasher)
+		self._lock = asyncio.Lock()
+
+	async def refresh(self) -> RefreshResult:
+		"""Rescans the models folder; probes only new or changed entries (off the event loop)."""
+		async with self._lock:
+			begin = time.perf_counter()
+			stamps = await asyncio.to_thread(walk, self.models_dir)
+			records = {record.path: record for record in await self.repo.all(include_hidden=True)}
+			seen = {stamp.path for stamp in stamps}
+			new = [stamp for stamp in stamps if stamp.path not in records]
+			changed = [
+				(records[stamp.path], stamp)
+				for stamp in stamps
+				if stamp.path in records
+				and (records[stamp.path].size_bytes, records[stamp.path].mtime_ns) != (stamp.size_bytes, stamp.mtime_ns)
+			]
+			gone = [record for path, record in records.items() if path not in seen]
+			todo = new + [stamp for _, stamp in changed]
+			probes = await asyncio.to_thread(lambda: [_probe(self.models_dir, stamp) for stamp in todo])
+			found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
+			if gone:
+				await self.repo.remove([record.id for record in gone])
+			taken = {record.name for record in records.values() if record.path in seen}
+			now = datetime.now(UTC)
+			for stamp in new:
+				name = _name_for(stamp, taken)
+				taken.add(name)
+				await self.repo.add(uuid.uuid4().hex[:16], name, stamp, found[stamp.path], now)
+			for record, stamp in changed:
+				await self.repo.reprobe(record.id, stamp, found[stamp.path])
+			result = RefreshResult(
+				added=len(new),
+				removed=len(gone),
+				changed=len(changed),
+				unchanged=len(stamps) - len(todo),
+				elapsed_s=time.perf_counter() - begin,
+			)
+		if todo:
+			self.changed.set()
+		if new or gone or changed:
+			log.info('models folder rescanned: %s', result.model_dump_json())
+		return result
+
+	async def by_path(self, rel: str) -> ModelRecord | None:
+		return next((record for record in await self.repo.all() if record.path == rel), None)
+
+	async def get(self, ref: str) -> ModelRecord:
+		"""By id, name, or sha256 prefix (AutoV2 hashes are 10 characters)."""
+		if not ref:
+			raise InvalidArgumentError([FieldViolation(field='model', description='give a model id, name or hash')])
+		found = await self.repo.find(ref)
+		if len(found) == 1:
+			return found[0]
+		if len(found) > 1:
+			names = ', '.join(sorted(record.name for record in found))
+			raise InvalidArgumentError(
+				[
+					FieldViolation(
+						field='model', description=f'{ref!r} matches several models ({names}); be more specific'
+					)
+				]
+			)
+		hint = f' (hash prefixes need at least {MIN_HASH_PREFIX} characters)' if len(ref) < MIN_HASH_PREFIX else ''
+		raise ModelNotFoundError(
+			f'no model has the id, name or hash {ref!r}{hint}; {FIND_HINT} {self.models_dir}', metadata={'model': ref}
+		)
+
+	async def default(self) -> ModelRecord | None:
+		"""The configured default, else the first ready real model by name, else the demo model."""
+		if self.default_ref:
+			return await self.get(self.default_ref)
+		ready = [record for record in await self.repo.all() if record.status is ModelStatus.READY]
+		real = [record for record in ready if not record.demo and not record.inpainting]
+		return (real or ready)[0] if ready else None
+
+	async def resolve(self, ref: str) -> ModelRecord:
+		"""The model a request names ('' = the default model)."""
+		if ref:
+			return await self.get(ref)
+		record = await self.default()
+		if record is None:
+			raise ModelNotFoundError(
+				f'no model is installed; put a diffusers folder or a .safetensors file into {self.models_dir}'
+			)
+		return record
+
+	async def info(self, record: ModelRecord) -> ModelInfo:
+		"""What the pipeline needs to load `record`: for a single file, the folder its configs come from."""
+		config_dir: Path | None = None
+		native = record.native_size
+		if record.format is not ModelFormat.DIFFUSERS:
+			folders = [
+				self.models_dir / other.path
+				for other in await self.repo.all()
+				if other.format is ModelFormat.DIFFUSERS
+				and other.arch == record.arch
+				and other.status is ModelStatus.READY
+			]
+			config_dir = await asyncio.to_thread(find_config_dir, self.configs_dir, record, folders)
+			if config_dir is not None and record.base is ModelBase.UNKNOWN:
+				native = probe_folder(config_dir).native_size
+		return ModelInfo(
+			id=record.id,
+			name=record.name,
+			path=self.models_dir / record.path,
+			format=record.format,
+			base=record.base,
+			native_size=native,
+			demo=record.demo,
+			sha256=record.sha256,
+			config_dir=config_dir,
+			defaults=record.defaults,
+		)
+
+	async def loadable(self, ref: str) -> ModelInfo:
+		"""The model `ref` names, checked to be loadable (FAILED_PRECONDITION with the cause if not)."""
+		record = await self.resolve(ref)
+		meta = {'model': record.name}
+		if record.status is ModelStatus.INVALID:
+			raise ModelLoadError(f'model {record.name!r} cannot be loaded: {record.problem}', metadata=meta)
+		if record.status is ModelStatus.UNSAFE and not self.allow_pickle:
+			raise ModelUnsafeError(
+				f'model {record.name!r} is a pickle checkpoint, which can run code when loaded; convert it to '
+				'.safetensors, or set DIFFUSIOND_MODELS__ALLOW_PICKLE=true to load it with weights_only=True',
+				metadata=meta,
+			)
+		if record.inpainting:
+			raise ModelLoadError(
+				f'model {record.name!r} is an inpainting model (9 input channels); it needs an image and a mask, '
+				'which text-to-image requests do not carry',
+				metadata=meta,
+			)
+		info = await self.info(record)
+		if record.format is not ModelFormat.DIFFUSERS and info.config_dir is None:
+			raise ModelLoadError(missing_config_hint(self.configs_dir, record), metadata=meta)
+		return info
+
+	async def update(self, ref: str, changes: ModelChanges) -> ModelRecord:
+		record = await self.get(ref)
+		await self.repo.update(record.id, changes)
+		return await self.get(record.id)
+
+	async def unregister(self, record: ModelRecord, files_removed: bool) -> None:
+		"""Forgets `record`; with its files kept, later rescans skip it until the file changes."""
+		if files_removed:
+			await self.repo.remove([record.id])
+		else:
+			await self.repo.hide(record.id)
+
+	async def mark_used(self, record_id: str) -> None:
+		await self.repo.touch(record_id, datetime.now(UTC))

@@ -1,0 +1,214 @@
+"""Downloads a checkpoint over http(s) into the models folder. Blocking: runs in a thread.
+
+The body goes to a hidden `.download-<key>.part` file (scans skip hidden names) that survives an
+interrupted transfer; the next attempt resumes it with Range + If-Range. Only a complete, verified
+file is renamed to its final name, so the catalog never sees half a checkpoint.
+"""
+
+import hashlib
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from http.client import HTTPException, HTTPResponse
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from diffusiond.server.catalog.body import check_first_bytes, check_type, final_name, verify_header
+from diffusiond.server.catalog.files import inside, sha256_file
+from diffusiond.server.catalog.progress import RateMeter
+from diffusiond.server.errors import (
+	AlreadyExistsError,
+	DownloadCancelledError,
+	DownloadRefusedError,
+	DownloadTooLargeError,
+	DownloadUnavailableError,
+	FieldViolation,
+	InvalidArgumentError,
+	NotFoundError,
+	UnauthenticatedError,
+)
+from diffusiond.server.settings import DownloadSettings
+
+CHUNK_BYTES = 1024 * 1024
+
+
+class DownloadRequest(BaseModel):
+	url: str
+	file_name: str = ''
+	sha256: str = ''
+	overwrite: bool = False
+
+
+class DownloadProgress(BaseModel):
+	bytes: int
+	total_bytes: int
+	bytes_per_second: float = 0.0
+	eta_seconds: float = 0.0
+	resumed_from: int = 0
+	phase: str = 'downloading'
+
+
+class DownloadResult(BaseModel):
+	path: str  # relative to the models folder
+	sha256: str
+
+
+Report = Callable[[DownloadProgress], None]
+
+
+def _invalid(field: str, text: str) -> InvalidArgumentError:
+	return InvalidArgumentError([FieldViolation(field=field, description=text)])
+
+
+class Downloader:
+	def __init__(self, models_dir: Path, settings: DownloadSettings, allow_pickle: bool) -> None:
+		self.models_dir = models_dir
+		self.settings = settings
+		self.allow_pickle = allow_pickle
+		self._active: set[str] = set()
+		self._lock = threading.Lock()
+
+	def _check_request(self, request: DownloadRequest) -> urllib.request.Request:
+		parsed = urllib.parse.urlsplit(request.url)
+		if parsed.scheme not in self.settings.allowed_schemes or not parsed.hostname:
+			schemes = '/'.join(self.settings.allowed_schemes)
+			raise _invalid('url', f'url must be an absolute {schemes} URL, got {request.url!r}')
+		if request.sha256 and (
+			len(request.sha256) != 64 or any(c not in '0123456789abcdefABCDEF' for c in request.sha256)
+		):
+			raise _invalid('sha256', 'sha256 must be 64 hex characters (the full hash, not the AutoV2 short one)')
+		http = urllib.request.Request(request.url, headers={'User-Agent': 'diffusiond'})
+		token = self._token_for(parsed.hostname)
+		if token:  # never sent on to the host of a redirect (signed CDN links)
+			http.add_unredirected_header('Authorization', f'Bearer {token}')
+		return http
+
+	def _token_for(self, host: str) -> str:
+		for pattern, token in self.settings.tokens.items():
+			if host == pattern or host.endswith('.' + pattern):
+				return token
+		return ''
+
+	def _target(self, request: DownloadRequest, name: str) -> Path:
+		target = inside(self.models_dir, name, field='file_name')
+		suffix = target.suffix.lower()
+		allowed = {'.safetensors'} | ({'.ckpt', '.pt', '.pth', '.bin'} if self.allow_pickle else set())
+		if suffix not in allowed:
+			raise _invalid('file_name', f'the file must end in {", ".join(sorted(allowed))}, got {target.name!r}')
+		if target.exists() and not request.overwrite:
+			raise AlreadyExistsError(
+				f'{target.relative_to(self.models_dir.resolve())} exists; set overwrite to replace it'
+			)
+		return target
+
+	def run(self, request: DownloadRequest, cancel: threading.Event, report: Report) -> DownloadResult:
+		"""Downloads `request.url`; one transfer per URL at a time (they would share the partial file)."""
+		key = hashlib.sha256(request.url.encode()).hexdigest()[:16]
+		with self._lock:
+			if key in self._active:
+				raise AlreadyExistsError(f'{request.url} is being downloaded already')
+			self._active.add(key)
+		try:
+			return self._download(request, key, cancel, report)
+		finally:
+			with self._lock:
+				self._active.discard(key)
+
+	def _download(self, request: DownloadRequest, key: str, cancel: threading.Event, report: Report) -> DownloadResult:
+		http = self._check_request(request)
+		if request.file_name:
+			self._target(request, request.file_name)  # refuse bad names before any transfer
+		self.models_dir.mkdir(parents=True, exist_ok=True)
+		part = self.models_dir / f'.download-{key}.part'
+		validator = part.with_suffix('.validator')
+		offset = part.stat().st_size if part.exists() and validator.exists() else 0
+		if offset:
+			http.add_header('Range', f'bytes={offset}-')
+			http.add_header('If-Range', validator.read_text())
+		try:
+			with urllib.request.urlopen(http, timeout=self.settings.timeout_s) as response:
+				name = request.file_name or final_name(request.url, response)
+				target = self._target(request, name)
+				resumed = offset if response.status == 206 else 0
+				total = self._expected_total(response, resumed)
+				check_type(response)
+				if stamp := response.headers.get('ETag') or response.headers.get('Last-Modified'):
+					validator.write_text(stamp)
+				self._receive(response, part, resumed, total, cancel, report)
+		except urllib.error.HTTPError as exc:
+			if exc.code == 416 and offset:  # the partial file does not fit the server's file: start over
+				part.unlink()
+				validator.unlink(missing_ok=True)
+				return self._download(request, key, cancel, report)
+			raise self._http_error(exc, request.url) from exc
+		except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
+			raise DownloadUnavailableError(f'download from {request.url} broke off ({exc}); retry to resume') from exc
+		report(DownloadProgress(bytes=total, total_bytes=total, phase='verifying'))
+		digest = sha256_file(part)
+		if request.sha256 and digest != request.sha256.lower():
+			part.unlink()
+			raise DownloadRefusedError(
+				f'the file has sha256 {digest}, not the expected {request.sha256}; it was discarded'
+			)
+		verify_header(part, target)
+		os.replace(part, target)
+		validator.unlink(missing_ok=True)
+		return DownloadResult(path=target.relative_to(self.models_dir.resolve()).as_posix(), sha256=digest)
+
+	def _expected_total(self, response: HTTPResponse, resumed: int) -> int:
+		length = int(response.headers.get('Content-Length') or 0)
+		total = resumed + length if length else 0
+		if total > self.settings.max_bytes:
+			raise DownloadTooLargeError(f'the file is {total} bytes, over the {self.settings.max_bytes}-byte limit')
+		if total and total < self.settings.min_bytes:
+			raise DownloadRefusedError(f'the server sent {total} bytes, far too few for a checkpoint (an error page?)')
+		return total
+
+	def _receive(
+		self, response: HTTPResponse, part: Path, resumed: int, total: int, cancel: threading.Event, report: Report
+	) -> None:
+		meter = RateMeter(resumed)
+		size = resumed
+		with part.open('r+b' if resumed else 'wb') as file:
+			file.seek(resumed)
+			file.truncate()
+			while chunk := response.read(CHUNK_BYTES):
+				if cancel.is_set():
+					raise DownloadCancelledError(f'download cancelled after {size} bytes; the partial file is kept')
+				if size == resumed == 0:
+					check_first_bytes(chunk)
+				size += len(chunk)
+				if size > self.settings.max_bytes:
+					raise DownloadTooLargeError(f'the download passed the {self.settings.max_bytes}-byte limit')
+				file.write(chunk)
+				if meter.due():
+					rate, eta = meter.rate(size, total)
+					report(
+						DownloadProgress(
+							bytes=size, total_bytes=total, bytes_per_second=rate, eta_seconds=eta, resumed_from=resumed
+						)
+					)
+			file.flush()
+			os.fsync(file.fileno())
+		if total and size != total:
+			raise DownloadUnavailableError(f'the connection closed after {size} of {total} bytes; retry to resume')
+		if size < self.settings.min_bytes:
+			raise DownloadRefusedError(f'the server sent {size} bytes, far too few for a checkpoint (an error page?)')
+
+	@staticmethod
+	def _http_error(exc: urllib.error.HTTPError, url: str) -> Exception:
+		host = urllib.parse.urlsplit(url).hostname
+		if exc.code in (401, 403):
+			return UnauthenticatedError(
+				f'{host} refused the download ({exc.code} {exc.reason}); set a token for it in '
+				'DIFFUSIOND_DOWNLOADS__TOKENS, e.g. {"' + str(host) + '": "<token>"}'
+			)
+		if exc.code == 404:
+			return NotFoundError(f'{url} does not exist (404)')
+		if exc.code >= 500 or exc.code == 429:
+			return DownloadUnavailableError(f'{host} answered {exc.code} {exc.reason}; retry later')
+		return DownloadRefusedError(f'{host} answered {exc.code} {exc.reason} for {url}')

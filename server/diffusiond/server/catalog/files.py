@@ -1,0 +1,80 @@
+"""The models folder on disk: a fast scan that stats but never reads weights, and the sandbox check."""
+
+import hashlib
+import os
+from pathlib import Path
+
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
+from diffusiond.server.catalog.schemas import FileStamp
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+
+CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES | PICKLE_SUFFIXES
+HASH_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def inside(root: Path, name: str, field: str = 'name') -> Path:
+	"""`root / name` resolved (symlinks included); INVALID_ARGUMENT if it is absolute or escapes `root`."""
+	root = root.resolve()
+	candidate = (root / name).resolve()
+	if not name or Path(name).is_absolute() or candidate == root or not candidate.is_relative_to(root):
+		raise InvalidArgumentError(
+			[
+				FieldViolation(
+					field=field, description=f'{name!r} must name a path inside {root} (no "..", no links out)'
+				)
+			]
+		)
+	return candidate
+
+
+def _folder_stamp(root: Path, folder: Path) -> FileStamp:
+	size, mtime = 0, folder.stat().st_mtime_ns
+	for dirpath, _, files in os.walk(folder):
+		for name in files:
+			info = os.stat(os.path.join(dirpath, name))
+			size += info.st_size
+			mtime = max(mtime, info.st_mtime_ns)
+	return FileStamp(path=folder.relative_to(root).as_posix(), size_bytes=size, mtime_ns=mtime, folder=True)
+
+
+def walk(models_dir: Path) -> list[FileStamp]:
+	"""Diffusers folders and checkpoint files under `models_dir` (recursively), skipping hidden names
+	(temporary downloads) and links that lead outside the folder."""
+	if not models_dir.is_dir():
+		return []
+	root = models_dir.resolve()
+	found: list[FileStamp] = []
+	pending = [root]
+	while pending:
+		folder = pending.pop()
+		with os.scandir(folder) as entries:
+			for entry in entries:
+				if entry.name.startswith('.'):
+					continue
+				path = Path(entry.path)
+				if entry.is_symlink() and not path.resolve().is_relative_to(root):
+					continue
+				if entry.is_dir():
+					if (path / 'model_index.json').is_file():
+						found.append(_folder_stamp(root, path))
+					else:
+						pending.append(path)
+				elif entry.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
+					info = entry.stat()
+					rel = path.relative_to(root).as_posix()
+					found.append(FileStamp(path=rel, size_bytes=info.st_size, mtime_ns=info.st_mtime_ns, folder=False))
+	return sorted(found, key=lambda stamp: stamp.path)
+
+
+def stamp_of(models_dir: Path, rel: str) -> FileStamp | None:
+	path = models_dir / rel
+	try:
+		info = path.stat()
+	except OSError:
+		return None
+	return FileStamp(path=rel, size_bytes=info.st_size, mtime_ns=info.st_mtime_ns, folder=path.is_dir())
+
+
+def sha256_file(path: Path) -> str:
+	with path.open('rb') as file:
+		return hashlib.file_digest(file, 'sha256').hexdigest()

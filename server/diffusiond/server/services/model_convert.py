@@ -1,0 +1,122 @@
+"""Conversion between model catalog schemas and ModelService messages."""
+
+from datetime import datetime
+
+from google.protobuf import timestamp_pb2
+
+from diffusiond.server.catalog.schemas import (
+	ModelBase,
+	ModelChanges,
+	ModelDefaults,
+	ModelFormat,
+	ModelRecord,
+	ModelStatus,
+)
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.services.convert import sampler_from_pb, sampler_to_pb
+from diffusiond.server.settings import LimitsSettings
+from diffusiond.v1 import model_service_pb2 as model_pb
+
+_FORMATS = {fmt: model_pb.ModelFormat.Value(f'MODEL_FORMAT_{fmt.name}') for fmt in ModelFormat}
+_BASES: dict[ModelBase, model_pb.ModelBase.ValueType] = {
+	base: model_pb.ModelBase.Value(f'MODEL_BASE_{base.name}') for base in ModelBase if base is not ModelBase.UNKNOWN
+}
+_STATUSES = {status: model_pb.ModelStatus.Value(f'MODEL_STATUS_{status.name}') for status in ModelStatus}
+UPDATABLE = ('display_name', 'tags', 'defaults')
+MAX_DISPLAY_NAME = 512
+MAX_TAGS = 64
+
+
+def _time(value: datetime) -> timestamp_pb2.Timestamp:
+	stamp = timestamp_pb2.Timestamp()
+	stamp.FromDatetime(value)
+	return stamp
+
+
+def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
+	message = model_pb.ModelDefaults()
+	if defaults.sampler is not None:
+		message.sampler = sampler_to_pb(defaults.sampler)
+	if defaults.steps is not None:
+		message.steps = defaults.steps
+	if defaults.guidance_scale is not None:
+		message.guidance_scale = defaults.guidance_scale
+	return message
+
+
+def model_to_pb(record: ModelRecord, loaded: bool = False, active: bool = False) -> model_pb.Model:
+	message = model_pb.Model(
+		id=record.id,
+		name=record.name,
+		path=record.path,
+		format=_FORMATS[record.format],
+		base=_BASES.get(record.base, model_pb.MODEL_BASE_UNSPECIFIED),
+		status=_STATUSES[record.status],
+		problem=record.problem,
+		inpainting=record.inpainting,
+		demo=record.demo,
+		native_size=record.native_size,
+		size_bytes=record.size_bytes,
+		sha256=record.sha256 or '',
+		short_hash=record.autov2,
+		display_name=record.display_name,
+		tags=record.tags,
+		defaults=defaults_to_pb(record.defaults),
+		loaded=loaded,
+		active=active,
+		added_time=_time(record.added_at),
+	)
+	message.modified_time.FromNanoseconds(record.mtime_ns)
+	if record.last_used_at is not None:
+		message.last_used_time.CopyFrom(_time(record.last_used_at))
+	return message
+
+
+def base_from_pb(value: model_pb.ModelBase.ValueType) -> ModelBase | None:
+	return next((base for base, pb in _BASES.items() if pb == value), None)
+
+
+def format_from_pb(value: model_pb.ModelFormat.ValueType) -> ModelFormat | None:
+	return next((fmt for fmt, pb in _FORMATS.items() if pb == value), None)
+
+
+def _defaults_violations(message: model_pb.ModelDefaults, limits: LimitsSettings) -> list[FieldViolation]:
+	found = []
+	if message.HasField('steps') and not 1 <= message.steps <= limits.max_steps:
+		found.append(f'defaults.steps must be between 1 and {limits.max_steps}, got {message.steps}')
+	cfg = message.guidance_scale
+	if message.HasField('guidance_scale') and not 0 <= cfg <= limits.max_guidance:
+		found.append(f'defaults.guidance_scale must be between 0 and {limits.max_guidance}, got {cfg}')
+	return [FieldViolation(field=text.split(' ', 1)[0], description=text) for text in found]
+
+
+def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings) -> ModelChanges:
+	paths = list(request.update_mask.paths) or list(UPDATABLE)
+	violations = [
+		FieldViolation(field='update_mask', description=f'{path!r} cannot be updated; allowed: {", ".join(UPDATABLE)}')
+		for path in paths
+		if path not in UPDATABLE
+	]
+	model = request.model
+	if len(model.display_name) > MAX_DISPLAY_NAME:
+		violations.append(
+			FieldViolation(field='model.display_name', description=f'at most {MAX_DISPLAY_NAME} characters')
+		)
+	tags = list(dict.fromkeys(tag.strip() for tag in model.tags))
+	if '' in tags or len(tags) > MAX_TAGS:
+		violations.append(FieldViolation(field='model.tags', description=f'at most {MAX_TAGS} non-empty tags'))
+	violations += _defaults_violations(model.defaults, limits)
+	if violations:
+		raise InvalidArgumentError(violations)
+	defaults = model.defaults
+	return ModelChanges(
+		display_name=model.display_name if 'display_name' in paths else None,
+		tags=tags if 'tags' in paths else None,
+		defaults=ModelDefaults(
+			sampler=sampler_from_pb(defaults.sampler) if defaults.sampler else None,
+			steps=defaults.steps if defaults.HasField('steps') else None,
+			guidance_scale=defaults.guidance_scale if defaults.HasField('guidance_scale') else None,
+		)
+		if 'defaults' in paths
+		else None,
+	)

@@ -1,0 +1,173 @@
+"""The model catalog table: rows in, pydantic ModelRecords out."""
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from diffusiond.server.catalog.schemas import (
+	Architecture,
+	FileStamp,
+	ModelBase,
+	ModelChanges,
+	ModelDefaults,
+	ModelFormat,
+	ModelRecord,
+	ModelStatus,
+	Probe,
+)
+from diffusiond.server.schemas import Sampler
+from diffusiond.server.store.tables import ModelRow
+
+ORDERS = {
+	'name': (ModelRow.name,),
+	'last_used': (ModelRow.last_used_at.desc().nulls_last(), ModelRow.name),
+}
+
+
+def _record(row: ModelRow) -> ModelRecord:
+	return ModelRecord(
+		id=row.id,
+		name=row.name,
+		path=row.path,
+		format=ModelFormat(row.format),
+		base=ModelBase(row.base),
+		status=ModelStatus(row.status),
+		problem=row.problem,
+		inpainting=row.inpainting,
+		demo=row.demo,
+		native_size=row.native_size,
+		size_bytes=row.size_bytes,
+		mtime_ns=row.mtime_ns,
+		arch=Architecture(
+			cross_attention_dim=row.cross_attention_dim, in_channels=row.in_channels, model_channels=row.model_channels
+		),
+		sha256=row.sha256 if row.hashed_size == row.size_bytes and row.hashed_mtime_ns == row.mtime_ns else None,
+		display_name=row.display_name,
+		tags=list(row.tags),
+		defaults=ModelDefaults(
+			sampler=Sampler[row.default_sampler] if row.default_sampler else None,
+			steps=row.default_steps,
+			guidance_scale=row.default_guidance,
+		),
+		added_at=row.added_at,
+		last_used_at=row.last_used_at,
+	)
+
+
+def _apply_probe(row: ModelRow, stamp: FileStamp, probe: Probe) -> None:
+	row.path = stamp.path
+	row.size_bytes = stamp.size_bytes
+	row.mtime_ns = stamp.mtime_ns
+	row.format = probe.format.value
+	row.base = probe.base.value
+	row.status = probe.status.value
+	row.problem = probe.problem
+	row.inpainting = probe.inpainting
+	row.demo = probe.demo
+	row.native_size = probe.native_size
+	row.cross_attention_dim = probe.arch.cross_attention_dim
+	row.in_channels = probe.arch.in_channels
+	row.model_channels = probe.arch.model_channels
+
+
+class ModelRepository:
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		self._sessions = sessions
+
+	async def all(self, include_hidden: bool = False) -> list[ModelRecord]:
+		query = select(ModelRow).order_by(ModelRow.name)
+		async with self._sessions() as session:
+			rows = await session.scalars(query if include_hidden else query.where(ModelRow.hidden.is_(False)))
+			return [_record(row) for row in rows]
+
+	async def query(
+		self,
+		*,
+		base: ModelBase | None = None,
+		format: ModelFormat | None = None,
+		ids: list[str] | None = None,
+		order: str = 'name',
+		offset: int = 0,
+		limit: int = 50,
+	) -> tuple[list[ModelRecord], int]:
+		"""One page of matching models and the number of matches."""
+		where: list[ColumnElement[bool]] = [ModelRow.hidden.is_(False)]
+		if base is not None:
+			where.append(ModelRow.base == base.value)
+		if format is not None:
+			where.append(ModelRow.format == format.value)
+		if ids is not None:
+			where.append(ModelRow.id.in_(ids))
+		async with self._sessions() as session:
+			total = await session.scalar(select(func.count()).select_from(ModelRow).where(*where)) or 0
+			rows = await session.scalars(
+				select(ModelRow).where(*where).order_by(*ORDERS[order]).offset(offset).limit(limit)
+			)
+			return [_record(row) for row in rows], total
+
+	async def find(self, ref: str) -> list[ModelRecord]:
+		"""Models whose id or name is `ref`, else whose sha256 starts with it (several = ambiguous)."""
+		async with self._sessions() as session:
+			visible = select(ModelRow).where(ModelRow.hidden.is_(False))
+			exact = await session.scalars(visible.where(or_(ModelRow.id == ref, ModelRow.name == ref)))
+			found = [_record(row) for row in exact]
+			if found or not ref:
+				return found
+			prefix = ref.lower()
+			rows = await session.scalars(visible.where(ModelRow.sha256.startswith(prefix, autoescape=True)))
+			return [record for record in map(_record, rows) if record.sha256]
+
+	async def add(self, record_id: str, name: str, stamp: FileStamp, probe: Probe, now: datetime) -> None:
+		async with self._sessions.begin() as session:
+			row = ModelRow(id=record_id, name=name, display_name='', tags=[], added_at=now, hidden=False)
+			_apply_probe(row, stamp, probe)
+			session.add(row)
+
+	async def reprobe(self, record_id: str, stamp: FileStamp, probe: Probe) -> None:
+		async with self._sessions.begin() as session:
+			row = await session.get_one(ModelRow, record_id)
+			_apply_probe(row, stamp, probe)
+			row.hidden = False  # a replaced file is a new version: list it again
+
+	async def remove(self, record_ids: list[str]) -> None:
+		async with self._sessions.begin() as session:
+			await session.execute(delete(ModelRow).where(ModelRow.id.in_(record_ids)))
+
+	async def hide(self, record_id: str) -> None:
+		"""Unregisters a model whose files stay: rescans skip it until its file changes or `unhide_all`."""
+		async with self._sessions.begin() as session:
+			row = await session.get_one(ModelRow, record_id)
+			row.hidden = True
+
+	async def unhide_all(self) -> int:
+		async with self._sessions.begin() as session:
+			rows = list(await session.scalars(select(ModelRow).where(ModelRow.hidden.is_(True))))
+			for row in rows:
+				row.hidden = False
+			return len(rows)
+
+	async def update(self, record_id: str, changes: ModelChanges) -> None:
+		async with self._sessions.begin() as session:
+			row = await session.get_one(ModelRow, record_id)
+			if changes.display_name is not None:
+				row.display_name = changes.display_name
+			if changes.tags is not None:
+				row.tags = changes.tags
+			if changes.defaults is not None:
+				row.default_sampler = changes.defaults.sampler.name if changes.defaults.sampler else None
+				row.default_steps = changes.defaults.steps
+				row.default_guidance = changes.defaults.guidance_scale
+
+	async def set_hash(self, record_id: str, sha256: str, size_bytes: int, mtime_ns: int) -> None:
+		"""Stores a full-file hash for the file as it was (size, mtime) when hashed."""
+		async with self._sessions.begin() as session:
+			row = await session.get(ModelRow, record_id)
+			if row is not None:
+				row.sha256, row.hashed_size, row.hashed_mtime_ns = sha256, size_bytes, mtime_ns
+
+	async def touch(self, record_id: str, when: datetime) -> None:
+		async with self._sessions.begin() as session:
+			row = await session.get(ModelRow, record_id)
+			if row is not None:
+				row.last_used_at = when

@@ -1,0 +1,41 @@
+"""ORM tables. Only repositories touch these; everything else sees pydantic models."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+	pass
+
+
+class ModelRow(Base):
+	__tablename__ = 'models'
+
+	id: Mapped[str] = mapped_column(String(32), primary_key=True)
+	name: Mapped[str] = mapped_column(String(512), unique=True, index=True)
+	path: Mapped[str] = mapped_column(Text, unique=True)  # relative to the models folder
+	format: Mapped[str] = mapped_column(String(32))
+	base: Mapped[str] = mapped_column(String(32), index=True)
+	status: Mapped[str] = mapped_column(String(32))
+	problem: Mapped[str] = mapped_column(Text, default='')
+	inpainting: Mapped[bool] = mapped_column(default=False)
+	demo: Mapped[bool] = mapped_column(default=False)
+	hidden: Mapped[bool] = mapped_column(default=False)  # unregistered by DeleteModel, file kept
+	native_size: Mapped[int] = mapped_column(Integer)
+	size_bytes: Mapped[int] = mapped_column(BigInteger)
+	mtime_ns: Mapped[int] = mapped_column(BigInteger)
+	cross_attention_dim: Mapped[int] = mapped_column(Integer, default=0)
+	in_channels: Mapped[int] = mapped_column(Integer, default=0)
+	model_channels: Mapped[int] = mapped_column(Integer, default=0)
+	sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+	hashed_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	hashed_mtime_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	display_name: Mapped[str] = mapped_column(String(512), default='')
+	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	default_sampler: Mapped[str | None] = mapped_column(String(64), default=None)
+	default_steps: Mapped[int | None] = mapped_column(Integer, default=None)
+	default_guidance: Mapped[float | None] = mapped_column(Float, default=None)
+	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
