@@ -1,4 +1,4 @@
-"""`diffusiond`: the daemon's command line (serve, build-demo)."""
+"""`diffusiond`: the daemon's command line (serve, build-demo, db upgrade|current)."""
 
 import argparse
 import asyncio
@@ -9,6 +9,7 @@ from diffusiond.server import __version__
 from diffusiond.server.app import serve
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.settings import Settings
+from diffusiond.server.store import Database, default_url
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
 	run.add_argument('--log-level', choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 	demo = commands.add_parser('build-demo', help='build the tiny random demo model into the models folder')
 	demo.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
+	db = commands.add_parser('db', help='database maintenance (the daemon also migrates at start-up)')
+	actions = db.add_subparsers(dest='db_command', required=True)
+	for name, text in (('upgrade', 'apply every pending migration'), ('current', 'print the applied revision')):
+		action = actions.add_parser(name, help=text)
+		action.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
+		action.add_argument('--database-url', help='SQLAlchemy async URL (DIFFUSIOND_STORAGE__DATABASE_URL)')
 	return parser
 
 
@@ -39,7 +46,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 			'port': getattr(args, 'port', None),
 			'port_file': getattr(args, 'port_file', None),
 		},
-		'storage': {'data_dir': args.data_dir},
+		'storage': {'data_dir': args.data_dir, 'database_url': getattr(args, 'database_url', None)},
 		'device': {'device': getattr(args, 'device', None)},
 		'models': {'default_model': getattr(args, 'default_model', None)},
 	}
@@ -51,6 +58,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
 	return Settings.model_validate(data)
 
 
+async def _database(settings: Settings, action: str) -> str:
+	storage = settings.storage
+	database = Database(storage.database_url or default_url(storage.data_dir))
+	try:
+		if action == 'upgrade':
+			await database.upgrade()
+		return f'{database.engine.url.render_as_string(hide_password=True)}: revision {await database.revision() or "none"}'
+	finally:
+		await database.close()
+
+
 def main(argv: list[str] | None = None) -> None:
 	args = _parser().parse_args(argv)
 	settings = settings_from(args)
@@ -58,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
 	if args.command == 'build-demo':
 		path = build_demo_model(settings.storage.models_dir / DEMO_MODEL_NAME)
 		print(f'demo model (random weights, produces noise) at {path}')
+		return
+	if args.command == 'db':
+		print(asyncio.run(_database(settings, args.db_command)))
 		return
 	asyncio.run(serve(settings))
 

@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
 from diffusiond.server.catalog.files import walk
-from diffusiond.server.catalog.probe import probe_file, probe_folder
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, probe_file, probe_folder
 from diffusiond.server.catalog.schemas import (
 	FileStamp,
 	ModelBase,
@@ -47,6 +47,11 @@ def _name_for(stamp: FileStamp, taken: set[str]) -> str:
 	return stamp.path if name in taken else name
 
 
+def _safetensors_first(stamp: FileStamp) -> tuple[bool, str]:
+	"""Where names clash ('x.safetensors' and 'x.ckpt'), the safe file gets the plain name."""
+	return PurePosixPath(stamp.path).suffix.lower() in PICKLE_SUFFIXES, stamp.path
+
+
 class Catalog:
 	def __init__(
 		self, repo: ModelRepository, models_dir: Path, configs_dir: Path, default_ref: str, allow_pickle: bool
@@ -81,7 +86,7 @@ class Catalog:
 				await self.repo.remove([record.id for record in gone])
 			taken = {record.name for record in records.values() if record.path in seen}
 			now = datetime.now(UTC)
-			for stamp in new:
+			for stamp in sorted(new, key=_safetensors_first):
 				name = _name_for(stamp, taken)
 				taken.add(name)
 				await self.repo.add(uuid.uuid4().hex[:16], name, stamp, found[stamp.path], now)

@@ -45,12 +45,14 @@ class Database:
 			event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)
 		self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
 
+	def _make_folder(self) -> None:
+		path = self.engine.url.database
+		if self.engine.dialect.name == 'sqlite' and path and path != ':memory:':
+			Path(path).parent.mkdir(parents=True, exist_ok=True)
+
 	async def upgrade(self) -> None:
 		"""Applies every pending Alembic migration (on the engine's own connection, never blocking the loop)."""
-		if self.url.startswith('sqlite'):
-			path = self.engine.url.database
-			if path and path != ':memory:':
-				Path(path).parent.mkdir(parents=True, exist_ok=True)
+		self._make_folder()
 
 		def run(connection: Connection) -> None:
 			config = alembic_config(self.url)
@@ -67,6 +69,7 @@ class Database:
 		def read(connection: Connection) -> str:
 			return MigrationContext.configure(connection).get_current_revision() or ''
 
+		self._make_folder()
 		async with self.engine.connect() as connection:
 			return await connection.run_sync(read)
 

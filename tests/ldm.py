@@ -1,0 +1,115 @@
+"""Writes a diffusers Stable Diffusion folder as one original-layout (A1111 / Civitai) .safetensors file.
+
+The inverse of diffusers' single-file conversion, for SD1-style models of any depth: tests use it to
+make a real single-file checkpoint from the tiny model, so loading one runs the real code.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+_RESNET = [
+	('in_layers.0', 'norm1'),
+	('in_layers.2', 'conv1'),
+	('out_layers.0', 'norm2'),
+	('out_layers.3', 'conv2'),
+	('emb_layers.1', 'time_emb_proj'),
+	('skip_connection', 'conv_shortcut'),
+]
+_UNET_FIXED = {
+	'time_embedding.linear_1.': 'time_embed.0.',
+	'time_embedding.linear_2.': 'time_embed.2.',
+	'conv_in.': 'input_blocks.0.0.',
+	'conv_norm_out.': 'out.0.',
+	'conv_out.': 'out.2.',
+}
+_VAE_ATTN = [('group_norm.', 'norm.'), ('to_q.', 'q.'), ('to_k.', 'k.'), ('to_v.', 'v.'), ('to_out.0.', 'proj_out.')]
+
+
+def _unet_prefixes(levels: int, per_block: int, attention: list[bool]) -> dict[str, str]:
+	prefixes = dict(_UNET_FIXED)
+	for i in range(levels):
+		for j in range(per_block):
+			index = i * (per_block + 1) + j + 1
+			prefixes[f'down_blocks.{i}.resnets.{j}.'] = f'input_blocks.{index}.0.'
+			prefixes[f'down_blocks.{i}.attentions.{j}.'] = f'input_blocks.{index}.1.'
+		prefixes[f'down_blocks.{i}.downsamplers.0.conv.'] = f'input_blocks.{(i + 1) * (per_block + 1)}.0.op.'
+		for j in range(per_block + 1):
+			index = i * (per_block + 1) + j
+			prefixes[f'up_blocks.{i}.resnets.{j}.'] = f'output_blocks.{index}.0.'
+			prefixes[f'up_blocks.{i}.attentions.{j}.'] = f'output_blocks.{index}.1.'
+		slot = 2 if attention[i] else 1
+		prefixes[f'up_blocks.{i}.upsamplers.0.'] = f'output_blocks.{i * (per_block + 1) + per_block}.{slot}.'
+	prefixes['mid_block.attentions.0.'] = 'middle_block.1.'
+	for j in range(2):
+		prefixes[f'mid_block.resnets.{j}.'] = f'middle_block.{2 * j}.'
+	return prefixes
+
+
+def _rename(key: str, prefixes: dict[str, str]) -> str:
+	for old, new in prefixes.items():
+		if key.startswith(old):
+			rest = key[len(old) :]
+			if 'resnets' in old:
+				for sd, hf in _RESNET:
+					rest = rest.replace(hf, sd)
+			return new + rest
+	raise KeyError(key)
+
+
+def _unet(folder: Path) -> dict[str, torch.Tensor]:
+	config = json.loads((folder / 'config.json').read_text())
+	weights = load_file(folder / 'diffusion_pytorch_model.safetensors')
+	levels = len(config['block_out_channels'])
+	attention = ['CrossAttn' in kind for kind in config['up_block_types']]
+	prefixes = _unet_prefixes(levels, config['layers_per_block'], attention)
+	return {'model.diffusion_model.' + _rename(key, prefixes): value for key, value in weights.items()}
+
+
+def _vae(folder: Path) -> dict[str, torch.Tensor]:
+	config = json.loads((folder / 'config.json').read_text())
+	weights = load_file(folder / 'diffusion_pytorch_model.safetensors')
+	levels = len(config['block_out_channels'])
+	prefixes = {'mid_block.attentions.0.': 'mid.attn_1.', 'conv_norm_out.': 'norm_out.'}
+	for j in range(2):
+		prefixes[f'mid_block.resnets.{j}.'] = f'mid.block_{j + 1}.'
+	for i in range(levels):
+		prefixes[f'down_blocks.{i}.downsamplers.0.'] = f'down.{i}.downsample.'
+		prefixes[f'up_blocks.{i}.upsamplers.0.'] = f'up.{levels - 1 - i}.upsample.'
+		for j in range(config['layers_per_block'] + 1):
+			prefixes[f'down_blocks.{i}.resnets.{j}.'] = f'down.{i}.block.{j}.'
+			prefixes[f'up_blocks.{i}.resnets.{j}.'] = f'up.{levels - 1 - i}.block.{j}.'
+	converted = {}
+	for key, value in weights.items():
+		part, _, rest = key.partition('.')
+		name = rest
+		for old, new in prefixes.items():
+			if rest.startswith(old):
+				name = new + rest[len(old) :].replace('conv_shortcut', 'nin_shortcut')
+				break
+		if name.startswith('mid.attn_1.'):
+			for hf, sd in _VAE_ATTN:
+				name = name.replace(hf, sd)
+			value = value.reshape(*value.shape, 1, 1) if value.ndim == 2 else value
+		converted[
+			f'first_stage_model.{part}.{name}' if part in ('encoder', 'decoder') else f'first_stage_model.{key}'
+		] = value
+	return converted
+
+
+def write_single_file(model_dir: Path, target: Path) -> Path:
+	"""`model_dir` (a diffusers SD1-style folder) as one original-layout .safetensors file at `target`."""
+	text = load_file(model_dir / 'text_encoder' / 'model.safetensors')
+	weights = {
+		**_unet(model_dir / 'unet'),
+		**_vae(model_dir / 'vae'),
+		**{
+			'cond_stage_model.transformer.text_model.' + key.removeprefix('text_model.'): value
+			for key, value in text.items()
+		},
+	}
+	target.parent.mkdir(parents=True, exist_ok=True)
+	save_file({key: value.contiguous() for key, value in weights.items()}, target)
+	return target
