@@ -17,6 +17,7 @@ from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.demo import build_demo_model
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.fakes import FakeBackend
 
@@ -92,6 +93,11 @@ def system(channel: grpc.aio.Channel) -> sys_grpc.SystemServiceAsyncStub:
 
 
 @pytest.fixture
+def models(channel: grpc.aio.Channel) -> model_grpc.ModelServiceAsyncStub:
+	return model_grpc.ModelServiceStub(channel)
+
+
+@pytest.fixture
 def health(channel: grpc.aio.Channel) -> health_pb2_grpc.HealthStub:
 	return health_pb2_grpc.HealthStub(channel)
 
@@ -116,6 +122,32 @@ async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
 		await instance.shutdown(0.0)
 
 
+class StartReal(Protocol):
+	async def __call__(self, overrides: Overrides | None = None) -> Daemon: ...
+
+
+@pytest.fixture
+async def start_real(tmp_path: Path) -> AsyncIterator[StartReal]:
+	"""Starts daemons built the production way (real backend, settings only) on a data dir in `tmp_path`."""
+	started: list[Daemon] = []
+
+	async def start(overrides: Overrides | None = None) -> Daemon:
+		instance = Daemon(make_settings(tmp_path, overrides))
+		await instance.start()
+		started.append(instance)
+		await asyncio.wait_for(instance.ready.wait(), 60)
+		return instance
+
+	yield start
+	for instance in started:
+		await instance.shutdown(0.0)
+
+
 def stubs(daemon: Daemon) -> tuple[grpc.aio.Channel, gen_grpc.GenerationServiceAsyncStub]:
 	chan = grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}')
 	return chan, gen_grpc.GenerationServiceStub(chan)
+
+
+def model_stubs(daemon: Daemon) -> tuple[grpc.aio.Channel, model_grpc.ModelServiceAsyncStub]:
+	chan = grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}')
+	return chan, model_grpc.ModelServiceStub(chan)

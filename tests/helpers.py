@@ -1,6 +1,7 @@
 """Small helpers shared by the tests."""
 
 import io
+from collections.abc import Awaitable
 
 import grpc
 import numpy as np
@@ -71,3 +72,12 @@ def error_details(error: grpc.aio.AioRpcError) -> tuple[error_details_pb2.ErrorI
 			detail.Unpack(bad)
 			fields.extend(v.field for v in bad.field_violations)
 	return info, fields
+
+
+async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+	"""The error a unary call ends with (fails the test if it succeeds)."""
+	try:
+		await call
+	except grpc.aio.AioRpcError as error:
+		return error
+	raise AssertionError('the call succeeded')

@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
 from diffusiond.server.catalog.files import walk
+from diffusiond.server.catalog.pickles import probe_pickle
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, probe_file, probe_folder
 from diffusiond.server.catalog.schemas import (
 	FileStamp,
@@ -188,6 +189,8 @@ class Catalog:
 				'.safetensors, or set DIFFUSIOND_MODELS__ALLOW_PICKLE=true to load it with weights_only=True',
 				metadata=meta,
 			)
+		if record.format is ModelFormat.PICKLE and not record.arch.in_channels:
+			record = await self._probe_pickle(record)
 		if record.inpainting:
 			raise ModelLoadError(
 				f'model {record.name!r} is an inpainting model (9 input channels); it needs an image and a mask, '
@@ -198,6 +201,17 @@ class Catalog:
 		if record.format is not ModelFormat.DIFFUSERS and info.config_dir is None:
 			raise ModelLoadError(missing_config_hint(self.configs_dir, record), metadata=meta)
 		return info
+
+	async def _probe_pickle(self, record: ModelRecord) -> ModelRecord:
+		"""An allowed pickle is probed on first use (scans never unpickle); the result is stored."""
+		probe = await asyncio.to_thread(probe_pickle, self.models_dir / record.path)
+		await self.repo.reprobe(record.id, record.stamp(), probe)
+		record = await self.get(record.id)
+		if record.status is ModelStatus.INVALID:
+			raise ModelLoadError(
+				f'model {record.name!r} cannot be loaded: {record.problem}', metadata={'model': record.name}
+			)
+		return record
 
 	async def update(self, ref: str, changes: ModelChanges) -> ModelRecord:
 		record = await self.get(ref)

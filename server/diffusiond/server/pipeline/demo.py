@@ -33,11 +33,11 @@ def _tokenizer(folder: Path) -> CLIPTokenizer:
 	return CLIPTokenizer(str(folder / 'vocab.json'), str(folder / 'merges.txt'), model_max_length=77)
 
 
-def build_pipeline(seed: int = 0) -> StableDiffusionPipeline:
-	"""The tiny pipeline in memory, with weights drawn from `seed`."""
+def build_pipeline(seed: int = 0, channels: tuple[int, int] = (32, 64)) -> StableDiffusionPipeline:
+	"""The tiny pipeline in memory, with weights drawn from `seed` (wider `channels` make a bigger model)."""
 	torch.manual_seed(seed)
 	unet = UNet2DConditionModel(
-		block_out_channels=(32, 64),
+		block_out_channels=channels,
 		layers_per_block=2,
 		sample_size=32,
 		in_channels=4,
@@ -88,14 +88,14 @@ def build_pipeline(seed: int = 0) -> StableDiffusionPipeline:
 	)
 
 
-def build_demo_model(target: Path, seed: int = 0) -> Path:
+def build_demo_model(target: Path, seed: int = 0, channels: tuple[int, int] = (32, 64)) -> Path:
 	"""Saves the tiny pipeline as a diffusers folder at `target` (atomically: temp folder + rename)."""
 	if (target / 'model_index.json').is_file():
 		return target
 	target.parent.mkdir(parents=True, exist_ok=True)
 	scratch = Path(tempfile.mkdtemp(prefix=f'.{target.name}-', dir=target.parent))
 	try:
-		build_pipeline(seed).save_pretrained(str(scratch), safe_serialization=True)
+		build_pipeline(seed, channels).save_pretrained(str(scratch), safe_serialization=True)
 		(scratch / DEMO_MARKER).write_text(_NOTICE)
 		scratch.rename(target)
 	finally:
