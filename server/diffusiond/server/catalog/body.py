@@ -52,5 +52,4 @@ def verify_header(part: Path, target: Path) -> None:
 	try:
 		read_header(part)
 	except (OSError, HeaderError) as exc:
-		part.unlink()
 		raise DownloadRefusedError(f'the file is not valid safetensors ({exc}); it was discarded') from exc

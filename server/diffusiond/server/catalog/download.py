@@ -140,6 +140,7 @@ class Downloader:
 					validator.write_text(stamp)
 				self._receive(response, part, resumed, total, cancel, report)
 		except urllib.error.HTTPError as exc:
+			exc.close()  # the error response holds the connection
 			if exc.code == 416 and offset:  # the partial file does not fit the server's file: start over
 				part.unlink()
 				validator.unlink(missing_ok=True)
@@ -148,13 +149,18 @@ class Downloader:
 		except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
 			raise DownloadUnavailableError(f'download from {request.url} broke off ({exc}); retry to resume') from exc
 		report(DownloadProgress(bytes=total, total_bytes=total, phase='verifying'))
-		digest = sha256_file(part)
-		if request.sha256 and digest != request.sha256.lower():
+		try:
+			digest = sha256_file(part)
+			if request.sha256 and digest != request.sha256.lower():
+				raise DownloadRefusedError(
+					f'the file has sha256 {digest}, not the expected {request.sha256}; it was discarded'
+				)
+			verify_header(part, target)
+		except DownloadRefusedError:
 			part.unlink()
-			raise DownloadRefusedError(
-				f'the file has sha256 {digest}, not the expected {request.sha256}; it was discarded'
-			)
-		verify_header(part, target)
+			validator.unlink(missing_ok=True)
+			raise
+		target.parent.mkdir(parents=True, exist_ok=True)
 		os.replace(part, target)
 		validator.unlink(missing_ok=True)
 		return DownloadResult(path=target.relative_to(self.models_dir.resolve()).as_posix(), sha256=digest)
@@ -176,7 +182,7 @@ class Downloader:
 		with part.open('r+b' if resumed else 'wb') as file:
 			file.seek(resumed)
 			file.truncate()
-			while chunk := response.read(CHUNK_BYTES):
+			while chunk := response.read1(CHUNK_BYTES):
 				if cancel.is_set():
 					raise DownloadCancelledError(f'download cancelled after {size} bytes; the partial file is kept')
 				if size == resumed == 0:
