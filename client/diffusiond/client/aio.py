@@ -7,9 +7,12 @@ from typing import Self, Unpack
 import grpc
 
 from diffusiond.client.images import GeneratedImage
+from diffusiond.client.model_requests import download_request, list_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -23,6 +26,7 @@ class AsyncClient:
 		self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
 		self._generation = gen_grpc.GenerationServiceStub(self._channel)
 		self._system = sys_grpc.SystemServiceStub(self._channel)
+		self._models = model_grpc.ModelServiceStub(self._channel)
 
 	async def __aenter__(self) -> Self:
 		return self
@@ -66,3 +70,45 @@ class AsyncClient:
 
 	async def system_info(self) -> sys_pb.GetSystemInfoResponse:
 		return await self._system.GetSystemInfo(sys_pb.GetSystemInfoRequest(), timeout=self.timeout)
+
+	async def list_models(self, base: str = '', loaded_only: bool = False, order: str = 'name') -> list[model_pb.Model]:
+		"""Every model in the catalog (all pages); `base` sd1/sd2/sdxl, `order` name or last-used."""
+		models: list[model_pb.Model] = []
+		token = ''
+		while True:
+			request = list_request(base, loaded_only, order, token)
+			response = await self._models.ListModels(request, timeout=self.timeout)
+			models.extend(response.models)
+			token = response.next_page_token
+			if not token:
+				return models
+
+	async def get_model(self, model: str) -> model_pb.Model:
+		"""By id, name or sha256 prefix (such as the 10-character AutoV2 hash)."""
+		return (await self._models.GetModel(model_pb.GetModelRequest(model=model), timeout=self.timeout)).model
+
+	async def refresh_models(self, restore_unregistered: bool = False) -> model_pb.RefreshModelsResponse:
+		request = model_pb.RefreshModelsRequest(restore_unregistered=restore_unregistered)
+		return await self._models.RefreshModels(request, timeout=self.timeout)
+
+	async def load_model(self, model: str) -> model_pb.LoadModelResponse:
+		return await self._models.LoadModel(model_pb.LoadModelRequest(model=model), timeout=self.timeout)
+
+	async def unload_model(self, model: str) -> bool:
+		request = model_pb.UnloadModelRequest(model=model)
+		return (await self._models.UnloadModel(request, timeout=self.timeout)).unloaded
+
+	async def delete_model(self, model: str, delete_files: bool = False) -> model_pb.Model:
+		request = model_pb.DeleteModelRequest(model=model, delete_files=delete_files)
+		return (await self._models.DeleteModel(request, timeout=self.timeout)).model
+
+	async def download_model(
+		self, url: str, file_name: str = '', sha256: str = '', overwrite: bool = False
+	) -> AsyncGenerator[model_pb.DownloadEvent, None]:
+		"""Streams progress, then the `completed` model; leaving the loop early stops the transfer."""
+		call = self._models.DownloadModel(download_request(url, file_name, sha256, overwrite))
+		try:
+			async for event in call:
+				yield event
+		finally:
+			call.cancel()

@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 
 from diffusiond.client.cli_args import build_parser
+from diffusiond.client.cli_models import models_command
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
 from diffusiond.client.request import GenerateOptions
@@ -81,7 +82,12 @@ def _info(client: Client, args: argparse.Namespace) -> int:
 	print(f'default model: {info.default_model or "(none)"}; queue {info.queue_depth}/{info.queue_capacity}')
 	for model in info.loaded_models:
 		note = '  [demo: random weights, produces noise]' if model.demo else ''
-		print(f'loaded: {model.name} ({model.native_size}px){note}')
+		where = 'on the device' if model.active else 'in RAM'
+		print(f'loaded: {model.name} ({model.native_size}px, {model.bytes / 2**20:.0f} MiB {where}){note}')
+	print(
+		f'model cache {info.model_cache_bytes / 2**20:.0f}/{info.model_cache_max_bytes / 2**20:.0f} MiB, '
+		f'at most {info.model_cache_max_models} models'
+	)
 	print(f'process RSS {info.process_rss_bytes / 2**20:.0f} MiB')
 	return 0
 
@@ -105,6 +111,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'generate': _generate,
 	'info': _info,
 	'jobs': _jobs,
+	'models': models_command,
 }
 
 

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from diffusiond.client.cli_models import add_model_commands
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
 
 
@@ -44,4 +45,5 @@ def build_parser() -> argparse.ArgumentParser:
 	job_commands.add_parser('list', help='queued and running jobs')
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
 	cancel.add_argument('job_id')
+	add_model_commands(commands)
 	return parser

@@ -13,8 +13,15 @@ class ProgressBar:
 		self._last_decile = -1
 
 	def update(self, step: int, total: int, eta_s: float) -> None:
-		fraction = step / total if total else 1.0
-		text = f'step {step}/{total}  ETA {eta_s:5.1f}s'
+		self._draw(step / total if total else 1.0, f'step {step}/{total}  ETA {eta_s:5.1f}s')
+
+	def transfer(self, done: int, total: int, rate: float, eta_s: float) -> None:
+		"""A download: bytes so far of the total (0 = unknown), rate in bytes/s."""
+		mib = 1 << 20
+		sized = f'{done / mib:.1f}/{total / mib:.1f} MiB' if total else f'{done / mib:.1f} MiB'
+		self._draw(done / total if total else 0.0, f'{sized}  {rate / mib:.1f} MiB/s  ETA {eta_s:5.1f}s')
+
+	def _draw(self, fraction: float, text: str) -> None:
 		if self._tty:
 			filled = int(fraction * _WIDTH)
 			self._stream.write(f'\r[{"#" * filled}{"." * (_WIDTH - filled)}] {text}')

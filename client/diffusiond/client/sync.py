@@ -7,9 +7,12 @@ from typing import Self, Unpack
 import grpc
 
 from diffusiond.client.images import GeneratedImage
+from diffusiond.client.model_requests import download_request, list_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -23,6 +26,7 @@ class Client:
 		self._channel = grpc.insecure_channel(self.address, options=CHANNEL_OPTIONS)
 		self._generation = gen_grpc.GenerationServiceStub(self._channel)
 		self._system = sys_grpc.SystemServiceStub(self._channel)
+		self._models = model_grpc.ModelServiceStub(self._channel)
 
 	def __enter__(self) -> Self:
 		return self
@@ -61,3 +65,40 @@ class Client:
 
 	def system_info(self) -> sys_pb.GetSystemInfoResponse:
 		return self._system.GetSystemInfo(sys_pb.GetSystemInfoRequest(), timeout=self.timeout)
+
+	def list_models(self, base: str = '', loaded_only: bool = False, order: str = 'name') -> list[model_pb.Model]:
+		"""Every model in the catalog (all pages); `base` sd1/sd2/sdxl, `order` name or last-used."""
+		models: list[model_pb.Model] = []
+		token = ''
+		while True:
+			request = list_request(base, loaded_only, order, token)
+			response = self._models.ListModels(request, timeout=self.timeout)
+			models.extend(response.models)
+			token = response.next_page_token
+			if not token:
+				return models
+
+	def get_model(self, model: str) -> model_pb.Model:
+		"""By id, name or sha256 prefix (such as the 10-character AutoV2 hash)."""
+		return (self._models.GetModel(model_pb.GetModelRequest(model=model), timeout=self.timeout)).model
+
+	def refresh_models(self, restore_unregistered: bool = False) -> model_pb.RefreshModelsResponse:
+		request = model_pb.RefreshModelsRequest(restore_unregistered=restore_unregistered)
+		return self._models.RefreshModels(request, timeout=self.timeout)
+
+	def load_model(self, model: str) -> model_pb.LoadModelResponse:
+		return self._models.LoadModel(model_pb.LoadModelRequest(model=model), timeout=self.timeout)
+
+	def unload_model(self, model: str) -> bool:
+		request = model_pb.UnloadModelRequest(model=model)
+		return (self._models.UnloadModel(request, timeout=self.timeout)).unloaded
+
+	def delete_model(self, model: str, delete_files: bool = False) -> model_pb.Model:
+		request = model_pb.DeleteModelRequest(model=model, delete_files=delete_files)
+		return (self._models.DeleteModel(request, timeout=self.timeout)).model
+
+	def download_model(
+		self, url: str, file_name: str = '', sha256: str = '', overwrite: bool = False
+	) -> Iterator[model_pb.DownloadEvent]:
+		"""Streams progress, then the `completed` model. Retrying after a failure resumes the transfer."""
+		yield from self._models.DownloadModel(download_request(url, file_name, sha256, overwrite))

@@ -9,6 +9,8 @@ import contextlib
 import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from diffusiond.server.catalog.catalog import Catalog
 from diffusiond.server.catalog.files import sha256_file, stamp_of
 from diffusiond.server.catalog.schemas import ModelFormat, ModelRecord, ModelStatus
@@ -52,7 +54,7 @@ class Hasher:
 			try:
 				await self._hash(record)
 				done += 1
-			except OSError as exc:
+			except (OSError, SQLAlchemyError) as exc:
 				log.warning('could not hash %s: %s', record.name, exc)
 		return done
 

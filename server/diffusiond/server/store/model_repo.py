@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.catalog.schemas import (
@@ -16,6 +16,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelStatus,
 	Probe,
 )
+from diffusiond.server.errors import ModelNotFoundError
 from diffusiond.server.schemas import Sampler
 from diffusiond.server.store.tables import ModelRow
 
@@ -75,6 +76,13 @@ class ModelRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
 		self._sessions = sessions
 
+	@staticmethod
+	async def _row(session: AsyncSession, record_id: str) -> ModelRow:
+		row = await session.get(ModelRow, record_id)
+		if row is None:  # removed by a concurrent call (a rescan or a delete)
+			raise ModelNotFoundError(f'model {record_id} was removed meanwhile', metadata={'model': record_id})
+		return row
+
 	async def all(self, include_hidden: bool = False) -> list[ModelRecord]:
 		query = select(ModelRow).order_by(ModelRow.name)
 		async with self._sessions() as session:
@@ -126,7 +134,7 @@ class ModelRepository:
 
 	async def reprobe(self, record_id: str, stamp: FileStamp, probe: Probe) -> None:
 		async with self._sessions.begin() as session:
-			row = await session.get_one(ModelRow, record_id)
+			row = await self._row(session, record_id)
 			_apply_probe(row, stamp, probe)
 			row.hidden = False  # a replaced file is a new version: list it again
 
@@ -137,7 +145,7 @@ class ModelRepository:
 	async def hide(self, record_id: str) -> None:
 		"""Unregisters a model whose files stay: rescans skip it until its file changes or `unhide_all`."""
 		async with self._sessions.begin() as session:
-			row = await session.get_one(ModelRow, record_id)
+			row = await self._row(session, record_id)
 			row.hidden = True
 
 	async def unhide_all(self) -> int:
@@ -149,7 +157,7 @@ class ModelRepository:
 
 	async def update(self, record_id: str, changes: ModelChanges) -> None:
 		async with self._sessions.begin() as session:
-			row = await session.get_one(ModelRow, record_id)
+			row = await self._row(session, record_id)
 			if changes.display_name is not None:
 				row.display_name = changes.display_name
 			if changes.tags is not None:
@@ -161,13 +169,10 @@ class ModelRepository:
 
 	async def set_hash(self, record_id: str, sha256: str, size_bytes: int, mtime_ns: int) -> None:
 		"""Stores a full-file hash for the file as it was (size, mtime) when hashed."""
-		async with self._sessions.begin() as session:
-			row = await session.get(ModelRow, record_id)
-			if row is not None:
-				row.sha256, row.hashed_size, row.hashed_mtime_ns = sha256, size_bytes, mtime_ns
+		values = {'sha256': sha256, 'hashed_size': size_bytes, 'hashed_mtime_ns': mtime_ns}
+		async with self._sessions.begin() as session:  # an UPDATE: a row deleted meanwhile is no error
+			await session.execute(update(ModelRow).where(ModelRow.id == record_id).values(**values))
 
 	async def touch(self, record_id: str, when: datetime) -> None:
 		async with self._sessions.begin() as session:
-			row = await session.get(ModelRow, record_id)
-			if row is not None:
-				row.last_used_at = when
+			await session.execute(update(ModelRow).where(ModelRow.id == record_id).values(last_used_at=when))
