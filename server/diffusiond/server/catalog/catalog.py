@@ -30,6 +30,7 @@ from diffusiond.server.errors import (
 	ModelUnsafeError,
 )
 from diffusiond.server.store import ModelRepository
+from diffusiond.server.store.model_repo import NewModel, Reprobe
 
 log = logging.getLogger(__name__)
 MIN_HASH_PREFIX = 6
@@ -83,16 +84,17 @@ class Catalog:
 			todo = new + [stamp for _, stamp in changed]
 			probes = await asyncio.to_thread(lambda: [_probe(self.models_dir, stamp) for stamp in todo])
 			found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
-			if gone:
-				await self.repo.remove([record.id for record in gone])
 			taken = {record.name for record in records.values() if record.path in seen}
 			now = datetime.now(UTC)
+			added = []
 			for stamp in sorted(new, key=_safetensors_first):
 				name = _name_for(stamp, taken)
 				taken.add(name)
-				await self.repo.add(uuid.uuid4().hex[:16], name, stamp, found[stamp.path], now)
-			for record, stamp in changed:
-				await self.repo.reprobe(record.id, stamp, found[stamp.path])
+				added.append(
+					NewModel(id=uuid.uuid4().hex[:16], name=name, stamp=stamp, probe=found[stamp.path], added_at=now)
+				)
+			reprobed = [Reprobe(id=record.id, stamp=stamp, probe=found[stamp.path]) for record, stamp in changed]
+			await self.repo.apply_scan(added, reprobed, [record.id for record in gone])
 			result = RefreshResult(
 				added=len(new),
 				removed=len(gone),

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +20,21 @@ from diffusiond.server.catalog.schemas import (
 from diffusiond.server.errors import ModelNotFoundError
 from diffusiond.server.schemas import Sampler
 from diffusiond.server.store.tables import ModelRow
+
+
+class NewModel(BaseModel):
+	id: str
+	name: str
+	stamp: FileStamp
+	probe: Probe
+	added_at: datetime
+
+
+class Reprobe(BaseModel):
+	id: str
+	stamp: FileStamp
+	probe: Probe
+
 
 ORDERS = {
 	'name': (ModelRow.name,),
@@ -126,17 +142,22 @@ class ModelRepository:
 			rows = await session.scalars(visible.where(ModelRow.sha256.startswith(prefix, autoescape=True)))
 			return [record for record in map(_record, rows) if record.sha256]
 
-	async def add(self, record_id: str, name: str, stamp: FileStamp, probe: Probe, now: datetime) -> None:
+	async def apply_scan(self, added: list[NewModel], changed: list[Reprobe], removed: list[str]) -> None:
+		"""One rescan's changes in one transaction (a thousand new files cost one commit, not a thousand)."""
 		async with self._sessions.begin() as session:
-			row = ModelRow(id=record_id, name=name, display_name='', tags=[], added_at=now, hidden=False)
-			_apply_probe(row, stamp, probe)
-			session.add(row)
+			if removed:
+				await session.execute(delete(ModelRow).where(ModelRow.id.in_(removed)))
+			for new in added:
+				row = ModelRow(id=new.id, name=new.name, display_name='', tags=[], added_at=new.added_at, hidden=False)
+				_apply_probe(row, new.stamp, new.probe)
+				session.add(row)
+			for item in changed:
+				row = await self._row(session, item.id)
+				_apply_probe(row, item.stamp, item.probe)
+				row.hidden = False  # a replaced file is a new version: list it again
 
 	async def reprobe(self, record_id: str, stamp: FileStamp, probe: Probe) -> None:
-		async with self._sessions.begin() as session:
-			row = await self._row(session, record_id)
-			_apply_probe(row, stamp, probe)
-			row.hidden = False  # a replaced file is a new version: list it again
+		await self.apply_scan([], [Reprobe(id=record_id, stamp=stamp, probe=probe)], [])
 
 	async def remove(self, record_ids: list[str]) -> None:
 		async with self._sessions.begin() as session:

@@ -1,0 +1,145 @@
+"""Generation benchmarks:
+
+- Generate through the daemon vs the same direct diffusers call in this process (median wall time,
+  tiny model, 64x64, 20 steps, several repeats, alternated so drift hits both alike) as a ratio;
+- progress event latency: from the step callback on the worker to the client receiving the event;
+- unary RPC (GetSystemInfo, Health.Check) p50/p99 while a generation runs.
+
+The daemon runs in a background thread with its own event loop; the client is a separate blocking
+gRPC channel in the main thread, as an external client would be.
+"""
+
+import asyncio
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import torch
+from diffusers import StableDiffusionPipeline
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from diffusiond.server.app import Daemon
+from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook
+from diffusiond.server.pipeline.cache import PipelineCache
+from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.schemas import JobSpec
+from diffusiond.server.settings import Settings
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import system_service_pb2 as sys_pb
+from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
+
+PROMPT = 'a red fox in the snow'
+
+
+class TimedBackend(DiffusersBackend):
+	"""Records when each step's progress is handed to the loop (same clock as the client)."""
+
+	def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+		super().__init__(device, dtype, PipelineCache(3, 2**40))
+		self.emitted: dict[int, float] = {}
+
+	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
+		def timed(step: int, total: int) -> None:
+			self.emitted[step] = time.perf_counter()
+			on_step(step, total)
+
+		return super().run(spec, timed)
+
+
+def percentile(values: list[float], q: float) -> float:
+	ordered = sorted(values)
+	return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def start_daemon(data_dir: Path, backend: TimedBackend) -> Daemon:
+	settings = Settings.model_validate(
+		{'server': {'port': 0}, 'storage': {'data_dir': str(data_dir)}, 'models': {'demo_model': False}}
+	)
+	ready = threading.Event()
+	holder: list[Daemon] = []
+
+	async def main() -> None:
+		daemon = Daemon(settings, backend)
+		await daemon.start()
+		await daemon.ready.wait()
+		holder.append(daemon)
+		ready.set()
+		await asyncio.Event().wait()
+
+	threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
+	ready.wait(120)
+	return holder[0]
+
+
+def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]:
+	"""The table rows: daemon vs direct diffusers, progress latency, unary latency during a job."""
+	device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+	dtype = torch.float16 if device.type == 'cuda' else torch.float32
+	with tempfile.TemporaryDirectory() as scratch:
+		model_dir = build_demo_model(Path(scratch) / 'models' / 'tiny-sd')
+		backend = TimedBackend(device, dtype)
+		daemon = start_daemon(Path(scratch), backend)
+		direct_pipe = StableDiffusionPipeline.from_pretrained(
+			str(model_dir), dtype=dtype, safety_checker=None, requires_safety_checker=False
+		).to(device)
+		direct_pipe.set_progress_bar_config(disable=True)
+		channel = grpc.insecure_channel(f'127.0.0.1:{daemon.port}')
+		stub = gen_grpc.GenerationServiceStub(channel)
+		request = gen_pb.GenerateRequest(prompt=PROMPT, steps=steps, seed=1, width=size, height=size)
+
+		def direct() -> None:
+			direct_pipe(
+				prompt=PROMPT,
+				width=size,
+				height=size,
+				num_inference_steps=steps,
+				generator=[torch.Generator('cpu').manual_seed(1)],
+			)
+
+		def served() -> list[float]:
+			latencies = []
+			for event in stub.Generate(request):
+				if event.HasField('progress'):
+					latencies.append(time.perf_counter() - backend.emitted[event.progress.step])
+			return latencies
+
+		direct()
+		served()  # warm-up
+		direct_times, served_times, latencies = [], [], []
+		for _ in range(repeats):
+			start = time.perf_counter()
+			direct()
+			direct_times.append(time.perf_counter() - start)
+			start = time.perf_counter()
+			latencies.extend(served())
+			served_times.append(time.perf_counter() - start)
+
+		long_call = stub.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=steps * 5, seed=2))
+		next(iter(long_call))
+		system = sys_grpc.SystemServiceStub(channel)
+		health = health_pb2_grpc.HealthStub(channel)
+		unary = []
+		for _ in range(100):
+			start = time.perf_counter()
+			system.GetSystemInfo(sys_pb.GetSystemInfoRequest())
+			health.Check(health_pb2.HealthCheckRequest())
+			unary.append((time.perf_counter() - start) / 2)
+		for _ in long_call:
+			pass
+		channel.close()
+
+	direct_median = statistics.median(direct_times)
+	served_median = statistics.median(served_times)
+	return [
+		(f'direct diffusers call, median of {repeats} ({steps} steps)', f'{direct_median * 1000:.1f} ms'),
+		('Generate through the daemon, median', f'{served_median * 1000:.1f} ms'),
+		('ratio daemon / direct', f'{served_median / direct_median:.3f}'),
+		('progress event latency p50', f'{percentile(latencies, 0.5) * 1000:.2f} ms'),
+		('progress event latency p99', f'{percentile(latencies, 0.99) * 1000:.2f} ms'),
+		('unary RPC during generation p50', f'{percentile(unary, 0.5) * 1000:.2f} ms'),
+		('unary RPC during generation p99', f'{percentile(unary, 0.99) * 1000:.2f} ms'),
+	]
