@@ -149,6 +149,12 @@ async def test_a_changed_file_on_the_server_restarts_the_download(
 			'inside',
 		),
 		(Route(body=b'x'), model_pb.DownloadModelRequest(file_name='model.ckpt'), 'INVALID_ARGUMENT', '.safetensors'),
+		(
+			Route(body=b'x'),
+			model_pb.DownloadModelRequest(file_name='a/.hidden.safetensors'),
+			'INVALID_ARGUMENT',
+			'hidden',
+		),
 	],
 )
 async def test_refusals_leave_nothing_behind(

@@ -181,3 +181,20 @@ async def test_load_and_unload_through_the_cache(start_fake: StartDaemon) -> Non
 		assert (await stub.UnloadModel(model_pb.UnloadModelRequest(model=FAKE_MODEL))).unloaded is True
 		assert (await stub.UnloadModel(model_pb.UnloadModelRequest(model=FAKE_MODEL))).unloaded is False
 		assert not (await stub.GetModel(model_pb.GetModelRequest(model=FAKE_MODEL))).model.loaded
+
+
+async def test_new_files_are_found_without_a_refresh_and_changed_ones_leave_the_cache(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	models_dir = daemon.settings.storage.models_dir
+	chan, stub = model_stubs(daemon)
+	async with chan:
+		fake_checkpoint(models_dir / 'late.safetensors', 'sdxl')
+		assert (await stub.GetModel(model_pb.GetModelRequest(model='late'))).model.base == model_pb.MODEL_BASE_SDXL
+		assert (await stub.GetModel(model_pb.GetModelRequest(model=FAKE_MODEL))).model.loaded
+		(models_dir / FAKE_MODEL / 'unet' / 'config.json').write_text(
+			'{"cross_attention_dim": 768, "in_channels": 4, "block_out_channels": [320], "sample_size": 64}'
+		)
+		refreshed = await stub.RefreshModels(model_pb.RefreshModelsRequest())
+		assert refreshed.changed == 1
+		replaced = (await stub.GetModel(model_pb.GetModelRequest(model=FAKE_MODEL))).model
+		assert (replaced.loaded, replaced.base) == (False, model_pb.MODEL_BASE_SD1), 'a replaced model is not reused'

@@ -96,6 +96,7 @@ class Catalog:
 			reprobed = [Reprobe(id=record.id, stamp=stamp, probe=found[stamp.path]) for record, stamp in changed]
 			await self.repo.apply_scan(added, reprobed, [record.id for record in gone])
 			result = RefreshResult(
+				stale_ids=[record.id for record in gone] + [record.id for record, _ in changed],
 				added=len(new),
 				removed=len(gone),
 				changed=len(changed),
@@ -111,11 +112,15 @@ class Catalog:
 	async def by_path(self, rel: str) -> ModelRecord | None:
 		return next((record for record in await self.repo.all() if record.path == rel), None)
 
-	async def get(self, ref: str) -> ModelRecord:
-		"""By id, name, or sha256 prefix (AutoV2 hashes are 10 characters)."""
+	async def get(self, ref: str, rescan: bool = True) -> ModelRecord:
+		"""By id, name, or sha256 prefix (AutoV2 hashes are 10 characters); an unknown name triggers one rescan."""
 		if not ref:
 			raise InvalidArgumentError([FieldViolation(field='model', description='give a model id, name or hash')])
-		found = await self.repo.find(ref)
+		hashlike = len(ref) >= MIN_HASH_PREFIX and all(char in '0123456789abcdefABCDEF' for char in ref)
+		found = await self.repo.find(ref, hashlike)
+		if not found and rescan:  # a file dropped into the models folder since the last scan
+			await self.refresh()
+			found = await self.repo.find(ref, hashlike)
 		if len(found) == 1:
 			return found[0]
 		if len(found) > 1:

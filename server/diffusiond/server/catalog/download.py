@@ -95,6 +95,10 @@ class Downloader:
 
 	def _target(self, request: DownloadRequest, name: str) -> Path:
 		target = inside(self.models_dir, name, field='file_name')
+		if any(part.startswith('.') for part in target.relative_to(self.models_dir.resolve()).parts):
+			raise _invalid(
+				'file_name', f'no part of file_name may start with "." (hidden files are not scanned): {name!r}'
+			)
 		suffix = target.suffix.lower()
 		allowed = {'.safetensors'} | ({'.ckpt', '.pt', '.pth', '.bin'} if self.allow_pickle else set())
 		if suffix not in allowed:

@@ -111,6 +111,7 @@ class RefreshResult(BaseModel):
 	changed: int = 0
 	unchanged: int = 0
 	elapsed_s: float = 0.0
+	stale_ids: list[str] = Field(default_factory=list, description='Removed or changed: drop them from the cache.')
 
 
 class ModelInfo(BaseModel):

@@ -77,6 +77,8 @@ class ModelService(model_grpc.ModelServiceServicer):
 	) -> model_pb.RefreshModelsResponse:
 		restored = await self._catalog.repo.unhide_all() if request.restore_unregistered else 0
 		result = await self._catalog.refresh()
+		for stale in result.stale_ids:  # a cached pipeline of a replaced or removed file must not be reused
+			await self._manager.unload(stale)
 		return model_pb.RefreshModelsResponse(
 			added=result.added,
 			removed=result.removed,

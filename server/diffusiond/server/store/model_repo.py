@@ -130,13 +130,13 @@ class ModelRepository:
 			)
 			return [_record(row) for row in rows], total
 
-	async def find(self, ref: str) -> list[ModelRecord]:
+	async def find(self, ref: str, hash_prefix: bool = True) -> list[ModelRecord]:
 		"""Models whose id or name is `ref`, else whose sha256 starts with it (several = ambiguous)."""
 		async with self._sessions() as session:
 			visible = select(ModelRow).where(ModelRow.hidden.is_(False))
 			exact = await session.scalars(visible.where(or_(ModelRow.id == ref, ModelRow.name == ref)))
 			found = [_record(row) for row in exact]
-			if found or not ref:
+			if found or not ref or not hash_prefix:
 				return found
 			prefix = ref.lower()
 			rows = await session.scalars(visible.where(ModelRow.sha256.startswith(prefix, autoescape=True)))
