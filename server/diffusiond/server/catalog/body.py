@@ -7,7 +7,15 @@ from http.client import HTTPResponse
 from pathlib import Path
 
 from diffusiond.server.catalog.probe import HeaderError, read_header
-from diffusiond.server.errors import DownloadRefusedError, FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import (
+	DiffusiondError,
+	DownloadRefusedError,
+	DownloadUnavailableError,
+	FieldViolation,
+	InvalidArgumentError,
+	NotFoundError,
+	UnauthenticatedError,
+)
 
 _TEXT_TYPES = ('text/html', 'application/json', 'text/plain', 'application/xml', 'text/xml', 'application/problem')
 _TEXT_STARTS = (b'<!doctype', b'<html', b'<?xml', b'{"', b'{\n', b'{ ', b'[{', b'<head', b'<body')
@@ -53,3 +61,18 @@ def verify_header(part: Path, target: Path) -> None:
 		read_header(part)
 	except (OSError, HeaderError) as exc:
 		raise DownloadRefusedError(f'the file is not valid safetensors ({exc}); it was discarded') from exc
+
+
+def http_error(code: int, reason: str, url: str) -> DiffusiondError:
+	"""The domain error for an HTTP error status from a download server."""
+	host = urllib.parse.urlsplit(url).hostname
+	if code in (401, 403):
+		return UnauthenticatedError(
+			f'{host} refused the download ({code} {reason}); set a token for it in '
+			'DIFFUSIOND_DOWNLOADS__TOKENS, e.g. {"' + str(host) + '": "<token>"}'
+		)
+	if code == 404:
+		return NotFoundError(f'{url} does not exist (404)')
+	if code >= 500 or code == 429:
+		return DownloadUnavailableError(f'{host} answered {code} {reason}; retry later')
+	return DownloadRefusedError(f'{host} answered {code} {reason} for {url}')

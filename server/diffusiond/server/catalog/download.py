@@ -11,29 +11,22 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from http.client import HTTPException, HTTPResponse
+from http.client import HTTPException
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from diffusiond.server.catalog.body import check_first_bytes, check_type, final_name, verify_header
+from diffusiond.server.catalog.body import check_type, final_name, http_error, verify_header
 from diffusiond.server.catalog.files import inside, sha256_file
-from diffusiond.server.catalog.progress import RateMeter
+from diffusiond.server.catalog.transfer import DownloadProgress, Report, Transfer, expected_total, receive
 from diffusiond.server.errors import (
 	AlreadyExistsError,
-	DownloadCancelledError,
 	DownloadRefusedError,
-	DownloadTooLargeError,
 	DownloadUnavailableError,
 	FieldViolation,
 	InvalidArgumentError,
-	NotFoundError,
-	UnauthenticatedError,
 )
 from diffusiond.server.settings import DownloadSettings
-
-CHUNK_BYTES = 1024 * 1024
 
 
 class DownloadRequest(BaseModel):
@@ -43,21 +36,9 @@ class DownloadRequest(BaseModel):
 	overwrite: bool = False
 
 
-class DownloadProgress(BaseModel):
-	bytes: int
-	total_bytes: int
-	bytes_per_second: float = 0.0
-	eta_seconds: float = 0.0
-	resumed_from: int = 0
-	phase: str = 'downloading'
-
-
 class DownloadResult(BaseModel):
 	path: str  # relative to the models folder
 	sha256: str
-
-
-Report = Callable[[DownloadProgress], None]
 
 
 def _invalid(field: str, text: str) -> InvalidArgumentError:
@@ -138,18 +119,18 @@ class Downloader:
 				name = request.file_name or final_name(request.url, response)
 				target = self._target(request, name)
 				resumed = offset if response.status == 206 else 0
-				total = self._expected_total(response, resumed)
+				total = expected_total(response, resumed, self.settings)
 				check_type(response)
 				if stamp := response.headers.get('ETag') or response.headers.get('Last-Modified'):
 					validator.write_text(stamp)
-				self._receive(response, part, resumed, total, cancel, report)
+				receive(response, part, Transfer(resumed=resumed, total=total), self.settings, cancel, report)
 		except urllib.error.HTTPError as exc:
 			exc.close()  # the error response holds the connection
 			if exc.code == 416 and offset:  # the partial file does not fit the server's file: start over
 				part.unlink()
 				validator.unlink(missing_ok=True)
 				return self._download(request, key, cancel, report)
-			raise self._http_error(exc, request.url) from exc
+			raise http_error(exc.code, str(exc.reason), request.url) from exc
 		except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
 			raise DownloadUnavailableError(f'download from {request.url} broke off ({exc}); retry to resume') from exc
 		report(DownloadProgress(bytes=total, total_bytes=total, phase='verifying'))
@@ -168,57 +149,3 @@ class Downloader:
 		os.replace(part, target)
 		validator.unlink(missing_ok=True)
 		return DownloadResult(path=target.relative_to(self.models_dir.resolve()).as_posix(), sha256=digest)
-
-	def _expected_total(self, response: HTTPResponse, resumed: int) -> int:
-		length = int(response.headers.get('Content-Length') or 0)
-		total = resumed + length if length else 0
-		if total > self.settings.max_bytes:
-			raise DownloadTooLargeError(f'the file is {total} bytes, over the {self.settings.max_bytes}-byte limit')
-		if total and total < self.settings.min_bytes:
-			raise DownloadRefusedError(f'the server sent {total} bytes, far too few for a checkpoint (an error page?)')
-		return total
-
-	def _receive(
-		self, response: HTTPResponse, part: Path, resumed: int, total: int, cancel: threading.Event, report: Report
-	) -> None:
-		meter = RateMeter(resumed)
-		size = resumed
-		with part.open('r+b' if resumed else 'wb') as file:
-			file.seek(resumed)
-			file.truncate()
-			while chunk := response.read1(CHUNK_BYTES):
-				if cancel.is_set():
-					raise DownloadCancelledError(f'download cancelled after {size} bytes; the partial file is kept')
-				if size == resumed == 0:
-					check_first_bytes(chunk)
-				size += len(chunk)
-				if size > self.settings.max_bytes:
-					raise DownloadTooLargeError(f'the download passed the {self.settings.max_bytes}-byte limit')
-				file.write(chunk)
-				if meter.due():
-					rate, eta = meter.rate(size, total)
-					report(
-						DownloadProgress(
-							bytes=size, total_bytes=total, bytes_per_second=rate, eta_seconds=eta, resumed_from=resumed
-						)
-					)
-			file.flush()
-			os.fsync(file.fileno())
-		if total and size != total:
-			raise DownloadUnavailableError(f'the connection closed after {size} of {total} bytes; retry to resume')
-		if size < self.settings.min_bytes:
-			raise DownloadRefusedError(f'the server sent {size} bytes, far too few for a checkpoint (an error page?)')
-
-	@staticmethod
-	def _http_error(exc: urllib.error.HTTPError, url: str) -> Exception:
-		host = urllib.parse.urlsplit(url).hostname
-		if exc.code in (401, 403):
-			return UnauthenticatedError(
-				f'{host} refused the download ({exc.code} {exc.reason}); set a token for it in '
-				'DIFFUSIOND_DOWNLOADS__TOKENS, e.g. {"' + str(host) + '": "<token>"}'
-			)
-		if exc.code == 404:
-			return NotFoundError(f'{url} does not exist (404)')
-		if exc.code >= 500 or exc.code == 429:
-			return DownloadUnavailableError(f'{host} answered {exc.code} {exc.reason}; retry later')
-		return DownloadRefusedError(f'{host} answered {exc.code} {exc.reason} for {url}')

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import grpc
 
-from diffusiond.server.catalog.download import Downloader, DownloadProgress, DownloadRequest, DownloadResult
+from diffusiond.server.catalog.download import Downloader, DownloadRequest, DownloadResult
 from diffusiond.server.catalog.files import inside, stamp_of
 from diffusiond.server.catalog.schemas import ModelRecord
+from diffusiond.server.catalog.transfer import DownloadProgress
 from diffusiond.server.errors import DownloadRefusedError, FieldViolation, InvalidArgumentError
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.services.model_convert import base_from_pb, changes_from_pb, format_from_pb, model_to_pb

@@ -7,18 +7,15 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.catalog.schemas import (
-	Architecture,
 	FileStamp,
 	ModelBase,
 	ModelChanges,
-	ModelDefaults,
 	ModelFormat,
 	ModelRecord,
-	ModelStatus,
 	Probe,
 )
 from diffusiond.server.errors import ModelNotFoundError
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.store.rows import apply_probe, record_of
 from diffusiond.server.store.tables import ModelRow
 
 
@@ -42,52 +39,6 @@ ORDERS = {
 }
 
 
-def _record(row: ModelRow) -> ModelRecord:
-	return ModelRecord(
-		id=row.id,
-		name=row.name,
-		path=row.path,
-		format=ModelFormat(row.format),
-		base=ModelBase(row.base),
-		status=ModelStatus(row.status),
-		problem=row.problem,
-		inpainting=row.inpainting,
-		demo=row.demo,
-		native_size=row.native_size,
-		size_bytes=row.size_bytes,
-		mtime_ns=row.mtime_ns,
-		arch=Architecture(
-			cross_attention_dim=row.cross_attention_dim, in_channels=row.in_channels, model_channels=row.model_channels
-		),
-		sha256=row.sha256 if row.hashed_size == row.size_bytes and row.hashed_mtime_ns == row.mtime_ns else None,
-		display_name=row.display_name,
-		tags=list(row.tags),
-		defaults=ModelDefaults(
-			sampler=Sampler[row.default_sampler] if row.default_sampler else None,
-			steps=row.default_steps,
-			guidance_scale=row.default_guidance,
-		),
-		added_at=row.added_at,
-		last_used_at=row.last_used_at,
-	)
-
-
-def _apply_probe(row: ModelRow, stamp: FileStamp, probe: Probe) -> None:
-	row.path = stamp.path
-	row.size_bytes = stamp.size_bytes
-	row.mtime_ns = stamp.mtime_ns
-	row.format = probe.format.value
-	row.base = probe.base.value
-	row.status = probe.status.value
-	row.problem = probe.problem
-	row.inpainting = probe.inpainting
-	row.demo = probe.demo
-	row.native_size = probe.native_size
-	row.cross_attention_dim = probe.arch.cross_attention_dim
-	row.in_channels = probe.arch.in_channels
-	row.model_channels = probe.arch.model_channels
-
-
 class ModelRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
 		self._sessions = sessions
@@ -103,7 +54,7 @@ class ModelRepository:
 		query = select(ModelRow).order_by(ModelRow.name)
 		async with self._sessions() as session:
 			rows = await session.scalars(query if include_hidden else query.where(ModelRow.hidden.is_(False)))
-			return [_record(row) for row in rows]
+			return [record_of(row) for row in rows]
 
 	async def query(
 		self,
@@ -128,19 +79,19 @@ class ModelRepository:
 			rows = await session.scalars(
 				select(ModelRow).where(*where).order_by(*ORDERS[order]).offset(offset).limit(limit)
 			)
-			return [_record(row) for row in rows], total
+			return [record_of(row) for row in rows], total
 
 	async def find(self, ref: str, hash_prefix: bool = True) -> list[ModelRecord]:
 		"""Models whose id or name is `ref`, else whose sha256 starts with it (several = ambiguous)."""
 		async with self._sessions() as session:
 			visible = select(ModelRow).where(ModelRow.hidden.is_(False))
 			exact = await session.scalars(visible.where(or_(ModelRow.id == ref, ModelRow.name == ref)))
-			found = [_record(row) for row in exact]
+			found = [record_of(row) for row in exact]
 			if found or not ref or not hash_prefix:
 				return found
 			prefix = ref.lower()
 			rows = await session.scalars(visible.where(ModelRow.sha256.startswith(prefix, autoescape=True)))
-			return [record for record in map(_record, rows) if record.sha256]
+			return [record for record in map(record_of, rows) if record.sha256]
 
 	async def apply_scan(self, added: list[NewModel], changed: list[Reprobe], removed: list[str]) -> None:
 		"""One rescan's changes in one transaction (a thousand new files cost one commit, not a thousand)."""
@@ -149,11 +100,11 @@ class ModelRepository:
 				await session.execute(delete(ModelRow).where(ModelRow.id.in_(removed)))
 			for new in added:
 				row = ModelRow(id=new.id, name=new.name, display_name='', tags=[], added_at=new.added_at, hidden=False)
-				_apply_probe(row, new.stamp, new.probe)
+				apply_probe(row, new.stamp, new.probe)
 				session.add(row)
 			for item in changed:
 				row = await self._row(session, item.id)
-				_apply_probe(row, item.stamp, item.probe)
+				apply_probe(row, item.stamp, item.probe)
 				row.hidden = False  # a replaced file is a new version: list it again
 
 	async def reprobe(self, record_id: str, stamp: FileStamp, probe: Probe) -> None:

@@ -1,0 +1,66 @@
+"""One rescan of the models folder against the store: stat everything, probe only what is new or changed."""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from diffusiond.server.catalog.files import walk
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, probe_file, probe_folder
+from diffusiond.server.catalog.schemas import FileStamp, Probe, RefreshResult
+from diffusiond.server.store import ModelRepository
+from diffusiond.server.store.model_repo import NewModel, Reprobe
+
+
+def _probe(models_dir: Path, stamp: FileStamp) -> Probe:
+	path = models_dir / stamp.path
+	return probe_folder(path) if stamp.folder else probe_file(path)
+
+
+def _name_for(stamp: FileStamp, taken: set[str]) -> str:
+	"""The path without its suffix ('sd15/dreamshaper_8'), or with it where that name is taken."""
+	path = PurePosixPath(stamp.path)
+	name = stamp.path if stamp.folder else str(path.with_suffix(''))
+	return stamp.path if name in taken else name
+
+
+def _safetensors_first(stamp: FileStamp) -> tuple[bool, str]:
+	"""Where names clash ('x.safetensors' and 'x.ckpt'), the safe file gets the plain name."""
+	return PurePosixPath(stamp.path).suffix.lower() in PICKLE_SUFFIXES, stamp.path
+
+
+async def rescan(repo: ModelRepository, models_dir: Path) -> RefreshResult:
+	"""Walks and probes in threads (never on the loop); writes every change in one transaction."""
+	begin = time.perf_counter()
+	stamps = await asyncio.to_thread(walk, models_dir)
+	records = {record.path: record for record in await repo.all(include_hidden=True)}
+	seen = {stamp.path for stamp in stamps}
+	new = [stamp for stamp in stamps if stamp.path not in records]
+	changed = [
+		(records[stamp.path], stamp)
+		for stamp in stamps
+		if stamp.path in records
+		and (records[stamp.path].size_bytes, records[stamp.path].mtime_ns) != (stamp.size_bytes, stamp.mtime_ns)
+	]
+	gone = [record for path, record in records.items() if path not in seen]
+	todo = new + [stamp for _, stamp in changed]
+	probes = await asyncio.to_thread(lambda: [_probe(models_dir, stamp) for stamp in todo])
+	found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
+	taken = {record.name for record in records.values() if record.path in seen}
+	now = datetime.now(UTC)
+	added = []
+	for stamp in sorted(new, key=_safetensors_first):
+		name = _name_for(stamp, taken)
+		taken.add(name)
+		added.append(NewModel(id=uuid.uuid4().hex[:16], name=name, stamp=stamp, probe=found[stamp.path], added_at=now))
+	reprobed = [Reprobe(id=record.id, stamp=stamp, probe=found[stamp.path]) for record, stamp in changed]
+	await repo.apply_scan(added, reprobed, [record.id for record in gone])
+	return RefreshResult(
+		stale_ids=[record.id for record in gone] + [record.id for record, _ in changed],
+		added=len(new),
+		removed=len(gone),
+		changed=len(changed),
+		unchanged=len(stamps) - len(todo),
+		elapsed_s=time.perf_counter() - begin,
+	)
