@@ -15,12 +15,18 @@ from tests.conftest import FAKE_MODEL, StartDaemon
 from tests.http_files import FileServer, Route
 
 
-async def test_async_client_model_calls(start_fake: StartDaemon) -> None:
-	daemon = await start_fake()
+async def test_async_client_model_calls(start_fake: StartDaemon, tmp_path: Path) -> None:
+	daemon = await start_fake(overrides={'downloads': {'min_bytes': 1024}})
 	fake_checkpoint(daemon.settings.storage.models_dir / 'xl.safetensors', 'sdxl')
+	body = fake_checkpoint(tmp_path / 'src.safetensors', 'sd1', payload=os.urandom(50_000)).read_bytes()
 	async with AsyncClient(f'127.0.0.1:{daemon.port}') as client:
-		assert (await client.refresh_models()).added == 1
+		with FileServer() as server:
+			url = server.url('/fetched.safetensors', Route(body=body))
+			events = [event async for event in client.download_model(url, file_name='sub/fetched.safetensors')]
+		assert events[-1].completed.name == 'sub/fetched'
+		assert (await client.refresh_models()).unchanged == 3  # the download's rescan found xl too
 		assert [m.name for m in await client.list_models(base='sdxl')] == ['xl']
+		assert [m.name for m in await client.list_models(order='last-used')][-1] == 'xl'
 		assert [m.name for m in await client.list_models(loaded_only=True)] == [FAKE_MODEL]
 		assert (await client.get_model('xl')).native_size == 1024
 		assert (await client.load_model(FAKE_MODEL)).cold is False

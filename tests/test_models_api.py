@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import grpc
@@ -59,11 +60,14 @@ async def test_list_filters_pages_and_refresh_counts(start_fake: StartDaemon) ->
 
 async def test_get_by_id_name_or_hash_prefix(start_fake: StartDaemon) -> None:
 	daemon = await _start_with_files(start_fake)
-	await daemon.catalog.refresh()
-	await daemon.hasher.hash_pending()
 	chan, stub = model_stubs(daemon)
 	async with chan:
-		by_name = (await stub.GetModel(model_pb.GetModelRequest(model='sd15/dreamshaper'))).model
+		await stub.RefreshModels(model_pb.RefreshModelsRequest())
+		for _ in range(200):  # the background hasher gets to it without being asked
+			by_name = (await stub.GetModel(model_pb.GetModelRequest(model='sd15/dreamshaper'))).model
+			if by_name.sha256:
+				break
+			await asyncio.sleep(0.02)
 		path = daemon.settings.storage.models_dir / 'sd15' / 'dreamshaper.safetensors'
 		assert by_name.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 		assert by_name.short_hash == by_name.sha256[:10]
