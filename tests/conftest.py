@@ -37,7 +37,7 @@ def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Setting
 	data: dict[str, dict[str, object]] = {
 		'server': {'host': '127.0.0.1', 'port': 0, 'grace_period_s': 5.0},
 		'storage': {'data_dir': str(data_dir)},
-		'models': {'demo_model': False},
+		'models': {'demo_model': False, 'hub_cache_dir': str(data_dir / 'hub-cache')},  # not the user's cache
 	}
 	for group, values in (overrides or {}).items():
 		data.setdefault(group, {}).update(values)

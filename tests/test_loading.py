@@ -174,7 +174,13 @@ def test_config_folders_come_from_the_configs_dir_first(tmp_path: Path, tiny_sd_
 		}
 	)
 	assert record.base is ModelBase.SD1
-	assert find_config_dir(tmp_path / 'configs', record, []) is None
-	assert find_config_dir(tmp_path / 'configs', record, [tiny_sd_dir]) == tiny_sd_dir
-	shutil.copytree(tiny_sd_dir, tmp_path / 'configs' / 'sd1', ignore=shutil.ignore_patterns('*.safetensors'))
-	assert find_config_dir(tmp_path / 'configs', record, [tiny_sd_dir]) == tmp_path / 'configs' / 'sd1'
+	configs, hub = tmp_path / 'configs', tmp_path / 'hub'
+	assert find_config_dir(configs, record, [], hub) is None
+	snapshot = hub / 'models--stable-diffusion-v1-5--stable-diffusion-v1-5' / 'snapshots' / 'abc123'
+	shutil.copytree(tiny_sd_dir, snapshot, ignore=shutil.ignore_patterns('*.safetensors'))
+	assert find_config_dir(configs, record, [], hub) == snapshot
+	assert find_config_dir(configs, record, [tiny_sd_dir], hub) == tiny_sd_dir
+	shutil.copytree(tiny_sd_dir, configs / 'sd1', ignore=shutil.ignore_patterns('*.safetensors'))
+	assert find_config_dir(configs, record, [tiny_sd_dir], hub) == configs / 'sd1'
+	inpainting = record.model_copy(update={'inpainting': True})
+	assert find_config_dir(configs, inpainting, [], hub) is None

@@ -74,6 +74,7 @@ class Daemon:
 			storage.configs_dir,
 			settings.models.default_model,
 			settings.models.allow_pickle,
+			settings.models.hub_cache_dir,
 		)
 		self.hasher = Hasher(self.catalog)
 		self.cache = cache_limits(settings)

@@ -66,6 +66,9 @@ class ModelSettings(BaseModel):
 	)
 	cache_max_models: int = Field(default=3, ge=1, description='Pipelines kept loaded in RAM (one on the device).')
 	cache_max_bytes: int = Field(default=0, ge=0, description='Bytes of weights kept in RAM; 0 = half the RAM.')
+	hub_cache_dir: Path | None = Field(
+		default=None, description='Hugging Face cache searched for single-file configs; unset = HF_HUB_CACHE.'
+	)
 	hash_in_background: bool = Field(default=True, description='Compute sha256 of checkpoint files in the background.')
 
 

@@ -5,6 +5,8 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from huggingface_hub import constants
+
 from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
 from diffusiond.server.catalog.pickles import probe_pickle
 from diffusiond.server.catalog.probe import probe_folder
@@ -34,9 +36,16 @@ FIND_HINT = 'list models with `diffusionctl models list` (ModelService.ListModel
 
 class Catalog:
 	def __init__(
-		self, repo: ModelRepository, models_dir: Path, configs_dir: Path, default_ref: str, allow_pickle: bool
+		self,
+		repo: ModelRepository,
+		models_dir: Path,
+		configs_dir: Path,
+		default_ref: str,
+		allow_pickle: bool,
+		hub_cache: Path | None = None,
 	) -> None:
 		self.repo = repo
+		self.hub_cache = hub_cache or Path(constants.HF_HUB_CACHE)
 		self.allow_pickle = allow_pickle
 		self.models_dir = models_dir
 		self.configs_dir = configs_dir
@@ -113,7 +122,7 @@ class Catalog:
 				and other.arch == record.arch
 				and other.status is ModelStatus.READY
 			]
-			config_dir = await asyncio.to_thread(find_config_dir, self.configs_dir, record, folders)
+			config_dir = await asyncio.to_thread(find_config_dir, self.configs_dir, record, folders, self.hub_cache)
 			if config_dir is not None and record.base is ModelBase.UNKNOWN:
 				native = probe_folder(config_dir).native_size
 		return ModelInfo(

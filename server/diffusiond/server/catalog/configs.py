@@ -6,7 +6,10 @@ tokenizer files beside it. Looked up in order:
 1. `<data>/configs/<base>/` (or `<base>-inpainting/`): a diffusers folder without weights
    (model_index.json, */config.json, scheduler/, tokenizer/ [tokenizer_2/]) the user put there;
 2. any ready diffusers model in the models folder with the same UNet architecture (cross-attention
-   width, input and base channels): its configs and tokenizer are used, never its weights.
+   width, input and base channels): its configs and tokenizer are used, never its weights;
+3. the Hugging Face cache (`HF_HUB_CACHE`), where diffusers scripts leave the reference repositories
+   (stable-diffusion-v1-5, stable-diffusion-2-1, stable-diffusion-xl-base-1.0 and their inpainting
+   versions): any snapshot of the matching one that holds the configs.
 """
 
 from pathlib import Path
@@ -14,6 +17,15 @@ from pathlib import Path
 from diffusiond.server.catalog.schemas import ModelBase, ModelRecord
 
 _REQUIRED = ('model_index.json', 'unet/config.json', 'vae/config.json', 'tokenizer')
+# The repositories diffusers itself would fetch configs from (DIFFUSERS_DEFAULT_PIPELINE_PATHS).
+HUB_REPOS = {
+	(ModelBase.SD1, False): 'stable-diffusion-v1-5/stable-diffusion-v1-5',
+	(ModelBase.SD1, True): 'stable-diffusion-v1-5/stable-diffusion-inpainting',
+	(ModelBase.SD2, False): 'stabilityai/stable-diffusion-2-1',
+	(ModelBase.SD2, True): 'stabilityai/stable-diffusion-2-inpainting',
+	(ModelBase.SDXL, False): 'stabilityai/stable-diffusion-xl-base-1.0',
+	(ModelBase.SDXL, True): 'diffusers/stable-diffusion-xl-1.0-inpainting-0.1',
+}
 
 
 def is_config_dir(folder: Path) -> bool:
@@ -26,17 +38,29 @@ def config_names(record: ModelRecord) -> list[str]:
 	return [f'{record.base.value}-inpainting' if record.inpainting else record.base.value]
 
 
-def find_config_dir(configs_dir: Path, record: ModelRecord, same_arch: list[Path]) -> Path | None:
-	for candidate in [configs_dir / name for name in config_names(record)] + same_arch:
-		if is_config_dir(candidate):
-			return candidate
-	return None
+def hub_snapshots(hub_cache: Path, record: ModelRecord) -> list[Path]:
+	"""Snapshots of the reference repository for `record` in a Hugging Face cache, newest first."""
+	repo = HUB_REPOS.get((record.base, record.inpainting))
+	if repo is None:
+		return []
+	snapshots = hub_cache / f'models--{repo.replace("/", "--")}' / 'snapshots'
+	if not snapshots.is_dir():
+		return []
+	return sorted(snapshots.iterdir(), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+
+
+def find_config_dir(configs_dir: Path, record: ModelRecord, same_arch: list[Path], hub_cache: Path) -> Path | None:
+	"""Blocking file checks: call through a thread."""
+	candidates = [configs_dir / name for name in config_names(record)] + same_arch + hub_snapshots(hub_cache, record)
+	return next((candidate for candidate in candidates if is_config_dir(candidate)), None)
 
 
 def missing_config_hint(configs_dir: Path, record: ModelRecord) -> str:
 	names = config_names(record) or ['<name>']
+	repo = HUB_REPOS.get((record.base, record.inpainting), 'a diffusers model of the same kind')
 	return (
 		f'single-file checkpoint {record.name!r} ({record.base.value}) needs component configs and tokenizer files, '
-		'which are never downloaded: put a diffusers model of the same kind into the models folder, or copy one '
-		f'without its weights (model_index.json, */config.json, tokenizer/) into {configs_dir / names[0]}'
+		f'which are never downloaded: put a diffusers model of the same kind (e.g. {repo}) into the models '
+		f'folder, or copy one without its weights (model_index.json, */config.json, tokenizer/) into '
+		f'{configs_dir / names[0]}'
 	)
