@@ -123,8 +123,8 @@ class Catalog:
 				and other.status is ModelStatus.READY
 			]
 			config_dir = await asyncio.to_thread(find_config_dir, self.configs_dir, record, folders, self.hub_cache)
-			if config_dir is not None and record.base is ModelBase.UNKNOWN:
-				native = probe_folder(config_dir).native_size
+			if config_dir is not None and record.base is ModelBase.UNKNOWN:  # no family size: the config says
+				native = (await asyncio.to_thread(probe_folder, config_dir)).native_size
 		return ModelInfo(
 			id=record.id,
 			name=record.name,

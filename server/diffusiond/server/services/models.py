@@ -112,7 +112,7 @@ class ModelService(model_grpc.ModelServiceServicer):
 		message = self._to_pb(record)
 		await self._manager.unload(record.id)
 		if request.delete_files:
-			target = inside(self._catalog.models_dir, record.path, field='model')
+			target = await asyncio.to_thread(inside, self._catalog.models_dir, record.path, 'model')
 			await asyncio.to_thread(_remove, target)
 		await self._catalog.unregister(record, files_removed=request.delete_files)
 		message.loaded = message.active = False
