@@ -12,7 +12,7 @@ from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, default_url
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
 	parser = argparse.ArgumentParser(
 		prog='diffusiond',
 		description='Stable Diffusion over gRPC. Every option is also a DIFFUSIOND_* environment variable.',
@@ -70,7 +70,7 @@ async def _database(settings: Settings, action: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-	args = _parser().parse_args(argv)
+	args = build_parser().parse_args(argv)
 	settings = settings_from(args)
 	logging.basicConfig(level=settings.log_level, format='%(asctime)s %(levelname)s %(name)s: %(message)s')
 	if args.command == 'build-demo':

@@ -1,0 +1,37 @@
+"""`diffusiond` commands that do not serve: db upgrade/current, build-demo, flags over settings."""
+
+from pathlib import Path
+
+import pytest
+
+from diffusiond.server.cli import build_parser, main, settings_from
+from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME
+
+
+def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+	main(['db', 'current', '--data-dir', str(tmp_path)])
+	assert capsys.readouterr().out.strip().endswith('revision none')
+	main(['db', 'upgrade', '--data-dir', str(tmp_path)])
+	assert capsys.readouterr().out.strip().endswith('revision 0001')
+	url = f'sqlite+aiosqlite:///{tmp_path / "other.db"}'
+	main(['db', 'upgrade', '--database-url', url])
+	assert 'other.db: revision 0001' in capsys.readouterr().out
+	assert (tmp_path / 'other.db').exists()
+
+
+def test_build_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+	main(['build-demo', '--data-dir', str(tmp_path)])
+	assert 'random weights' in capsys.readouterr().out
+	assert (tmp_path / 'models' / DEMO_MODEL_NAME / 'model_index.json').is_file()
+
+
+def test_flags_override_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+	monkeypatch.setenv('DIFFUSIOND_SERVER__PORT', '6000')
+	monkeypatch.setenv('DIFFUSIOND_LIMITS__MAX_QUEUE', '3')
+	args = build_parser().parse_args(
+		['serve', '--host', '0.0.0.0', '--device', 'cpu', '--default-model', 'sd15', '--data-dir', str(tmp_path)]
+	)
+	settings = settings_from(args)
+	assert (settings.server.host, settings.server.port) == ('0.0.0.0', 6000)  # unset flags keep the environment
+	assert (settings.device.device, settings.models.default_model, settings.limits.max_queue) == ('cpu', 'sd15', 3)
+	assert settings.storage.data_dir == tmp_path.resolve()
