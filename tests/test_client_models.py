@@ -55,6 +55,14 @@ async def test_cli_models_commands(start_fake: StartDaemon, tmp_path: Path, caps
 	assert json.loads(capsys.readouterr().out.splitlines()[0])['name'] == FAKE_MODEL
 	assert await asyncio.to_thread(ctl, [*base, 'models', 'show', 'sd2-model']) == 0
 	assert json.loads(capsys.readouterr().out)['base'] == model_pb.ModelBase.Name(model_pb.MODEL_BASE_SD2)
+	update = [*base, '--json', 'models', 'update', 'sd2-model', '--display-name', 'SD 2', '--tags', 'a, b']
+	assert await asyncio.to_thread(ctl, [*update, '--steps', '12', '--sampler', 'Euler a']) == 0
+	assert await asyncio.to_thread(ctl, [*base, '--json', 'models', 'update', 'sd2-model', '--cfg', '4.5']) == 0
+	updated = json.loads(capsys.readouterr().out.splitlines()[-1])
+	assert (updated['displayName'], updated['tags']) == ('SD 2', ['a', 'b'])
+	assert updated['defaults'] == {'sampler': 'SAMPLER_EULER_A', 'steps': 12, 'guidanceScale': 4.5}
+	assert await asyncio.to_thread(ctl, [*base, 'models', 'update', 'sd2-model']) == 2
+	assert 'nothing to update' in capsys.readouterr().err
 	assert await asyncio.to_thread(ctl, [*base, 'models', 'load', FAKE_MODEL]) == 0
 	assert 'from cache' in capsys.readouterr().out
 	assert await asyncio.to_thread(ctl, [*base, 'models', 'unload', FAKE_MODEL]) == 0

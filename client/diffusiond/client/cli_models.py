@@ -7,7 +7,9 @@ from google.protobuf import json_format
 
 from diffusiond.client.model_requests import BASES, ORDERS, base_name, enum_name
 from diffusiond.client.progress import ProgressBar
+from diffusiond.client.request import parse_sampler
 from diffusiond.client.sync import Client
+from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 
 
@@ -29,6 +31,13 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	download.add_argument('--name', default='', help='file name inside the models folder')
 	download.add_argument('--sha256', default='', help='expected sha256 (64 hex), verified before the file appears')
 	download.add_argument('--overwrite', action='store_true')
+	update = actions.add_parser('update', help='display name, tags, generation defaults')
+	update.add_argument('model')
+	update.add_argument('--display-name')
+	update.add_argument('--tags', help='comma-separated; replaces the tags ("" clears them)')
+	update.add_argument('--sampler', help='default sampler, e.g. "DPM++ 2M Karras" ("" = the model\'s own)')
+	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
+	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
 	delete = actions.add_parser('delete', help='unregister a model (its files stay unless --files)')
 	delete.add_argument('model')
 	delete.add_argument('--files', action='store_true', help='also delete the file or folder')
@@ -66,6 +75,25 @@ def _download(client: Client, args: argparse.Namespace) -> int:
 	return 0
 
 
+def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
+	defaults = None
+	if args.sampler is not None or args.steps is not None or args.cfg is not None:
+		defaults = model_pb.ModelDefaults()
+		defaults.CopyFrom(client.get_model(args.model).defaults)  # change only what was given
+		if args.sampler is not None:
+			defaults.sampler = parse_sampler(args.sampler) if args.sampler else gen_pb.SAMPLER_UNSPECIFIED
+		if args.steps == 0:
+			defaults.ClearField('steps')
+		elif args.steps is not None:
+			defaults.steps = args.steps
+		if args.cfg is not None and args.cfg < 0:
+			defaults.ClearField('guidance_scale')
+		elif args.cfg is not None:
+			defaults.guidance_scale = args.cfg
+	tags = None if args.tags is None else [tag.strip() for tag in args.tags.split(',') if tag.strip()]
+	return client.update_model(args.model, display_name=args.display_name, tags=tags, defaults=defaults)
+
+
 def models_command(client: Client, args: argparse.Namespace) -> int:
 	action = args.models_command
 	if action == 'list':
@@ -85,6 +113,8 @@ def models_command(client: Client, args: argparse.Namespace) -> int:
 		print(f'added {result.added}, removed {result.removed}, changed {result.changed}, unchanged {result.unchanged}')
 	elif action == 'download':
 		return _download(client, args)
+	elif action == 'update':
+		_print(_update(client, args), args.json)
 	elif action == 'delete':
 		model = client.delete_model(args.model, args.files)
 		print(f'{model.name} {"deleted" if args.files else "unregistered (files kept)"}')

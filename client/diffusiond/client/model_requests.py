@@ -35,3 +35,22 @@ def base_name(value: model_pb.ModelBase.ValueType) -> str:
 
 def enum_name(prefix: str, name: str) -> str:
 	return name.removeprefix(prefix).lower()
+
+
+def update_request(
+	model: str, display_name: str | None, tags: list[str] | None, defaults: model_pb.ModelDefaults | None
+) -> model_pb.UpdateModelRequest:
+	"""An UpdateModelRequest whose mask names exactly the fields given."""
+	request = model_pb.UpdateModelRequest(model=model_pb.Model(id=model))
+	if display_name is not None:
+		request.model.display_name = display_name
+		request.update_mask.paths.append('display_name')
+	if tags is not None:
+		request.model.tags.extend(tags)
+		request.update_mask.paths.append('tags')
+	if defaults is not None:
+		request.model.defaults.CopyFrom(defaults)
+		request.update_mask.paths.append('defaults')
+	if not request.update_mask.paths:
+		raise ValueError('nothing to update: give a display name, tags or defaults')
+	return request

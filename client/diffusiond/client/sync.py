@@ -7,7 +7,7 @@ from typing import Self, Unpack
 import grpc
 
 from diffusiond.client.images import GeneratedImage
-from diffusiond.client.model_requests import download_request, list_request
+from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
@@ -92,6 +92,18 @@ class Client:
 	def unload_model(self, model: str) -> bool:
 		request = model_pb.UnloadModelRequest(model=model)
 		return (self._models.UnloadModel(request, timeout=self.timeout)).unloaded
+
+	def update_model(
+		self,
+		model: str,
+		*,
+		display_name: str | None = None,
+		tags: list[str] | None = None,
+		defaults: model_pb.ModelDefaults | None = None,
+	) -> model_pb.Model:
+		"""Changes only the fields given; `defaults` replaces the model's sampler/steps/CFG defaults as a whole."""
+		request = update_request(model, display_name, tags, defaults)
+		return (self._models.UpdateModel(request, timeout=self.timeout)).model
 
 	def delete_model(self, model: str, delete_files: bool = False) -> model_pb.Model:
 		request = model_pb.DeleteModelRequest(model=model, delete_files=delete_files)
