@@ -11,9 +11,11 @@ CONTEXT = {'sd1': 768, 'sd2': 1024, 'sdxl': 2048}
 UNET = 'model.diffusion_model.'
 
 
-def write_header(path: Path, shapes: dict[str, list[int]], payload: bytes = b'') -> Path:
+def write_header(
+	path: Path, shapes: dict[str, list[int]], payload: bytes = b'', metadata: dict[str, str] | None = None
+) -> Path:
 	"""A safetensors file: 8-byte length, the JSON header (float16 tensors, offsets into `payload`)."""
-	header: dict[str, object] = {'__metadata__': {'format': 'pt'}}
+	header: dict[str, object] = {'__metadata__': {'format': 'pt', **(metadata or {})}}
 	for name, shape in shapes.items():
 		header[name] = {'dtype': 'F16', 'shape': shape, 'data_offsets': [0, 0]}
 	raw = json.dumps(header).encode()

@@ -4,6 +4,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
 from diffusiond.server.catalog.schemas import FileStamp
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
@@ -73,6 +75,22 @@ def stamp_of(models_dir: Path, rel: str) -> FileStamp | None:
 	except OSError:
 		return None
 	return FileStamp(path=rel, size_bytes=info.st_size, mtime_ns=info.st_mtime_ns, folder=path.is_dir())
+
+
+class FileHashes(BaseModel):
+	sha256: str  # the whole file
+	addnet: str  # the tensor data after the safetensors header (A1111 / kohya "addnet" hash of LoRAs)
+
+
+def lora_hashes(path: Path, data_offset: int) -> FileHashes:
+	"""Both hashes in one read of the file."""
+	whole, data = hashlib.sha256(), hashlib.sha256()
+	with path.open('rb') as file:
+		whole.update(file.read(data_offset))
+		while chunk := file.read(HASH_CHUNK_BYTES):
+			whole.update(chunk)
+			data.update(chunk)
+	return FileHashes(sha256=whole.hexdigest(), addnet=data.hexdigest())
 
 
 def sha256_file(path: Path) -> str:

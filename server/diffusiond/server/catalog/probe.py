@@ -29,8 +29,14 @@ class _Tensor(BaseModel):
 	shape: list[int]
 
 
-def read_header(path: Path) -> dict[str, list[int]]:
-	"""Tensor name → shape, from the safetensors header (8-byte little-endian length + JSON)."""
+class SafetensorsHeader(BaseModel):
+	shapes: dict[str, list[int]]
+	metadata: dict[str, str]  # the free-form `__metadata__` (kohya ss_* keys, modelspec.*)
+	data_offset: int  # where the tensor bytes start: 8 + header length
+
+
+def read_safetensors(path: Path) -> SafetensorsHeader:
+	"""The safetensors header (8-byte little-endian length + JSON): shapes and metadata, no tensor data."""
 	with path.open('rb') as file:
 		prefix = file.read(8)
 		if len(prefix) < 8:
@@ -43,9 +49,19 @@ def read_header(path: Path) -> dict[str, list[int]]:
 		raise HeaderError('the file ends inside its safetensors header (truncated download?)')
 	try:
 		header = json.loads(raw)
-		return {name: _Tensor.model_validate(value).shape for name, value in header.items() if name != '__metadata__'}
+		metadata = header.pop('__metadata__', None) or {}
+		return SafetensorsHeader(
+			shapes={name: _Tensor.model_validate(value).shape for name, value in header.items()},
+			metadata={str(key): str(value) for key, value in metadata.items()},
+			data_offset=8 + length,
+		)
 	except (ValueError, AttributeError, ValidationError) as exc:
 		raise HeaderError(f'the safetensors header is not valid JSON of tensors: {exc}') from exc
+
+
+def read_header(path: Path) -> dict[str, list[int]]:
+	"""Tensor name → shape."""
+	return read_safetensors(path).shapes
 
 
 def _kind_of_other(keys: list[str]) -> str:
