@@ -121,7 +121,7 @@ async def test_background_hashes_are_lazy_cached_and_found_by_prefix(catalog: Ca
 	fake_checkpoint(catalog.models_dir / 'c.safetensors', payload=b'weights-c')
 	await catalog.refresh()
 	assert (await catalog.get('a')).sha256 is None  # a scan never hashes
-	hasher = Hasher(catalog)
+	hasher = Hasher([catalog], catalog.changed)
 	assert await hasher.hash_pending() == 3
 	assert await hasher.hash_pending() == 0  # cached by (path, size, mtime)
 	record = await catalog.get('a')

@@ -67,6 +67,7 @@ class Daemon:
 	def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
 		self.settings = settings
 		storage = settings.storage
+		files_changed = asyncio.Event()
 		self.database = Database(storage.database_url or default_url(storage.data_dir))
 		self.catalog = Catalog(
 			ModelRepository(self.database.sessions),
@@ -75,8 +76,9 @@ class Daemon:
 			settings.models.default_model,
 			settings.models.allow_pickle,
 			settings.models.hub_cache_dir,
+			files_changed,
 		)
-		self.hasher = Hasher(self.catalog)
+		self.hasher = Hasher([self.catalog], files_changed)
 		self.cache = cache_limits(settings)
 		self.manager = PipelineManager(settings, backend or default_backend(settings, self.cache), self.catalog)
 		self.health = HealthServicer()

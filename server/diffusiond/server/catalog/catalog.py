@@ -8,10 +8,13 @@ from pathlib import Path
 from huggingface_hub import constants
 
 from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
+from diffusiond.server.catalog.files import FileHashes
+from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.pickles import probe_pickle
 from diffusiond.server.catalog.probe import probe_folder
 from diffusiond.server.catalog.rescan import rescan
 from diffusiond.server.catalog.schemas import (
+	FileStamp,
 	ModelBase,
 	ModelChanges,
 	ModelFormat,
@@ -43,6 +46,7 @@ class Catalog:
 		default_ref: str,
 		allow_pickle: bool,
 		hub_cache: Path | None = None,
+		changed: asyncio.Event | None = None,
 	) -> None:
 		self.repo = repo
 		self.hub_cache = hub_cache or Path(constants.HF_HUB_CACHE)
@@ -50,7 +54,7 @@ class Catalog:
 		self.models_dir = models_dir
 		self.configs_dir = configs_dir
 		self.default_ref = default_ref
-		self.changed = asyncio.Event()  # set after a refresh that found new or changed files (wakes the hasher)
+		self.changed = changed or asyncio.Event()  # set by a rescan that found new or changed files (wakes the hasher)
 		self._lock = asyncio.Lock()
 
 	async def refresh(self) -> RefreshResult:
@@ -62,6 +66,19 @@ class Catalog:
 		if result.added or result.removed or result.changed:
 			log.info('models folder rescanned: %s', result.model_dump_json())
 		return result
+
+	async def pending_hashes(self) -> list[HashTask]:
+		"""Checkpoint files without a current sha256 (folders have none)."""
+		return [
+			HashTask(record_id=record.id, name=record.name, root=self.models_dir, path=record.path)
+			for record in await self.repo.all()
+			if record.format is not ModelFormat.DIFFUSERS
+			and record.status is not ModelStatus.INVALID
+			and not record.sha256
+		]
+
+	async def store_hashes(self, task: HashTask, hashes: FileHashes, stamp: FileStamp) -> None:
+		await self.repo.set_hash(task.record_id, hashes.sha256, stamp.size_bytes, stamp.mtime_ns)
 
 	async def by_path(self, rel: str) -> ModelRecord | None:
 		return next((record for record in await self.repo.all() if record.path == rel), None)

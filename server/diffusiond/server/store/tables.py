@@ -39,3 +39,39 @@ class ModelRow(Base):
 	default_guidance: Mapped[float | None] = mapped_column(Float, default=None)
 	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class LoraRow(Base):
+	__tablename__ = 'loras'
+
+	id: Mapped[str] = mapped_column(String(32), primary_key=True)
+	name: Mapped[str] = mapped_column(String(512), unique=True, index=True)
+	path: Mapped[str] = mapped_column(Text, unique=True)  # relative to the loras folder
+	format: Mapped[str] = mapped_column(String(32))
+	base: Mapped[str] = mapped_column(String(32), index=True)
+	status: Mapped[str] = mapped_column(String(32))
+	problem: Mapped[str] = mapped_column(Text, default='')
+	cross_attention_dim: Mapped[int] = mapped_column(Integer, default=0)
+	rank: Mapped[int] = mapped_column(Integer, default=0)
+	alpha: Mapped[float | None] = mapped_column(Float, default=None)
+	unet: Mapped[bool] = mapped_column(default=False)
+	text_encoder: Mapped[bool] = mapped_column(default=False)
+	modules: Mapped[int] = mapped_column(Integer, default=0)
+	output_name: Mapped[str] = mapped_column(String(512), default='')
+	trained_on: Mapped[str] = mapped_column(String(512), default='')
+	suggested_triggers: Mapped[list[str]] = mapped_column(JSON, default=list)
+	size_bytes: Mapped[int] = mapped_column(BigInteger)
+	mtime_ns: Mapped[int] = mapped_column(BigInteger)
+	data_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+	sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+	addnet_hash: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+	hashed_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	hashed_mtime_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	display_name: Mapped[str] = mapped_column(String(512), default='')
+	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	trigger_words: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # None = the suggested ones
+	default_weight: Mapped[float] = mapped_column(Float, default=1.0)
+	enabled: Mapped[bool] = mapped_column(default=True)
+	hidden: Mapped[bool] = mapped_column(default=False)
+	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
