@@ -44,6 +44,10 @@ class ModelNotFoundError(NotFoundError):
 	reason = 'MODEL_NOT_FOUND'
 
 
+class LoraNotFoundError(NotFoundError):
+	reason = 'LORA_NOT_FOUND'
+
+
 class JobNotFoundError(NotFoundError):
 	reason = 'JOB_NOT_FOUND'
 
@@ -66,6 +70,12 @@ class JobFinishedError(FailedPreconditionError):
 
 class ModelLoadError(FailedPreconditionError):
 	reason = 'MODEL_NOT_LOADABLE'
+
+
+class LoraNotApplicableError(FailedPreconditionError):
+	"""A LoRA that cannot be used with this request: disabled, unreadable, or made for another base model."""
+
+	reason = 'LORA_INCOMPATIBLE'
 
 
 class ModelUnsafeError(FailedPreconditionError):

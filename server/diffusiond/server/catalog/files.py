@@ -39,7 +39,7 @@ def _folder_stamp(root: Path, folder: Path) -> FileStamp:
 	return FileStamp(path=folder.relative_to(root).as_posix(), size_bytes=size, mtime_ns=mtime, folder=True)
 
 
-def walk(models_dir: Path) -> list[FileStamp]:
+def walk(models_dir: Path, suffixes: frozenset[str] = CHECKPOINT_SUFFIXES, folders: bool = True) -> list[FileStamp]:
 	"""Diffusers folders and checkpoint files under `models_dir` (recursively), skipping hidden names
 	(temporary downloads) and links that lead outside the folder."""
 	if not models_dir.is_dir():
@@ -57,11 +57,11 @@ def walk(models_dir: Path) -> list[FileStamp]:
 				if entry.is_symlink() and not path.resolve().is_relative_to(root):
 					continue
 				if entry.is_dir():
-					if (path / 'model_index.json').is_file():
+					if folders and (path / 'model_index.json').is_file():
 						found.append(_folder_stamp(root, path))
 					else:
 						pending.append(path)
-				elif entry.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
+				elif entry.is_file() and path.suffix.lower() in suffixes:
 					info = entry.stat()
 					rel = path.relative_to(root).as_posix()
 					found.append(FileStamp(path=rel, size_bytes=info.st_size, mtime_ns=info.st_mtime_ns, folder=False))

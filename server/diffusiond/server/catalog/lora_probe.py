@@ -42,6 +42,7 @@ class LoraProbe(BaseModel):
 	output_name: str = ''
 	trained_on: str = ''
 	suggested_triggers: list[str] = Field(default_factory=list)
+	data_offset: int = 0  # where the tensor data starts (the addnet hash covers what follows)
 
 
 def _format(keys: list[str]) -> LoraFormat | None:
@@ -104,6 +105,7 @@ def probe_lora_header(header: SafetensorsHeader) -> LoraProbe:
 		output_name=header.metadata.get('ss_output_name', '') or header.metadata.get('modelspec.title', ''),
 		trained_on=header.metadata.get('ss_sd_model_name', ''),
 		suggested_triggers=suggested_triggers(header.metadata),
+		data_offset=header.data_offset,
 	)
 
 
