@@ -34,3 +34,15 @@ def fake_checkpoint(path: Path, base: str = 'sd1', inpainting: bool = False, pay
 		'first_stage_model.decoder.conv_out.weight': [3, 128, 3, 3],
 	}
 	return write_header(path, shapes, payload)
+
+
+def fake_lora(path: Path, base: str = 'sd1', metadata: dict[str, str] | None = None, payload: bytes = b'') -> Path:
+	"""A kohya-layout LoRA header for `base` (sd1, sd2, sdxl), with a text encoder part."""
+	key = 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k'
+	text = 'lora_te2_' if base == 'sdxl' else 'lora_te_'
+	shapes = {
+		f'{key}.lora_down.weight': [8, CONTEXT[base]],
+		f'{key}.lora_up.weight': [320, 8],
+		f'{text}text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight': [8, 768],
+	}
+	return write_header(path, shapes, payload or path.name.encode(), metadata)

@@ -188,8 +188,10 @@ class GenerateRequest(_message.Message):
     NUM_IMAGES_FIELD_NUMBER: _builtins.int
     OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
     QUALITY_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
+    ADD_TRIGGER_WORDS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
-    """Model name; empty = the daemon's default model."""
+    """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
     """The prompt, at most `max_prompt_chars` characters (a setting, 4000 by default). CLIP reads
     at most 77 tokens of it; longer prompts are truncated by the tokenizer, as in diffusers.
@@ -220,6 +222,14 @@ class GenerateRequest(_message.Message):
     """Encoding of the returned images; PNG by default."""
     quality: _builtins.int
     """Quality for JPEG and WebP, 1..100. Unset = 90. Ignored for PNG."""
+    add_trigger_words: _builtins.bool
+    """Append each LoRA's trigger words to the prompt (", word, word"), skipping words already in it."""
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
+        """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
+        for another base model is refused with FAILED_PRECONDITION before the job is queued.
+        """
+
     def __init__(
         self,
         *,
@@ -235,10 +245,12 @@ class GenerateRequest(_message.Message):
         num_images: _builtins.int | None = ...,
         output_format: Global___ImageFormat.ValueType = ...,
         quality: _builtins.int | None = ...,
+        loras: _abc.Iterable[Global___LoraRef] | None = ...,
+        add_trigger_words: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
@@ -270,6 +282,67 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__width) -> _WhichOneofReturnType__width | None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class LoraRef(_message.Message):
+    """LoraRef names a LoRA and the strength it is applied with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    lora: _builtins.str
+    """LoRA id, name, or a prefix (6+ hex) of its addnet hash or sha256 (see LoraService)."""
+    weight: _builtins.float
+    """Strength, 0.0..2.0 (0 = no effect at all: the output equals the job without it). Unset = the
+    LoRA's default weight (1.0 unless changed with UpdateLora).
+    """
+    def __init__(
+        self,
+        *,
+        lora: _builtins.str = ...,
+        weight: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_weight", b"_weight", "weight", b"weight"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_weight", b"_weight", "lora", b"lora", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__weight: _TypeAlias = _typing.Literal["weight"]  # noqa: Y015
+    _WhichOneofArgType__weight: _TypeAlias = _typing.Literal["_weight", b"_weight"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__weight) -> _WhichOneofReturnType__weight | None: ...
+
+Global___LoraRef: _TypeAlias = LoraRef  # noqa: Y015
+
+@_typing.final
+class AppliedLora(_message.Message):
+    """AppliedLora is a LoRA as a job used it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    SHORT_HASH_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    weight: _builtins.float
+    short_hash: _builtins.str
+    """The 12-character addnet hash A1111 writes into "Lora hashes" (empty until hashed)."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        short_hash: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "name", b"name", "short_hash", b"short_hash", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AppliedLora: _TypeAlias = AppliedLora  # noqa: Y015
 
 @_typing.final
 class GenerateEvent(_message.Message):
@@ -354,6 +427,8 @@ class StartedEvent(_message.Message):
     WIDTH_FIELD_NUMBER: _builtins.int
     HEIGHT_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that runs the job (its resolved name)."""
     sampler: Global___Sampler.ValueType
@@ -365,9 +440,15 @@ class StartedEvent(_message.Message):
     height: _builtins.int
     steps: _builtins.int
     """Resolved number of steps."""
+    prompt: _builtins.str
+    """The prompt as run (with trigger words when add_trigger_words was set)."""
     @_builtins.property
     def seeds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """The seed of each image, in order."""
+
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppliedLora]:
+        """The LoRAs applied, with their resolved weights."""
 
     def __init__(
         self,
@@ -379,10 +460,12 @@ class StartedEvent(_message.Message):
         width: _builtins.int = ...,
         height: _builtins.int = ...,
         steps: _builtins.int = ...,
+        loras: _abc.Iterable[Global___AppliedLora] | None = ...,
+        prompt: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "model", b"model", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

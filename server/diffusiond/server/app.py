@@ -13,6 +13,7 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from diffusiond.server.catalog import Catalog, Hasher
+from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.interceptors import ErrorInterceptor
 from diffusiond.server.pipeline import PipelineManager
@@ -20,13 +21,17 @@ from diffusiond.server.pipeline.backend import Backend, DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.device import choose_device, choose_dtype
 from diffusiond.server.services.generation import GenerationService
+from diffusiond.server.services.loras import LoraService
 from diffusiond.server.services.models import ModelService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
+from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.v1 import (
 	generation_service_pb2,
 	generation_service_pb2_grpc,
+	lora_service_pb2,
+	lora_service_pb2_grpc,
 	model_service_pb2,
 	model_service_pb2_grpc,
 	system_service_pb2,
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAMES = (
 	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
 	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
+	lora_service_pb2.DESCRIPTOR.services_by_name['LoraService'].full_name,
 	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
 )
 _HEALTH_NAMES = ('', *SERVICE_NAMES)
@@ -78,7 +84,8 @@ class Daemon:
 			settings.models.hub_cache_dir,
 			files_changed,
 		)
-		self.hasher = Hasher([self.catalog], files_changed)
+		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
+		self.hasher = Hasher([self.catalog, self.loras], files_changed)
 		self.cache = cache_limits(settings)
 		self.manager = PipelineManager(settings, backend or default_backend(settings, self.cache), self.catalog)
 		self.health = HealthServicer()
@@ -90,6 +97,7 @@ class Daemon:
 		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(
 			GenerationService(self.manager), self.server
 		)
+		lora_service_pb2_grpc.add_LoraServiceServicer_to_server(LoraService(self.loras), self.server)
 		model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, settings), self.server)
 		system_service_pb2_grpc.add_SystemServiceServicer_to_server(
 			SystemService(self.manager, self.cache), self.server
@@ -109,6 +117,7 @@ class Daemon:
 
 	async def start(self) -> None:
 		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
+		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
@@ -120,6 +129,7 @@ class Daemon:
 
 	async def _prepare_default(self) -> None:
 		try:
+			await self.loras.refresh()
 			info = await self.manager.prepare_default()
 		except DiffusiondError as error:
 			log.error('default model not ready: %s', error.message)

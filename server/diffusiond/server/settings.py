@@ -52,6 +52,10 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'outputs'
 
 	@property
+	def loras_dir(self) -> Path:
+		return self.data_dir / 'loras'
+
+	@property
 	def configs_dir(self) -> Path:
 		"""Component configs + tokenizers for single-file checkpoints, one folder per base (sd1, sd2, sdxl)."""
 		return self.data_dir / 'configs'

@@ -18,16 +18,16 @@ from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import model_service_pb2 as model_pb
 
 _FORMATS = {fmt: model_pb.ModelFormat.Value(f'MODEL_FORMAT_{fmt.name}') for fmt in ModelFormat}
-_BASES: dict[ModelBase, model_pb.ModelBase.ValueType] = {
+BASES: dict[ModelBase, model_pb.ModelBase.ValueType] = {
 	base: model_pb.ModelBase.Value(f'MODEL_BASE_{base.name}') for base in ModelBase if base is not ModelBase.UNKNOWN
 }
-_STATUSES = {status: model_pb.ModelStatus.Value(f'MODEL_STATUS_{status.name}') for status in ModelStatus}
+STATUSES = {status: model_pb.ModelStatus.Value(f'MODEL_STATUS_{status.name}') for status in ModelStatus}
 UPDATABLE = ('display_name', 'tags', 'defaults')
 MAX_DISPLAY_NAME = 512
 MAX_TAGS = 64
 
 
-def _time(value: datetime) -> timestamp_pb2.Timestamp:
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
 	stamp = timestamp_pb2.Timestamp()
 	stamp.FromDatetime(value)
 	return stamp
@@ -50,8 +50,8 @@ def model_to_pb(record: ModelRecord, loaded: bool = False, active: bool = False)
 		name=record.name,
 		path=record.path,
 		format=_FORMATS[record.format],
-		base=_BASES.get(record.base, model_pb.MODEL_BASE_UNSPECIFIED),
-		status=_STATUSES[record.status],
+		base=BASES.get(record.base, model_pb.MODEL_BASE_UNSPECIFIED),
+		status=STATUSES[record.status],
 		problem=record.problem,
 		inpainting=record.inpainting,
 		demo=record.demo,
@@ -64,16 +64,16 @@ def model_to_pb(record: ModelRecord, loaded: bool = False, active: bool = False)
 		defaults=defaults_to_pb(record.defaults),
 		loaded=loaded,
 		active=active,
-		added_time=_time(record.added_at),
+		added_time=timestamp(record.added_at),
 	)
 	message.modified_time.FromNanoseconds(record.mtime_ns)
 	if record.last_used_at is not None:
-		message.last_used_time.CopyFrom(_time(record.last_used_at))
+		message.last_used_time.CopyFrom(timestamp(record.last_used_at))
 	return message
 
 
 def base_from_pb(value: model_pb.ModelBase.ValueType) -> ModelBase | None:
-	return next((base for base, pb in _BASES.items() if pb == value), None)
+	return next((base for base, pb in BASES.items() if pb == value), None)
 
 
 def format_from_pb(value: model_pb.ModelFormat.ValueType) -> ModelFormat | None:

@@ -1,0 +1,108 @@
+"""LoraService: the LoRA catalog (list, get, refresh, update, delete, batch)."""
+
+import asyncio
+from pathlib import Path
+
+import grpc
+from google.rpc import code_pb2
+
+from diffusiond.server.catalog.files import inside
+from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
+from diffusiond.server.catalog.loras import LoraCatalog
+from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError, status_code_for
+from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
+from diffusiond.server.services.paging import decode_token, encode_token, page_size
+from diffusiond.v1 import lora_service_pb2 as lora_pb
+from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
+
+Context = grpc.aio.ServicerContext[object, object]
+MAX_BATCH = 500
+
+
+def _required(value: str) -> str:
+	if not value:
+		raise InvalidArgumentError([FieldViolation(field='lora', description='lora is required: an id, name or hash')])
+	return value
+
+
+def _matches(record: LoraRecord, request: lora_pb.ListLorasRequest) -> bool:
+	if request.HasField('enabled') and record.enabled != request.enabled:
+		return False
+	if request.tag and request.tag not in record.tags:
+		return False
+	text = request.query.lower()
+	haystack = [record.name, record.display_name, record.probe.output_name, *record.trigger_words, *record.tags]
+	return not text or any(text in value.lower() for value in haystack)
+
+
+class LoraService(lora_grpc.LoraServiceServicer):
+	def __init__(self, catalog: LoraCatalog) -> None:
+		self._catalog = catalog
+
+	async def ListLoras(self, request: lora_pb.ListLorasRequest, context: Context) -> lora_pb.ListLorasResponse:
+		size = page_size(request.page_size)
+		offset = decode_token(request.page_token)
+		records = [r for r in await self._catalog.repo.all(base=base_filter(request.base)) if _matches(r, request)]
+		chunk = records[offset : offset + size]
+		end = offset + len(chunk)
+		return lora_pb.ListLorasResponse(
+			loras=[lora_to_pb(record) for record in chunk],
+			next_page_token=encode_token(end) if end < len(records) else '',
+			total_size=len(records),
+		)
+
+	async def GetLora(self, request: lora_pb.GetLoraRequest, context: Context) -> lora_pb.GetLoraResponse:
+		return lora_pb.GetLoraResponse(lora=lora_to_pb(await self._catalog.get(_required(request.lora))))
+
+	async def RefreshLoras(
+		self, request: lora_pb.RefreshLorasRequest, context: Context
+	) -> lora_pb.RefreshLorasResponse:
+		restored = await self._catalog.repo.unhide_all() if request.restore_unregistered else 0
+		result = await self._catalog.refresh()
+		return lora_pb.RefreshLorasResponse(
+			added=result.added,
+			removed=result.removed,
+			changed=result.changed,
+			unchanged=result.unchanged,
+			restored=restored,
+		)
+
+	async def UpdateLora(self, request: lora_pb.UpdateLoraRequest, context: Context) -> lora_pb.UpdateLoraResponse:
+		changes = lora_changes_from_pb(request)
+		record = await self._catalog.update(_required(request.lora.id or request.lora.name), changes)
+		return lora_pb.UpdateLoraResponse(lora=lora_to_pb(record))
+
+	async def _delete(self, record: LoraRecord, delete_files: bool) -> None:
+		if delete_files:
+			target = await asyncio.to_thread(inside, self._catalog.loras_dir, record.path, 'lora')
+			await asyncio.to_thread(Path.unlink, target, True)
+		await self._catalog.unregister(record, files_removed=delete_files)
+
+	async def DeleteLora(self, request: lora_pb.DeleteLoraRequest, context: Context) -> lora_pb.DeleteLoraResponse:
+		record = await self._catalog.get(_required(request.lora))
+		await self._delete(record, request.delete_files)
+		return lora_pb.DeleteLoraResponse(lora=lora_to_pb(record))
+
+	async def BatchUpdateLoras(
+		self, request: lora_pb.BatchUpdateLorasRequest, context: Context
+	) -> lora_pb.BatchUpdateLorasResponse:
+		if request.action == lora_pb.BATCH_ACTION_UNSPECIFIED or not 1 <= len(request.loras) <= MAX_BATCH:
+			raise InvalidArgumentError(
+				[FieldViolation(field='action', description=f'give an action and 1..{MAX_BATCH} LoRAs')]
+			)
+		results = []
+		for ref in request.loras:
+			result = lora_pb.BatchResult(lora=ref, code=code_pb2.OK)
+			try:
+				record = await self._catalog.get(_required(ref), rescan=False)
+				result.id = record.id
+				if request.action == lora_pb.BATCH_ACTION_DELETE:
+					await self._delete(record, request.delete_files)
+				else:
+					enabled = request.action == lora_pb.BATCH_ACTION_ENABLE
+					await self._catalog.repo.update(record.id, LoraChanges(enabled=enabled))
+			except DiffusiondError as error:
+				result.code = getattr(code_pb2, status_code_for(error).name)
+				result.reason, result.message = error.reason, error.message
+			results.append(result)
+		return lora_pb.BatchUpdateLorasResponse(results=results)
