@@ -64,7 +64,8 @@ def cache_limits(settings: Settings) -> PipelineCache:
 
 def default_backend(settings: Settings, cache: PipelineCache) -> DiffusersBackend:
 	device = choose_device(settings.device)
-	return DiffusersBackend(device, choose_dtype(settings.device, device), cache, settings.models.allow_pickle)
+	dtype = choose_dtype(settings.device, device)
+	return DiffusersBackend(device, dtype, cache, settings.models.allow_pickle, settings.loras)
 
 
 class Daemon:
@@ -87,7 +88,8 @@ class Daemon:
 		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
 		self.hasher = Hasher([self.catalog, self.loras], files_changed)
 		self.cache = cache_limits(settings)
-		self.manager = PipelineManager(settings, backend or default_backend(settings, self.cache), self.catalog)
+		backend = backend or default_backend(settings, self.cache)
+		self.manager = PipelineManager(settings, backend, self.catalog, self.loras)
 		self.health = HealthServicer()
 		size = settings.server.max_message_bytes
 		self.server = grpc.aio.server(

@@ -5,6 +5,7 @@ These never import generated protobuf code; `services/convert.py` maps them at t
 
 import enum
 from datetime import datetime
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,28 @@ class JobState(enum.Enum):
 	CANCELLED = 'cancelled'
 
 
+class LoraRequest(BaseModel):
+	"""A LoRA as a request names it; weight None = the LoRA's default weight."""
+
+	model_config = ConfigDict(frozen=True)
+
+	ref: str
+	weight: float | None = None
+
+
+class LoraSpec(BaseModel):
+	"""A resolved LoRA of a job: the file, the weight, and what history records about it."""
+
+	model_config = ConfigDict(frozen=True)
+
+	id: str
+	name: str
+	path: Path
+	weight: float
+	short_hash: str
+	key: str  # changes when the file changes: id, size, mtime
+
+
 class GenerateParams(BaseModel):
 	"""A generation request as the client sent it; unset optionals are None."""
 
@@ -64,6 +87,8 @@ class GenerateParams(BaseModel):
 	num_images: int | None = None
 	output_format: ImageFormat = ImageFormat.PNG
 	quality: int | None = None
+	loras: list[LoraRequest] = Field(default_factory=list)
+	add_trigger_words: bool = False
 
 
 class JobSpec(BaseModel):
@@ -82,6 +107,7 @@ class JobSpec(BaseModel):
 	seeds: list[int]
 	output_format: ImageFormat
 	quality: int
+	loras: list[LoraSpec] = Field(default_factory=list)
 
 
 class QueuedEvent(BaseModel):
@@ -91,6 +117,8 @@ class QueuedEvent(BaseModel):
 
 class StartedEvent(BaseModel):
 	model: str
+	prompt: str = ''
+	loras: list[LoraSpec] = Field(default_factory=list)
 	seeds: list[int]
 	sampler: Sampler
 	scheduler: str

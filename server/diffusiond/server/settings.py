@@ -87,6 +87,15 @@ class DownloadSettings(BaseModel):
 	allowed_schemes: list[str] = Field(default_factory=lambda: ['https', 'http'])
 
 
+class LoraSettings(BaseModel):
+	cache_max_bytes: int = Field(
+		default=1024**3, ge=0, description='Parsed LoRA files kept in RAM, so a reused LoRA is not read again.'
+	)
+	max_adapters: int = Field(
+		default=16, ge=1, description='LoRAs kept attached to one loaded model (switching among them is free).'
+	)
+
+
 class LimitsSettings(BaseModel):
 	max_queue: int = Field(default=16, ge=1, description='Jobs waiting beyond the running one.')
 	min_size: int = Field(default=64, ge=8)
@@ -95,6 +104,7 @@ class LimitsSettings(BaseModel):
 	max_images: int = Field(default=8, ge=1)
 	max_guidance: float = Field(default=30.0, gt=0)
 	max_prompt_chars: int = Field(default=4000, ge=1)
+	max_loras: int = Field(default=8, ge=0, description='LoRAs per request.')
 
 
 class Settings(BaseSettings):
@@ -106,4 +116,5 @@ class Settings(BaseSettings):
 	models: ModelSettings = Field(default_factory=ModelSettings)
 	limits: LimitsSettings = Field(default_factory=LimitsSettings)
 	downloads: DownloadSettings = Field(default_factory=DownloadSettings)
+	loras: LoraSettings = Field(default_factory=LoraSettings)
 	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

@@ -9,13 +9,14 @@ import secrets
 
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, Sampler
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
 
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
 MAX_SEED = 2**63 - 1
+MAX_LORA_WEIGHT = 2.0
 _RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111
 
 
@@ -55,7 +56,26 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('quality', f'quality must be between 1 and 100, got {quality}'))
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
+	checks += _lora_checks(params, limits)
 	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
+
+
+def _lora_checks(params: GenerateParams, limits: LimitsSettings) -> list[tuple[str, str | None]]:
+	checks: list[tuple[str, str | None]] = []
+	if len(params.loras) > limits.max_loras:
+		checks.append(('loras', f'at most {limits.max_loras} LoRAs per request, got {len(params.loras)}'))
+	seen: set[str] = set()
+	for index, lora in enumerate(params.loras):
+		field = f'loras[{index}]'
+		if not lora.ref:
+			checks.append((f'{field}.lora', 'lora is required: an id, name or hash'))
+		elif lora.ref in seen:
+			checks.append((f'{field}.lora', f'{lora.ref!r} is named twice; give each LoRA once with its weight'))
+		seen.add(lora.ref)
+		weight = lora.weight
+		if weight is not None and (not math.isfinite(weight) or not 0 <= weight <= MAX_LORA_WEIGHT):
+			checks.append((f'{field}.weight', f'weight must be between 0 and {MAX_LORA_WEIGHT}, got {weight}'))
+	return checks
 
 
 def check(params: GenerateParams, limits: LimitsSettings) -> None:
@@ -65,7 +85,9 @@ def check(params: GenerateParams, limits: LimitsSettings) -> None:
 		raise InvalidArgumentError(violations)
 
 
-def resolve(params: GenerateParams, model: ModelInfo) -> JobSpec:
+def resolve(
+	params: GenerateParams, model: ModelInfo, loras: list[LoraSpec] | None = None, prompt: str | None = None
+) -> JobSpec:
 	"""Resolves every default of checked `params`: the request's value, else the model's default, else ours."""
 	seed = params.seed if params.seed is not None else secrets.randbits(_RANDOM_SEED_BITS)
 	count = params.num_images or 1
@@ -74,7 +96,7 @@ def resolve(params: GenerateParams, model: ModelInfo) -> JobSpec:
 	sampler = params.sampler if params.sampler is not Sampler.UNSPECIFIED else defaults.sampler
 	return JobSpec(
 		model=model.name,
-		prompt=params.prompt,
+		prompt=params.prompt if prompt is None else prompt,
 		negative_prompt=params.negative_prompt,
 		width=params.width or model.native_size,
 		height=params.height or model.native_size,
@@ -84,4 +106,5 @@ def resolve(params: GenerateParams, model: ModelInfo) -> JobSpec:
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,
+		loras=loras or [],
 	)

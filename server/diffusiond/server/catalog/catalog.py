@@ -153,6 +153,7 @@ class Catalog:
 			sha256=record.sha256,
 			config_dir=config_dir,
 			defaults=record.defaults,
+			arch=record.arch,
 		)
 
 	async def loadable(self, ref: str) -> ModelInfo:

@@ -7,18 +7,59 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from diffusiond.server.catalog.files import FileHashes, walk
 from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.lora_probe import probe_lora_file
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
 from diffusiond.server.catalog.rescan import diff_stamps, new_names
-from diffusiond.server.catalog.schemas import FileStamp, ModelStatus, RefreshResult
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus, RefreshResult
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotApplicableError, LoraNotFoundError
+from diffusiond.server.schemas import LoraRequest, LoraSpec
 from diffusiond.server.store.lora_repo import LoraRepository, LoraReprobe, NewLora
 
 log = logging.getLogger(__name__)
 LORA_SUFFIXES = frozenset({'.safetensors', '.pt', '.ckpt', '.bin'})
 MIN_HASH_PREFIX = 6
+
+
+class ResolvedLora(BaseModel):
+	record: LoraRecord
+	spec: LoraSpec
+
+
+def check_usable(record: LoraRecord, model: ModelInfo) -> None:
+	probe, meta = record.probe, {'lora': record.name, 'model': model.name}
+	if not record.enabled:
+		raise LoraNotApplicableError(f'LoRA {record.name!r} is disabled; enable it with UpdateLora', metadata=meta)
+	if probe.status is not ModelStatus.READY:
+		raise LoraNotApplicableError(f'LoRA {record.name!r} cannot be used: {probe.problem}', metadata=meta)
+	known = ModelBase.UNKNOWN not in (probe.base, model.base)
+	widths = probe.cross_attention_dim and model.arch.cross_attention_dim
+	if (known and probe.base is not model.base) or (
+		widths and probe.cross_attention_dim != model.arch.cross_attention_dim
+	):
+		raise LoraNotApplicableError(
+			f'LoRA {record.name!r} was made for {_family(probe.base, probe.cross_attention_dim)} but model '
+			f'{model.name!r} is {_family(model.base, model.arch.cross_attention_dim)}; pick a LoRA for that base',
+			metadata=meta,
+		)
+
+
+def _family(base: ModelBase, width: int) -> str:
+	return base.name if base is not ModelBase.UNKNOWN else f'an unknown base (cross-attention width {width or "?"})'
+
+
+def with_trigger_words(prompt: str, loras: list[ResolvedLora]) -> str:
+	"""The prompt followed by the LoRAs' trigger words that it does not contain yet."""
+	words: list[str] = []
+	lowered = prompt.lower()
+	for item in loras:
+		for word in item.record.trigger_words:
+			if word.lower() not in lowered and word not in words:
+				words.append(word)
+	return ', '.join([prompt, *words]) if prompt and words else prompt or ', '.join(words)
 
 
 class LoraCatalog:
@@ -80,6 +121,28 @@ class LoraCatalog:
 				metadata={'lora': ref},
 			)
 		return found[0]
+
+	async def resolve(self, requests: list[LoraRequest], model: ModelInfo) -> list[ResolvedLora]:
+		"""Each requested LoRA, checked to be usable with `model` (FAILED_PRECONDITION naming both bases)."""
+		resolved: list[ResolvedLora] = []
+		for request in requests:
+			record = await self.get(request.ref)
+			check_usable(record, model)
+			if any(item.record.id == record.id for item in resolved):
+				raise InvalidArgumentError(
+					[FieldViolation(field='loras', description=f'LoRA {record.name!r} is named twice')]
+				)
+			weight = record.default_weight if request.weight is None else request.weight
+			spec = LoraSpec(
+				id=record.id,
+				name=record.name,
+				path=self.loras_dir / record.path,
+				weight=weight,
+				short_hash=record.short_hash,
+				key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
+			)
+			resolved.append(ResolvedLora(record=record, spec=spec))
+		return resolved
 
 	async def update(self, ref: str, changes: LoraChanges) -> LoraRecord:
 		record = await self.get(ref)

@@ -126,4 +126,5 @@ class ModelInfo(BaseModel):
 	demo: bool = False
 	sha256: str | None = None
 	config_dir: Path | None = Field(default=None, description='Component configs + tokenizer for a single file.')
+	arch: Architecture = Field(default_factory=Architecture)
 	defaults: ModelDefaults = Field(default_factory=ModelDefaults)

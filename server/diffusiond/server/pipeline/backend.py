@@ -19,8 +19,10 @@ from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
 from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, cache_key
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
 from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
+from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
+from diffusiond.server.settings import LoraSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +58,19 @@ class DiffusersBackend:
 	"""An LRU cache of pipelines in RAM; the active one on the device."""
 
 	def __init__(
-		self, device: torch.device, dtype: torch.dtype, cache: PipelineCache, allow_pickle: bool = False
+		self,
+		device: torch.device,
+		dtype: torch.dtype,
+		cache: PipelineCache,
+		allow_pickle: bool = False,
+		loras: LoraSettings | None = None,
 	) -> None:
 		self.device = device
 		self.dtype = dtype
 		self.allow_pickle = allow_pickle
 		self._cache = cache
+		self._lora_settings = loras or LoraSettings()
+		self._lora_files = LoraFiles(self._lora_settings.cache_max_bytes)
 		self._active: Entry | None = None
 		quiet_libraries()
 
@@ -124,9 +133,11 @@ class DiffusersBackend:
 		return self._active
 
 	def prepare(self, spec: JobSpec) -> str:
-		"""Sets the job's scheduler on the loaded pipeline; returns its class name."""
+		"""Sets the job's scheduler and exactly its LoRAs on the loaded pipeline; returns the scheduler's name."""
 		current = self._current(spec)
 		current.pipe.scheduler = make_scheduler(spec.sampler, current.scheduler)
+		limit = self._lora_settings.max_adapters
+		apply_loras(current.pipe, current.adapters, spec.loras, self._lora_files, limit)
 		return type(current.pipe.scheduler).__name__
 
 	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:

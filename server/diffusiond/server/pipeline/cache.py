@@ -7,9 +7,10 @@ import threading
 from collections import OrderedDict
 
 from diffusers import DiffusionPipeline, SchedulerMixin
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.pipeline.lora_apply import AdapterState
 
 
 class CachedModel(BaseModel):
@@ -27,6 +28,7 @@ class Entry(BaseModel):
 	pipe: DiffusionPipeline
 	scheduler: SchedulerMixin  # the model's own scheduler, whatever sampler ran last
 	bytes: int
+	adapters: AdapterState = Field(default_factory=AdapterState)  # LoRAs attached to this pipeline
 
 
 def cache_key(model: ModelInfo) -> str:

@@ -10,6 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from diffusiond.server.catalog import Catalog, ModelInfo
+from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.cache import CachedModel
@@ -37,10 +38,11 @@ class ManagerStatus(BaseModel):
 
 
 class PipelineManager:
-	def __init__(self, settings: Settings, backend: Backend, catalog: Catalog) -> None:
+	def __init__(self, settings: Settings, backend: Backend, catalog: Catalog, loras: LoraCatalog) -> None:
 		self._settings = settings
 		self._backend = backend
 		self.catalog = catalog
+		self.loras = loras
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._worker = Worker(self._queue, backend)
 		self._loop: asyncio.AbstractEventLoop | None = None
@@ -102,16 +104,20 @@ class PipelineManager:
 		if not params.model:
 			await self._default_prepared.wait()  # calls made during start-up wait for the default model
 		model = await self.catalog.loadable(params.model)
-		job = Job(resolve(params, model), model, EventChannel(self._loop))
+		loras = await self.loras.resolve(params.loras, model)
+		prompt = with_trigger_words(params.prompt, loras) if params.add_trigger_words else params.prompt
+		job = Job(resolve(params, model, [lora.spec for lora in loras], prompt), model, EventChannel(self._loop))
 		self._queue.put(job)
 		await self.catalog.mark_used(model.id)
+		await self.loras.mark_used([lora.spec.id for lora in loras])
 		log.info(
-			'job %s queued: model=%s steps=%d size=%dx%d',
+			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
 			job.id,
 			model.name,
 			job.spec.steps,
 			job.spec.width,
 			job.spec.height,
+			','.join(f'{lora.name}:{lora.weight:g}' for lora in job.spec.loras) or '-',
 		)
 		return job
 

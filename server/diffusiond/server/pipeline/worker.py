@@ -75,6 +75,8 @@ class Worker:
 		job.channel.publish(
 			StartedEvent(
 				model=spec.model,
+				prompt=spec.prompt,
+				loras=spec.loras,
 				seeds=spec.seeds,
 				sampler=spec.sampler,
 				scheduler=scheduler,

@@ -8,6 +8,7 @@ from diffusiond.server.schemas import (
 	JobEvent,
 	JobInfo,
 	JobState,
+	LoraRequest,
 	ProgressEvent,
 	QueuedEvent,
 	Sampler,
@@ -49,6 +50,11 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		num_images=request.num_images if has('num_images') else None,
 		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),
 		quality=request.quality if has('quality') else None,
+		loras=[
+			LoraRequest(ref=lora.lora, weight=lora.weight if lora.HasField('weight') else None)
+			for lora in request.loras
+		],
+		add_trigger_words=request.add_trigger_words,
 	)
 
 
@@ -65,6 +71,11 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 			message.started.CopyFrom(
 				gen_pb.StartedEvent(
 					model=event.model,
+					prompt=event.prompt,
+					loras=[
+						gen_pb.AppliedLora(id=lora.id, name=lora.name, weight=lora.weight, short_hash=lora.short_hash)
+						for lora in event.loras
+					],
 					seeds=event.seeds,
 					sampler=sampler_to_pb(event.sampler),
 					scheduler=event.scheduler,

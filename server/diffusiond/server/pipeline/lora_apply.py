@@ -1,0 +1,113 @@
+"""Applies a job's LoRAs to the active pipeline exactly, and cheaply when the set repeats. Worker thread only.
+
+Each LoRA is loaded once per pipeline as a peft adapter (diffusers `load_lora_weights`, both the kohya and
+the diffusers layouts) and kept attached; a job then only selects adapters and weights with
+`set_adapters`, or `disable_lora` when it has none. Disabled adapters are skipped in the forward pass
+entirely and weight-0 LoRAs are never selected, so a job without LoRAs gives the exact pixels of the bare
+model, whatever ran before (a failed or cancelled job included: every job sets the state it needs).
+"""
+
+import logging
+import warnings
+from collections import OrderedDict
+
+import torch
+from diffusers import DiffusionPipeline
+from pydantic import BaseModel, ConfigDict, Field
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from diffusiond.server.errors import LoraNotApplicableError
+from diffusiond.server.schemas import LoraSpec
+
+log = logging.getLogger(__name__)
+LOAD_ERRORS = (ValueError, RuntimeError, KeyError, TypeError, AttributeError, OSError)
+Tensors = dict[str, torch.Tensor]
+_UNKNOWN = (('', -1.0),)  # a selection no job asks for: forces the next one to be set
+
+
+class AdapterState(BaseModel):
+	"""What one pipeline carries: attached adapters (LoRA file key → adapter name, oldest first), the selection."""
+
+	model_config = ConfigDict(arbitrary_types_allowed=True)
+
+	attached: OrderedDict[str, str] = Field(default_factory=OrderedDict)
+	active: tuple[tuple[str, float], ...] = ()
+	enabled: bool = False
+
+
+class LoraFiles:
+	"""Parsed LoRA files, least recently used dropped first once their tensors pass `max_bytes`."""
+
+	def __init__(self, max_bytes: int) -> None:
+		self.max_bytes = max_bytes
+		self._files: OrderedDict[str, Tensors] = OrderedDict()
+
+	def get(self, lora: LoraSpec) -> Tensors:
+		tensors = self._files.get(lora.key)
+		if tensors is None:
+			try:
+				tensors = load_file(lora.path)
+			except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+				raise LoraNotApplicableError(f'LoRA {lora.name!r} could not be read: {exc}') from exc
+			self._files[lora.key] = tensors
+			while len(self._files) > 1 and self._bytes() > self.max_bytes:
+				self._files.popitem(last=False)
+		self._files.move_to_end(lora.key)
+		return tensors
+
+	def _bytes(self) -> int:
+		return sum(t.numel() * t.element_size() for tensors in self._files.values() for t in tensors.values())
+
+
+def _attach(pipe: DiffusionPipeline, state: AdapterState, lora: LoraSpec, files: LoraFiles) -> str:
+	name = f'lora_{len(state.attached)}_{lora.id}'
+	while name in state.attached.values():
+		name += '_'
+	state.active, state.enabled = _UNKNOWN, True  # loading may change which adapters are active: reselect
+	with warnings.catch_warnings():
+		warnings.filterwarnings('ignore', category=UserWarning, module='peft')  # "multiple adapters": intended
+		try:
+			pipe.load_lora_weights(dict(files.get(lora)), adapter_name=name)  # a copy: diffusers pops keys
+		except LOAD_ERRORS as exc:
+			raise LoraNotApplicableError(
+				f'LoRA {lora.name!r} does not fit this model ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})',
+				metadata={'lora': lora.name},
+			) from exc
+	if not any(name in names for names in pipe.get_list_adapters().values()):
+		raise LoraNotApplicableError(f'LoRA {lora.name!r} has no weights for any module of this model')
+	state.attached[lora.key] = name
+	return name
+
+
+def _detach_oldest(pipe: DiffusionPipeline, state: AdapterState, keep: set[str], limit: int) -> None:
+	for key in [key for key in state.attached if key not in keep][: max(0, len(state.attached) - limit)]:
+		state.active, state.enabled = _UNKNOWN, True
+		with warnings.catch_warnings():
+			warnings.filterwarnings('ignore', category=UserWarning, module='peft')
+			pipe.delete_adapters(state.attached.pop(key))
+
+
+def apply_loras(
+	pipe: DiffusionPipeline, state: AdapterState, loras: list[LoraSpec], files: LoraFiles, max_adapters: int
+) -> bool:
+	"""Selects exactly `loras` (weight 0 = left out) on `pipe`; returns whether anything had to change."""
+	wanted = [lora for lora in loras if lora.weight > 0]
+	names = []
+	for lora in wanted:
+		name = state.attached.get(lora.key)
+		if name is None:
+			name = _attach(pipe, state, lora, files)
+		state.attached.move_to_end(lora.key)
+		names.append(name)
+	_detach_oldest(pipe, state, {lora.key for lora in wanted}, max_adapters)
+	selection = tuple(zip(names, (lora.weight for lora in wanted), strict=True))
+	if selection == state.active and state.enabled == bool(selection):
+		return False
+	if selection:
+		pipe.enable_lora()
+		pipe.set_adapters([name for name, _ in selection], adapter_weights=[weight for _, weight in selection])
+	else:
+		pipe.disable_lora()
+	state.active, state.enabled = selection, bool(selection)
+	return True
