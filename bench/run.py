@@ -9,6 +9,7 @@ import torch
 
 from bench.catalog import run_catalog
 from bench.generation import run_generation
+from bench.loras import run_loras
 from bench.switching import run_switching
 
 
@@ -24,6 +25,7 @@ def main() -> None:
 	rows = [
 		*run_catalog(args.scan_files),
 		*run_switching(),
+		*run_loras(steps=args.steps, size=args.size),
 		*run_generation(args.repeats, args.steps, args.size),
 	]
 	print(f'{"benchmark":<60} {"value":>14}')

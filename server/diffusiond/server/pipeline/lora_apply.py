@@ -68,7 +68,8 @@ def _attach(pipe: DiffusionPipeline, state: AdapterState, lora: LoraSpec, files:
 	with warnings.catch_warnings():
 		warnings.filterwarnings('ignore', category=UserWarning, module='peft')  # "multiple adapters": intended
 		try:
-			pipe.load_lora_weights(dict(files.get(lora)), adapter_name=name)  # a copy: diffusers pops keys
+			# a copy (diffusers pops keys); low_cpu_mem_usage skips initialising weights that are overwritten anyway
+			pipe.load_lora_weights(dict(files.get(lora)), adapter_name=name, low_cpu_mem_usage=True)
 		except LOAD_ERRORS as exc:
 			raise LoraNotApplicableError(
 				f'LoRA {lora.name!r} does not fit this model ({type(exc).__name__}: {str(exc).splitlines()[0][:300]})',
