@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 
 from diffusiond.client.cli_args import build_parser
+from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
@@ -40,6 +41,10 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 			options[key] = value
 	if args.size:
 		options['width'], options['height'] = args.size
+	if args.lora:
+		options['loras'] = args.lora
+	if args.triggers:
+		options['add_trigger_words'] = True
 	suffix = args.output.suffix.lstrip('.').lower() if args.output else ''
 	if args.format or suffix in ('png', 'jpg', 'jpeg', 'webp'):
 		options['output_format'] = args.format or suffix
@@ -55,7 +60,8 @@ def _generate(client: Client, args: argparse.Namespace) -> int:
 			bar.message(f'queued: position {event.queued.position} of {event.queued.queue_length}')
 		elif kind == 'started':
 			seeds = ', '.join(str(seed) for seed in event.started.seeds)
-			bar.message(f'job {event.job_id} on {event.started.model}, seeds {seeds}')
+			loras = ''.join(f', {lora.name}:{lora.weight:g}' for lora in event.started.loras)
+			bar.message(f'job {event.job_id} on {event.started.model}{loras}, seeds {seeds}')
 		elif kind == 'progress':
 			bar.update(event.progress.step, event.progress.total_steps, event.progress.eta_seconds)
 		elif kind == 'image':
@@ -112,6 +118,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'info': _info,
 	'jobs': _jobs,
 	'models': models_command,
+	'loras': loras_command,
 }
 
 

@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
 
@@ -39,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument('-n', '--num-images', type=int)
 	gen.add_argument('--format', choices=['png', 'jpeg', 'webp'])
 	gen.add_argument('--quality', type=int)
+	gen.add_argument(
+		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
+	)
+	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
 	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
 	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
@@ -46,4 +51,5 @@ def build_parser() -> argparse.ArgumentParser:
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
 	cancel.add_argument('job_id')
 	add_model_commands(commands)
+	add_lora_commands(commands)
 	return parser

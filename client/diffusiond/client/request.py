@@ -36,6 +36,8 @@ class GenerateOptions(TypedDict, total=False):
 	num_images: int
 	output_format: str
 	quality: int
+	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
+	add_trigger_words: bool
 
 
 def resolve_address(address: str | None) -> str:
@@ -80,4 +82,17 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.sampler = parse_sampler(options['sampler'])
 	if 'output_format' in options:
 		request.output_format = parse_format(options['output_format'])
+	request.loras.extend(parse_lora(text) for text in options.get('loras', []))
+	request.add_trigger_words = options.get('add_trigger_words', False)
 	return request
+
+
+def parse_lora(text: str) -> gen_pb.LoraRef:
+	"""'name' (the LoRA's default weight) or 'name:0.8'."""
+	name, sep, weight = text.rpartition(':')
+	if not sep:
+		return gen_pb.LoraRef(lora=text)
+	try:
+		return gen_pb.LoraRef(lora=name, weight=float(weight))
+	except ValueError:
+		raise ValueError(f'a LoRA is NAME or NAME:WEIGHT (e.g. detail:0.8), got {text!r}') from None

@@ -1,0 +1,79 @@
+"""`diffusionctl loras ...`: list, show, update, enable, disable, refresh, delete."""
+
+import argparse
+import sys
+
+from google.protobuf import json_format
+
+from diffusiond.client.model_requests import BASES, base_name, enum_name
+from diffusiond.client.sync import Client
+from diffusiond.v1 import lora_service_pb2 as lora_pb
+from diffusiond.v1 import model_service_pb2 as model_pb
+
+
+def add_lora_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentParser]') -> None:
+	loras = commands.add_parser('loras', help='the LoRA catalog', epilog='example: diffusionctl loras list --base sd1')
+	actions = loras.add_subparsers(dest='loras_command', required=True)
+	listing = actions.add_parser('list', help='LoRAs in the catalog')
+	listing.add_argument('--base', choices=sorted(BASES))
+	state = listing.add_mutually_exclusive_group()
+	state.add_argument('--enabled', dest='enabled', action='store_const', const=True)
+	state.add_argument('--disabled', dest='enabled', action='store_const', const=False)
+	listing.add_argument('--tag', default='')
+	listing.add_argument('--query', default='', help='text in name, display name, trigger words or tags')
+	actions.add_parser('show', help='one LoRA in full').add_argument('lora', help='id, name or hash prefix')
+	update = actions.add_parser('update', help='display name, tags, trigger words, default weight')
+	update.add_argument('lora')
+	update.add_argument('--display-name')
+	update.add_argument('--tags', help='comma-separated; replaces the tags')
+	update.add_argument('--triggers', help='comma-separated trigger words; "" restores the suggested ones')
+	update.add_argument('--weight', type=float, help='default weight, 0..2')
+	for name, text in (('enable', 'allow in Generate'), ('disable', 'refuse in Generate'), ('delete', 'unregister')):
+		batch = actions.add_parser(name, help=text)
+		batch.add_argument('loras', nargs='+')
+		if name == 'delete':
+			batch.add_argument('--files', action='store_true', help='also delete the files')
+	refresh = actions.add_parser('refresh', help='rescan the loras folder')
+	refresh.add_argument('--restore', action='store_true', help='bring back unregistered LoRAs')
+
+
+def _line(lora: lora_pb.Lora) -> str:
+	state = '' if lora.enabled else ' [disabled]'
+	status = enum_name('MODEL_STATUS_', model_pb.ModelStatus.Name(lora.status))
+	note = f' ({status}: {lora.problem})' if lora.problem else ''
+	triggers = ', '.join(lora.trigger_words) or '-'
+	return f'{lora.name:<40} {base_name(lora.base):<7} r{lora.rank:<4} w{lora.default_weight:<4g} {lora.short_hash or "-":<12} {triggers}{state}{note}'
+
+
+def _split(text: str | None) -> list[str] | None:
+	return None if text is None else [part.strip() for part in text.split(',') if part.strip()]
+
+
+def loras_command(client: Client, args: argparse.Namespace) -> int:
+	action = args.loras_command
+	if action == 'list':
+		for lora in client.list_loras(args.base or '', args.enabled, args.tag, args.query):
+			print(json_format.MessageToJson(lora, indent=None) if args.json else _line(lora))
+	elif action == 'show':
+		print(json_format.MessageToJson(client.get_lora(args.lora)))
+	elif action == 'update':
+		lora = client.update_lora(
+			args.lora,
+			display_name=args.display_name,
+			tags=_split(args.tags),
+			trigger_words=_split(args.triggers),
+			default_weight=args.weight,
+		)
+		print(json_format.MessageToJson(lora, indent=None) if args.json else _line(lora))
+	elif action == 'refresh':
+		result = client.refresh_loras(args.restore)
+		print(f'added {result.added}, removed {result.removed}, changed {result.changed}, unchanged {result.unchanged}')
+	else:
+		failed = 0
+		for outcome in client.batch_loras(args.loras, action, getattr(args, 'files', False)):
+			failed += outcome.code != 0
+			print(f'{outcome.lora}: {"ok" if outcome.code == 0 else f"{outcome.reason}: {outcome.message}"}')
+		if failed:
+			print(f'{failed} of {len(args.loras)} failed', file=sys.stderr)
+			return 1
+	return 0
