@@ -6,13 +6,12 @@ from typing import Self, Unpack
 
 import grpc
 
+from diffusiond.client.aio_loras import AsyncLoraCalls
 from diffusiond.client.images import GeneratedImage
-from diffusiond.client.lora_requests import batch_request, list_loras_request, update_lora_request
 from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
-from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
@@ -20,7 +19,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
-class AsyncClient:
+class AsyncClient(AsyncLoraCalls):
 	"""asyncio client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051."""
 
 	def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
@@ -128,41 +127,3 @@ class AsyncClient:
 				yield event
 		finally:
 			call.cancel()
-
-	async def list_loras(
-		self, base: str = '', enabled: bool | None = None, tag: str = '', query: str = ''
-	) -> list[lora_pb.Lora]:
-		"""Every matching LoRA (all pages), by name."""
-		loras: list[lora_pb.Lora] = []
-		token = ''
-		while True:
-			request = list_loras_request(base, enabled, tag, query, token)
-			response = await self._loras.ListLoras(request, timeout=self.timeout)
-			loras.extend(response.loras)
-			token = response.next_page_token
-			if not token:
-				return loras
-
-	async def get_lora(self, lora: str) -> lora_pb.Lora:
-		return (await self._loras.GetLora(lora_pb.GetLoraRequest(lora=lora), timeout=self.timeout)).lora
-
-	async def refresh_loras(self, restore_unregistered: bool = False) -> lora_pb.RefreshLorasResponse:
-		request = lora_pb.RefreshLorasRequest(restore_unregistered=restore_unregistered)
-		return await self._loras.RefreshLoras(request, timeout=self.timeout)
-
-	async def update_lora(
-		self,
-		lora: str,
-		*,
-		display_name: str | None = None,
-		tags: list[str] | None = None,
-		trigger_words: list[str] | None = None,
-		default_weight: float | None = None,
-	) -> lora_pb.Lora:
-		request = update_lora_request(lora, display_name, tags, trigger_words, default_weight)
-		return (await self._loras.UpdateLora(request, timeout=self.timeout)).lora
-
-	async def batch_loras(self, loras: list[str], action: str, delete_files: bool = False) -> list[lora_pb.BatchResult]:
-		"""`action`: enable, disable or delete; one result per entry, in order."""
-		request = batch_request(loras, action, delete_files)
-		return list((await self._loras.BatchUpdateLoras(request, timeout=self.timeout)).results)

@@ -7,12 +7,11 @@ from typing import Self, Unpack
 import grpc
 
 from diffusiond.client.images import GeneratedImage
-from diffusiond.client.lora_requests import batch_request, list_loras_request, update_lora_request
 from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
+from diffusiond.client.sync_loras import LoraCalls
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
-from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
@@ -20,7 +19,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
-class Client:
+class Client(LoraCalls):
 	"""Blocking client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051."""
 
 	def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
@@ -118,41 +117,3 @@ class Client:
 	) -> Iterator[model_pb.DownloadEvent]:
 		"""Streams progress, then the `completed` model. Retrying after a failure resumes the transfer."""
 		yield from self._models.DownloadModel(download_request(url, file_name, sha256, overwrite))
-
-	def list_loras(
-		self, base: str = '', enabled: bool | None = None, tag: str = '', query: str = ''
-	) -> list[lora_pb.Lora]:
-		"""Every matching LoRA (all pages), by name."""
-		loras: list[lora_pb.Lora] = []
-		token = ''
-		while True:
-			request = list_loras_request(base, enabled, tag, query, token)
-			response = self._loras.ListLoras(request, timeout=self.timeout)
-			loras.extend(response.loras)
-			token = response.next_page_token
-			if not token:
-				return loras
-
-	def get_lora(self, lora: str) -> lora_pb.Lora:
-		return (self._loras.GetLora(lora_pb.GetLoraRequest(lora=lora), timeout=self.timeout)).lora
-
-	def refresh_loras(self, restore_unregistered: bool = False) -> lora_pb.RefreshLorasResponse:
-		request = lora_pb.RefreshLorasRequest(restore_unregistered=restore_unregistered)
-		return self._loras.RefreshLoras(request, timeout=self.timeout)
-
-	def update_lora(
-		self,
-		lora: str,
-		*,
-		display_name: str | None = None,
-		tags: list[str] | None = None,
-		trigger_words: list[str] | None = None,
-		default_weight: float | None = None,
-	) -> lora_pb.Lora:
-		request = update_lora_request(lora, display_name, tags, trigger_words, default_weight)
-		return (self._loras.UpdateLora(request, timeout=self.timeout)).lora
-
-	def batch_loras(self, loras: list[str], action: str, delete_files: bool = False) -> list[lora_pb.BatchResult]:
-		"""`action`: enable, disable or delete; one result per entry, in order."""
-		request = batch_request(loras, action, delete_files)
-		return list((self._loras.BatchUpdateLoras(request, timeout=self.timeout)).results)
