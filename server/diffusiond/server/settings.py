@@ -92,7 +92,7 @@ class LoraSettings(BaseModel):
 		default=1024**3, ge=0, description='Parsed LoRA files kept in RAM, so a reused LoRA is not read again.'
 	)
 	max_adapters: int = Field(
-		default=16, ge=1, description='LoRAs kept attached to one loaded model (switching among them is free).'
+		default=8, ge=1, description='LoRAs kept attached to one loaded model (switching among them is cheap).'
 	)
 
 
