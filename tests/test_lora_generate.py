@@ -86,6 +86,8 @@ async def test_no_residue_after_a_cancelled_or_failed_job(
 	baseline = await _image(gen, _request())
 	call = gen.Generate(_request(('tiny-lora', 1.0), steps=150))
 	first = await next_of(call, 'progress')
+	listed = (await gen.ListJobs(gen_pb.ListJobsRequest())).jobs
+	assert [(lora.name, lora.weight) for job in listed for lora in job.loras] == [('tiny-lora', 1.0)]
 	await gen.CancelJob(gen_pb.CancelJobRequest(job_id=first.job_id))
 	assert (await until_error(call))[1].code() == grpc.StatusCode.CANCELLED
 	assert np.array_equal(await _image(gen, _request()), baseline)

@@ -723,6 +723,7 @@ class Job(_message.Message):
     NUM_IMAGES_FIELD_NUMBER: _builtins.int
     STEP_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -741,6 +742,10 @@ class Job(_message.Message):
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was submitted."""
 
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppliedLora]:
+        """The LoRAs the job applies, with their resolved weights."""
+
     def __init__(
         self,
         *,
@@ -755,10 +760,11 @@ class Job(_message.Message):
         num_images: _builtins.int = ...,
         step: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        loras: _abc.Iterable[Global___AppliedLora] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -173,3 +173,4 @@ class JobInfo(BaseModel):
 	num_images: int
 	step: int
 	created_at: datetime = Field(description='UTC submission time.')
+	loras: list[LoraSpec] = Field(default_factory=list)

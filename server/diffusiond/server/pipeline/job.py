@@ -47,4 +47,5 @@ class Job:
 			num_images=len(self.spec.seeds),
 			step=self.step,
 			created_at=self.created_at,
+			loras=self.spec.loras,
 		)

@@ -9,6 +9,7 @@ from diffusiond.server.schemas import (
 	JobInfo,
 	JobState,
 	LoraRequest,
+	LoraSpec,
 	ProgressEvent,
 	QueuedEvent,
 	Sampler,
@@ -72,10 +73,7 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 				gen_pb.StartedEvent(
 					model=event.model,
 					prompt=event.prompt,
-					loras=[
-						gen_pb.AppliedLora(id=lora.id, name=lora.name, weight=lora.weight, short_hash=lora.short_hash)
-						for lora in event.loras
-					],
+					loras=applied_to_pb(event.loras),
 					seeds=event.seeds,
 					sampler=sampler_to_pb(event.sampler),
 					scheduler=event.scheduler,
@@ -121,6 +119,12 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 	return message
 
 
+def applied_to_pb(loras: list[LoraSpec]) -> list[gen_pb.AppliedLora]:
+	return [
+		gen_pb.AppliedLora(id=lora.id, name=lora.name, weight=lora.weight, short_hash=lora.short_hash) for lora in loras
+	]
+
+
 def job_to_pb(info: JobInfo) -> gen_pb.Job:
 	job = gen_pb.Job(
 		job_id=info.job_id,
@@ -133,6 +137,7 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		steps=info.steps,
 		num_images=info.num_images,
 		step=info.step,
+		loras=applied_to_pb(info.loras),
 	)
 	job.create_time.FromDatetime(info.created_at)
 	return job
