@@ -25,8 +25,8 @@ def main() -> None:
 	rows = [
 		*run_catalog(args.scan_files),
 		*run_switching(),
-		*run_loras(steps=args.steps, size=args.size),
 		*run_generation(args.repeats, args.steps, args.size),
+		*run_loras(steps=args.steps, size=args.size),
 	]
 	print(f'{"benchmark":<60} {"value":>14}')
 	for name, value in rows:
