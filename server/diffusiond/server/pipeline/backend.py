@@ -94,7 +94,10 @@ class DiffusersBackend:
 	def _activate(self, entry: Entry) -> None:
 		if entry is self._active:
 			return
-		if self._active is not None and self.device != _CPU:
+		if self.device == _CPU:  # everything already lives where it runs: switching is a pointer change
+			self._active = entry
+			return
+		if self._active is not None:
 			self._active.pipe.to(_CPU)  # stays cached in RAM; only the active model holds device memory
 		self._active = None
 		try:
