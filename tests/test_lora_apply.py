@@ -2,7 +2,11 @@
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
+import torch
+from diffusers import StableDiffusionPipeline
 
 from diffusiond.server.errors import LoraNotApplicableError
 from diffusiond.server.pipeline.demo import build_pipeline
@@ -42,3 +46,36 @@ def test_the_parsed_file_cache_is_bounded(tmp_path: Path) -> None:
 	(tmp_path / 'broken.safetensors').write_bytes(b'junk')
 	with pytest.raises(LoraNotApplicableError, match='could not be read'):
 		files.get(_spec(tmp_path / 'broken.safetensors', 1.0))
+
+
+def _render(pipe: StableDiffusionPipeline) -> npt.NDArray[np.float32]:
+	result = pipe(
+		'a fox',
+		width=64,
+		height=64,
+		num_inference_steps=2,
+		generator=torch.Generator().manual_seed(3),
+		output_type='np',
+	)
+	images: npt.NDArray[np.float32] = result.images
+	return images
+
+
+def test_a_hotswapped_lora_equals_a_freshly_attached_one(tmp_path: Path) -> None:
+	paths = [write_tiny_lora(tmp_path / f'l{index}.safetensors', seed=index) for index in range(2)]
+	files = LoraFiles(max_bytes=1 << 30)
+	swapped, state = build_pipeline(), AdapterState()
+	swapped.set_progress_bar_config(disable=True)
+	apply_loras(swapped, state, [_spec(paths[0], 1.0)], files, 1)
+	slot = state.attached['l0']
+	apply_loras(swapped, state, [_spec(paths[1], 0.7)], files, 1)
+	assert dict(state.attached) == {'l1': slot}, "the second LoRA took the first one's adapter in place"
+	fresh, fresh_state = build_pipeline(), AdapterState()
+	fresh.set_progress_bar_config(disable=True)
+	apply_loras(fresh, fresh_state, [_spec(paths[1], 0.7)], files, 1)
+	assert np.array_equal(_render(swapped), _render(fresh))
+	apply_loras(swapped, state, [], files, 1)
+	apply_loras(fresh, fresh_state, [], files, 1)
+	bare = build_pipeline()
+	bare.set_progress_bar_config(disable=True)
+	assert np.array_equal(_render(swapped), _render(bare)), 'no residue after a hotswap either'

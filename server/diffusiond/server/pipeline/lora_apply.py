@@ -2,11 +2,14 @@
 
 Each LoRA is loaded once per pipeline as a peft adapter (diffusers `load_lora_weights`, both the kohya and
 the diffusers layouts) and kept attached; a job then only selects adapters and weights with
-`set_adapters`, or `disable_lora` when it has none. Disabled adapters are skipped in the forward pass
+`set_adapters`, or `disable_lora` when it has none. Once `max_adapters` are attached, a new LoRA is
+hotswapped into the least recently used adapter of the same layout (weights copied in place), which
+costs a fraction of attaching a new one. Disabled adapters are skipped in the forward pass
 entirely and weight-0 LoRAs are never selected, so a job without LoRAs gives the exact pixels of the bare
 model, whatever ran before (a failed or cancelled job included: every job sets the state it needs).
 """
 
+import hashlib
 import logging
 import warnings
 from collections import OrderedDict
@@ -32,6 +35,7 @@ class AdapterState(BaseModel):
 	model_config = ConfigDict(arbitrary_types_allowed=True)
 
 	attached: OrderedDict[str, str] = Field(default_factory=OrderedDict)
+	signatures: dict[str, str] = Field(default_factory=dict)  # adapter name → layout of the LoRA in it
 	active: tuple[tuple[str, float], ...] = ()
 	enabled: bool = False
 
@@ -56,6 +60,13 @@ class LoraFiles:
 		self._files.move_to_end(lora.key)
 		return tensors
 
+	def signature(self, lora: LoraSpec) -> str:
+		"""Keys, shapes and alphas: two LoRAs with the same signature can take each other's adapter slot."""
+		tensors = self.get(lora)
+		parts = [f'{key}:{tuple(value.shape)}' for key, value in sorted(tensors.items())]
+		parts += [f'{key}={float(value)}' for key, value in sorted(tensors.items()) if key.endswith('.alpha')]
+		return hashlib.sha1('\n'.join(parts).encode()).hexdigest()
+
 	def _bytes(self) -> int:
 		return sum(t.numel() * t.element_size() for tensors in self._files.values() for t in tensors.values())
 
@@ -78,15 +89,47 @@ def _attach(pipe: DiffusionPipeline, state: AdapterState, lora: LoraSpec, files:
 	if not any(name in names for names in pipe.get_list_adapters().values()):
 		raise LoraNotApplicableError(f'LoRA {lora.name!r} has no weights for any module of this model')
 	state.attached[lora.key] = name
+	state.signatures[name] = files.signature(lora)
+	return name
+
+
+def _delete(pipe: DiffusionPipeline, state: AdapterState, name: str) -> None:
+	state.active, state.enabled = _UNKNOWN, True
+	state.signatures.pop(name, None)
+	with warnings.catch_warnings():
+		warnings.filterwarnings('ignore', category=UserWarning, module='peft')
+		pipe.delete_adapters(name)
+
+
+def _hotswap(
+	pipe: DiffusionPipeline, state: AdapterState, lora: LoraSpec, files: LoraFiles, keep: set[str]
+) -> str | None:
+	"""Loads `lora` into the least recently used unwanted adapter of the same layout, in place (no new
+	modules: several times cheaper than attaching). None if there is no such adapter or the swap fails."""
+	signature = files.signature(lora)
+	slot = next(
+		(key for key in state.attached if key not in keep and state.signatures.get(state.attached[key]) == signature),
+		None,
+	)
+	if slot is None:
+		return None
+	name = state.attached.pop(slot)
+	state.active, state.enabled = _UNKNOWN, True
+	try:
+		with warnings.catch_warnings():
+			warnings.filterwarnings('ignore', category=UserWarning, module='peft')
+			pipe.load_lora_weights(dict(files.get(lora)), adapter_name=name, hotswap=True)
+	except LOAD_ERRORS as exc:
+		log.info('hotswapping LoRA %s failed (%s); attaching it instead', lora.name, exc)
+		_delete(pipe, state, name)  # its weights may be half replaced
+		return None
+	state.attached[lora.key] = name
 	return name
 
 
 def _detach_oldest(pipe: DiffusionPipeline, state: AdapterState, keep: set[str], limit: int) -> None:
 	for key in [key for key in state.attached if key not in keep][: max(0, len(state.attached) - limit)]:
-		state.active, state.enabled = _UNKNOWN, True
-		with warnings.catch_warnings():
-			warnings.filterwarnings('ignore', category=UserWarning, module='peft')
-			pipe.delete_adapters(state.attached.pop(key))
+		_delete(pipe, state, state.attached.pop(key))
 
 
 def apply_loras(
@@ -94,14 +137,17 @@ def apply_loras(
 ) -> bool:
 	"""Selects exactly `loras` (weight 0 = left out) on `pipe`; returns whether anything had to change."""
 	wanted = [lora for lora in loras if lora.weight > 0]
+	keep = {lora.key for lora in wanted}
 	names = []
 	for lora in wanted:
 		name = state.attached.get(lora.key)
+		if name is None and len(state.attached) >= max_adapters:
+			name = _hotswap(pipe, state, lora, files, keep)
 		if name is None:
 			name = _attach(pipe, state, lora, files)
 		state.attached.move_to_end(lora.key)
 		names.append(name)
-	_detach_oldest(pipe, state, {lora.key for lora in wanted}, max_adapters)
+	_detach_oldest(pipe, state, keep, max_adapters)
 	selection = tuple(zip(names, (lora.weight for lora in wanted), strict=True))
 	if selection == state.active and state.enabled == bool(selection):
 		return False
