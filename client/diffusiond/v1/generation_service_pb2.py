@@ -25,49 +25,49 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&diffusiond/v1/generation_service.proto\x12\rdiffusiond.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd9\x03\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x12\n\x05width\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x13\n\x06height\x18\x05 \x01(\rH\x01\x88\x01\x01\x12\x12\n\x05steps\x18\x06 \x01(\rH\x02\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x07 \x01(\x02H\x03\x88\x01\x01\x12\'\n\x07sampler\x18\x08 \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\x04seed\x18\t \x01(\x04H\x04\x88\x01\x01\x12\x17\n\nnum_images\x18\n \x01(\rH\x05\x88\x01\x01\x12\x31\n\routput_format\x18\x0b \x01(\x0e\x32\x1a.diffusiond.v1.ImageFormat\x12\x14\n\x07quality\x18\x0c \x01(\rH\x06\x88\x01\x01\x12%\n\x05loras\x18\r \x03(\x0b\x32\x16.diffusiond.v1.LoraRef\x12\x19\n\x11\x61\x64\x64_trigger_words\x18\x0e \x01(\x08\x42\x08\n\x06_widthB\t\n\x07_heightB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x07\n\x05_seedB\r\n\x0b_num_imagesB\n\n\x08_quality\"7\n\x07LoraRef\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_weight\"K\n\x0b\x41ppliedLora\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x02\x12\x12\n\nshort_hash\x18\x04 \x01(\t\"\x98\x02\n\rGenerateEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12,\n\x06queued\x18\x02 \x01(\x0b\x32\x1a.diffusiond.v1.QueuedEventH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.diffusiond.v1.StartedEventH\x00\x12\x30\n\x08progress\x18\x04 \x01(\x0b\x32\x1c.diffusiond.v1.ProgressEventH\x00\x12*\n\x05image\x18\x05 \x01(\x0b\x32\x19.diffusiond.v1.ImageEventH\x00\x12\x32\n\tcompleted\x18\x06 \x01(\x0b\x32\x1d.diffusiond.v1.CompletedEventH\x00\x42\x07\n\x05\x65vent\"5\n\x0bQueuedEvent\x12\x10\n\x08position\x18\x01 \x01(\r\x12\x14\n\x0cqueue_length\x18\x02 \x01(\r\"\xd1\x01\n\x0cStartedEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12\'\n\x07sampler\x18\x03 \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05steps\x18\x07 \x01(\r\x12)\n\x05loras\x18\x08 \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora\x12\x0e\n\x06prompt\x18\t \x01(\t\"`\n\rProgressEvent\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\x17\n\x0f\x65lapsed_seconds\x18\x03 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x04 \x01(\x01\"i\n\nImageEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\"d\n\x0e\x43ompletedEvent\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.diffusiond.v1.JobState\x12*\n\x07timings\x18\x02 \x01(\x0b\x32\x19.diffusiond.v1.JobTimings\"\x84\x01\n\nJobTimings\x12\x16\n\x0equeued_seconds\x18\x01 \x01(\x01\x12\x14\n\x0cload_seconds\x18\x02 \x01(\x01\x12\x19\n\x11inference_seconds\x18\x03 \x01(\x01\x12\x16\n\x0e\x65ncode_seconds\x18\x04 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x05 \x01(\x01\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"D\n\x11\x43\x61ncelJobResponse\x12/\n\x0eprevious_state\x18\x01 \x01(\x0e\x32\x17.diffusiond.v1.JobState\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x10ListJobsResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.diffusiond.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x9a\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.diffusiond.v1.JobState\x12\x10\n\x08position\x18\x03 \x01(\r\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05steps\x18\x08 \x01(\r\x12\x12\n\nnum_images\x18\t \x01(\r\x12\x0c\n\x04step\x18\n \x01(\r\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05loras\x18\x0c \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora*\xb1\x03\n\x07Sampler\x12\x17\n\x13SAMPLER_UNSPECIFIED\x10\x00\x12\x11\n\rSAMPLER_EULER\x10\x01\x12\x13\n\x0fSAMPLER_EULER_A\x10\x02\x12\x10\n\x0cSAMPLER_HEUN\x10\x03\x12\x14\n\x10SAMPLER_DPMPP_2M\x10\x04\x12\x1b\n\x17SAMPLER_DPMPP_2M_KARRAS\x10\x05\x12\x15\n\x11SAMPLER_DPMPP_SDE\x10\x06\x12\x1c\n\x18SAMPLER_DPMPP_SDE_KARRAS\x10\x07\x12\x10\n\x0cSAMPLER_DPM2\x10\x08\x12\x12\n\x0eSAMPLER_DPM2_A\x10\t\x12\x0f\n\x0bSAMPLER_LMS\x10\n\x12\x10\n\x0cSAMPLER_DDIM\x10\x0b\x12\x10\n\x0cSAMPLER_PNDM\x10\x0c\x12\x11\n\rSAMPLER_UNIPC\x10\r\x12\x10\n\x0cSAMPLER_DEIS\x10\x0e\x12\x18\n\x14SAMPLER_DPMPP_2M_SDE\x10\x0f\x12\x1f\n\x1bSAMPLER_DPMPP_2M_SDE_KARRAS\x10\x10\x12\x16\n\x12SAMPLER_LMS_KARRAS\x10\x11\x12\x18\n\x14SAMPLER_EULER_KARRAS\x10\x12*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xfc\x01\n\x11GenerationService\x12J\n\x08Generate\x12\x1e.diffusiond.v1.GenerateRequest\x1a\x1c.diffusiond.v1.GenerateEvent0\x01\x12N\n\tCancelJob\x12\x1f.diffusiond.v1.CancelJobRequest\x1a .diffusiond.v1.CancelJobResponse\x12K\n\x08ListJobs\x12\x1e.diffusiond.v1.ListJobsRequest\x1a\x1f.diffusiond.v1.ListJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&diffusiond/v1/generation_service.proto\x12\rdiffusiond.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x03\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x12\n\x05width\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x13\n\x06height\x18\x05 \x01(\rH\x01\x88\x01\x01\x12\x12\n\x05steps\x18\x06 \x01(\rH\x02\x88\x01\x01\x12\x1b\n\x0eguidance_scale\x18\x07 \x01(\x02H\x03\x88\x01\x01\x12\'\n\x07sampler\x18\x08 \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\x04seed\x18\t \x01(\x04H\x04\x88\x01\x01\x12\x17\n\nnum_images\x18\n \x01(\rH\x05\x88\x01\x01\x12\x31\n\routput_format\x18\x0b \x01(\x0e\x32\x1a.diffusiond.v1.ImageFormat\x12\x14\n\x07quality\x18\x0c \x01(\rH\x06\x88\x01\x01\x12%\n\x05loras\x18\r \x03(\x0b\x32\x16.diffusiond.v1.LoraRef\x12\x19\n\x11\x61\x64\x64_trigger_words\x18\x0e \x01(\x08\x12\x0e\n\x06styles\x18\x0f \x03(\tB\x08\n\x06_widthB\t\n\x07_heightB\x08\n\x06_stepsB\x11\n\x0f_guidance_scaleB\x07\n\x05_seedB\r\n\x0b_num_imagesB\n\n\x08_quality\"7\n\x07LoraRef\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\x13\n\x06weight\x18\x02 \x01(\x02H\x00\x88\x01\x01\x42\t\n\x07_weight\"K\n\x0b\x41ppliedLora\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06weight\x18\x03 \x01(\x02\x12\x12\n\nshort_hash\x18\x04 \x01(\t\"\x98\x02\n\rGenerateEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12,\n\x06queued\x18\x02 \x01(\x0b\x32\x1a.diffusiond.v1.QueuedEventH\x00\x12.\n\x07started\x18\x03 \x01(\x0b\x32\x1b.diffusiond.v1.StartedEventH\x00\x12\x30\n\x08progress\x18\x04 \x01(\x0b\x32\x1c.diffusiond.v1.ProgressEventH\x00\x12*\n\x05image\x18\x05 \x01(\x0b\x32\x19.diffusiond.v1.ImageEventH\x00\x12\x32\n\tcompleted\x18\x06 \x01(\x0b\x32\x1d.diffusiond.v1.CompletedEventH\x00\x42\x07\n\x05\x65vent\"5\n\x0bQueuedEvent\x12\x10\n\x08position\x18\x01 \x01(\r\x12\x14\n\x0cqueue_length\x18\x02 \x01(\r\"\xfa\x01\n\x0cStartedEvent\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05seeds\x18\x02 \x03(\x04\x12\'\n\x07sampler\x18\x03 \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\tscheduler\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\r\n\x05steps\x18\x07 \x01(\r\x12)\n\x05loras\x18\x08 \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora\x12\x0e\n\x06prompt\x18\t \x01(\t\x12\x17\n\x0fnegative_prompt\x18\n \x01(\t\x12\x0e\n\x06styles\x18\x0b \x03(\t\"`\n\rProgressEvent\x12\x0c\n\x04step\x18\x01 \x01(\r\x12\x13\n\x0btotal_steps\x18\x02 \x01(\r\x12\x17\n\x0f\x65lapsed_seconds\x18\x03 \x01(\x01\x12\x13\n\x0b\x65ta_seconds\x18\x04 \x01(\x01\"i\n\nImageEvent\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\"d\n\x0e\x43ompletedEvent\x12&\n\x05state\x18\x01 \x01(\x0e\x32\x17.diffusiond.v1.JobState\x12*\n\x07timings\x18\x02 \x01(\x0b\x32\x19.diffusiond.v1.JobTimings\"\x84\x01\n\nJobTimings\x12\x16\n\x0equeued_seconds\x18\x01 \x01(\x01\x12\x14\n\x0cload_seconds\x18\x02 \x01(\x01\x12\x19\n\x11inference_seconds\x18\x03 \x01(\x01\x12\x16\n\x0e\x65ncode_seconds\x18\x04 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x05 \x01(\x01\"\"\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"D\n\x11\x43\x61ncelJobResponse\x12/\n\x0eprevious_state\x18\x01 \x01(\x0e\x32\x17.diffusiond.v1.JobState\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x10ListJobsResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.diffusiond.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x02\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.diffusiond.v1.JobState\x12\x10\n\x08position\x18\x03 \x01(\r\x12\r\n\x05model\x18\x04 \x01(\t\x12\x0e\n\x06prompt\x18\x05 \x01(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\r\n\x05steps\x18\x08 \x01(\r\x12\x12\n\nnum_images\x18\t \x01(\r\x12\x0c\n\x04step\x18\n \x01(\r\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05loras\x18\x0c \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora\x12\x0e\n\x06styles\x18\r \x03(\t*\xb1\x03\n\x07Sampler\x12\x17\n\x13SAMPLER_UNSPECIFIED\x10\x00\x12\x11\n\rSAMPLER_EULER\x10\x01\x12\x13\n\x0fSAMPLER_EULER_A\x10\x02\x12\x10\n\x0cSAMPLER_HEUN\x10\x03\x12\x14\n\x10SAMPLER_DPMPP_2M\x10\x04\x12\x1b\n\x17SAMPLER_DPMPP_2M_KARRAS\x10\x05\x12\x15\n\x11SAMPLER_DPMPP_SDE\x10\x06\x12\x1c\n\x18SAMPLER_DPMPP_SDE_KARRAS\x10\x07\x12\x10\n\x0cSAMPLER_DPM2\x10\x08\x12\x12\n\x0eSAMPLER_DPM2_A\x10\t\x12\x0f\n\x0bSAMPLER_LMS\x10\n\x12\x10\n\x0cSAMPLER_DDIM\x10\x0b\x12\x10\n\x0cSAMPLER_PNDM\x10\x0c\x12\x11\n\rSAMPLER_UNIPC\x10\r\x12\x10\n\x0cSAMPLER_DEIS\x10\x0e\x12\x18\n\x14SAMPLER_DPMPP_2M_SDE\x10\x0f\x12\x1f\n\x1bSAMPLER_DPMPP_2M_SDE_KARRAS\x10\x10\x12\x16\n\x12SAMPLER_LMS_KARRAS\x10\x11\x12\x18\n\x14SAMPLER_EULER_KARRAS\x10\x12*o\n\x0bImageFormat\x12\x1c\n\x18IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10IMAGE_FORMAT_PNG\x10\x01\x12\x15\n\x11IMAGE_FORMAT_JPEG\x10\x02\x12\x15\n\x11IMAGE_FORMAT_WEBP\x10\x03*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xfc\x01\n\x11GenerationService\x12J\n\x08Generate\x12\x1e.diffusiond.v1.GenerateRequest\x1a\x1c.diffusiond.v1.GenerateEvent0\x01\x12N\n\tCancelJob\x12\x1f.diffusiond.v1.CancelJobRequest\x1a .diffusiond.v1.CancelJobResponse\x12K\n\x08ListJobs\x12\x1e.diffusiond.v1.ListJobsRequest\x1a\x1f.diffusiond.v1.ListJobsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'diffusiond.v1.generation_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SAMPLER']._serialized_start=2221
-  _globals['_SAMPLER']._serialized_end=2654
-  _globals['_IMAGEFORMAT']._serialized_start=2656
-  _globals['_IMAGEFORMAT']._serialized_end=2767
-  _globals['_JOBSTATE']._serialized_start=2770
-  _globals['_JOBSTATE']._serialized_end=2924
+  _globals['_SAMPLER']._serialized_start=2294
+  _globals['_SAMPLER']._serialized_end=2727
+  _globals['_IMAGEFORMAT']._serialized_start=2729
+  _globals['_IMAGEFORMAT']._serialized_end=2840
+  _globals['_JOBSTATE']._serialized_start=2843
+  _globals['_JOBSTATE']._serialized_end=2997
   _globals['_GENERATEREQUEST']._serialized_start=91
-  _globals['_GENERATEREQUEST']._serialized_end=564
-  _globals['_LORAREF']._serialized_start=566
-  _globals['_LORAREF']._serialized_end=621
-  _globals['_APPLIEDLORA']._serialized_start=623
-  _globals['_APPLIEDLORA']._serialized_end=698
-  _globals['_GENERATEEVENT']._serialized_start=701
-  _globals['_GENERATEEVENT']._serialized_end=981
-  _globals['_QUEUEDEVENT']._serialized_start=983
-  _globals['_QUEUEDEVENT']._serialized_end=1036
-  _globals['_STARTEDEVENT']._serialized_start=1039
-  _globals['_STARTEDEVENT']._serialized_end=1248
-  _globals['_PROGRESSEVENT']._serialized_start=1250
-  _globals['_PROGRESSEVENT']._serialized_end=1346
-  _globals['_IMAGEEVENT']._serialized_start=1348
-  _globals['_IMAGEEVENT']._serialized_end=1453
-  _globals['_COMPLETEDEVENT']._serialized_start=1455
-  _globals['_COMPLETEDEVENT']._serialized_end=1555
-  _globals['_JOBTIMINGS']._serialized_start=1558
-  _globals['_JOBTIMINGS']._serialized_end=1690
-  _globals['_CANCELJOBREQUEST']._serialized_start=1692
-  _globals['_CANCELJOBREQUEST']._serialized_end=1726
-  _globals['_CANCELJOBRESPONSE']._serialized_start=1728
-  _globals['_CANCELJOBRESPONSE']._serialized_end=1796
-  _globals['_LISTJOBSREQUEST']._serialized_start=1798
-  _globals['_LISTJOBSREQUEST']._serialized_end=1854
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1856
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1933
-  _globals['_JOB']._serialized_start=1936
-  _globals['_JOB']._serialized_end=2218
-  _globals['_GENERATIONSERVICE']._serialized_start=2927
-  _globals['_GENERATIONSERVICE']._serialized_end=3179
+  _globals['_GENERATEREQUEST']._serialized_end=580
+  _globals['_LORAREF']._serialized_start=582
+  _globals['_LORAREF']._serialized_end=637
+  _globals['_APPLIEDLORA']._serialized_start=639
+  _globals['_APPLIEDLORA']._serialized_end=714
+  _globals['_GENERATEEVENT']._serialized_start=717
+  _globals['_GENERATEEVENT']._serialized_end=997
+  _globals['_QUEUEDEVENT']._serialized_start=999
+  _globals['_QUEUEDEVENT']._serialized_end=1052
+  _globals['_STARTEDEVENT']._serialized_start=1055
+  _globals['_STARTEDEVENT']._serialized_end=1305
+  _globals['_PROGRESSEVENT']._serialized_start=1307
+  _globals['_PROGRESSEVENT']._serialized_end=1403
+  _globals['_IMAGEEVENT']._serialized_start=1405
+  _globals['_IMAGEEVENT']._serialized_end=1510
+  _globals['_COMPLETEDEVENT']._serialized_start=1512
+  _globals['_COMPLETEDEVENT']._serialized_end=1612
+  _globals['_JOBTIMINGS']._serialized_start=1615
+  _globals['_JOBTIMINGS']._serialized_end=1747
+  _globals['_CANCELJOBREQUEST']._serialized_start=1749
+  _globals['_CANCELJOBREQUEST']._serialized_end=1783
+  _globals['_CANCELJOBRESPONSE']._serialized_start=1785
+  _globals['_CANCELJOBRESPONSE']._serialized_end=1853
+  _globals['_LISTJOBSREQUEST']._serialized_start=1855
+  _globals['_LISTJOBSREQUEST']._serialized_end=1911
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1913
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1990
+  _globals['_JOB']._serialized_start=1993
+  _globals['_JOB']._serialized_end=2291
+  _globals['_GENERATIONSERVICE']._serialized_start=3000
+  _globals['_GENERATIONSERVICE']._serialized_end=3252
 # @@protoc_insertion_point(module_scope)

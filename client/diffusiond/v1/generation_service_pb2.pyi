@@ -190,6 +190,7 @@ class GenerateRequest(_message.Message):
     QUALITY_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
     ADD_TRIGGER_WORDS_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -230,6 +231,12 @@ class GenerateRequest(_message.Message):
         for another base model is refused with FAILED_PRECONDITION before the job is queued.
         """
 
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Styles (ids or names, see StyleService) applied in order to the prompt and the negative prompt
+        before the job is queued; at most `max_styles` (8 by default).
+        """
+
     def __init__(
         self,
         *,
@@ -247,10 +254,11 @@ class GenerateRequest(_message.Message):
         quality: _builtins.int | None = ...,
         loras: _abc.Iterable[Global___LoraRef] | None = ...,
         add_trigger_words: _builtins.bool = ...,
+        styles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
@@ -429,6 +437,8 @@ class StartedEvent(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
     PROMPT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that runs the job (its resolved name)."""
     sampler: Global___Sampler.ValueType
@@ -441,7 +451,9 @@ class StartedEvent(_message.Message):
     steps: _builtins.int
     """Resolved number of steps."""
     prompt: _builtins.str
-    """The prompt as run (with trigger words when add_trigger_words was set)."""
+    """The prompt as run (styles expanded; trigger words added when add_trigger_words was set)."""
+    negative_prompt: _builtins.str
+    """The negative prompt as run (styles expanded)."""
     @_builtins.property
     def seeds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """The seed of each image, in order."""
@@ -449,6 +461,10 @@ class StartedEvent(_message.Message):
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppliedLora]:
         """The LoRAs applied, with their resolved weights."""
+
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names of the styles applied, in order."""
 
     def __init__(
         self,
@@ -462,10 +478,12 @@ class StartedEvent(_message.Message):
         steps: _builtins.int = ...,
         loras: _abc.Iterable[Global___AppliedLora] | None = ...,
         prompt: _builtins.str = ...,
+        negative_prompt: _builtins.str = ...,
+        styles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -724,6 +742,7 @@ class Job(_message.Message):
     STEP_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -746,6 +765,10 @@ class Job(_message.Message):
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___AppliedLora]:
         """The LoRAs the job applies, with their resolved weights."""
 
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The styles applied, in order."""
+
     def __init__(
         self,
         *,
@@ -761,10 +784,11 @@ class Job(_message.Message):
         step: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         loras: _abc.Iterable[Global___AppliedLora] | None = ...,
+        styles: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

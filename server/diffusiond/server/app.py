@@ -23,10 +23,13 @@ from diffusiond.server.pipeline.device import choose_device, choose_dtype
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.loras import LoraService
 from diffusiond.server.services.models import ModelService
+from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
 from diffusiond.server.store.lora_repo import LoraRepository
+from diffusiond.server.store.style_repo import StyleRepository
+from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import (
 	generation_service_pb2,
 	generation_service_pb2_grpc,
@@ -34,6 +37,8 @@ from diffusiond.v1 import (
 	lora_service_pb2_grpc,
 	model_service_pb2,
 	model_service_pb2_grpc,
+	style_service_pb2,
+	style_service_pb2_grpc,
 	system_service_pb2,
 	system_service_pb2_grpc,
 )
@@ -44,6 +49,7 @@ SERVICE_NAMES = (
 	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
 	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
 	lora_service_pb2.DESCRIPTOR.services_by_name['LoraService'].full_name,
+	style_service_pb2.DESCRIPTOR.services_by_name['StyleService'].full_name,
 	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
 )
 _HEALTH_NAMES = ('', *SERVICE_NAMES)
@@ -89,7 +95,8 @@ class Daemon:
 		self.hasher = Hasher([self.catalog, self.loras], files_changed)
 		self.cache = cache_limits(settings)
 		backend = backend or default_backend(settings, self.cache)
-		self.manager = PipelineManager(settings, backend, self.catalog, self.loras)
+		self.styles = StyleBook(StyleRepository(self.database.sessions))
+		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles)
 		self.health = HealthServicer()
 		size = settings.server.max_message_bytes
 		self.server = grpc.aio.server(
@@ -100,6 +107,7 @@ class Daemon:
 			GenerationService(self.manager), self.server
 		)
 		lora_service_pb2_grpc.add_LoraServiceServicer_to_server(LoraService(self.loras), self.server)
+		style_service_pb2_grpc.add_StyleServiceServicer_to_server(StyleService(self.styles), self.server)
 		model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, settings), self.server)
 		system_service_pb2_grpc.add_SystemServiceServicer_to_server(
 			SystemService(self.manager, self.cache), self.server

@@ -48,6 +48,10 @@ class LoraNotFoundError(NotFoundError):
 	reason = 'LORA_NOT_FOUND'
 
 
+class StyleNotFoundError(NotFoundError):
+	reason = 'STYLE_NOT_FOUND'
+
+
 class JobNotFoundError(NotFoundError):
 	reason = 'JOB_NOT_FOUND'
 

@@ -89,6 +89,7 @@ class GenerateParams(BaseModel):
 	quality: int | None = None
 	loras: list[LoraRequest] = Field(default_factory=list)
 	add_trigger_words: bool = False
+	styles: list[str] = Field(default_factory=list)
 
 
 class JobSpec(BaseModel):
@@ -108,6 +109,7 @@ class JobSpec(BaseModel):
 	output_format: ImageFormat
 	quality: int
 	loras: list[LoraSpec] = Field(default_factory=list)
+	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 
 
 class QueuedEvent(BaseModel):
@@ -118,6 +120,8 @@ class QueuedEvent(BaseModel):
 class StartedEvent(BaseModel):
 	model: str
 	prompt: str = ''
+	negative_prompt: str = ''
+	styles: list[str] = Field(default_factory=list)
 	loras: list[LoraSpec] = Field(default_factory=list)
 	seeds: list[int]
 	sampler: Sampler
@@ -174,3 +178,4 @@ class JobInfo(BaseModel):
 	step: int
 	created_at: datetime = Field(description='UTC submission time.')
 	loras: list[LoraSpec] = Field(default_factory=list)
+	styles: list[str] = Field(default_factory=list)

@@ -105,6 +105,7 @@ class LimitsSettings(BaseModel):
 	max_guidance: float = Field(default=30.0, gt=0)
 	max_prompt_chars: int = Field(default=4000, ge=1)
 	max_loras: int = Field(default=8, ge=0, description='LoRAs per request.')
+	max_styles: int = Field(default=8, ge=0, description='Styles per request.')
 
 
 class Settings(BaseSettings):

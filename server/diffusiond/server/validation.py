@@ -7,6 +7,8 @@ field, the rule and the value received.
 import math
 import secrets
 
+from pydantic import BaseModel, Field
+
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
@@ -17,6 +19,16 @@ DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
 MAX_SEED = 2**63 - 1
 MAX_LORA_WEIGHT = 2.0
+
+
+class Prompts(BaseModel):
+	"""The prompts as the pipeline sees them (styles expanded, trigger words added) and the styles used."""
+
+	prompt: str
+	negative_prompt: str
+	styles: list[str] = Field(default_factory=list)
+
+
 _RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111
 
 
@@ -57,6 +69,10 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
+	if len(params.styles) > limits.max_styles:
+		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
+	if any(not style for style in params.styles):
+		checks.append(('styles', 'a style is named by its id or name; got an empty one'))
 	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
 
 
@@ -86,7 +102,7 @@ def check(params: GenerateParams, limits: LimitsSettings) -> None:
 
 
 def resolve(
-	params: GenerateParams, model: ModelInfo, loras: list[LoraSpec] | None = None, prompt: str | None = None
+	params: GenerateParams, model: ModelInfo, loras: list[LoraSpec] | None = None, prompts: Prompts | None = None
 ) -> JobSpec:
 	"""Resolves every default of checked `params`: the request's value, else the model's default, else ours."""
 	seed = params.seed if params.seed is not None else secrets.randbits(_RANDOM_SEED_BITS)
@@ -96,8 +112,8 @@ def resolve(
 	sampler = params.sampler if params.sampler is not Sampler.UNSPECIFIED else defaults.sampler
 	return JobSpec(
 		model=model.name,
-		prompt=params.prompt if prompt is None else prompt,
-		negative_prompt=params.negative_prompt,
+		prompt=params.prompt if prompts is None else prompts.prompt,
+		negative_prompt=params.negative_prompt if prompts is None else prompts.negative_prompt,
 		width=params.width or model.native_size,
 		height=params.height or model.native_size,
 		steps=params.steps or defaults.steps or DEFAULT_STEPS,
@@ -107,4 +123,5 @@ def resolve(
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,
 		loras=loras or [],
+		styles=prompts.styles if prompts else [],
 	)

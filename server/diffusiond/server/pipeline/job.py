@@ -48,4 +48,5 @@ class Job:
 			step=self.step,
 			created_at=self.created_at,
 			loras=self.spec.loras,
+			styles=self.spec.styles,
 		)

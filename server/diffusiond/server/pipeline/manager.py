@@ -22,7 +22,9 @@ from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.worker import Worker
 from diffusiond.server.schemas import GenerateParams, JobInfo, JobState
 from diffusiond.server.settings import Settings
-from diffusiond.server.validation import check, resolve
+from diffusiond.server.styles.book import StyleBook
+from diffusiond.server.styles.templates import apply_styles
+from diffusiond.server.validation import Prompts, check, resolve
 
 log = logging.getLogger(__name__)
 T = TypeVar('T')
@@ -38,11 +40,14 @@ class ManagerStatus(BaseModel):
 
 
 class PipelineManager:
-	def __init__(self, settings: Settings, backend: Backend, catalog: Catalog, loras: LoraCatalog) -> None:
+	def __init__(
+		self, settings: Settings, backend: Backend, catalog: Catalog, loras: LoraCatalog, styles: StyleBook
+	) -> None:
 		self._settings = settings
 		self._backend = backend
 		self.catalog = catalog
 		self.loras = loras
+		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._worker = Worker(self._queue, backend)
 		self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,8 +110,13 @@ class PipelineManager:
 			await self._default_prepared.wait()  # calls made during start-up wait for the default model
 		model = await self.catalog.loadable(params.model)
 		loras = await self.loras.resolve(params.loras, model)
-		prompt = with_trigger_words(params.prompt, loras) if params.add_trigger_words else params.prompt
-		job = Job(resolve(params, model, [lora.spec for lora in loras], prompt), model, EventChannel(self._loop))
+		styles = await self.styles.resolve(params.styles)
+		styled = apply_styles(params.prompt, params.negative_prompt, styles)
+		prompt = with_trigger_words(styled.prompt, loras) if params.add_trigger_words else styled.prompt
+		prompts = Prompts(
+			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
+		)
+		job = Job(resolve(params, model, [lora.spec for lora in loras], prompts), model, EventChannel(self._loop))
 		self._queue.put(job)
 		await self.catalog.mark_used(model.id)
 		await self.loras.mark_used([lora.spec.id for lora in loras])

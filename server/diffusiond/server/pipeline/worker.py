@@ -76,6 +76,8 @@ class Worker:
 			StartedEvent(
 				model=spec.model,
 				prompt=spec.prompt,
+				negative_prompt=spec.negative_prompt,
+				styles=spec.styles,
 				loras=spec.loras,
 				seeds=spec.seeds,
 				sampler=spec.sampler,

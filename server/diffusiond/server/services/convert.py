@@ -56,6 +56,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 			for lora in request.loras
 		],
 		add_trigger_words=request.add_trigger_words,
+		styles=list(request.styles),
 	)
 
 
@@ -73,6 +74,8 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 				gen_pb.StartedEvent(
 					model=event.model,
 					prompt=event.prompt,
+					negative_prompt=event.negative_prompt,
+					styles=event.styles,
 					loras=applied_to_pb(event.loras),
 					seeds=event.seeds,
 					sampler=sampler_to_pb(event.sampler),
@@ -138,6 +141,7 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		num_images=info.num_images,
 		step=info.step,
 		loras=applied_to_pb(info.loras),
+		styles=info.styles,
 	)
 	job.create_time.FromDatetime(info.created_at)
 	return job

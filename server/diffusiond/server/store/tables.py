@@ -75,3 +75,18 @@ class LoraRow(Base):
 	hidden: Mapped[bool] = mapped_column(default=False)
 	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class StyleRow(Base):
+	__tablename__ = 'styles'
+
+	id: Mapped[str] = mapped_column(String(32), primary_key=True)
+	name: Mapped[str] = mapped_column(String(100), unique=True, index=True)
+	prompt: Mapped[str] = mapped_column(Text, default='')
+	negative_prompt: Mapped[str] = mapped_column(Text, default='')
+	description: Mapped[str] = mapped_column(Text, default='')
+	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	builtin: Mapped[bool] = mapped_column(default=False)
+	created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
