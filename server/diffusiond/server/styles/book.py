@@ -1,6 +1,6 @@
 """The style book: validation, lookups, CSV import/export and expansion for Generate."""
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, StyleNotFoundError
+from diffusiond.server.errors import AlreadyExistsError, FieldViolation, InvalidArgumentError, StyleNotFoundError
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.csvfile import parse_styles_csv, write_styles_csv
 from diffusiond.server.styles.schemas import MAX_TEMPLATE, ImportResult, StyleFields, StyleRecord, name_problem
@@ -40,15 +40,26 @@ class StyleBook:
 			)
 		return record
 
+	async def _check_name_free(self, name: str | None, own_id: str = '') -> None:
+		"""Names are unique regardless of case, as lookups ignore case."""
+		known = await self.repo.find(name) if name else None
+		if known is not None and known.id != own_id:
+			raise AlreadyExistsError(
+				f'a style named {known.name!r} exists already; pick another name', metadata={'style': known.name}
+			)
+
 	async def create(self, fields: StyleFields) -> StyleRecord:
-		if fields.name is None:
+		if not fields.name:
 			raise InvalidArgumentError([FieldViolation(field='style.name', description='a style needs a name')])
 		check_fields(fields)
+		await self._check_name_free(fields.name)
 		return await self.repo.create(fields)
 
 	async def update(self, ref: str, fields: StyleFields) -> StyleRecord:
 		check_fields(fields)
-		return await self.repo.update((await self.get(ref)).id, fields)
+		style = await self.get(ref)
+		await self._check_name_free(fields.name, style.id)
+		return await self.repo.update(style.id, fields)
 
 	async def resolve(self, refs: list[str]) -> list[StyleRecord]:
 		"""The styles a request names, in order (each once)."""
