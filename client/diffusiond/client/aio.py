@@ -7,6 +7,7 @@ from typing import Self, Unpack
 import grpc
 
 from diffusiond.client.aio_loras import AsyncLoraCalls
+from diffusiond.client.aio_styles import AsyncStyleCalls
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
@@ -15,11 +16,12 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
+from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
-class AsyncClient(AsyncLoraCalls):
+class AsyncClient(AsyncLoraCalls, AsyncStyleCalls):
 	"""asyncio client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051."""
 
 	def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
@@ -30,6 +32,7 @@ class AsyncClient(AsyncLoraCalls):
 		self._system = sys_grpc.SystemServiceStub(self._channel)
 		self._models = model_grpc.ModelServiceStub(self._channel)
 		self._loras = lora_grpc.LoraServiceStub(self._channel)
+		self._styles = style_grpc.StyleServiceStub(self._channel)
 
 	async def __aenter__(self) -> Self:
 		return self

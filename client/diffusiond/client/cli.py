@@ -12,6 +12,7 @@ from google.protobuf import json_format
 from diffusiond.client.cli_args import build_parser
 from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
+from diffusiond.client.cli_styles import styles_command
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
 from diffusiond.client.request import GenerateOptions
@@ -45,6 +46,8 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['loras'] = args.lora
 	if args.triggers:
 		options['add_trigger_words'] = True
+	if args.style:
+		options['styles'] = args.style
 	suffix = args.output.suffix.lstrip('.').lower() if args.output else ''
 	if args.format or suffix in ('png', 'jpg', 'jpeg', 'webp'):
 		options['output_format'] = args.format or suffix
@@ -119,6 +122,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'jobs': _jobs,
 	'models': models_command,
 	'loras': loras_command,
+	'styles': styles_command,
 }
 
 

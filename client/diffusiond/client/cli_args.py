@@ -5,6 +5,7 @@ from pathlib import Path
 
 from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
+from diffusiond.client.cli_styles import add_style_commands
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
 
 
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
 	)
 	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
+	gen.add_argument('--style', action='append', metavar='NAME', help='apply a style (repeatable, in order)')
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
 	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
 	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
@@ -52,4 +54,5 @@ def build_parser() -> argparse.ArgumentParser:
 	cancel.add_argument('job_id')
 	add_model_commands(commands)
 	add_lora_commands(commands)
+	add_style_commands(commands)
 	return parser

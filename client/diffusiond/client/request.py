@@ -38,6 +38,7 @@ class GenerateOptions(TypedDict, total=False):
 	quality: int
 	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
 	add_trigger_words: bool
+	styles: list[str]  # style ids or names, applied in order
 
 
 def resolve_address(address: str | None) -> str:
@@ -84,6 +85,7 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.output_format = parse_format(options['output_format'])
 	request.loras.extend(parse_lora(text) for text in options.get('loras', []))
 	request.add_trigger_words = options.get('add_trigger_words', False)
+	request.styles.extend(options.get('styles', []))
 	return request
 
 

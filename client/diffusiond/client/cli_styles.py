@@ -1,0 +1,57 @@
+"""`diffusionctl styles ...`: list, show, add, rm, import, export."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from google.protobuf import json_format
+
+from diffusiond.client.sync import Client
+
+
+def add_style_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentParser]') -> None:
+	styles = commands.add_parser(
+		'styles', help='prompt styles', epilog='example: diffusionctl styles add Ink --prompt "ink drawing of {prompt}"'
+	)
+	actions = styles.add_subparsers(dest='styles_command', required=True)
+	actions.add_parser('list', help='styles by name').add_argument('--query', default='', help='text to look for')
+	actions.add_parser('show', help='one style in full').add_argument('style', help='id or name')
+	add = actions.add_parser('add', help='create a style ({prompt} marks where the prompt goes)')
+	add.add_argument('name')
+	add.add_argument('--prompt', default='')
+	add.add_argument('--negative', default='')
+	add.add_argument('--description', default='')
+	add.add_argument('--tags', default='', help='comma-separated')
+	actions.add_parser('rm', help='delete a style').add_argument('style')
+	importer = actions.add_parser('import', help='read an A1111 styles.csv (all rows or none)')
+	importer.add_argument('file', type=Path)
+	importer.add_argument('--overwrite', action='store_true', help='replace styles that exist already')
+	exporter = actions.add_parser('export', help='write every style as an A1111 styles.csv')
+	exporter.add_argument('-o', '--output', type=Path, help='file to write (default: standard output)')
+
+
+def styles_command(client: Client, args: argparse.Namespace) -> int:
+	action = args.styles_command
+	if action == 'list':
+		for style in client.list_styles(args.query):
+			line = f'{style.name:<30} {style.prompt[:60]!r}{" [built-in]" if style.builtin else ""}'
+			print(json_format.MessageToJson(style, indent=None) if args.json else line)
+	elif action == 'show':
+		print(json_format.MessageToJson(client.get_style(args.style)))
+	elif action == 'add':
+		tags = [tag.strip() for tag in args.tags.split(',') if tag.strip()]
+		style = client.create_style(args.name, args.prompt, args.negative, args.description, tags)
+		print(f'created {style.name} ({style.id})')
+	elif action == 'rm':
+		print(f'deleted {client.delete_style(args.style).name}')
+	elif action == 'import':
+		result = client.import_styles(args.file.read_bytes(), args.overwrite)
+		print(f'created {len(result.created)}, updated {len(result.updated)}, skipped {len(result.skipped)}')
+	else:
+		data = client.export_styles()
+		if args.output:
+			args.output.write_bytes(data)
+			print(f'wrote {args.output}', file=sys.stderr)
+		else:
+			sys.stdout.write(data.decode('utf-8-sig'))
+	return 0
