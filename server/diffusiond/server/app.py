@@ -4,22 +4,19 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
-import grpc
-import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
-from grpc_reflection.v1alpha import reflection
 
 from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.interceptors import ErrorInterceptor
 from diffusiond.server.pipeline import PipelineManager
-from diffusiond.server.pipeline.backend import Backend, DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.device import choose_device, choose_dtype
+from diffusiond.server.pipeline.backend import Backend
+from diffusiond.server.pipeline.factory import cache_limits, default_backend
+from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.loras import LoraService
 from diffusiond.server.services.models import ModelService
@@ -31,27 +28,15 @@ from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import (
-	generation_service_pb2,
 	generation_service_pb2_grpc,
-	lora_service_pb2,
 	lora_service_pb2_grpc,
-	model_service_pb2,
 	model_service_pb2_grpc,
-	style_service_pb2,
 	style_service_pb2_grpc,
-	system_service_pb2,
 	system_service_pb2_grpc,
 )
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = (
-	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
-	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
-	lora_service_pb2.DESCRIPTOR.services_by_name['LoraService'].full_name,
-	style_service_pb2.DESCRIPTOR.services_by_name['StyleService'].full_name,
-	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
-)
 _HEALTH_NAMES = ('', *SERVICE_NAMES)
 _STOP_GRACE_S = 5.0  # for streams to flush their last events after the manager drained
 
@@ -61,17 +46,6 @@ def _write_atomically(path: Path, text: str) -> None:
 	scratch = path.with_name(f'.{path.name}.tmp')
 	scratch.write_text(text)
 	scratch.replace(path)
-
-
-def cache_limits(settings: Settings) -> PipelineCache:
-	models = settings.models
-	return PipelineCache(models.cache_max_models, models.cache_max_bytes or psutil.virtual_memory().total // 2)
-
-
-def default_backend(settings: Settings, cache: PipelineCache) -> DiffusersBackend:
-	device = choose_device(settings.device)
-	dtype = choose_dtype(settings.device, device)
-	return DiffusersBackend(device, dtype, cache, settings.models.allow_pickle, settings.loras)
 
 
 class Daemon:
@@ -98,23 +72,22 @@ class Daemon:
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles)
 		self.health = HealthServicer()
-		size = settings.server.max_message_bytes
-		self.server = grpc.aio.server(
-			interceptors=[ErrorInterceptor()],
-			options=[('grpc.max_send_message_length', size), ('grpc.max_receive_message_length', size)],
-		)
-		generation_service_pb2_grpc.add_GenerationServiceServicer_to_server(
-			GenerationService(self.manager), self.server
-		)
-		lora_service_pb2_grpc.add_LoraServiceServicer_to_server(LoraService(self.loras), self.server)
-		style_service_pb2_grpc.add_StyleServiceServicer_to_server(StyleService(self.styles), self.server)
-		model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelService(self.manager, settings), self.server)
-		system_service_pb2_grpc.add_SystemServiceServicer_to_server(
-			SystemService(self.manager, self.cache), self.server
-		)
-		health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-		reflection.enable_server_reflection(
-			(*SERVICE_NAMES, 'grpc.health.v1.Health', reflection.SERVICE_NAME), self.server
+		self.server = build_server(
+			settings,
+			[
+				partial(
+					generation_service_pb2_grpc.add_GenerationServiceServicer_to_server, GenerationService(self.manager)
+				),
+				partial(lora_service_pb2_grpc.add_LoraServiceServicer_to_server, LoraService(self.loras)),
+				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
+				partial(
+					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)
+				),
+				partial(
+					system_service_pb2_grpc.add_SystemServiceServicer_to_server, SystemService(self.manager, self.cache)
+				),
+				partial(health_pb2_grpc.add_HealthServicer_to_server, self.health),
+			],
 		)
 		self.port = self.server.add_insecure_port(f'{settings.server.host}:{settings.server.port}')
 		self.ready = asyncio.Event()
