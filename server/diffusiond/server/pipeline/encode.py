@@ -1,18 +1,36 @@
-"""Encodes PIL images to PNG, JPEG or WebP bytes. Runs on a worker thread, never on the event loop."""
+"""Encodes PIL images to PNG, JPEG or WebP bytes with their metadata. Runs on the worker, never on the loop.
+
+PNG: A1111's `parameters` text chunk and our `diffusiond` JSON chunk. JPEG / WebP: the parameters text in
+EXIF UserComment (UNICODE, as A1111 writes it with piexif).
+"""
 
 import io
 
-from PIL import Image
+from PIL import ExifTags, Image, PngImagePlugin
 
+from diffusiond.server.pipeline.infotext import ImageMetadata
 from diffusiond.server.schemas import ImageFormat
 
 _PIL_FORMATS = {ImageFormat.PNG: 'PNG', ImageFormat.JPEG: 'JPEG', ImageFormat.WEBP: 'WEBP'}
+USER_COMMENT = 0x9286
+JSON_CHUNK = 'diffusiond'
 
 
-def encode_image(image: Image.Image, fmt: ImageFormat, quality: int) -> bytes:
+def user_comment(text: str) -> bytes:
+	return b'UNICODE\x00' + text.encode('utf-16-be')
+
+
+def encode_image(image: Image.Image, fmt: ImageFormat, quality: int, metadata: ImageMetadata | None = None) -> bytes:
 	buffer = io.BytesIO()
 	if fmt is ImageFormat.PNG:
-		image.save(buffer, format='PNG', compress_level=4)
+		info = PngImagePlugin.PngInfo()
+		if metadata is not None:
+			info.add_itxt('parameters', metadata.parameters)
+			info.add_itxt(JSON_CHUNK, metadata.json_text)
+		image.save(buffer, format='PNG', compress_level=4, pnginfo=info)
 	else:
-		image.convert('RGB').save(buffer, format=_PIL_FORMATS[fmt], quality=quality)
+		exif = Image.Exif()
+		if metadata is not None:
+			exif.get_ifd(ExifTags.IFD.Exif)[USER_COMMENT] = user_comment(metadata.parameters)
+		image.convert('RGB').save(buffer, format=_PIL_FORMATS[fmt], quality=quality, exif=exif)
 	return buffer.getvalue()

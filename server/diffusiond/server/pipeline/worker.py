@@ -7,6 +7,7 @@ import time
 from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.encode import encode_image
+from diffusiond.server.pipeline.infotext import image_metadata
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.schemas import (
@@ -100,7 +101,8 @@ class Worker:
 		encode_start = time.monotonic()
 		timings.inference_s = encode_start - inference_start
 		for index, (image, seed) in enumerate(zip(output.images, spec.seeds, strict=True)):
-			data = encode_image(image, spec.output_format, spec.quality)
+			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id)
+			data = encode_image(image, spec.output_format, spec.quality, metadata)
 			job.channel.publish(
 				ImageEvent(
 					index=index,
