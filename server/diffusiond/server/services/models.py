@@ -47,24 +47,29 @@ class ModelService(model_grpc.ModelServiceServicer):
 		self._settings = settings
 		self._downloader = Downloader(self._catalog.models_dir, settings.downloads, settings.models.allow_pickle)
 
-	def _to_pb(self, record: ModelRecord) -> model_pb.Model:
-		cached = {entry.info.id: entry.active for entry in self._manager.cached()}
+	def _cached(self) -> dict[str, bool]:
+		"""Model id → active, for every model in the memory cache (one snapshot per call)."""
+		return {entry.info.id: entry.active for entry in self._manager.cached()}
+
+	def _to_pb(self, record: ModelRecord, cached: dict[str, bool] | None = None) -> model_pb.Model:
+		cached = self._cached() if cached is None else cached
 		return model_to_pb(record, loaded=record.id in cached, active=cached.get(record.id, False))
 
 	async def ListModels(self, request: model_pb.ListModelsRequest, context: Context) -> model_pb.ListModelsResponse:
 		size = page_size(request.page_size)
 		offset = decode_token(request.page_token)
+		cached = self._cached()
 		records, total = await self._catalog.repo.query(
 			base=base_from_pb(request.base),
 			format=format_from_pb(request.format),
-			ids=[entry.info.id for entry in self._manager.cached()] if request.loaded_only else None,
+			ids=list(cached) if request.loaded_only else None,
 			order=_ORDERS.get(request.order_by, 'name'),
 			offset=offset,
 			limit=size,
 		)
 		end = offset + len(records)
 		return model_pb.ListModelsResponse(
-			models=[self._to_pb(record) for record in records],
+			models=[self._to_pb(record, cached) for record in records],
 			next_page_token=encode_token(end) if end < total else '',
 			total_size=total,
 		)
