@@ -24,6 +24,7 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
+from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
@@ -70,7 +71,8 @@ class Daemon:
 		self.cache = cache_limits(settings)
 		backend = backend or default_backend(settings, self.cache)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
-		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles)
+		self.history = HistoryRepository(self.database.sessions)
+		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles, self.history)
 		self.health = HealthServicer()
 		self.server = build_server(
 			settings,

@@ -52,6 +52,10 @@ class StyleNotFoundError(NotFoundError):
 	reason = 'STYLE_NOT_FOUND'
 
 
+class GenerationNotFoundError(NotFoundError):
+	reason = 'GENERATION_NOT_FOUND'
+
+
 class JobNotFoundError(NotFoundError):
 	reason = 'JOB_NOT_FOUND'
 

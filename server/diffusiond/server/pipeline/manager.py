@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
+from diffusiond.server.history.writer import History
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.channel import EventChannel
@@ -22,6 +23,7 @@ from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.worker import Worker
 from diffusiond.server.schemas import GenerateParams, JobInfo, JobState
 from diffusiond.server.settings import Settings
+from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.templates import apply_styles
 from diffusiond.server.validation import Prompts, check, resolve
@@ -41,9 +43,16 @@ class ManagerStatus(BaseModel):
 
 class PipelineManager:
 	def __init__(
-		self, settings: Settings, backend: Backend, catalog: Catalog, loras: LoraCatalog, styles: StyleBook
+		self,
+		settings: Settings,
+		backend: Backend,
+		catalog: Catalog,
+		loras: LoraCatalog,
+		styles: StyleBook,
+		history: HistoryRepository | None = None,
 	) -> None:
 		self._settings = settings
+		self._history = history
 		self._backend = backend
 		self.catalog = catalog
 		self.loras = loras
@@ -56,6 +65,8 @@ class PipelineManager:
 
 	async def start(self) -> None:
 		self._loop = asyncio.get_running_loop()
+		if self._history is not None:
+			self._worker.history = History(self._history, self._settings.storage.outputs_dir, self._loop)
 		self._worker.start()
 
 	async def call(self, task: Callable[[], T]) -> T:

@@ -5,6 +5,7 @@ import threading
 import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
+from diffusiond.server.history.writer import HistoryWriter
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.encode import encode_image
 from diffusiond.server.pipeline.infotext import image_metadata
@@ -30,6 +31,7 @@ class Worker:
 	def __init__(self, queue: JobQueue, backend: Backend) -> None:
 		self._queue = queue
 		self._backend = backend
+		self.history: HistoryWriter | None = None  # set by the manager once the event loop runs
 		self._thread = threading.Thread(target=self._loop, name='diffusiond-worker', daemon=True)
 
 	def start(self) -> None:
@@ -100,22 +102,26 @@ class Worker:
 		output = self._backend.run(spec, on_step)
 		encode_start = time.monotonic()
 		timings.inference_s = encode_start - inference_start
+		events = []
 		for index, (image, seed) in enumerate(zip(output.images, spec.seeds, strict=True)):
 			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id)
 			data = encode_image(image, spec.output_format, spec.quality, metadata)
-			job.channel.publish(
-				ImageEvent(
-					index=index,
-					seed=seed,
-					data=data,
-					mime_type=spec.output_format.value,
-					width=image.width,
-					height=image.height,
-				)
+			event = ImageEvent(
+				index=index,
+				seed=seed,
+				data=data,
+				mime_type=spec.output_format.value,
+				width=image.width,
+				height=image.height,
 			)
+			job.channel.publish(event)
+			events.append(event)
 		end = time.monotonic()
 		timings.encode_s = end - encode_start
 		timings.total_s = end - job.submitted
+		if self.history is not None:  # recorded before `completed`: a client that then lists history sees the job
+			stats = self._backend.stats()
+			self.history.save(job, events, scheduler, f'{stats.name} ({stats.dtype})', timings.model_dump())
 		job.state = JobState.SUCCEEDED
 		job.channel.publish(CompletedEvent(state=JobState.SUCCEEDED, timings=timings))
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -90,3 +90,38 @@ class StyleRow(Base):
 	created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 	updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
+class GenerationRow(Base):
+	__tablename__ = 'generations'
+
+	id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the job id
+	created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+	finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	model_id: Mapped[str] = mapped_column(String(32), index=True)
+	model_name: Mapped[str] = mapped_column(String(512))
+	model_hash: Mapped[str] = mapped_column(String(16), default='')
+	prompt: Mapped[str] = mapped_column(Text)
+	negative_prompt: Mapped[str] = mapped_column(Text)
+	styles: Mapped[list[str]] = mapped_column(JSON, default=list)
+	loras: Mapped[list[dict[str, str | float]]] = mapped_column(JSON, default=list)
+	spec: Mapped[str] = mapped_column(Text)  # the JobSpec as JSON: everything needed to run it again
+	scheduler: Mapped[str] = mapped_column(String(128))
+	device: Mapped[str] = mapped_column(String(128))
+	timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+	favourite: Mapped[bool] = mapped_column(default=False)
+	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	note: Mapped[str] = mapped_column(Text, default='')
+
+
+class GenerationImageRow(Base):
+	__tablename__ = 'generation_images'
+
+	generation_id: Mapped[str] = mapped_column(ForeignKey('generations.id', ondelete='CASCADE'), primary_key=True)
+	index: Mapped[int] = mapped_column(Integer, primary_key=True)
+	seed: Mapped[int] = mapped_column(BigInteger)
+	path: Mapped[str] = mapped_column(Text)  # relative to the outputs folder
+	mime_type: Mapped[str] = mapped_column(String(32))
+	width: Mapped[int] = mapped_column(Integer)
+	height: Mapped[int] = mapped_column(Integer)
+	size_bytes: Mapped[int] = mapped_column(BigInteger)

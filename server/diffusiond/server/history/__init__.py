@@ -1,0 +1,1 @@
+"""Generation history: every job that produced images, with its files under the outputs folder."""

@@ -1,0 +1,154 @@
+"""The history tables: newest-first keyset pages, records with their images."""
+
+import json
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from diffusiond.server.errors import GenerationNotFoundError
+from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
+from diffusiond.server.schemas import JobSpec
+from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
+
+
+def _record(row: GenerationRow, images: list[GenerationImageRow]) -> GenerationRecord:
+	return GenerationRecord(
+		id=row.id,
+		created_at=row.created_at,
+		finished_at=row.finished_at,
+		model_id=row.model_id,
+		model_name=row.model_name,
+		model_hash=row.model_hash,
+		spec=JobSpec.model_validate_json(row.spec),
+		scheduler=row.scheduler,
+		device=row.device,
+		timings=dict(row.timings),
+		favourite=row.favourite,
+		tags=list(row.tags),
+		note=row.note,
+		images=[
+			StoredImage(
+				index=image.index,
+				seed=image.seed,
+				path=image.path,
+				mime_type=image.mime_type,
+				width=image.width,
+				height=image.height,
+				size_bytes=image.size_bytes,
+			)
+			for image in sorted(images, key=lambda item: item.index)
+		],
+	)
+
+
+def _where(filters: HistoryFilter) -> list[ColumnElement[bool]]:
+	where: list[ColumnElement[bool]] = []
+	if filters.model:
+		where.append(or_(GenerationRow.model_id == filters.model, GenerationRow.model_name == filters.model))
+	if filters.text:
+		pattern = f'%{filters.text.lower()}%'
+		where.append(
+			or_(func.lower(GenerationRow.prompt).like(pattern), func.lower(GenerationRow.negative_prompt).like(pattern))
+		)
+	if filters.favourite_only:
+		where.append(GenerationRow.favourite.is_(True))
+	if filters.since is not None:
+		where.append(GenerationRow.created_at >= filters.since)
+	if filters.until is not None:
+		where.append(GenerationRow.created_at < filters.until)
+	# JSON columns searched as text: a quoted value matches one list entry (a style name, a LoRA id or name).
+	if filters.style:
+		where.append(func.lower(cast(GenerationRow.styles, Text)).like(f'%{json.dumps(filters.style.lower())}%'))
+	if filters.lora:
+		where.append(func.lower(cast(GenerationRow.loras, Text)).like(f'%{json.dumps(filters.lora.lower())}%'))
+	return where
+
+
+class HistoryRepository:
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		self._sessions = sessions
+
+	async def add(self, record: GenerationRecord) -> None:
+		row = GenerationRow(
+			id=record.id,
+			created_at=record.created_at,
+			finished_at=record.finished_at,
+			model_id=record.model_id,
+			model_name=record.model_name,
+			model_hash=record.model_hash,
+			prompt=record.spec.prompt,
+			negative_prompt=record.spec.negative_prompt,
+			styles=record.spec.styles,
+			loras=[
+				{'id': lora.id, 'name': lora.name, 'weight': lora.weight, 'hash': lora.short_hash}
+				for lora in record.spec.loras
+			],
+			spec=record.spec.model_dump_json(),
+			scheduler=record.scheduler,
+			device=record.device,
+			timings=record.timings,
+			favourite=False,
+			tags=[],
+			note='',
+		)
+		async with self._sessions.begin() as session:
+			session.add(row)
+			session.add_all(
+				GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images
+			)
+
+	async def page(
+		self, filters: HistoryFilter, after: tuple[datetime, str] | None, limit: int
+	) -> list[GenerationRecord]:
+		"""Newest first; `after` is the (created_at, id) of the last record of the previous page."""
+		query = select(GenerationRow).where(*_where(filters))
+		if after is not None:
+			created, last_id = after
+			query = query.where(
+				or_(
+					GenerationRow.created_at < created,
+					and_(GenerationRow.created_at == created, GenerationRow.id < last_id),
+				)
+			)
+		query = query.order_by(GenerationRow.created_at.desc(), GenerationRow.id.desc()).limit(limit)
+		async with self._sessions() as session:
+			rows = list(await session.scalars(query))
+			images = await self._images(session, [row.id for row in rows])
+			return [_record(row, images.get(row.id, [])) for row in rows]
+
+	@staticmethod
+	async def _images(session: AsyncSession, ids: list[str]) -> dict[str, list[GenerationImageRow]]:
+		found: dict[str, list[GenerationImageRow]] = {}
+		if ids:
+			for image in await session.scalars(
+				select(GenerationImageRow).where(GenerationImageRow.generation_id.in_(ids))
+			):
+				found.setdefault(image.generation_id, []).append(image)
+		return found
+
+	async def get(self, generation_id: str) -> GenerationRecord:
+		async with self._sessions() as session:
+			row = await session.get(GenerationRow, generation_id)
+			if row is None:
+				raise GenerationNotFoundError(
+					f'no generation {generation_id!r} in the history; list them with ListGenerations',
+					metadata={'generation': generation_id},
+				)
+			images = await self._images(session, [row.id])
+			return _record(row, images.get(row.id, []))
+
+	async def update(self, generation_id: str, changes: HistoryChanges) -> None:
+		async with self._sessions.begin() as session:
+			row = await session.get(GenerationRow, generation_id)
+			if row is None:
+				raise GenerationNotFoundError(f'no generation {generation_id!r} in the history')
+			for field in ('favourite', 'tags', 'note'):
+				value = getattr(changes, field)
+				if value is not None:
+					setattr(row, field, value)
+
+	async def delete(self, generation_id: str) -> None:
+		async with self._sessions.begin() as session:
+			await session.execute(delete(GenerationImageRow).where(GenerationImageRow.generation_id == generation_id))
+			await session.execute(delete(GenerationRow).where(GenerationRow.id == generation_id))
