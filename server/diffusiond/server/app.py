@@ -18,6 +18,7 @@ from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.generation import GenerationService
+from diffusiond.server.services.history import HistoryService
 from diffusiond.server.services.loras import LoraService
 from diffusiond.server.services.models import ModelService
 from diffusiond.server.services.styles import StyleService
@@ -30,6 +31,7 @@ from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import (
 	generation_service_pb2_grpc,
+	history_service_pb2_grpc,
 	lora_service_pb2_grpc,
 	model_service_pb2_grpc,
 	style_service_pb2_grpc,
@@ -82,6 +84,10 @@ class Daemon:
 				),
 				partial(lora_service_pb2_grpc.add_LoraServiceServicer_to_server, LoraService(self.loras)),
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
+				partial(
+					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
+					HistoryService(self.history, self.manager, storage.outputs_dir),
+				),
 				partial(
 					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)
 				),

@@ -9,6 +9,7 @@ from diffusiond.server.interceptors import ErrorInterceptor
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import (
 	generation_service_pb2,
+	history_service_pb2,
 	lora_service_pb2,
 	model_service_pb2,
 	style_service_pb2,
@@ -20,6 +21,7 @@ SERVICE_NAMES = (
 	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
 	lora_service_pb2.DESCRIPTOR.services_by_name['LoraService'].full_name,
 	style_service_pb2.DESCRIPTOR.services_by_name['StyleService'].full_name,
+	history_service_pb2.DESCRIPTOR.services_by_name['HistoryService'].full_name,
 	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
 )
 HEALTH_SERVICE = 'grpc.health.v1.Health'

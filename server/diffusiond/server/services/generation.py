@@ -7,6 +7,7 @@ import grpc
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
 from diffusiond.server.services.paging import page
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -28,6 +29,17 @@ def _job_id(value: str) -> str:
 		) from None
 
 
+async def stream_job(manager: PipelineManager, params: GenerateParams) -> AsyncIterator[gen_pb.GenerateEvent]:
+	"""Queues a job and streams its events; a caller that goes away cancels it."""
+	job = await manager.submit(params)
+	try:
+		async for event in job.channel.events():
+			yield event_to_pb(job.id, event)
+	finally:
+		# Client disconnect, deadline or a failed write: the job must not run on for nobody.
+		manager.abandon(job, 'the caller went away (disconnect or deadline)')
+
+
 class GenerationService(gen_grpc.GenerationServiceServicer):
 	def __init__(self, manager: PipelineManager) -> None:
 		self._manager = manager
@@ -35,13 +47,8 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 	async def Generate(
 		self, request: gen_pb.GenerateRequest, context: GenerateContext
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
-		job = await self._manager.submit(params_from_pb(request))
-		try:
-			async for event in job.channel.events():
-				yield event_to_pb(job.id, event)
-		finally:
-			# Client disconnect, deadline or a failed write: the job must not run on for nobody.
-			self._manager.abandon(job, 'the caller went away (disconnect or deadline)')
+		async for event in stream_job(self._manager, params_from_pb(request)):
+			yield event
 
 	async def CancelJob(
 		self,

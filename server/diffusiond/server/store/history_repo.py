@@ -94,6 +94,7 @@ class HistoryRepository:
 		)
 		async with self._sessions.begin() as session:
 			session.add(row)
+			await session.flush()  # the record before its images (foreign key)
 			session.add_all(
 				GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images
 			)

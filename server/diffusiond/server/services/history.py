@@ -1,0 +1,126 @@
+"""HistoryService: list, get, images, update, delete and regenerate recorded generations."""
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from datetime import UTC
+from pathlib import Path
+
+import grpc
+from PIL import Image
+
+from diffusiond.server.catalog.files import inside
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from diffusiond.server.history.schemas import HistoryFilter
+from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.services.generation import stream_job
+from diffusiond.server.services.history_convert import (
+	changes_from_pb,
+	decode_cursor,
+	encode_cursor,
+	generation_to_pb,
+	regenerate_params,
+)
+from diffusiond.server.services.paging import page_size
+from diffusiond.server.store.history_repo import HistoryRepository
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import history_service_pb2 as history_pb
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+
+Context = grpc.aio.ServicerContext[object, object]
+THUMBNAIL_SIZES = range(16, 1025)
+
+
+def _thumbnail(path: Path, size: int) -> bytes:
+	with Image.open(path) as image:
+		image.thumbnail((size, size))
+		buffer = io.BytesIO()
+		image.convert('RGB').save(buffer, format='JPEG', quality=85)
+	return buffer.getvalue()
+
+
+def _remove(paths: list[Path]) -> None:
+	for path in paths:
+		path.unlink(missing_ok=True)
+
+
+class HistoryService(history_grpc.HistoryServiceServicer):
+	def __init__(self, repo: HistoryRepository, manager: PipelineManager, outputs_dir: Path) -> None:
+		self._repo = repo
+		self._manager = manager
+		self._outputs = outputs_dir
+
+	async def ListGenerations(
+		self, request: history_pb.ListGenerationsRequest, context: Context
+	) -> history_pb.ListGenerationsResponse:
+		size = page_size(request.page_size)
+		filters = HistoryFilter(
+			model=request.model,
+			lora=request.lora,
+			style=request.style,
+			text=request.query,
+			favourite_only=request.favourites_only,
+			since=request.start_time.ToDatetime(tzinfo=UTC) if request.HasField('start_time') else None,
+			until=request.end_time.ToDatetime(tzinfo=UTC) if request.HasField('end_time') else None,
+		)
+		records = await self._repo.page(filters, decode_cursor(request.page_token), size + 1)
+		more = len(records) > size
+		records = records[:size]
+		return history_pb.ListGenerationsResponse(
+			generations=[generation_to_pb(record) for record in records],
+			next_page_token=encode_cursor(records[-1]) if more else '',
+		)
+
+	async def GetGeneration(
+		self, request: history_pb.GetGenerationRequest, context: Context
+	) -> history_pb.GetGenerationResponse:
+		return history_pb.GetGenerationResponse(generation=generation_to_pb(await self._repo.get(request.id)))
+
+	async def GetImage(self, request: history_pb.GetImageRequest, context: Context) -> history_pb.GetImageResponse:
+		if request.thumbnail_size and request.thumbnail_size not in THUMBNAIL_SIZES:
+			raise InvalidArgumentError(
+				[
+					FieldViolation(
+						field='thumbnail_size', description='thumbnail_size is 16..1024 pixels (0 = the original)'
+					)
+				]
+			)
+		record = await self._repo.get(request.generation_id)
+		image = next((image for image in record.images if image.index == request.index), None)
+		if image is None:
+			raise NotFoundError(f'generation {record.id} has images 0..{len(record.images) - 1}, not {request.index}')
+		path = await asyncio.to_thread(inside, self._outputs, image.path, 'generation_id')
+		try:
+			if request.thumbnail_size:
+				data = await asyncio.to_thread(_thumbnail, path, request.thumbnail_size)
+				return history_pb.GetImageResponse(data=data, mime_type='image/jpeg')
+			return history_pb.GetImageResponse(data=await asyncio.to_thread(path.read_bytes), mime_type=image.mime_type)
+		except FileNotFoundError as exc:
+			raise NotFoundError(
+				f'the file of image {request.index} of {record.id} is gone from the outputs folder'
+			) from exc
+
+	async def UpdateGeneration(
+		self, request: history_pb.UpdateGenerationRequest, context: Context
+	) -> history_pb.UpdateGenerationResponse:
+		changes = changes_from_pb(request)
+		await self._repo.update(request.generation.id, changes)
+		return history_pb.UpdateGenerationResponse(
+			generation=generation_to_pb(await self._repo.get(request.generation.id))
+		)
+
+	async def DeleteGeneration(
+		self, request: history_pb.DeleteGenerationRequest, context: Context
+	) -> history_pb.DeleteGenerationResponse:
+		record = await self._repo.get(request.id)
+		paths = [await asyncio.to_thread(inside, self._outputs, image.path, 'id') for image in record.images]
+		await self._repo.delete(record.id)
+		await asyncio.to_thread(_remove, paths)
+		return history_pb.DeleteGenerationResponse()
+
+	async def Regenerate(
+		self, request: history_pb.RegenerateRequest, context: Context
+	) -> AsyncIterator[gen_pb.GenerateEvent]:
+		record = await self._repo.get(request.id)
+		async for event in stream_job(self._manager, regenerate_params(record)):
+			yield event

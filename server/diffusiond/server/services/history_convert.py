@@ -1,0 +1,104 @@
+"""Conversion between history records and HistoryService messages; page tokens for newest-first keyset paging."""
+
+import base64
+import binascii
+import json
+from datetime import datetime
+
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
+from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
+from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb
+from diffusiond.server.services.model_convert import timestamp
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import history_service_pb2 as history_pb
+
+_FORMATS = {
+	ImageFormat.PNG: gen_pb.IMAGE_FORMAT_PNG,
+	ImageFormat.JPEG: gen_pb.IMAGE_FORMAT_JPEG,
+	ImageFormat.WEBP: gen_pb.IMAGE_FORMAT_WEBP,
+}
+UPDATABLE = ('favourite', 'tags', 'note')
+
+
+def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
+	spec = record.spec
+	return history_pb.Generation(
+		id=record.id,
+		create_time=timestamp(record.created_at),
+		finish_time=timestamp(record.finished_at),
+		model_id=record.model_id,
+		model_name=record.model_name,
+		model_hash=record.model_hash,
+		prompt=spec.prompt,
+		negative_prompt=spec.negative_prompt,
+		styles=spec.styles,
+		loras=applied_to_pb(spec.loras),
+		sampler=sampler_to_pb(spec.sampler),
+		scheduler=record.scheduler,
+		width=spec.width,
+		height=spec.height,
+		steps=spec.steps,
+		guidance_scale=spec.guidance_scale,
+		seeds=spec.seeds,
+		output_format=_FORMATS[spec.output_format],
+		device=record.device,
+		timings=record.timings,
+		favourite=record.favourite,
+		tags=record.tags,
+		note=record.note,
+		images=[history_pb.GeneratedImage(**image.model_dump()) for image in record.images],
+	)
+
+
+def regenerate_params(record: GenerationRecord) -> GenerateParams:
+	"""The record's job exactly: prompts as run (styles already expanded), LoRAs by id, the same seeds."""
+	spec = record.spec
+	return GenerateParams(
+		model=record.model_id,
+		prompt=spec.prompt,
+		negative_prompt=spec.negative_prompt,
+		width=spec.width,
+		height=spec.height,
+		steps=spec.steps,
+		guidance_scale=spec.guidance_scale,
+		sampler=spec.sampler,
+		seed=spec.seeds[0],
+		num_images=len(spec.seeds),
+		output_format=spec.output_format,
+		quality=None if spec.output_format is ImageFormat.PNG else spec.quality,
+		loras=[LoraRequest(ref=lora.id, weight=lora.weight) for lora in spec.loras],
+	)
+
+
+def changes_from_pb(request: history_pb.UpdateGenerationRequest) -> HistoryChanges:
+	paths = list(request.update_mask.paths) or list(UPDATABLE)
+	unknown = [path for path in paths if path not in UPDATABLE]
+	tags = list(dict.fromkeys(tag.strip() for tag in request.generation.tags))
+	problems = [f'{path!r} cannot be updated; allowed: {", ".join(UPDATABLE)}' for path in unknown]
+	if '' in tags or len(tags) > 64 or len(request.generation.note) > 10_000:
+		problems.append('at most 64 non-empty tags and a note of at most 10000 characters')
+	if problems:
+		raise InvalidArgumentError([FieldViolation(field='update_mask', description=text) for text in problems])
+	generation = request.generation
+	return HistoryChanges(
+		favourite=generation.favourite if 'favourite' in paths else None,
+		tags=tags if 'tags' in paths else None,
+		note=generation.note if 'note' in paths else None,
+	)
+
+
+def encode_cursor(record: GenerationRecord) -> str:
+	return base64.urlsafe_b64encode(json.dumps([record.created_at.isoformat(), record.id]).encode()).decode()
+
+
+def decode_cursor(token: str) -> tuple[datetime, str] | None:
+	if not token:
+		return None
+	try:
+		created, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+		return datetime.fromisoformat(str(created)), str(last_id)
+	except (binascii.Error, ValueError, TypeError) as exc:
+		raise InvalidArgumentError(
+			[FieldViolation(field='page_token', description='page_token is not a token from a previous response')]
+		) from exc
