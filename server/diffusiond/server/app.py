@@ -13,6 +13,7 @@ from grpc_health.v1._async import HealthServicer
 from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.history.recovery import clean_outputs
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
@@ -110,6 +111,7 @@ class Daemon:
 		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
+		await clean_outputs(self.history, self.settings.storage.outputs_dir)  # before any job can write there
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
 		await self.server.start()

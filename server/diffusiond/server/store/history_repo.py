@@ -149,6 +149,15 @@ class HistoryRepository:
 				if value is not None:
 					setattr(row, field, value)
 
+	async def existing(self, generation_ids: list[str]) -> set[str]:
+		"""Which of these ids have a record (asked in chunks: SQLite caps the parameters of one query)."""
+		found: set[str] = set()
+		async with self._sessions() as session:
+			for start in range(0, len(generation_ids), 500):
+				chunk = generation_ids[start : start + 500]
+				found.update(await session.scalars(select(GenerationRow.id).where(GenerationRow.id.in_(chunk))))
+		return found
+
 	async def delete(self, generation_id: str) -> None:
 		async with self._sessions.begin() as session:
 			await session.execute(delete(GenerationImageRow).where(GenerationImageRow.generation_id == generation_id))
