@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import json_format
 
 from diffusiond.client.cli_args import build_parser
+from diffusiond.client.cli_history import history_command
 from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
 from diffusiond.client.cli_styles import styles_command
@@ -123,6 +124,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'models': models_command,
 	'loras': loras_command,
 	'styles': styles_command,
+	'history': history_command,
 }
 
 

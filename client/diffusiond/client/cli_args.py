@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from diffusiond.client.cli_history import add_history_commands
 from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
 from diffusiond.client.cli_styles import add_style_commands
@@ -55,4 +56,5 @@ def build_parser() -> argparse.ArgumentParser:
 	add_model_commands(commands)
 	add_lora_commands(commands)
 	add_style_commands(commands)
+	add_history_commands(commands)
 	return parser

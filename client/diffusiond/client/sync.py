@@ -9,10 +9,12 @@ import grpc
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
+from diffusiond.client.sync_history import HistoryCalls
 from diffusiond.client.sync_loras import LoraCalls
 from diffusiond.client.sync_styles import StyleCalls
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
@@ -21,7 +23,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
-class Client(LoraCalls, StyleCalls):
+class Client(LoraCalls, StyleCalls, HistoryCalls):
 	"""Blocking client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051."""
 
 	def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
@@ -33,6 +35,7 @@ class Client(LoraCalls, StyleCalls):
 		self._models = model_grpc.ModelServiceStub(self._channel)
 		self._loras = lora_grpc.LoraServiceStub(self._channel)
 		self._styles = style_grpc.StyleServiceStub(self._channel)
+		self._history = history_grpc.HistoryServiceStub(self._channel)
 
 	def __enter__(self) -> Self:
 		return self

@@ -1,0 +1,65 @@
+"""HistoryService calls of the asyncio client."""
+
+from __future__ import annotations  # the async stub type exists for type checkers only
+
+from collections.abc import AsyncGenerator
+
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import history_service_pb2 as history_pb
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+
+
+class AsyncHistoryCalls:
+	"""Mixed into the client, which sets `_history` and `timeout`."""
+
+	_history: history_grpc.HistoryServiceAsyncStub
+	timeout: float | None
+
+	async def list_generations(
+		self,
+		query: str = '',
+		model: str = '',
+		lora: str = '',
+		style: str = '',
+		favourites_only: bool = False,
+		limit: int = 50,
+	) -> list[history_pb.Generation]:
+		"""The newest `limit` matching records."""
+		found: list[history_pb.Generation] = []
+		token = ''
+		while len(found) < limit:
+			request = history_pb.ListGenerationsRequest(
+				query=query,
+				model=model,
+				lora=lora,
+				style=style,
+				favourites_only=favourites_only,
+				page_size=min(500, limit - len(found)),
+				page_token=token,
+			)
+			response = await self._history.ListGenerations(request, timeout=self.timeout)
+			found.extend(response.generations)
+			token = response.next_page_token
+			if not token:
+				break
+		return found
+
+	async def get_generation(self, generation_id: str) -> history_pb.Generation:
+		request = history_pb.GetGenerationRequest(id=generation_id)
+		return (await self._history.GetGeneration(request, timeout=self.timeout)).generation
+
+	async def get_image(self, generation_id: str, index: int = 0, thumbnail_size: int = 0) -> bytes:
+		request = history_pb.GetImageRequest(generation_id=generation_id, index=index, thumbnail_size=thumbnail_size)
+		return (await self._history.GetImage(request, timeout=self.timeout)).data
+
+	async def delete_generation(self, generation_id: str) -> None:
+		await self._history.DeleteGeneration(history_pb.DeleteGenerationRequest(id=generation_id), timeout=self.timeout)
+
+	async def regenerate(self, generation_id: str) -> AsyncGenerator[gen_pb.GenerateEvent, None]:
+		"""Runs a recorded job again (same pixels on the same model); leaving the loop early cancels it."""
+		call = self._history.Regenerate(history_pb.RegenerateRequest(id=generation_id))
+		try:
+			async for event in call:
+				yield event
+		finally:
+			call.cancel()
