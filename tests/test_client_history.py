@@ -29,11 +29,9 @@ async def test_async_client_history_calls(daemon: Daemon) -> None:
 
 async def test_cli_history(daemon: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 	base = ['--address', f'127.0.0.1:{daemon.port}']
-	out = str(tmp_path / 'lynx.png')
-	assert (
-		await asyncio.to_thread(ctl, [*base, 'generate', 'cli history lynx', '-o', out, '--steps', '1', '--seed', '3'])
-		== 0
-	)
+	out = tmp_path / 'lynx.png'
+	generate = [*base, 'generate', 'cli history lynx', '-o', str(out), '--steps', '1', '--seed', '3']
+	assert await asyncio.to_thread(ctl, generate) == 0
 	capsys.readouterr()
 	assert await asyncio.to_thread(ctl, [*base, '--json', 'history', 'list', '-q', 'cli history lynx']) == 0
 	generation_id = json.loads(capsys.readouterr().out)['id']
