@@ -9,6 +9,7 @@ import torch
 
 from bench.catalog import run_catalog
 from bench.generation import run_generation
+from bench.history import run_history
 from bench.loras import run_loras
 from bench.switching import run_switching
 
@@ -24,6 +25,7 @@ def main() -> None:
 	print(f'device: {device}, torch threads {torch.get_num_threads()}, tiny model {args.size}x{args.size}')
 	rows = [
 		*run_catalog(args.scan_files),
+		*run_history(),
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_loras(steps=args.steps, size=args.size),
