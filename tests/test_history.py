@@ -12,6 +12,7 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from PIL import Image
 
 from diffusiond.server.app import Daemon
+from diffusiond.server.history.usage import UsageRow, usage_stats
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -138,3 +139,39 @@ async def test_a_restart_removes_what_a_crash_left_behind(start_fake: StartDaemo
 	assert kept.exists()
 	assert not orphan.exists()
 	assert not half.exists()
+
+
+async def test_usage_stats_count_models_loras_styles_and_days(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	chan, gen = stubs(daemon)
+	async with chan:
+		await collect(gen.Generate(gen_pb.GenerateRequest(prompt='a', steps=1, num_images=2, styles=['Anime'])))
+		await collect(gen.Generate(gen_pb.GenerateRequest(prompt='b', steps=1, styles=['Anime', 'Watercolor'])))
+		stats = await history_grpc.HistoryServiceStub(chan).GetUsageStats(history_pb.GetUsageStatsRequest())
+	assert (stats.total_jobs, stats.total_images) == (2, 3)
+	assert [(usage.name, usage.jobs, usage.images) for usage in stats.models] == [('fake-model', 2, 3)]
+	assert [(usage.name, usage.jobs) for usage in stats.styles] == [('Anime', 2), ('Watercolor', 1)]
+	assert stats.styles[0].HasField('last_used_time')
+	assert [(day.day, day.images) for day in stats.images_per_day] == [(datetime.now(UTC).strftime('%Y-%m-%d'), 3)]
+	assert list(stats.loras) == []
+
+
+def test_usage_stats_rank_loras_by_use() -> None:
+	day = datetime(2026, 3, 1, 12, tzinfo=UTC)
+	rows = [
+		UsageRow(
+			created_at=day, model_id='m', model_name='sd', loras=[('l1', 'ink'), ('l2', 'fox')], styles=[], images=1
+		),
+		UsageRow(
+			created_at=day + timedelta(days=1),
+			model_id='m',
+			model_name='sd',
+			loras=[('l2', 'fox')],
+			styles=[],
+			images=2,
+		),
+	]
+	stats = usage_stats(rows)
+	assert [(usage.id, usage.jobs, usage.images) for usage in stats.loras] == [('l2', 2, 3), ('l1', 1, 1)]
+	assert stats.loras[0].last_used == day + timedelta(days=1)
+	assert stats.images_per_day == [('2026-03-01', 1), ('2026-03-02', 2)]

@@ -444,3 +444,118 @@ class RegenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegenerateRequest: _TypeAlias = RegenerateRequest  # noqa: Y015
+
+@_typing.final
+class GetUsageStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageStatsRequest: _TypeAlias = GetUsageStatsRequest  # noqa: Y015
+
+@_typing.final
+class UsageCount(_message.Message):
+    """UsageCount is how much one model, LoRA or style was used in the recorded history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    JOBS_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    LAST_USED_TIME_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The model or LoRA id (styles are recorded by name: empty)."""
+    name: _builtins.str
+    jobs: _builtins.int
+    images: _builtins.int
+    @_builtins.property
+    def last_used_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        jobs: _builtins.int = ...,
+        images: _builtins.int = ...,
+        last_used_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_used_time", b"last_used_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "images", b"images", "jobs", b"jobs", "last_used_time", b"last_used_time", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UsageCount: _TypeAlias = UsageCount  # noqa: Y015
+
+@_typing.final
+class DayCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """YYYY-MM-DD (UTC)."""
+    images: _builtins.int
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        images: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "images", b"images"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DayCount: _TypeAlias = DayCount  # noqa: Y015
+
+@_typing.final
+class GetUsageStatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODELS_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
+    IMAGES_PER_DAY_FIELD_NUMBER: _builtins.int
+    TOTAL_JOBS_FIELD_NUMBER: _builtins.int
+    TOTAL_IMAGES_FIELD_NUMBER: _builtins.int
+    total_jobs: _builtins.int
+    total_images: _builtins.int
+    @_builtins.property
+    def models(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageCount]:
+        """Most used first."""
+
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageCount]: ...
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedCompositeFieldContainer[Global___UsageCount]: ...
+    @_builtins.property
+    def images_per_day(self) -> _containers.RepeatedCompositeFieldContainer[Global___DayCount]:
+        """Oldest first."""
+
+    def __init__(
+        self,
+        *,
+        models: _abc.Iterable[Global___UsageCount] | None = ...,
+        loras: _abc.Iterable[Global___UsageCount] | None = ...,
+        styles: _abc.Iterable[Global___UsageCount] | None = ...,
+        images_per_day: _abc.Iterable[Global___DayCount] | None = ...,
+        total_jobs: _builtins.int = ...,
+        total_images: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["images_per_day", b"images_per_day", "loras", b"loras", "models", b"models", "styles", b"styles", "total_images", b"total_images", "total_jobs", b"total_jobs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetUsageStatsResponse: _TypeAlias = GetUsageStatsResponse  # noqa: Y015

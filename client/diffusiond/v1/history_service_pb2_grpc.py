@@ -69,6 +69,11 @@ class HistoryServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_history__service__pb2.RegenerateRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.GetUsageStats = channel.unary_unary(
+                '/diffusiond.v1.HistoryService/GetUsageStats',
+                request_serializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.FromString,
+                _registered_method=True)
 
 
 class HistoryServiceServicer:
@@ -120,6 +125,14 @@ class HistoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsageStats(self, request, context):
+        """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
+        per day (UTC).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HistoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +165,11 @@ def add_HistoryServiceServicer_to_server(servicer, server):
                     servicer.Regenerate,
                     request_deserializer=diffusiond_dot_v1_dot_history__service__pb2.RegenerateRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.SerializeToString,
+            ),
+            'GetUsageStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsageStats,
+                    request_deserializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +338,33 @@ class HistoryService:
             '/diffusiond.v1.HistoryService/Regenerate',
             diffusiond_dot_v1_dot_history__service__pb2.RegenerateRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsageStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.HistoryService/GetUsageStats',
+            diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.SerializeToString,
+            diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

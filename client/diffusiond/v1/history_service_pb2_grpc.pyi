@@ -51,6 +51,10 @@ class HistoryServiceStub:
     """Regenerate runs a record's exact parameters again (same model, prompts as run, LoRAs, seeds,
     sampler, size) as a new job; on the same model the images are pixel-identical.
     """
+    GetUsageStats: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.GetUsageStatsRequest, _history_service_pb2.GetUsageStatsResponse]
+    """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
+    per day (UTC).
+    """
 
 @_typing.type_check_only
 class HistoryServiceAsyncStub(HistoryServiceStub):
@@ -73,6 +77,10 @@ class HistoryServiceAsyncStub(HistoryServiceStub):
     Regenerate: _aio.UnaryStreamMultiCallable[_history_service_pb2.RegenerateRequest, _generation_service_pb2.GenerateEvent]  # type: ignore[assignment]
     """Regenerate runs a record's exact parameters again (same model, prompts as run, LoRAs, seeds,
     sampler, size) as a new job; on the same model the images are pixel-identical.
+    """
+    GetUsageStats: _aio.UnaryUnaryMultiCallable[_history_service_pb2.GetUsageStatsRequest, _history_service_pb2.GetUsageStatsResponse]  # type: ignore[assignment]
+    """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
+    per day (UTC).
     """
 
 class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -129,6 +137,16 @@ class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_generation_service_pb2.GenerateEvent], _abc.AsyncIterator[_generation_service_pb2.GenerateEvent]]:
         """Regenerate runs a record's exact parameters again (same model, prompts as run, LoRAs, seeds,
         sampler, size) as a new job; on the same model the images are pixel-identical.
+        """
+
+    @_abc_1.abstractmethod
+    def GetUsageStats(
+        self,
+        request: _history_service_pb2.GetUsageStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_history_service_pb2.GetUsageStatsResponse, _abc.Awaitable[_history_service_pb2.GetUsageStatsResponse]]:
+        """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
+        per day (UTC).
         """
 
 def add_HistoryServiceServicer_to_server(servicer: HistoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -12,6 +12,7 @@ from PIL import Image
 from diffusiond.server.catalog.files import inside
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from diffusiond.server.history.schemas import HistoryFilter
+from diffusiond.server.history.usage import usage_stats
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.services.generation import stream_job
 from diffusiond.server.services.history_convert import (
@@ -20,6 +21,7 @@ from diffusiond.server.services.history_convert import (
 	encode_cursor,
 	generation_to_pb,
 	regenerate_params,
+	usage_to_pb,
 )
 from diffusiond.server.services.paging import page_size
 from diffusiond.server.store.history_repo import HistoryRepository
@@ -117,6 +119,12 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		await self._repo.delete(record.id)
 		await asyncio.to_thread(_remove, paths)
 		return history_pb.DeleteGenerationResponse()
+
+	async def GetUsageStats(
+		self, request: history_pb.GetUsageStatsRequest, context: Context
+	) -> history_pb.GetUsageStatsResponse:
+		stats = await asyncio.to_thread(usage_stats, await self._repo.usage_rows())
+		return usage_to_pb(stats)
 
 	async def Regenerate(
 		self, request: history_pb.RegenerateRequest, context: Context

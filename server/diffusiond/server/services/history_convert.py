@@ -7,6 +7,7 @@ from datetime import datetime
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
+from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
 from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb
 from diffusiond.server.services.model_convert import timestamp
@@ -102,3 +103,21 @@ def decode_cursor(token: str) -> tuple[datetime, str] | None:
 		raise InvalidArgumentError(
 			[FieldViolation(field='page_token', description='page_token is not a token from a previous response')]
 		) from exc
+
+
+def _usage_to_pb(usage: Usage) -> history_pb.UsageCount:
+	message = history_pb.UsageCount(id=usage.id, name=usage.name, jobs=usage.jobs, images=usage.images)
+	if usage.last_used is not None:
+		message.last_used_time.CopyFrom(timestamp(usage.last_used))
+	return message
+
+
+def usage_to_pb(stats: UsageStats) -> history_pb.GetUsageStatsResponse:
+	return history_pb.GetUsageStatsResponse(
+		models=[_usage_to_pb(usage) for usage in stats.models],
+		loras=[_usage_to_pb(usage) for usage in stats.loras],
+		styles=[_usage_to_pb(usage) for usage in stats.styles],
+		images_per_day=[history_pb.DayCount(day=day, images=images) for day, images in stats.images_per_day],
+		total_jobs=stats.total_jobs,
+		total_images=stats.total_images,
+	)

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
+from diffusiond.server.history.usage import UsageRow
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
@@ -148,6 +149,27 @@ class HistoryRepository:
 				value = getattr(changes, field)
 				if value is not None:
 					setattr(row, field, value)
+
+	async def usage_rows(self) -> list[UsageRow]:
+		"""One row per recorded job with its image count (for usage statistics)."""
+		counts = (
+			select(GenerationImageRow.generation_id, func.count().label('images'))
+			.group_by(GenerationImageRow.generation_id)
+			.subquery()
+		)
+		query = select(GenerationRow, counts.c.images).join(counts, counts.c.generation_id == GenerationRow.id)
+		async with self._sessions() as session:
+			return [
+				UsageRow(
+					created_at=row.created_at,
+					model_id=row.model_id,
+					model_name=row.model_name,
+					loras=[(str(lora['id']), str(lora['name'])) for lora in row.loras],
+					styles=list(row.styles),
+					images=int(images),
+				)
+				for row, images in await session.execute(query)
+			]
 
 	async def existing(self, generation_ids: list[str]) -> set[str]:
 		"""Which of these ids have a record (asked in chunks: SQLite caps the parameters of one query)."""
