@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import shutil
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -17,8 +22,8 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
-from tests.conftest import StartDaemon, stubs
-from tests.helpers import collect, pixels, rpc_error
+from tests.conftest import TINY_MODEL, StartDaemon, StartReal, stubs
+from tests.helpers import collect, next_of, pixels, rpc_error
 
 
 @pytest.fixture
@@ -175,3 +180,37 @@ def test_usage_stats_rank_loras_by_use() -> None:
 	assert [(usage.id, usage.jobs, usage.images) for usage in stats.loras] == [('l2', 2, 3), ('l1', 1, 1)]
 	assert stats.loras[0].last_used == day + timedelta(days=1)
 	assert stats.images_per_day == [('2026-03-01', 1), ('2026-03-02', 2)]
+
+
+async def test_a_killed_daemon_leaves_a_failed_record_and_no_stray_files(
+	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal
+) -> None:
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	port_file = tmp_path / 'port'
+	command = [sys.executable, '-m', 'diffusiond.server', 'serve', '--port', '0', '--port-file', str(port_file)]
+	command += ['--data-dir', str(tmp_path), '--log-level', 'WARNING']
+	env = {**os.environ, 'DIFFUSIOND_MODELS__DEMO_MODEL': 'false', 'TRANSFORMERS_VERBOSITY': 'error'}
+	process = await asyncio.create_subprocess_exec(
+		*command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+	)
+	try:
+		for _ in range(600):
+			if port_file.exists() and port_file.read_text().strip():
+				break
+			await asyncio.sleep(0.1)
+		async with grpc.aio.insecure_channel(f'127.0.0.1:{port_file.read_text().strip()}') as chan:
+			call = gen_grpc.GenerationServiceStub(chan).Generate(gen_pb.GenerateRequest(prompt='doomed', steps=150))
+			job_id = (await next_of(call, 'progress')).job_id
+			process.kill()  # SIGKILL mid-job: no clean-up runs
+			await asyncio.wait_for(process.wait(), 30)
+	finally:
+		if process.returncode is None:
+			process.kill()
+	daemon = await start_real()
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
+		record = (
+			await history_grpc.HistoryServiceStub(chan).GetGeneration(history_pb.GetGenerationRequest(id=job_id))
+		).generation
+	assert (record.state, len(record.images)) == (gen_pb.JOB_STATE_FAILED, 0)
+	assert 'stopped' in record.error
+	assert not list(daemon.settings.storage.outputs_dir.rglob('*.*')), 'no file of the killed job is left'

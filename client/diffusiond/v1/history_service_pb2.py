@@ -27,7 +27,7 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#diffusiond/v1/history_service.proto\x12\rdiffusiond.v1\x1a&diffusiond/v1/generation_service.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0eGeneratedImage\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\"\xb3\x05\n\nGeneration\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x12\n\nmodel_name\x18\x05 \x01(\t\x12\x12\n\nmodel_hash\x18\x06 \x01(\t\x12\x0e\n\x06prompt\x18\x07 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x08 \x01(\t\x12\x0e\n\x06styles\x18\t \x03(\t\x12)\n\x05loras\x18\n \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora\x12\'\n\x07sampler\x18\x0b \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\tscheduler\x18\x0c \x01(\t\x12\r\n\x05width\x18\r \x01(\r\x12\x0e\n\x06height\x18\x0e \x01(\r\x12\r\n\x05steps\x18\x0f \x01(\r\x12\x16\n\x0eguidance_scale\x18\x10 \x01(\x02\x12\r\n\x05seeds\x18\x11 \x03(\x04\x12\x31\n\routput_format\x18\x12 \x01(\x0e\x32\x1a.diffusiond.v1.ImageFormat\x12\x0e\n\x06\x64\x65vice\x18\x13 \x01(\t\x12\x37\n\x07timings\x18\x14 \x03(\x0b\x32&.diffusiond.v1.Generation.TimingsEntry\x12\x11\n\tfavourite\x18\x15 \x01(\x08\x12\x0c\n\x04tags\x18\x16 \x03(\t\x12\x0c\n\x04note\x18\x17 \x01(\t\x12-\n\x06images\x18\x18 \x03(\x0b\x32\x1d.diffusiond.v1.GeneratedImage\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf1\x01\n\x16ListGenerationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04lora\x18\x04 \x01(\t\x12\r\n\x05style\x18\x05 \x01(\t\x12\r\n\x05query\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61vourites_only\x18\x07 \x01(\x08\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17ListGenerationsResponse\x12.\n\x0bgenerations\x18\x01 \x03(\x0b\x32\x19.diffusiond.v1.Generation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x14GetGenerationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"F\n\x15GetGenerationResponse\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\"O\n\x0fGetImageRequest\x12\x15\n\rgeneration_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x16\n\x0ethumbnail_size\x18\x03 \x01(\r\"3\n\x10GetImageResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"y\n\x17UpdateGenerationRequest\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"I\n\x18UpdateGenerationResponse\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\"%\n\x17\x44\x65leteGenerationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteGenerationResponse\"\x1f\n\x11RegenerateRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14GetUsageStatsRequest\"x\n\nUsageCount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x01(\r\x12\x0e\n\x06images\x18\x04 \x01(\r\x12\x32\n\x0elast_used_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x08\x44\x61yCount\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x01(\r\"\xf2\x01\n\x15GetUsageStatsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12(\n\x05loras\x18\x02 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12)\n\x06styles\x18\x03 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12/\n\x0eimages_per_day\x18\x04 \x03(\x0b\x32\x17.diffusiond.v1.DayCount\x12\x12\n\ntotal_jobs\x18\x05 \x01(\r\x12\x14\n\x0ctotal_images\x18\x06 \x01(\r2\x91\x05\n\x0eHistoryService\x12`\n\x0fListGenerations\x12%.diffusiond.v1.ListGenerationsRequest\x1a&.diffusiond.v1.ListGenerationsResponse\x12Z\n\rGetGeneration\x12#.diffusiond.v1.GetGenerationRequest\x1a$.diffusiond.v1.GetGenerationResponse\x12K\n\x08GetImage\x12\x1e.diffusiond.v1.GetImageRequest\x1a\x1f.diffusiond.v1.GetImageResponse\x12\x63\n\x10UpdateGeneration\x12&.diffusiond.v1.UpdateGenerationRequest\x1a\'.diffusiond.v1.UpdateGenerationResponse\x12\x63\n\x10\x44\x65leteGeneration\x12&.diffusiond.v1.DeleteGenerationRequest\x1a\'.diffusiond.v1.DeleteGenerationResponse\x12N\n\nRegenerate\x12 .diffusiond.v1.RegenerateRequest\x1a\x1c.diffusiond.v1.GenerateEvent0\x01\x12Z\n\rGetUsageStats\x12#.diffusiond.v1.GetUsageStatsRequest\x1a$.diffusiond.v1.GetUsageStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#diffusiond/v1/history_service.proto\x12\rdiffusiond.v1\x1a&diffusiond/v1/generation_service.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x0eGeneratedImage\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x0c\n\x04path\x18\x03 \x01(\t\x12\x11\n\tmime_type\x18\x04 \x01(\t\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\"\xea\x05\n\nGeneration\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inish_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x04 \x01(\t\x12\x12\n\nmodel_name\x18\x05 \x01(\t\x12\x12\n\nmodel_hash\x18\x06 \x01(\t\x12\x0e\n\x06prompt\x18\x07 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x08 \x01(\t\x12\x0e\n\x06styles\x18\t \x03(\t\x12)\n\x05loras\x18\n \x03(\x0b\x32\x1a.diffusiond.v1.AppliedLora\x12\'\n\x07sampler\x18\x0b \x01(\x0e\x32\x16.diffusiond.v1.Sampler\x12\x11\n\tscheduler\x18\x0c \x01(\t\x12\r\n\x05width\x18\r \x01(\r\x12\x0e\n\x06height\x18\x0e \x01(\r\x12\r\n\x05steps\x18\x0f \x01(\r\x12\x16\n\x0eguidance_scale\x18\x10 \x01(\x02\x12\r\n\x05seeds\x18\x11 \x03(\x04\x12\x31\n\routput_format\x18\x12 \x01(\x0e\x32\x1a.diffusiond.v1.ImageFormat\x12\x0e\n\x06\x64\x65vice\x18\x13 \x01(\t\x12\x37\n\x07timings\x18\x14 \x03(\x0b\x32&.diffusiond.v1.Generation.TimingsEntry\x12\x11\n\tfavourite\x18\x15 \x01(\x08\x12\x0c\n\x04tags\x18\x16 \x03(\t\x12\x0c\n\x04note\x18\x17 \x01(\t\x12-\n\x06images\x18\x18 \x03(\x0b\x32\x1d.diffusiond.v1.GeneratedImage\x12&\n\x05state\x18\x19 \x01(\x0e\x32\x17.diffusiond.v1.JobState\x12\r\n\x05\x65rror\x18\x1a \x01(\t\x1a.\n\x0cTimingsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xf1\x01\n\x16ListGenerationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x0c\n\x04lora\x18\x04 \x01(\t\x12\r\n\x05style\x18\x05 \x01(\t\x12\r\n\x05query\x18\x06 \x01(\t\x12\x17\n\x0f\x66\x61vourites_only\x18\x07 \x01(\x08\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x17ListGenerationsResponse\x12.\n\x0bgenerations\x18\x01 \x03(\x0b\x32\x19.diffusiond.v1.Generation\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x14GetGenerationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"F\n\x15GetGenerationResponse\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\"O\n\x0fGetImageRequest\x12\x15\n\rgeneration_id\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\r\x12\x16\n\x0ethumbnail_size\x18\x03 \x01(\r\"3\n\x10GetImageResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"y\n\x17UpdateGenerationRequest\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"I\n\x18UpdateGenerationResponse\x12-\n\ngeneration\x18\x01 \x01(\x0b\x32\x19.diffusiond.v1.Generation\"%\n\x17\x44\x65leteGenerationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteGenerationResponse\"\x1f\n\x11RegenerateRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x16\n\x14GetUsageStatsRequest\"x\n\nUsageCount\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04jobs\x18\x03 \x01(\r\x12\x0e\n\x06images\x18\x04 \x01(\r\x12\x32\n\x0elast_used_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x08\x44\x61yCount\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0e\n\x06images\x18\x02 \x01(\r\"\xf2\x01\n\x15GetUsageStatsResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12(\n\x05loras\x18\x02 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12)\n\x06styles\x18\x03 \x03(\x0b\x32\x19.diffusiond.v1.UsageCount\x12/\n\x0eimages_per_day\x18\x04 \x03(\x0b\x32\x17.diffusiond.v1.DayCount\x12\x12\n\ntotal_jobs\x18\x05 \x01(\r\x12\x14\n\x0ctotal_images\x18\x06 \x01(\r2\x91\x05\n\x0eHistoryService\x12`\n\x0fListGenerations\x12%.diffusiond.v1.ListGenerationsRequest\x1a&.diffusiond.v1.ListGenerationsResponse\x12Z\n\rGetGeneration\x12#.diffusiond.v1.GetGenerationRequest\x1a$.diffusiond.v1.GetGenerationResponse\x12K\n\x08GetImage\x12\x1e.diffusiond.v1.GetImageRequest\x1a\x1f.diffusiond.v1.GetImageResponse\x12\x63\n\x10UpdateGeneration\x12&.diffusiond.v1.UpdateGenerationRequest\x1a\'.diffusiond.v1.UpdateGenerationResponse\x12\x63\n\x10\x44\x65leteGeneration\x12&.diffusiond.v1.DeleteGenerationRequest\x1a\'.diffusiond.v1.DeleteGenerationResponse\x12N\n\nRegenerate\x12 .diffusiond.v1.RegenerateRequest\x1a\x1c.diffusiond.v1.GenerateEvent0\x01\x12Z\n\rGetUsageStats\x12#.diffusiond.v1.GetUsageStatsRequest\x1a$.diffusiond.v1.GetUsageStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,39 +39,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATEDIMAGE']._serialized_start=162
   _globals['_GENERATEDIMAGE']._serialized_end=291
   _globals['_GENERATION']._serialized_start=294
-  _globals['_GENERATION']._serialized_end=985
-  _globals['_GENERATION_TIMINGSENTRY']._serialized_start=939
-  _globals['_GENERATION_TIMINGSENTRY']._serialized_end=985
-  _globals['_LISTGENERATIONSREQUEST']._serialized_start=988
-  _globals['_LISTGENERATIONSREQUEST']._serialized_end=1229
-  _globals['_LISTGENERATIONSRESPONSE']._serialized_start=1231
-  _globals['_LISTGENERATIONSRESPONSE']._serialized_end=1329
-  _globals['_GETGENERATIONREQUEST']._serialized_start=1331
-  _globals['_GETGENERATIONREQUEST']._serialized_end=1365
-  _globals['_GETGENERATIONRESPONSE']._serialized_start=1367
-  _globals['_GETGENERATIONRESPONSE']._serialized_end=1437
-  _globals['_GETIMAGEREQUEST']._serialized_start=1439
-  _globals['_GETIMAGEREQUEST']._serialized_end=1518
-  _globals['_GETIMAGERESPONSE']._serialized_start=1520
-  _globals['_GETIMAGERESPONSE']._serialized_end=1571
-  _globals['_UPDATEGENERATIONREQUEST']._serialized_start=1573
-  _globals['_UPDATEGENERATIONREQUEST']._serialized_end=1694
-  _globals['_UPDATEGENERATIONRESPONSE']._serialized_start=1696
-  _globals['_UPDATEGENERATIONRESPONSE']._serialized_end=1769
-  _globals['_DELETEGENERATIONREQUEST']._serialized_start=1771
-  _globals['_DELETEGENERATIONREQUEST']._serialized_end=1808
-  _globals['_DELETEGENERATIONRESPONSE']._serialized_start=1810
-  _globals['_DELETEGENERATIONRESPONSE']._serialized_end=1836
-  _globals['_REGENERATEREQUEST']._serialized_start=1838
-  _globals['_REGENERATEREQUEST']._serialized_end=1869
-  _globals['_GETUSAGESTATSREQUEST']._serialized_start=1871
-  _globals['_GETUSAGESTATSREQUEST']._serialized_end=1893
-  _globals['_USAGECOUNT']._serialized_start=1895
-  _globals['_USAGECOUNT']._serialized_end=2015
-  _globals['_DAYCOUNT']._serialized_start=2017
-  _globals['_DAYCOUNT']._serialized_end=2056
-  _globals['_GETUSAGESTATSRESPONSE']._serialized_start=2059
-  _globals['_GETUSAGESTATSRESPONSE']._serialized_end=2301
-  _globals['_HISTORYSERVICE']._serialized_start=2304
-  _globals['_HISTORYSERVICE']._serialized_end=2961
+  _globals['_GENERATION']._serialized_end=1040
+  _globals['_GENERATION_TIMINGSENTRY']._serialized_start=994
+  _globals['_GENERATION_TIMINGSENTRY']._serialized_end=1040
+  _globals['_LISTGENERATIONSREQUEST']._serialized_start=1043
+  _globals['_LISTGENERATIONSREQUEST']._serialized_end=1284
+  _globals['_LISTGENERATIONSRESPONSE']._serialized_start=1286
+  _globals['_LISTGENERATIONSRESPONSE']._serialized_end=1384
+  _globals['_GETGENERATIONREQUEST']._serialized_start=1386
+  _globals['_GETGENERATIONREQUEST']._serialized_end=1420
+  _globals['_GETGENERATIONRESPONSE']._serialized_start=1422
+  _globals['_GETGENERATIONRESPONSE']._serialized_end=1492
+  _globals['_GETIMAGEREQUEST']._serialized_start=1494
+  _globals['_GETIMAGEREQUEST']._serialized_end=1573
+  _globals['_GETIMAGERESPONSE']._serialized_start=1575
+  _globals['_GETIMAGERESPONSE']._serialized_end=1626
+  _globals['_UPDATEGENERATIONREQUEST']._serialized_start=1628
+  _globals['_UPDATEGENERATIONREQUEST']._serialized_end=1749
+  _globals['_UPDATEGENERATIONRESPONSE']._serialized_start=1751
+  _globals['_UPDATEGENERATIONRESPONSE']._serialized_end=1824
+  _globals['_DELETEGENERATIONREQUEST']._serialized_start=1826
+  _globals['_DELETEGENERATIONREQUEST']._serialized_end=1863
+  _globals['_DELETEGENERATIONRESPONSE']._serialized_start=1865
+  _globals['_DELETEGENERATIONRESPONSE']._serialized_end=1891
+  _globals['_REGENERATEREQUEST']._serialized_start=1893
+  _globals['_REGENERATEREQUEST']._serialized_end=1924
+  _globals['_GETUSAGESTATSREQUEST']._serialized_start=1926
+  _globals['_GETUSAGESTATSREQUEST']._serialized_end=1948
+  _globals['_USAGECOUNT']._serialized_start=1950
+  _globals['_USAGECOUNT']._serialized_end=2070
+  _globals['_DAYCOUNT']._serialized_start=2072
+  _globals['_DAYCOUNT']._serialized_end=2111
+  _globals['_GETUSAGESTATSRESPONSE']._serialized_start=2114
+  _globals['_GETUSAGESTATSRESPONSE']._serialized_end=2356
+  _globals['_HISTORYSERVICE']._serialized_start=2359
+  _globals['_HISTORYSERVICE']._serialized_end=3016
 # @@protoc_insertion_point(module_scope)

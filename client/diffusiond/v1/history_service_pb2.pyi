@@ -107,6 +107,8 @@ class Generation(_message.Message):
     TAGS_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     IMAGES_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The job id."""
     model_id: _builtins.str
@@ -128,6 +130,11 @@ class Generation(_message.Message):
     """e.g. "cpu (float32)", "NVIDIA H100 80GB HBM3 (float16)"."""
     favourite: _builtins.bool
     note: _builtins.str
+    state: _generation_service_pb2.JobState.ValueType
+    """JOB_STATE_SUCCEEDED; JOB_STATE_RUNNING while the job runs; JOB_STATE_FAILED when the daemon stopped
+    while it ran (then `error` says so and there are no images).
+    """
+    error: _builtins.str
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -173,10 +180,12 @@ class Generation(_message.Message):
         tags: _abc.Iterable[_builtins.str] | None = ...,
         note: _builtins.str = ...,
         images: _abc.Iterable[Global___GeneratedImage] | None = ...,
+        state: _generation_service_pb2.JobState.ValueType = ...,
+        error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "finish_time", b"finish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "device", b"device", "favourite", b"favourite", "finish_time", b"finish_time", "guidance_scale", b"guidance_scale", "height", b"height", "id", b"id", "images", b"images", "loras", b"loras", "model_hash", b"model_hash", "model_id", b"model_id", "model_name", b"model_name", "negative_prompt", b"negative_prompt", "note", b"note", "output_format", b"output_format", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "tags", b"tags", "timings", b"timings", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "device", b"device", "error", b"error", "favourite", b"favourite", "finish_time", b"finish_time", "guidance_scale", b"guidance_scale", "height", b"height", "id", b"id", "images", b"images", "loras", b"loras", "model_hash", b"model_hash", "model_id", b"model_id", "model_name", b"model_name", "negative_prompt", b"negative_prompt", "note", b"note", "output_format", b"output_format", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "state", b"state", "steps", b"steps", "styles", b"styles", "tags", b"tags", "timings", b"timings", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,8 +1,8 @@
-"""Start-up clean-up of the outputs folder after a crash: half-written files and files no record owns.
+"""Start-up recovery after a crash: running jobs marked failed, half-written and unrecorded files removed.
 
-Images are written before their record is added, so a crash in between leaves files without a record;
-a crash while writing leaves a hidden `.name.tmp`. Both are removed at start; recorded files are never
-touched.
+A job's record is added as `running` when it starts; its images are written (temp + rename) before the
+record lists them, so a crash in between leaves files no image row names, and a crash while writing leaves
+a hidden `.name.tmp`. Both are removed at start; recorded files are never touched.
 """
 
 import asyncio
@@ -39,10 +39,15 @@ def _delete(paths: list[Path]) -> None:
 
 
 async def clean_outputs(repo: HistoryRepository, outputs_dir: Path) -> int:
-	"""Removes what a crash left behind; returns how many files."""
+	"""Marks interrupted jobs failed and removes the files a crash left behind; returns how many files."""
+	failed = await repo.fail_running('the daemon stopped while this job ran')
+	if failed:
+		log.warning('%d job(s) were running when the daemon stopped; marked failed', failed)
 	temporary, images = await asyncio.to_thread(_scan, outputs_dir)
-	known = await repo.existing(list(images))
-	orphans = [path for job_id, paths in images.items() if job_id not in known for path in paths]
+	known = await repo.recorded_paths(list(images))
+	orphans = [
+		path for paths in images.values() for path in paths if path.relative_to(outputs_dir).as_posix() not in known
+	]
 	await asyncio.to_thread(_delete, temporary + orphans)
 	if temporary or orphans:
 		log.warning(

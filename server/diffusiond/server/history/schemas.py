@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.schemas import JobSpec, JobState
 
 
 class StoredImage(BaseModel):
@@ -32,6 +32,8 @@ class GenerationRecord(BaseModel):
 	tags: list[str]
 	note: str
 	images: list[StoredImage]
+	state: JobState = JobState.SUCCEEDED  # RUNNING until complete; FAILED if the daemon died meanwhile
+	error: str = ''
 
 
 class HistoryFilter(BaseModel):

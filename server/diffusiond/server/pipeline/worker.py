@@ -65,6 +65,9 @@ class Worker:
 			job.state = JobState.FAILED
 			log.exception('job %s crashed', job.id)
 			job.channel.fail(JobFailedError(f'job {job.id} failed inside the pipeline: {type(exc).__name__}: {exc}'))
+		finally:
+			if job.state is not JobState.SUCCEEDED and self.history is not None:
+				self.history.discard(job)
 
 	def _execute(self, job: Job) -> None:
 		spec = job.spec
@@ -90,6 +93,9 @@ class Worker:
 				steps=spec.steps,
 			)
 		)
+		if self.history is not None:
+			stats = self._backend.stats()
+			self.history.started(job, scheduler, f'{stats.name} ({stats.dtype})')
 		inference_start = time.monotonic()
 
 		def on_step(step: int, total: int) -> None:
@@ -120,8 +126,7 @@ class Worker:
 		timings.encode_s = end - encode_start
 		timings.total_s = end - job.submitted
 		if self.history is not None:  # recorded before `completed`: a client that then lists history sees the job
-			stats = self._backend.stats()
-			self.history.save(job, events, scheduler, f'{stats.name} ({stats.dtype})', timings.model_dump())
+			self.history.save(job, events, timings.model_dump())
 		job.state = JobState.SUCCEEDED
 		job.channel.publish(CompletedEvent(state=JobState.SUCCEEDED, timings=timings))
 

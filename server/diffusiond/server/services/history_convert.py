@@ -9,7 +9,7 @@ from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
-from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb
+from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -49,6 +49,8 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 		tags=record.tags,
 		note=record.note,
 		images=[history_pb.GeneratedImage(**image.model_dump()) for image in record.images],
+		state=state_to_pb(record.state),
+		error=record.error,
 	)
 
 

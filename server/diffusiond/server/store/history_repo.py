@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
 from diffusiond.server.history.usage import UsageRow
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
 
@@ -28,6 +28,8 @@ def _record(row: GenerationRow, images: list[GenerationImageRow]) -> GenerationR
 		favourite=row.favourite,
 		tags=list(row.tags),
 		note=row.note,
+		state=JobState(row.state),
+		error=row.error,
 		images=[
 			StoredImage(
 				index=image.index,
@@ -92,13 +94,46 @@ class HistoryRepository:
 			favourite=False,
 			tags=[],
 			note='',
+			state=record.state.value,
+			error=record.error,
 		)
 		async with self._sessions.begin() as session:
 			session.add(row)
 			await session.flush()  # the record before its images (foreign key)
-			session.add_all(
-				GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images
-			)
+			session.add_all(self._image_rows(record))
+
+	@staticmethod
+	def _image_rows(record: GenerationRecord) -> list[GenerationImageRow]:
+		return [GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images]
+
+	async def complete(
+		self, generation_id: str, images: list[StoredImage], timings: dict[str, float], finished_at: datetime
+	) -> None:
+		"""A running record becomes succeeded, with its images (all written to disk already)."""
+		async with self._sessions.begin() as session:
+			row = await session.get(GenerationRow, generation_id)
+			if row is None:
+				raise GenerationNotFoundError(f'generation {generation_id} was deleted while it ran')
+			row.state, row.finished_at, row.timings = JobState.SUCCEEDED.value, finished_at, timings
+			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in images)
+
+	async def fail_running(self, error: str) -> int:
+		"""Marks every record still running as failed (at start-up: their process died); returns how many."""
+		running = select(GenerationRow).where(GenerationRow.state == JobState.RUNNING.value)
+		async with self._sessions.begin() as session:
+			rows = list(await session.scalars(running))
+			for row in rows:
+				row.state, row.error = JobState.FAILED.value, error
+			return len(rows)
+
+	async def recorded_paths(self, generation_ids: list[str]) -> set[str]:
+		"""The image paths recorded for these generations (asked in chunks: SQLite caps query parameters)."""
+		found: set[str] = set()
+		async with self._sessions() as session:
+			for start in range(0, len(generation_ids), 500):
+				where = GenerationImageRow.generation_id.in_(generation_ids[start : start + 500])
+				found.update(await session.scalars(select(GenerationImageRow.path).where(where)))
+		return found
 
 	async def page(
 		self, filters: HistoryFilter, after: tuple[datetime, str] | None, limit: int
@@ -170,15 +205,6 @@ class HistoryRepository:
 				)
 				for row, images in await session.execute(query)
 			]
-
-	async def existing(self, generation_ids: list[str]) -> set[str]:
-		"""Which of these ids have a record (asked in chunks: SQLite caps the parameters of one query)."""
-		found: set[str] = set()
-		async with self._sessions() as session:
-			for start in range(0, len(generation_ids), 500):
-				chunk = generation_ids[start : start + 500]
-				found.update(await session.scalars(select(GenerationRow.id).where(GenerationRow.id.in_(chunk))))
-		return found
 
 	async def delete(self, generation_id: str) -> None:
 		async with self._sessions.begin() as session:

@@ -112,6 +112,8 @@ class GenerationRow(Base):
 	favourite: Mapped[bool] = mapped_column(default=False)
 	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 	note: Mapped[str] = mapped_column(Text, default='')
+	state: Mapped[str] = mapped_column(String(16), default='succeeded')  # running until its files are written
+	error: Mapped[str] = mapped_column(Text, default='')
 
 
 class GenerationImageRow(Base):
