@@ -568,3 +568,81 @@ class GetUsageStatsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageStatsResponse: _TypeAlias = GetUsageStatsResponse  # noqa: Y015
+
+@_typing.final
+class ExportArchiveRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCLUDE_IMAGES_FIELD_NUMBER: _builtins.int
+    include_images: _builtins.bool
+    def __init__(
+        self,
+        *,
+        include_images: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_images", b"include_images"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportArchiveRequest: _TypeAlias = ExportArchiveRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveChunk(_message.Message):
+    """ArchiveChunk is a piece of a zip archive, in order (at most 1 MiB each)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveChunk: _TypeAlias = ArchiveChunk  # noqa: Y015
+
+@_typing.final
+class ImportArchiveResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STYLES_CREATED_FIELD_NUMBER: _builtins.int
+    STYLES_SKIPPED_FIELD_NUMBER: _builtins.int
+    GENERATIONS_CREATED_FIELD_NUMBER: _builtins.int
+    GENERATIONS_SKIPPED_FIELD_NUMBER: _builtins.int
+    IMAGES_FIELD_NUMBER: _builtins.int
+    MODELS_UPDATED_FIELD_NUMBER: _builtins.int
+    LORAS_UPDATED_FIELD_NUMBER: _builtins.int
+    styles_created: _builtins.int
+    styles_skipped: _builtins.int
+    generations_created: _builtins.int
+    generations_skipped: _builtins.int
+    images: _builtins.int
+    models_updated: _builtins.int
+    """Catalog entries (matched by name) whose display name, tags and defaults were restored."""
+    loras_updated: _builtins.int
+    def __init__(
+        self,
+        *,
+        styles_created: _builtins.int = ...,
+        styles_skipped: _builtins.int = ...,
+        generations_created: _builtins.int = ...,
+        generations_skipped: _builtins.int = ...,
+        images: _builtins.int = ...,
+        models_updated: _builtins.int = ...,
+        loras_updated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generations_created", b"generations_created", "generations_skipped", b"generations_skipped", "images", b"images", "loras_updated", b"loras_updated", "models_updated", b"models_updated", "styles_created", b"styles_created", "styles_skipped", b"styles_skipped"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ImportArchiveResponse: _TypeAlias = ImportArchiveResponse  # noqa: Y015

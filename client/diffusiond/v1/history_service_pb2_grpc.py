@@ -74,6 +74,16 @@ class HistoryServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.FromString,
                 _registered_method=True)
+        self.ExportArchive = channel.unary_stream(
+                '/diffusiond.v1.HistoryService/ExportArchive',
+                request_serializer=diffusiond_dot_v1_dot_history__service__pb2.ExportArchiveRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.FromString,
+                _registered_method=True)
+        self.ImportArchive = channel.stream_unary(
+                '/diffusiond.v1.HistoryService/ImportArchive',
+                request_serializer=diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_history__service__pb2.ImportArchiveResponse.FromString,
+                _registered_method=True)
 
 
 class HistoryServiceServicer:
@@ -133,6 +143,22 @@ class HistoryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportArchive(self, request, context):
+        """ExportArchive streams a zip of styles, model and LoRA catalog metadata (never model files) and the
+        history, with or without its images.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportArchive(self, request_iterator, context):
+        """ImportArchive reads such a zip: all of it or nothing; importing the same archive twice creates no
+        duplicates. Paths inside are checked (no "..", no absolute paths) and sizes capped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_HistoryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -170,6 +196,16 @@ def add_HistoryServiceServicer_to_server(servicer, server):
                     servicer.GetUsageStats,
                     request_deserializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.SerializeToString,
+            ),
+            'ExportArchive': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportArchive,
+                    request_deserializer=diffusiond_dot_v1_dot_history__service__pb2.ExportArchiveRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.SerializeToString,
+            ),
+            'ImportArchive': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportArchive,
+                    request_deserializer=diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_history__service__pb2.ImportArchiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -365,6 +401,60 @@ class HistoryService:
             '/diffusiond.v1.HistoryService/GetUsageStats',
             diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsRequest.SerializeToString,
             diffusiond_dot_v1_dot_history__service__pb2.GetUsageStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportArchive(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/diffusiond.v1.HistoryService/ExportArchive',
+            diffusiond_dot_v1_dot_history__service__pb2.ExportArchiveRequest.SerializeToString,
+            diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportArchive(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/diffusiond.v1.HistoryService/ImportArchive',
+            diffusiond_dot_v1_dot_history__service__pb2.ArchiveChunk.SerializeToString,
+            diffusiond_dot_v1_dot_history__service__pb2.ImportArchiveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,14 @@ class HistoryServiceStub:
     """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
     per day (UTC).
     """
+    ExportArchive: _grpc.UnaryStreamMultiCallable[_history_service_pb2.ExportArchiveRequest, _history_service_pb2.ArchiveChunk]
+    """ExportArchive streams a zip of styles, model and LoRA catalog metadata (never model files) and the
+    history, with or without its images.
+    """
+    ImportArchive: _grpc.StreamUnaryMultiCallable[_history_service_pb2.ArchiveChunk, _history_service_pb2.ImportArchiveResponse]
+    """ImportArchive reads such a zip: all of it or nothing; importing the same archive twice creates no
+    duplicates. Paths inside are checked (no "..", no absolute paths) and sizes capped.
+    """
 
 @_typing.type_check_only
 class HistoryServiceAsyncStub(HistoryServiceStub):
@@ -81,6 +89,14 @@ class HistoryServiceAsyncStub(HistoryServiceStub):
     GetUsageStats: _aio.UnaryUnaryMultiCallable[_history_service_pb2.GetUsageStatsRequest, _history_service_pb2.GetUsageStatsResponse]  # type: ignore[assignment]
     """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
     per day (UTC).
+    """
+    ExportArchive: _aio.UnaryStreamMultiCallable[_history_service_pb2.ExportArchiveRequest, _history_service_pb2.ArchiveChunk]  # type: ignore[assignment]
+    """ExportArchive streams a zip of styles, model and LoRA catalog metadata (never model files) and the
+    history, with or without its images.
+    """
+    ImportArchive: _aio.StreamUnaryMultiCallable[_history_service_pb2.ArchiveChunk, _history_service_pb2.ImportArchiveResponse]  # type: ignore[assignment]
+    """ImportArchive reads such a zip: all of it or nothing; importing the same archive twice creates no
+    duplicates. Paths inside are checked (no "..", no absolute paths) and sizes capped.
     """
 
 class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -147,6 +163,26 @@ class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_history_service_pb2.GetUsageStatsResponse, _abc.Awaitable[_history_service_pb2.GetUsageStatsResponse]]:
         """GetUsageStats counts recorded jobs and images per model, LoRA and style, with last use, and images
         per day (UTC).
+        """
+
+    @_abc_1.abstractmethod
+    def ExportArchive(
+        self,
+        request: _history_service_pb2.ExportArchiveRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_history_service_pb2.ArchiveChunk], _abc.AsyncIterator[_history_service_pb2.ArchiveChunk]]:
+        """ExportArchive streams a zip of styles, model and LoRA catalog metadata (never model files) and the
+        history, with or without its images.
+        """
+
+    @_abc_1.abstractmethod
+    def ImportArchive(
+        self,
+        request_iterator: _MaybeAsyncIterator[_history_service_pb2.ArchiveChunk],
+        context: _ServicerContext,
+    ) -> _typing.Union[_history_service_pb2.ImportArchiveResponse, _abc.Awaitable[_history_service_pb2.ImportArchiveResponse]]:
+        """ImportArchive reads such a zip: all of it or nothing; importing the same archive twice creates no
+        duplicates. Paths inside are checked (no "..", no absolute paths) and sizes capped.
         """
 
 def add_HistoryServiceServicer_to_server(servicer: HistoryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,6 +26,7 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
+from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
@@ -87,7 +88,13 @@ class Daemon:
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
 				partial(
 					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
-					HistoryService(self.history, self.manager, storage.outputs_dir),
+					HistoryService(
+						self.history,
+						self.manager,
+						storage.outputs_dir,
+						ArchiveRepository(self.database.sessions, self.history),
+						storage.data_dir / 'tmp',
+					),
 				),
 				partial(
 					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)

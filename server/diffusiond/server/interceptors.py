@@ -5,7 +5,7 @@ from __future__ import annotations  # grpc-stubs generics (RpcMethodHandler[...]
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import cast
 
 import grpc
@@ -20,6 +20,8 @@ Context = grpc.aio.ServicerContext[object, object]
 Handler = Callable[[object, grpc.ServicerContext], object]
 UnaryBehaviour = Callable[[object, Context], Awaitable[object]]
 StreamBehaviour = Callable[[object, Context], AsyncIterator[object]]
+UploadHandler = Callable[[Iterator[object], grpc.ServicerContext], object]
+UploadBehaviour = Callable[[AsyncIterator[object], Context], Awaitable[object]]
 
 
 def as_handler_context(context: Context) -> grpc.ServicerContext:
@@ -61,6 +63,16 @@ def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:
 	return wrapped
 
 
+def _upload(method: str, behaviour: UploadHandler) -> UploadBehaviour:
+	async def wrapped(requests: AsyncIterator[object], context: Context) -> object:
+		async with _statuses(context, method):
+			result = behaviour(cast(Iterator[object], requests), as_handler_context(context))
+			return await result if inspect.isawaitable(result) else result
+		return None  # unreachable: the error path aborts
+
+	return wrapped
+
+
 def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 	async def wrapped(request: object, context: Context) -> AsyncIterator[object]:
 		async with _statuses(context, method):
@@ -83,7 +95,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 	) -> grpc.RpcMethodHandler[object, object]:
 		handler = await continuation(handler_call_details)
 		method = handler_call_details.method
-		if handler is None or handler.request_streaming:
+		if handler is None:
+			return handler
+		if handler.stream_unary is not None:  # an upload: a request iterator in, one response out
+			return grpc.stream_unary_rpc_method_handler(
+				_upload(method, handler.stream_unary), handler.request_deserializer, handler.response_serializer
+			)
+		if handler.request_streaming:
 			return handler
 		if handler.unary_stream is not None:
 			# Streams come as async generators (ours) or as coroutines that call context.write (health Watch).

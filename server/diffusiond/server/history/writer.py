@@ -7,7 +7,6 @@ that is not fully on disk; a job that ends without images is removed again.
 
 import asyncio
 import logging
-import os
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.history.files import write_file
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.schemas import ImageEvent, ImageFormat, JobState
@@ -31,16 +31,6 @@ class HistoryWriter(Protocol):
 	def started(self, job: Job, scheduler: str, device: str) -> None: ...
 	def save(self, job: Job, images: list[ImageEvent], timings: dict[str, float]) -> None: ...
 	def discard(self, job: Job) -> None: ...
-
-
-def write_file(path: Path, data: bytes) -> None:
-	path.parent.mkdir(parents=True, exist_ok=True)
-	scratch = path.with_name(f'.{path.name}.tmp')
-	with scratch.open('wb') as file:
-		file.write(data)
-		file.flush()
-		os.fsync(file.fileno())
-	os.replace(scratch, path)
 
 
 class History:

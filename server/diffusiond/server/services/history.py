@@ -14,6 +14,7 @@ from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFo
 from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.history.usage import usage_stats
 from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.services.archive import export_chunks, import_chunks
 from diffusiond.server.services.generation import stream_job
 from diffusiond.server.services.history_convert import (
 	changes_from_pb,
@@ -24,6 +25,7 @@ from diffusiond.server.services.history_convert import (
 	usage_to_pb,
 )
 from diffusiond.server.services.paging import page_size
+from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -47,10 +49,19 @@ def _remove(paths: list[Path]) -> None:
 
 
 class HistoryService(history_grpc.HistoryServiceServicer):
-	def __init__(self, repo: HistoryRepository, manager: PipelineManager, outputs_dir: Path) -> None:
+	def __init__(
+		self,
+		repo: HistoryRepository,
+		manager: PipelineManager,
+		outputs_dir: Path,
+		archives: ArchiveRepository,
+		scratch: Path,
+	) -> None:
 		self._repo = repo
 		self._manager = manager
 		self._outputs = outputs_dir
+		self._archives = archives
+		self._scratch = scratch
 
 	async def ListGenerations(
 		self, request: history_pb.ListGenerationsRequest, context: Context
@@ -132,3 +143,15 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		record = await self._repo.get(request.id)
 		async for event in stream_job(self._manager, regenerate_params(record)):
 			yield event
+
+	async def ExportArchive(
+		self, request: history_pb.ExportArchiveRequest, context: Context
+	) -> AsyncIterator[history_pb.ArchiveChunk]:
+		async for chunk in export_chunks(self._archives, self._scratch, self._outputs, request.include_images):
+			yield chunk
+
+	async def ImportArchive(
+		self, request_iterator: AsyncIterator[history_pb.ArchiveChunk], context: Context
+	) -> history_pb.ImportArchiveResponse:
+		counts = await import_chunks(self._archives, self._scratch, self._outputs, request_iterator)
+		return history_pb.ImportArchiveResponse(**counts.model_dump())

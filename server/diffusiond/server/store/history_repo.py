@@ -72,8 +72,9 @@ class HistoryRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
 		self._sessions = sessions
 
-	async def add(self, record: GenerationRecord) -> None:
-		row = GenerationRow(
+	@staticmethod
+	def row_of(record: GenerationRecord) -> GenerationRow:
+		return GenerationRow(
 			id=record.id,
 			created_at=record.created_at,
 			finished_at=record.finished_at,
@@ -97,13 +98,16 @@ class HistoryRepository:
 			state=record.state.value,
 			error=record.error,
 		)
+
+	async def add(self, record: GenerationRecord) -> None:
+		row = self.row_of(record)
 		async with self._sessions.begin() as session:
 			session.add(row)
 			await session.flush()  # the record before its images (foreign key)
-			session.add_all(self._image_rows(record))
+			session.add_all(self.image_rows(record))
 
 	@staticmethod
-	def _image_rows(record: GenerationRecord) -> list[GenerationImageRow]:
+	def image_rows(record: GenerationRecord) -> list[GenerationImageRow]:
 		return [GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images]
 
 	async def complete(

@@ -1,0 +1,15 @@
+"""Writing a file so that it is either complete under its name or not there at all."""
+
+import os
+from pathlib import Path
+
+
+def write_file(path: Path, data: bytes) -> None:
+	"""A hidden temporary name, fsync, then an atomic rename."""
+	path.parent.mkdir(parents=True, exist_ok=True)
+	scratch = path.with_name(f'.{path.name}.tmp')
+	with scratch.open('wb') as file:
+		file.write(data)
+		file.flush()
+		os.fsync(file.fileno())
+	os.replace(scratch, path)
