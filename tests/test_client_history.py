@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from diffusiond.client import AsyncClient
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
+from tests.conftest import StartDaemon
 from tests.helpers import pixels
 
 
@@ -43,3 +45,22 @@ async def test_cli_history(daemon: Daemon, tmp_path: Path, capsys: pytest.Captur
 	assert np.array_equal(pixels(first), pixels(second))
 	assert await asyncio.to_thread(ctl, [*base, 'history', 'rm', generation_id]) == 0
 	assert await asyncio.to_thread(ctl, [*base, 'history', 'show', generation_id]) == 3
+
+
+async def test_archives_through_the_clients_and_the_cli(
+	start_fake: StartDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+	daemon = await start_fake()
+	base = ['--address', f'127.0.0.1:{daemon.port}']
+	async with AsyncClient(f'127.0.0.1:{daemon.port}') as client:
+		await client.generate_images('archived crane', steps=1)
+		data = b''.join([chunk async for chunk in client.export_archive(include_images=True)])
+
+		async def chunks() -> AsyncIterator[bytes]:
+			yield data
+
+		assert (await client.import_archive(chunks())).generations_skipped == 1
+	archive = tmp_path / 'backup.zip'
+	assert await asyncio.to_thread(ctl, [*base, 'history', 'export', str(archive), '--images']) == 0
+	assert await asyncio.to_thread(ctl, [*base, 'history', 'import', str(archive)]) == 0
+	assert json.loads(capsys.readouterr().out.splitlines()[-1])['generationsSkipped'] == 1

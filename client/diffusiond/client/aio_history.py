@@ -2,7 +2,7 @@
 
 from __future__ import annotations  # the async stub type exists for type checkers only
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -63,3 +63,18 @@ class AsyncHistoryCalls:
 				yield event
 		finally:
 			call.cancel()
+
+	async def export_archive(self, include_images: bool = False) -> AsyncGenerator[bytes, None]:
+		"""The archive in chunks (styles, catalog metadata, history; images when asked)."""
+		call = self._history.ExportArchive(history_pb.ExportArchiveRequest(include_images=include_images))
+		async for chunk in call:
+			yield chunk.data
+
+	async def import_archive(self, chunks: AsyncIterator[bytes]) -> history_pb.ImportArchiveResponse:
+		"""All or nothing; importing the same archive twice creates no duplicates."""
+
+		async def messages() -> AsyncIterator[history_pb.ArchiveChunk]:
+			async for data in chunks:
+				yield history_pb.ArchiveChunk(data=data)
+
+		return await self._history.ImportArchive(messages(), timeout=self.timeout)

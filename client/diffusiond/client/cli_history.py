@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from google.protobuf import json_format
@@ -27,6 +28,16 @@ def add_history_commands(commands: 'argparse._SubParsersAction[argparse.Argument
 	regenerate = actions.add_parser('regenerate', help='run a generation again (same pixels on the same model)')
 	regenerate.add_argument('id')
 	regenerate.add_argument('-o', '--output', type=Path, default=Path('regenerated.png'))
+	export = actions.add_parser('export', help='write an archive: styles, catalog metadata, history')
+	export.add_argument('file', type=Path)
+	export.add_argument('--images', action='store_true', help='include the image files')
+	actions.add_parser('import', help='read an archive (all or nothing)').add_argument('file', type=Path)
+
+
+def _read_chunks(path: Path, size: int = 1024 * 1024) -> Iterator[bytes]:
+	with path.open('rb') as file:
+		while data := file.read(size):
+			yield data
 
 
 def history_command(client: Client, args: argparse.Namespace) -> int:
@@ -42,6 +53,14 @@ def history_command(client: Client, args: argparse.Namespace) -> int:
 	elif action == 'rm':
 		client.delete_generation(args.id)
 		print(f'deleted {args.id}', file=sys.stderr)
+	elif action == 'export':
+		with args.file.open('wb') as file:
+			for data in client.export_archive(args.images):
+				file.write(data)
+		print(f'wrote {args.file} ({args.file.stat().st_size} bytes)', file=sys.stderr)
+	elif action == 'import':
+		result = client.import_archive(_read_chunks(args.file))
+		print(json_format.MessageToJson(result, indent=None, always_print_fields_with_no_presence=True))
 	else:
 		images = [GeneratedImage.from_event(event) for event in client.regenerate(args.id) if event.HasField('image')]
 		for index, image in enumerate(images):

@@ -1,6 +1,6 @@
 """HistoryService calls of the blocking client."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -56,3 +56,13 @@ class HistoryCalls:
 	def regenerate(self, generation_id: str) -> Iterator[gen_pb.GenerateEvent]:
 		"""Runs a recorded job again (same pixels on the same model)."""
 		yield from self._history.Regenerate(history_pb.RegenerateRequest(id=generation_id))
+
+	def export_archive(self, include_images: bool = False) -> Iterator[bytes]:
+		"""The archive in chunks (styles, catalog metadata, history; images when asked)."""
+		for chunk in self._history.ExportArchive(history_pb.ExportArchiveRequest(include_images=include_images)):
+			yield chunk.data
+
+	def import_archive(self, chunks: Iterable[bytes]) -> history_pb.ImportArchiveResponse:
+		"""All or nothing; importing the same archive twice creates no duplicates."""
+		messages = (history_pb.ArchiveChunk(data=data) for data in chunks)
+		return self._history.ImportArchive(messages, timeout=self.timeout)
