@@ -7,15 +7,13 @@ from pathlib import Path
 
 from huggingface_hub import constants
 
-from diffusiond.server.catalog.configs import find_config_dir, missing_config_hint
+from diffusiond.server.catalog.configs import locate_configs, missing_config_hint, model_info
 from diffusiond.server.catalog.files import FileHashes
 from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.pickles import probe_pickle
-from diffusiond.server.catalog.probe import probe_folder
 from diffusiond.server.catalog.rescan import rescan
 from diffusiond.server.catalog.schemas import (
 	FileStamp,
-	ModelBase,
 	ModelChanges,
 	ModelFormat,
 	ModelInfo,
@@ -129,32 +127,12 @@ class Catalog:
 
 	async def info(self, record: ModelRecord) -> ModelInfo:
 		"""What the pipeline needs to load `record`: for a single file, the folder its configs come from."""
-		config_dir: Path | None = None
-		native = record.native_size
-		if record.format is not ModelFormat.DIFFUSERS:
-			folders = [
-				self.models_dir / other.path
-				for other in await self.repo.all()
-				if other.format is ModelFormat.DIFFUSERS
-				and other.arch == record.arch
-				and other.status is ModelStatus.READY
-			]
-			config_dir = await asyncio.to_thread(find_config_dir, self.configs_dir, record, folders, self.hub_cache)
-			if config_dir is not None and record.base is ModelBase.UNKNOWN:  # no family size: the config says
-				native = (await asyncio.to_thread(probe_folder, config_dir)).native_size
-		return ModelInfo(
-			id=record.id,
-			name=record.name,
-			path=self.models_dir / record.path,
-			format=record.format,
-			base=record.base,
-			native_size=native,
-			demo=record.demo,
-			sha256=record.sha256,
-			config_dir=config_dir,
-			defaults=record.defaults,
-			arch=record.arch,
+		if record.format is ModelFormat.DIFFUSERS:
+			return model_info(record, self.models_dir, None, record.native_size)
+		config_dir, native = await locate_configs(
+			record, await self.repo.all(), self.models_dir, self.configs_dir, self.hub_cache
 		)
+		return model_info(record, self.models_dir, config_dir, native)
 
 	async def loadable(self, ref: str) -> ModelInfo:
 		"""The model `ref` names, checked to be loadable (FAILED_PRECONDITION with the cause if not)."""

@@ -12,9 +12,11 @@ tokenizer files beside it. Looked up in order:
    versions): any snapshot of the matching one that holds the configs.
 """
 
+import asyncio
 from pathlib import Path
 
-from diffusiond.server.catalog.schemas import ModelBase, ModelRecord
+from diffusiond.server.catalog.probe import probe_folder
+from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, ModelRecord, ModelStatus
 
 _REQUIRED = ('model_index.json', 'unet/config.json', 'vae/config.json', 'tokenizer')
 # The repositories diffusers itself would fetch configs from (DIFFUSERS_DEFAULT_PIPELINE_PATHS).
@@ -63,4 +65,36 @@ def missing_config_hint(configs_dir: Path, record: ModelRecord) -> str:
 		f'which are never downloaded: put a diffusers model of the same kind (e.g. {repo}) into the models '
 		f'folder, or copy one without its weights (model_index.json, */config.json, tokenizer/) into '
 		f'{configs_dir / names[0]}'
+	)
+
+
+async def locate_configs(
+	record: ModelRecord, known: list[ModelRecord], models_dir: Path, configs_dir: Path, hub_cache: Path
+) -> tuple[Path | None, int]:
+	"""The config folder for single file `record` (None if there is none) and its native size."""
+	folders = [
+		models_dir / other.path
+		for other in known
+		if other.format is ModelFormat.DIFFUSERS and other.arch == record.arch and other.status is ModelStatus.READY
+	]
+	config_dir = await asyncio.to_thread(find_config_dir, configs_dir, record, folders, hub_cache)
+	native = record.native_size
+	if config_dir is not None and record.base is ModelBase.UNKNOWN:  # no family size: the config says
+		native = (await asyncio.to_thread(probe_folder, config_dir)).native_size
+	return config_dir, native
+
+
+def model_info(record: ModelRecord, models_dir: Path, config_dir: Path | None, native_size: int) -> ModelInfo:
+	return ModelInfo(
+		id=record.id,
+		name=record.name,
+		path=models_dir / record.path,
+		format=record.format,
+		base=record.base,
+		native_size=native_size,
+		demo=record.demo,
+		sha256=record.sha256,
+		config_dir=config_dir,
+		defaults=record.defaults,
+		arch=record.arch,
 	)

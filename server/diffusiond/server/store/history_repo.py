@@ -1,71 +1,16 @@
 """The history tables: newest-first keyset pages, records with their images."""
 
-import json
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
 from diffusiond.server.history.usage import UsageRow
-from diffusiond.server.schemas import JobSpec, JobState
+from diffusiond.server.schemas import JobState
+from diffusiond.server.store.history_rows import filters_of, record_of
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
-
-
-def _record(row: GenerationRow, images: list[GenerationImageRow]) -> GenerationRecord:
-	return GenerationRecord(
-		id=row.id,
-		created_at=row.created_at,
-		finished_at=row.finished_at,
-		model_id=row.model_id,
-		model_name=row.model_name,
-		model_hash=row.model_hash,
-		spec=JobSpec.model_validate_json(row.spec),
-		scheduler=row.scheduler,
-		device=row.device,
-		timings=dict(row.timings),
-		favourite=row.favourite,
-		tags=list(row.tags),
-		note=row.note,
-		state=JobState(row.state),
-		error=row.error,
-		images=[
-			StoredImage(
-				index=image.index,
-				seed=image.seed,
-				path=image.path,
-				mime_type=image.mime_type,
-				width=image.width,
-				height=image.height,
-				size_bytes=image.size_bytes,
-			)
-			for image in sorted(images, key=lambda item: item.index)
-		],
-	)
-
-
-def _where(filters: HistoryFilter) -> list[ColumnElement[bool]]:
-	where: list[ColumnElement[bool]] = []
-	if filters.model:
-		where.append(or_(GenerationRow.model_id == filters.model, GenerationRow.model_name == filters.model))
-	if filters.text:
-		pattern = f'%{filters.text.lower()}%'
-		where.append(
-			or_(func.lower(GenerationRow.prompt).like(pattern), func.lower(GenerationRow.negative_prompt).like(pattern))
-		)
-	if filters.favourite_only:
-		where.append(GenerationRow.favourite.is_(True))
-	if filters.since is not None:
-		where.append(GenerationRow.created_at >= filters.since)
-	if filters.until is not None:
-		where.append(GenerationRow.created_at < filters.until)
-	# JSON columns searched as text: a quoted value matches one list entry (a style name, a LoRA id or name).
-	if filters.style:
-		where.append(func.lower(cast(GenerationRow.styles, Text)).like(f'%{json.dumps(filters.style.lower())}%'))
-	if filters.lora:
-		where.append(func.lower(cast(GenerationRow.loras, Text)).like(f'%{json.dumps(filters.lora.lower())}%'))
-	return where
 
 
 class HistoryRepository:
@@ -143,7 +88,7 @@ class HistoryRepository:
 		self, filters: HistoryFilter, after: tuple[datetime, str] | None, limit: int
 	) -> list[GenerationRecord]:
 		"""Newest first; `after` is the (created_at, id) of the last record of the previous page."""
-		query = select(GenerationRow).where(*_where(filters))
+		query = select(GenerationRow).where(*filters_of(filters))
 		if after is not None:
 			created, last_id = after
 			query = query.where(
@@ -156,7 +101,7 @@ class HistoryRepository:
 		async with self._sessions() as session:
 			rows = list(await session.scalars(query))
 			images = await self._images(session, [row.id for row in rows])
-			return [_record(row, images.get(row.id, [])) for row in rows]
+			return [record_of(row, images.get(row.id, [])) for row in rows]
 
 	@staticmethod
 	async def _images(session: AsyncSession, ids: list[str]) -> dict[str, list[GenerationImageRow]]:
@@ -177,7 +122,7 @@ class HistoryRepository:
 					metadata={'generation': generation_id},
 				)
 			images = await self._images(session, [row.id])
-			return _record(row, images.get(row.id, []))
+			return record_of(row, images.get(row.id, []))
 
 	async def update(self, generation_id: str, changes: HistoryChanges) -> None:
 		async with self._sessions.begin() as session:
