@@ -8,7 +8,7 @@ from pathlib import Path
 from huggingface_hub import constants
 
 from diffusiond.server.catalog.configs import locate_configs, missing_config_hint, model_info
-from diffusiond.server.catalog.files import FileHashes
+from diffusiond.server.catalog.files import MIN_HASH_PREFIX, FileHashes, is_hash_prefix
 from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.pickles import probe_pickle
 from diffusiond.server.catalog.rescan import rescan
@@ -31,7 +31,6 @@ from diffusiond.server.errors import (
 from diffusiond.server.store import ModelRepository
 
 log = logging.getLogger(__name__)
-MIN_HASH_PREFIX = 6
 FIND_HINT = 'list models with `diffusionctl models list` (ModelService.ListModels), or put one into the models folder'
 
 
@@ -85,7 +84,7 @@ class Catalog:
 		"""By id, name, or sha256 prefix (AutoV2 hashes are 10 characters); an unknown name triggers one rescan."""
 		if not ref:
 			raise InvalidArgumentError([FieldViolation(field='model', description='give a model id, name or hash')])
-		hashlike = len(ref) >= MIN_HASH_PREFIX and all(char in '0123456789abcdefABCDEF' for char in ref)
+		hashlike = is_hash_prefix(ref)
 		found = await self.repo.find(ref, hashlike)
 		if not found and rescan:  # a file dropped into the models folder since the last scan
 			await self.refresh()

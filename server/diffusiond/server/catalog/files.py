@@ -12,6 +12,12 @@ from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 
 CHECKPOINT_SUFFIXES = SAFETENSORS_SUFFIXES | PICKLE_SUFFIXES
 HASH_CHUNK_BYTES = 8 * 1024 * 1024
+MIN_HASH_PREFIX = 6
+
+
+def is_hash_prefix(ref: str) -> bool:
+	"""Whether `ref` may name a file by a prefix of its hash (6+ hex characters)."""
+	return len(ref) >= MIN_HASH_PREFIX and all(char in '0123456789abcdefABCDEF' for char in ref)
 
 
 def inside(root: Path, name: str, field: str = 'name') -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from diffusiond.server.catalog.files import FileHashes, walk
+from diffusiond.server.catalog.files import FileHashes, is_hash_prefix, walk
 from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.lora_probe import probe_lora_file
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
@@ -21,7 +21,6 @@ from diffusiond.server.store.lora_repo import LoraRepository, LoraReprobe, NewLo
 
 log = logging.getLogger(__name__)
 LORA_SUFFIXES = frozenset({'.safetensors', '.pt', '.ckpt', '.bin'})
-MIN_HASH_PREFIX = 6
 
 
 class ResolvedLora(BaseModel):
@@ -104,7 +103,7 @@ class LoraCatalog:
 		"""By id, name, or a prefix (6+ hex) of the addnet hash (A1111's 12-character one) or the sha256."""
 		if not ref:
 			raise InvalidArgumentError([FieldViolation(field='lora', description='give a LoRA id, name or hash')])
-		hashlike = len(ref) >= MIN_HASH_PREFIX and all(char in '0123456789abcdefABCDEF' for char in ref)
+		hashlike = is_hash_prefix(ref)
 		found = await self.repo.find(ref, hashlike)
 		if not found and rescan:
 			await self.refresh()

@@ -13,3 +13,8 @@ def write_file(path: Path, data: bytes) -> None:
 		file.flush()
 		os.fsync(file.fileno())
 	os.replace(scratch, path)
+
+
+def remove_files(paths: list[Path]) -> None:
+	for path in paths:
+		path.unlink(missing_ok=True)

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+from diffusiond.server.history.files import remove_files
 from diffusiond.server.store.history_repo import HistoryRepository
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,6 @@ def _scan(outputs_dir: Path) -> tuple[list[Path], dict[str, list[Path]]]:
 	return temporary, images
 
 
-def _delete(paths: list[Path]) -> None:
-	for path in paths:
-		path.unlink(missing_ok=True)
-
-
 async def clean_outputs(repo: HistoryRepository, outputs_dir: Path) -> int:
 	"""Marks interrupted jobs failed and removes the files a crash left behind; returns how many files."""
 	failed = await repo.fail_running('the daemon stopped while this job ran')
@@ -48,7 +44,7 @@ async def clean_outputs(repo: HistoryRepository, outputs_dir: Path) -> int:
 	orphans = [
 		path for paths in images.values() for path in paths if path.relative_to(outputs_dir).as_posix() not in known
 	]
-	await asyncio.to_thread(_delete, temporary + orphans)
+	await asyncio.to_thread(remove_files, temporary + orphans)
 	if temporary or orphans:
 		log.warning(
 			'removed %d half-written and %d unrecorded files from %s', len(temporary), len(orphans), outputs_dir

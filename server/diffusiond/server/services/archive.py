@@ -8,6 +8,7 @@ from pathlib import Path
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.history.archive import extract_images, read_archive, write_archive
+from diffusiond.server.history.files import remove_files
 from diffusiond.server.store.archive_repo import ArchiveRepository, ImportCounts
 from diffusiond.v1 import history_service_pb2 as history_pb
 
@@ -20,11 +21,6 @@ def _scratch(folder: Path) -> Path:
 	handle, name = tempfile.mkstemp(prefix='.archive-', suffix='.zip', dir=folder)
 	os.close(handle)
 	return Path(name)
-
-
-def _remove(paths: list[Path]) -> None:
-	for path in paths:
-		path.unlink(missing_ok=True)
 
 
 async def export_chunks(
@@ -63,7 +59,7 @@ async def import_chunks(
 		written = await asyncio.to_thread(extract_images, path, images, wanted, outputs_dir)
 		return await archives.apply(contents)
 	except BaseException:
-		await asyncio.to_thread(_remove, written)
+		await asyncio.to_thread(remove_files, written)
 		raise
 	finally:
 		path.unlink(missing_ok=True)

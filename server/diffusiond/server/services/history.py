@@ -11,6 +11,7 @@ from PIL import Image
 
 from diffusiond.server.catalog.files import inside
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from diffusiond.server.history.files import remove_files
 from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.history.usage import usage_stats
 from diffusiond.server.pipeline import PipelineManager
@@ -41,11 +42,6 @@ def _thumbnail(path: Path, size: int) -> bytes:
 		buffer = io.BytesIO()
 		image.convert('RGB').save(buffer, format='JPEG', quality=85)
 	return buffer.getvalue()
-
-
-def _remove(paths: list[Path]) -> None:
-	for path in paths:
-		path.unlink(missing_ok=True)
 
 
 class HistoryService(history_grpc.HistoryServiceServicer):
@@ -128,7 +124,7 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		record = await self._repo.get(request.id)
 		paths = [await asyncio.to_thread(inside, self._outputs, image.path, 'id') for image in record.images]
 		await self._repo.delete(record.id)
-		await asyncio.to_thread(_remove, paths)
+		await asyncio.to_thread(remove_files, paths)
 		return history_pb.DeleteGenerationResponse()
 
 	async def GetUsageStats(

@@ -11,7 +11,7 @@ from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError, status_code_for
 from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
-from diffusiond.server.services.paging import decode_token, encode_token, page_size
+from diffusiond.server.services.paging import page
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 
@@ -40,15 +40,10 @@ class LoraService(lora_grpc.LoraServiceServicer):
 		self._catalog = catalog
 
 	async def ListLoras(self, request: lora_pb.ListLorasRequest, context: Context) -> lora_pb.ListLorasResponse:
-		size = page_size(request.page_size)
-		offset = decode_token(request.page_token)
 		records = [r for r in await self._catalog.repo.all(base=base_filter(request.base)) if _matches(r, request)]
-		chunk = records[offset : offset + size]
-		end = offset + len(chunk)
+		chunk, token = page(records, request.page_size, request.page_token)
 		return lora_pb.ListLorasResponse(
-			loras=[lora_to_pb(record) for record in chunk],
-			next_page_token=encode_token(end) if end < len(records) else '',
-			total_size=len(records),
+			loras=[lora_to_pb(record) for record in chunk], next_page_token=token, total_size=len(records)
 		)
 
 	async def GetLora(self, request: lora_pb.GetLoraRequest, context: Context) -> lora_pb.GetLoraResponse:
