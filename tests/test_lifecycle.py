@@ -19,11 +19,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from diffusiond.server.app import Daemon
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import TINY_MODEL, StartDaemon, stubs
 from tests.fakes import FakeBackend
-from tests.helpers import collect, next_of
+from tests.helpers import collect, error_details, next_of, rpc_error
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -118,10 +120,14 @@ async def test_graceful_shutdown_finishes_the_running_job(start_fake: StartDaemo
 		with pytest.raises(grpc.aio.AioRpcError) as refused:
 			await collect(stub.Generate(gen_pb.GenerateRequest(prompt='c', steps=1)))
 		assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+		other = await rpc_error(model_grpc.ModelServiceStub(chan).ListModels(model_pb.ListModelsRequest()))
+		assert other.code() == grpc.StatusCode.UNAVAILABLE
+		assert error_details(other)[0].reason == 'SHUTTING_DOWN'
 		with pytest.raises(grpc.aio.AioRpcError) as dropped:
 			await collect(queued)
-		assert dropped.value.code() == grpc.StatusCode.UNAVAILABLE
-		assert 'was not started' in str(dropped.value.details())
+		assert dropped.value.code() == grpc.StatusCode.CANCELLED
+		assert error_details(dropped.value)[0].reason == 'CANCELLED_BY_SHUTDOWN'
+		assert 'shut down before queued job' in str(dropped.value.details())
 		rest = await collect(running)
 		assert rest[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
 		await stopping

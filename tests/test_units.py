@@ -10,6 +10,7 @@ from google.rpc import code_pb2
 
 from diffusiond.server.catalog.files import inside, walk
 from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.error_status import status_code_for, to_rpc_status
 from diffusiond.server.errors import (
 	DeviceOutOfMemoryError,
 	DiffusiondError,
@@ -20,8 +21,6 @@ from diffusiond.server.errors import (
 	ModelNotFoundError,
 	QueueFullError,
 	ShuttingDownError,
-	status_code_for,
-	to_rpc_status,
 )
 from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache

@@ -4,14 +4,13 @@ from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Self, Unpack
 
-import grpc
-
 from diffusiond.client.aio_history import AsyncHistoryCalls
 from diffusiond.client.aio_loras import AsyncLoraCalls
 from diffusiond.client.aio_styles import AsyncStyleCalls
+from diffusiond.client.connection import Connection, Tls
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
-from diffusiond.client.request import CHANNEL_OPTIONS, GenerateOptions, build_generate_request, resolve_address
+from diffusiond.client.request import GenerateOptions, build_generate_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -24,12 +23,23 @@ from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
 class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
-	"""asyncio client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051."""
+	"""asyncio client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051.
 
-	def __init__(self, address: str | None = None, *, timeout: float | None = None) -> None:
-		self.address = resolve_address(address)
+	`token` (default $DIFFUSIOND_TOKEN) is sent as `authorization: Bearer`; `tls` turns TLS on.
+	"""
+
+	def __init__(
+		self,
+		address: str | None = None,
+		*,
+		timeout: float | None = None,
+		token: str | None = None,
+		tls: Tls | None = None,
+	) -> None:
+		connection = Connection.resolve(address, token, tls)
+		self.address = connection.address
 		self.timeout = timeout
-		self._channel = grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
+		self._channel = connection.aio_channel()
 		self._generation = gen_grpc.GenerationServiceStub(self._channel)
 		self._system = sys_grpc.SystemServiceStub(self._channel)
 		self._models = model_grpc.ModelServiceStub(self._channel)

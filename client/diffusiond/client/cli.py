@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 from google.protobuf import json_format
 
-from diffusiond.client.cli_args import build_parser
+from diffusiond.client.cli_args import build_parser, tls_from
 from diffusiond.client.cli_history import history_command
 from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
@@ -25,6 +25,7 @@ _EXIT_CODES = {
 	grpc.StatusCode.INVALID_ARGUMENT: 2,
 	grpc.StatusCode.NOT_FOUND: 3,
 	grpc.StatusCode.UNAVAILABLE: 4,
+	grpc.StatusCode.UNAUTHENTICATED: 5,
 }
 
 
@@ -131,7 +132,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> int:
 	args = build_parser().parse_args(argv)
 	try:
-		with Client(args.address, timeout=args.timeout) as client:
+		with Client(args.address, timeout=args.timeout, token=args.token, tls=tls_from(args)) as client:
 			return _COMMANDS[args.command](client, args)
 	except grpc.RpcError as error:
 		code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN

@@ -7,6 +7,7 @@ from diffusiond.client.cli_history import add_history_commands
 from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
 from diffusiond.client.cli_styles import add_style_commands
+from diffusiond.client.connection import TOKEN_ENV, Tls
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
 
 
@@ -21,6 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
 	parser = argparse.ArgumentParser(prog='diffusionctl', description='Command-line client for the diffusiond daemon.')
 	parser.add_argument('--address', help=f'host:port or unix:PATH (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})')
 	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
+	parser.add_argument('--token', help=f'API token, when the daemon requires one (${TOKEN_ENV})')
+	parser.add_argument('--tls', action='store_true', help='connect with TLS, trusting the system roots')
+	parser.add_argument('--tls-ca', type=Path, help='connect with TLS, trusting this PEM CA bundle')
+	parser.add_argument('--tls-cert', type=Path, help='PEM client certificate (mutual TLS), with --tls-key')
+	parser.add_argument('--tls-key', type=Path, help='PEM private key of --tls-cert')
+	parser.add_argument('--tls-server-name', help="the name the daemon's certificate carries, if not the address")
 	parser.add_argument('--json', action='store_true', help='machine-readable output')
 	commands = parser.add_subparsers(dest='command', required=True)
 	gen = commands.add_parser(
@@ -58,3 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 	add_style_commands(commands)
 	add_history_commands(commands)
 	return parser
+
+
+def tls_from(args: argparse.Namespace) -> Tls | None:
+	"""The TLS options of the command line, or None for a plain connection."""
+	wanted = args.tls or args.tls_ca or args.tls_cert or args.tls_key or args.tls_server_name
+	if not wanted:
+		return None
+	return Tls(ca=args.tls_ca, cert=args.tls_cert, key=args.tls_key, server_name=args.tls_server_name)

@@ -1,18 +1,11 @@
 """Builds requests from plain Python values; shared by the sync and asyncio clients."""
 
-import os
 from typing import TypedDict, Unpack
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 DEFAULT_ADDRESS = 'localhost:50051'
 ADDRESS_ENV = 'DIFFUSIOND_ADDRESS'
-# Large enough for a 2048x2048 PNG in one message, matching the daemon.
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = [
-	('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
-	('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
-]
 
 _FORMATS = {
 	'png': gen_pb.IMAGE_FORMAT_PNG,
@@ -39,10 +32,6 @@ class GenerateOptions(TypedDict, total=False):
 	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
 	add_trigger_words: bool
 	styles: list[str]  # style ids or names, applied in order
-
-
-def resolve_address(address: str | None) -> str:
-	return address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())

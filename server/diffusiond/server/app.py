@@ -13,7 +13,9 @@ from grpc_health.v1._async import HealthServicer
 from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.gate import Gate
 from diffusiond.server.history.recovery import clean_outputs
+from diffusiond.server.listen import StartupError, bind
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
@@ -53,6 +55,13 @@ def _write_atomically(path: Path, text: str) -> None:
 	scratch.replace(path)
 
 
+def _api_token(settings: Settings) -> str | None:
+	try:
+		return settings.security.api_token()
+	except OSError as exc:
+		raise StartupError(f'cannot read the API token file {settings.security.token_file}: {exc.strerror}') from exc
+
+
 class Daemon:
 	"""The running daemon: gRPC server, health, pipeline manager."""
 
@@ -78,8 +87,10 @@ class Daemon:
 		self.history = HistoryRepository(self.database.sessions)
 		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles, self.history)
 		self.health = HealthServicer()
+		self.gate = Gate(_api_token(settings))
 		self.server = build_server(
-			settings,
+			settings.server,
+			self.gate,
 			[
 				partial(
 					generation_service_pb2_grpc.add_GenerationServiceServicer_to_server, GenerationService(self.manager)
@@ -105,7 +116,8 @@ class Daemon:
 				partial(health_pb2_grpc.add_HealthServicer_to_server, self.health),
 			],
 		)
-		self.port = self.server.add_insecure_port(f'{settings.server.host}:{settings.server.port}')
+		self.endpoints = bind(self.server, settings.server, settings.security)
+		self.port = self.endpoints.port
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
@@ -122,10 +134,24 @@ class Daemon:
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
 		await self.server.start()
-		log.info('diffusiond listening on %s:%d', self.settings.server.host, self.port)
+		self._log_endpoints()
 		if self.settings.server.port_file is not None:
 			await asyncio.to_thread(_write_atomically, self.settings.server.port_file, f'{self.port}\n')
 		self._prepare = asyncio.create_task(self._prepare_default())
+
+	def _log_endpoints(self) -> None:
+		where = self.endpoints
+		if where.port:
+			log.info(
+				'diffusiond listening on %s:%d (%s)',
+				self.settings.server.host,
+				where.port,
+				'TLS' if where.tls else 'plaintext',
+			)
+		if where.socket is not None:
+			log.info('diffusiond listening on unix:%s', where.socket)
+		if self.gate.needs_token:
+			log.info('an API token is required for every RPC but health')
 
 	async def _prepare_default(self) -> None:
 		try:
@@ -157,12 +183,15 @@ class Daemon:
 		grace = self.settings.server.grace_period_s if grace_s is None else grace_s
 		log.info('shutting down (grace period %.1fs)', grace)
 		await self.health.enter_graceful_shutdown()
+		self.gate.closed = True  # new calls get UNAVAILABLE; the running job's stream goes on
 		if self._prepare is not None:
 			await self._prepare
 		await self.hasher.stop()
 		await self.manager.drain(grace)
 		await self.server.stop(_STOP_GRACE_S)
 		await self.database.close()
+		if self.endpoints.socket is not None:
+			self.endpoints.socket.unlink(missing_ok=True)
 		log.info('stopped')
 
 

@@ -3,10 +3,12 @@
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from diffusiond.server import __version__
 from diffusiond.server.app import serve
+from diffusiond.server.listen import StartupError
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, default_url
@@ -26,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
 	run.add_argument('--device', choices=['auto', 'cuda', 'mps', 'cpu'], help='DIFFUSIOND_DEVICE__DEVICE')
 	run.add_argument('--default-model', help='default model name (DIFFUSIOND_MODELS__DEFAULT_MODEL)')
 	run.add_argument('--port-file', type=Path, help='write the bound port here once listening (for --port 0)')
+	run.add_argument('--socket', type=Path, help='also listen on this Unix socket (DIFFUSIOND_SERVER__SOCKET)')
+	run.add_argument('--no-tcp', dest='tcp', action='store_false', default=None, help='listen only on --socket')
+	run.add_argument('--token-file', type=Path, help='require this API token (DIFFUSIOND_SECURITY__TOKEN[_FILE])')
+	run.add_argument('--tls-cert', type=Path, help='PEM certificate: serve TLS (DIFFUSIOND_SECURITY__TLS_CERT)')
+	run.add_argument('--tls-key', type=Path, help='PEM key of --tls-cert (DIFFUSIOND_SECURITY__TLS_KEY)')
+	run.add_argument('--tls-client-ca', type=Path, help='require client certificates signed by this CA')
 	run.add_argument('--log-level', choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 	demo = commands.add_parser('build-demo', help='build the tiny random demo model into the models folder')
 	demo.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
@@ -45,6 +53,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
 			'host': getattr(args, 'host', None),
 			'port': getattr(args, 'port', None),
 			'port_file': getattr(args, 'port_file', None),
+			'socket': getattr(args, 'socket', None),
+			'tcp': getattr(args, 'tcp', None),
+		},
+		'security': {
+			'token_file': getattr(args, 'token_file', None),
+			'tls_cert': getattr(args, 'tls_cert', None),
+			'tls_key': getattr(args, 'tls_key', None),
+			'tls_client_ca': getattr(args, 'tls_client_ca', None),
 		},
 		'storage': {'data_dir': args.data_dir, 'database_url': getattr(args, 'database_url', None)},
 		'device': {'device': getattr(args, 'device', None)},
@@ -80,7 +96,11 @@ def main(argv: list[str] | None = None) -> None:
 	if args.command == 'db':
 		print(asyncio.run(_database(settings, args.db_command)))
 		return
-	asyncio.run(serve(settings))
+	try:
+		asyncio.run(serve(settings))
+	except StartupError as error:
+		print(f'diffusiond: {error}', file=sys.stderr)
+		raise SystemExit(1) from None
 
 
 if __name__ == '__main__':

@@ -1,15 +1,9 @@
-"""Domain exceptions and the one table that maps them to gRPC status codes.
+"""Domain exceptions. Code anywhere in the server raises these; `error_status` maps them to gRPC statuses.
 
-Code anywhere in the server raises these; `interceptors.ErrorInterceptor` turns them into a gRPC status
-with google.rpc details (ErrorInfo with `reason`, BadRequest for field violations, RetryInfo).
+Each class has a stable UPPER_SNAKE `reason` (sent as ErrorInfo.reason); the README lists them all.
 """
 
-import grpc
-from google.protobuf import duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from pydantic import BaseModel
-
-ERROR_DOMAIN = 'diffusiond.v1'
 
 
 class FieldViolation(BaseModel):
@@ -68,6 +62,14 @@ class UnauthenticatedError(DiffusiondError):
 	reason = 'UNAUTHENTICATED'
 
 
+class TokenMissingError(UnauthenticatedError):
+	reason = 'TOKEN_MISSING'
+
+
+class TokenInvalidError(UnauthenticatedError):
+	reason = 'TOKEN_INVALID'
+
+
 class FailedPreconditionError(DiffusiondError):
 	reason = 'FAILED_PRECONDITION'
 
@@ -119,6 +121,18 @@ class DeviceOutOfMemoryError(ResourceExhaustedError):
 	reason = 'DEVICE_OUT_OF_MEMORY'
 
 
+class ReaderStalledError(ResourceExhaustedError):
+	"""The client stopped reading its stream; the stream was cut so it holds nothing on the server."""
+
+	reason = 'READER_STALLED'
+
+
+class ImageTooLargeError(ResourceExhaustedError):
+	"""An image whose pixel count is over the cap (a decompression bomb or simply too large)."""
+
+	reason = 'IMAGE_TOO_LARGE'
+
+
 class UnavailableError(DiffusiondError):
 	reason = 'UNAVAILABLE'
 
@@ -146,56 +160,23 @@ class DownloadCancelledError(JobCancelledError):
 	reason = 'DOWNLOAD_CANCELLED'
 
 
+class ShutdownCancelledError(JobCancelledError):
+	"""A queued job that never started because the daemon shut down."""
+
+	reason = 'CANCELLED_BY_SHUTDOWN'
+
+
 class DeadlineExceededError(DiffusiondError):
 	reason = 'DEADLINE_EXCEEDED'
+
+
+class DeadlineTooShortError(DeadlineExceededError):
+	"""Refused up front: the queue ahead and the job's own estimate do not fit in the caller's deadline."""
+
+	reason = 'DEADLINE_TOO_SHORT'
 
 
 class JobFailedError(DiffusiondError):
 	"""A job failed inside the pipeline for a reason that is not the client's fault (a bug)."""
 
 	reason = 'JOB_FAILED'
-
-
-# The one table: most specific classes are found first through the MRO.
-STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
-	InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
-	NotFoundError: grpc.StatusCode.NOT_FOUND,
-	AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
-	UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
-	FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-	ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-	UnavailableError: grpc.StatusCode.UNAVAILABLE,
-	JobCancelledError: grpc.StatusCode.CANCELLED,
-	DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
-	JobFailedError: grpc.StatusCode.INTERNAL,
-	DiffusiondError: grpc.StatusCode.INTERNAL,
-}
-
-
-def status_code_for(error: DiffusiondError) -> grpc.StatusCode:
-	for cls in type(error).__mro__:
-		if cls in STATUS_CODES:
-			return STATUS_CODES[cls]
-	return grpc.StatusCode.INTERNAL
-
-
-def to_rpc_status(error: DiffusiondError) -> status_pb2.Status:
-	"""The google.rpc.Status for `error`, with ErrorInfo and, where they apply, BadRequest and RetryInfo."""
-	code = status_code_for(error)
-	status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
-	info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
-	status.details.add().Pack(info)
-	if isinstance(error, InvalidArgumentError):
-		bad = error_details_pb2.BadRequest(
-			field_violations=[
-				error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-				for v in error.violations
-			]
-		)
-		status.details.add().Pack(bad)
-	retry_after_s = getattr(error, 'retry_after_s', None)
-	if isinstance(retry_after_s, float | int):
-		delay = duration_pb2.Duration()
-		delay.FromNanoseconds(int(retry_after_s * 1e9))
-		status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-	return status

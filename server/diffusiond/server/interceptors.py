@@ -11,7 +11,8 @@ from typing import cast
 import grpc
 from grpc_status import rpc_status
 
-from diffusiond.server.errors import DiffusiondError, to_rpc_status
+from diffusiond.server.error_status import to_rpc_status
+from diffusiond.server.errors import DiffusiondError
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-	"""Maps DiffusiondError (via errors.STATUS_CODES) and unexpected exceptions to a gRPC status."""
+	"""Maps DiffusiondError (via error_status.STATUS_CODES) and unexpected exceptions to a gRPC status."""
 
 	async def intercept_service(
 		self,

@@ -1,12 +1,13 @@
-"""The grpc.aio server: message size limits, the error interceptor, every service, health and reflection."""
+"""The grpc.aio server: size limits, keepalive, the gate and error interceptors, every service, reflection."""
 
 from collections.abc import Callable
 
 import grpc
 from grpc_reflection.v1alpha import reflection
 
+from diffusiond.server.gate import Gate
 from diffusiond.server.interceptors import ErrorInterceptor
-from diffusiond.server.settings import Settings
+from diffusiond.server.settings import ServerSettings
 from diffusiond.v1 import (
 	generation_service_pb2,
 	history_service_pb2,
@@ -28,13 +29,27 @@ HEALTH_SERVICE = 'grpc.health.v1.Health'
 Registration = Callable[[grpc.aio.Server], None]
 
 
-def build_server(settings: Settings, registrations: list[Registration]) -> grpc.aio.Server:
-	"""A server with every servicer registered (each `registration` adds one) and reflection on."""
-	size = settings.server.max_message_bytes
-	server = grpc.aio.server(
-		interceptors=[ErrorInterceptor()],
-		options=[('grpc.max_send_message_length', size), ('grpc.max_receive_message_length', size)],
-	)
+def server_options(settings: ServerSettings) -> list[tuple[str, int]]:
+	"""Channel arguments: message caps, keepalive (silent streams survive a long load), no port sharing."""
+	return [
+		('grpc.max_send_message_length', settings.max_message_bytes),
+		('grpc.max_receive_message_length', settings.max_receive_bytes),
+		('grpc.keepalive_time_ms', int(settings.keepalive_time_s * 1000)),
+		('grpc.keepalive_timeout_ms', int(settings.keepalive_timeout_s * 1000)),
+		('grpc.keepalive_permit_without_calls', 1),
+		('grpc.http2.min_ping_interval_without_data_ms', int(settings.min_client_ping_s * 1000)),
+		('grpc.http2.max_pings_without_data', 0),
+		('grpc.so_reuseport', 0),  # a second daemon on the same port fails instead of sharing it
+	]
+
+
+def build_server(settings: ServerSettings, gate: Gate, registrations: list[Registration]) -> grpc.aio.Server:
+	"""A server with every servicer registered (each `registration` adds one) and reflection on.
+
+	No limit on concurrent RPCs: long-lived streams (health Watch, job streams) must never lock out
+	calls; the job queue is the limit that counts jobs.
+	"""
+	server = grpc.aio.server(interceptors=[gate, ErrorInterceptor()], options=server_options(settings))
 	for register in registrations:
 		register(server)
 	reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)

@@ -2,13 +2,28 @@
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# 2048x2048 RGBA PNG without compression is ~16 MiB; leave room for the envelope.
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+from diffusiond.server.settings_groups import DownloadSettings, LimitsSettings, LoraSettings, ModelSettings
+
+__all__ = [
+	'DeviceSettings',
+	'DownloadSettings',
+	'LimitsSettings',
+	'LoraSettings',
+	'ModelSettings',
+	'SecuritySettings',
+	'ServerSettings',
+	'Settings',
+	'StorageSettings',
+]
+
+# A 2048x2048 RGBA PNG without compression is ~16 MiB: the largest image a request or an answer carries.
+_MAX_SEND_BYTES = 64 * 1024 * 1024
+_MAX_RECEIVE_BYTES = 32 * 1024 * 1024
 
 
 def default_data_dir() -> Path:
@@ -18,11 +33,62 @@ def default_data_dir() -> Path:
 
 
 class ServerSettings(BaseModel):
-	host: str = '127.0.0.1'
+	host: str = Field(default='127.0.0.1', description='TCP bind address; loopback only unless changed.')
 	port: int = Field(default=50051, ge=0, le=65535)
+	tcp: bool = Field(default=True, description='Listen on host:port; false = only on the Unix socket.')
+	socket: Path | None = Field(
+		default=None, description='Also listen on this Unix domain socket (its folder is created private, 0700).'
+	)
 	grace_period_s: float = Field(default=30.0, ge=0, description='How long a running job may finish on shutdown.')
-	max_message_bytes: int = Field(default=_MAX_MESSAGE_BYTES, ge=4 * 1024 * 1024)
+	max_message_bytes: int = Field(
+		default=_MAX_SEND_BYTES, ge=4 * 1024 * 1024, description='Largest answer (one image per message).'
+	)
+	max_receive_bytes: int = Field(
+		default=_MAX_RECEIVE_BYTES,
+		ge=1024 * 1024,
+		description='Largest request: sized for the largest allowed init image; larger ones get RESOURCE_EXHAUSTED.',
+	)
+	keepalive_time_s: float = Field(
+		default=30.0, gt=0, description='Ping an idle connection this often, so silent streams (a long load) survive.'
+	)
+	keepalive_timeout_s: float = Field(default=20.0, gt=0, description='Drop a connection whose ping goes unanswered.')
+	min_client_ping_s: float = Field(default=10.0, gt=0, description='Clients may ping this often without data.')
+	stalled_reader_timeout_s: float = Field(
+		default=60.0, gt=0, description='A stream whose reader takes no message for this long is cut.'
+	)
 	port_file: Path | None = Field(default=None, description='Written with the bound port once listening.')
+
+
+class SecuritySettings(BaseModel):
+	token: SecretStr | None = Field(
+		default=None, description='API token: every RPC but health then needs `authorization: Bearer <token>`.'
+	)
+	token_file: Path | None = Field(default=None, description='Read the API token from this file instead.')
+	tls_cert: Path | None = Field(default=None, description='PEM certificate chain: TCP serves TLS only.')
+	tls_key: Path | None = Field(default=None, description='PEM private key of tls_cert.')
+	tls_client_ca: Path | None = Field(
+		default=None, description='PEM CA bundle: clients must present a certificate it signed (mutual TLS).'
+	)
+
+	@model_validator(mode='after')
+	def _pairs(self) -> Self:
+		if (self.tls_cert is None) != (self.tls_key is None):
+			raise ValueError('tls_cert and tls_key go together: set both or neither')
+		if self.tls_client_ca is not None and self.tls_cert is None:
+			raise ValueError('tls_client_ca needs tls_cert and tls_key (client certificates are checked over TLS)')
+		if self.token is not None and self.token_file is not None:
+			raise ValueError('set token or token_file, not both')
+		return self
+
+	def api_token(self) -> str | None:
+		"""The token from `token` or `token_file` (surrounding whitespace dropped), or None when unset."""
+		if self.token is not None:
+			value = self.token.get_secret_value()
+		elif self.token_file is not None:
+			value = self.token_file.read_text()
+		else:
+			return None
+		return value.strip() or None
 
 
 class DeviceSettings(BaseModel):
@@ -61,57 +127,11 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'configs'
 
 
-class ModelSettings(BaseModel):
-	default_model: str = Field(default='', description='Name of the default model; empty = demo model or first found.')
-	demo_model: bool = Field(default=True, description='Build the tiny random demo model when no model exists.')
-	load_default_at_start: bool = True
-	allow_pickle: bool = Field(
-		default=False, description='Load .ckpt/.pt/.bin checkpoints (only ever with torch.load(weights_only=True)).'
-	)
-	cache_max_models: int = Field(default=3, ge=1, description='Pipelines kept loaded in RAM (one on the device).')
-	cache_max_bytes: int = Field(default=0, ge=0, description='Bytes of weights kept in RAM; 0 = half the RAM.')
-	hub_cache_dir: Path | None = Field(
-		default=None, description='Hugging Face cache searched for single-file configs; unset = HF_HUB_CACHE.'
-	)
-	hash_in_background: bool = Field(default=True, description='Compute sha256 of checkpoint files in the background.')
-
-
-class DownloadSettings(BaseModel):
-	tokens: dict[str, str] = Field(
-		default_factory=dict,
-		description='Bearer token per host, e.g. {"civitai.com": "...", "huggingface.co": "hf_..."} (JSON).',
-	)
-	max_bytes: int = Field(default=64 * 1024**3, ge=1, description='Largest download accepted.')
-	min_bytes: int = Field(default=1024 * 1024, ge=0, description='Smaller bodies are refused (error pages).')
-	timeout_s: float = Field(default=60.0, gt=0, description='Network inactivity timeout.')
-	allowed_schemes: list[str] = Field(default_factory=lambda: ['https', 'http'])
-
-
-class LoraSettings(BaseModel):
-	cache_max_bytes: int = Field(
-		default=1024**3, ge=0, description='Parsed LoRA files kept in RAM, so a reused LoRA is not read again.'
-	)
-	max_adapters: int = Field(
-		default=8, ge=1, description='LoRAs kept attached to one loaded model (switching among them is cheap).'
-	)
-
-
-class LimitsSettings(BaseModel):
-	max_queue: int = Field(default=16, ge=1, description='Jobs waiting beyond the running one.')
-	min_size: int = Field(default=64, ge=8)
-	max_size: int = Field(default=2048, ge=64)
-	max_steps: int = Field(default=150, ge=1)
-	max_images: int = Field(default=8, ge=1)
-	max_guidance: float = Field(default=30.0, gt=0)
-	max_prompt_chars: int = Field(default=4000, ge=1)
-	max_loras: int = Field(default=8, ge=0, description='LoRAs per request.')
-	max_styles: int = Field(default=8, ge=0, description='Styles per request.')
-
-
 class Settings(BaseSettings):
 	model_config = SettingsConfigDict(env_prefix='DIFFUSIOND_', env_nested_delimiter='__', extra='ignore')
 
 	server: ServerSettings = Field(default_factory=ServerSettings)
+	security: SecuritySettings = Field(default_factory=SecuritySettings)
 	device: DeviceSettings = Field(default_factory=DeviceSettings)
 	storage: StorageSettings = Field(default_factory=StorageSettings)
 	models: ModelSettings = Field(default_factory=ModelSettings)

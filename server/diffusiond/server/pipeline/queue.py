@@ -14,6 +14,7 @@ from diffusiond.server.errors import (
 	JobFinishedError,
 	JobNotFoundError,
 	QueueFullError,
+	ShutdownCancelledError,
 	ShuttingDownError,
 )
 from diffusiond.server.pipeline.job import Job
@@ -119,7 +120,10 @@ class JobQueue:
 			self._closing = True
 			while self._jobs:
 				job = self._jobs.popleft()
-				self._drop(job, ShuttingDownError(f'the daemon is shutting down; queued job {job.id} was not started'))
+				self._drop(
+					job,
+					ShutdownCancelledError(f'the daemon shut down before queued job {job.id} started; submit it again'),
+				)
 			return self._running
 
 	def stop(self) -> None:

@@ -9,7 +9,8 @@ from google.rpc import code_pb2
 from diffusiond.server.catalog.files import inside
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
 from diffusiond.server.catalog.loras import LoraCatalog
-from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError, status_code_for
+from diffusiond.server.error_status import status_code_for
+from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
 from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
 from diffusiond.server.services.paging import page
 from diffusiond.v1 import lora_service_pb2 as lora_pb

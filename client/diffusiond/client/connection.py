@@ -1,0 +1,110 @@
+"""Channels to the daemon: plain, TLS (optionally with a client certificate), and the API token.
+
+The token travels as `authorization: Bearer <token>` call credentials, which gRPC only sends over a
+secure channel: TLS, or a local one (a Unix socket or a loopback address, checked by gRPC itself).
+A token for a remote address without TLS is refused rather than sent in clear text.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS
+
+TOKEN_ENV = 'DIFFUSIOND_TOKEN'
+# Large enough for a 2048x2048 PNG in one message, matching the daemon.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
+	('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+	('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
+	# Ping a silent connection (a long model load) so NATs and proxies keep it; the daemon allows 10 s.
+	('grpc.keepalive_time_ms', 30_000),
+	('grpc.keepalive_timeout_ms', 20_000),
+]
+_LOOPBACK = ('localhost', '127.', '[::1]', '::1', 'ip6-localhost')
+
+
+@dataclass(frozen=True)
+class Tls:
+	"""TLS to the daemon. `ca`: PEM roots to trust (None = the system's); `cert` + `key`: a client certificate."""
+
+	ca: Path | None = None
+	cert: Path | None = None
+	key: Path | None = None
+	server_name: str | None = None  # the name the certificate must carry, when it differs from the address
+
+	def credentials(self) -> grpc.ChannelCredentials:
+		if (self.cert is None) != (self.key is None):
+			raise ValueError('a client certificate needs both cert and key')
+		return grpc.ssl_channel_credentials(
+			root_certificates=self.ca.read_bytes() if self.ca else None,
+			private_key=self.key.read_bytes() if self.key else None,
+			certificate_chain=self.cert.read_bytes() if self.cert else None,
+		)
+
+
+class _Bearer(grpc.AuthMetadataPlugin):
+	def __init__(self, token: str) -> None:
+		self._metadata = (('authorization', f'Bearer {token}'),)
+
+	def __call__(self, context: grpc.AuthMetadataContext, callback: grpc.AuthMetadataPluginCallback) -> None:
+		callback(self._metadata, None)
+
+
+@dataclass(frozen=True)
+class Connection:
+	"""Where and how to reach the daemon. Unset address/token fall back to $DIFFUSIOND_ADDRESS/$DIFFUSIOND_TOKEN."""
+
+	address: str
+	token: str | None = None
+	tls: Tls | None = None
+
+	@classmethod
+	def resolve(cls, address: str | None = None, token: str | None = None, tls: Tls | None = None) -> 'Connection':
+		return cls(
+			address=address or os.environ.get(ADDRESS_ENV) or DEFAULT_ADDRESS,
+			token=token or os.environ.get(TOKEN_ENV) or None,
+			tls=tls,
+		)
+
+	@property
+	def local(self) -> bool:
+		return self.address.startswith(('unix:', 'unix-abstract:')) or self.address.startswith(_LOOPBACK)
+
+	def options(self) -> list[tuple[str, int | str]]:
+		name = self.tls.server_name if self.tls else None
+		return [*CHANNEL_OPTIONS, ('grpc.ssl_target_name_override', name)] if name else list(CHANNEL_OPTIONS)
+
+	def credentials(self) -> grpc.ChannelCredentials | None:
+		"""None for a plain channel; else TLS or local credentials, with the token as call credentials."""
+		if self.tls is not None:
+			base = self.tls.credentials()
+		elif self.token is None:
+			return None
+		elif self.local:
+			kind = (
+				grpc.LocalConnectionType.UDS if self.address.startswith('unix') else grpc.LocalConnectionType.LOCAL_TCP
+			)
+			base = grpc.local_channel_credentials(kind)
+		else:
+			raise ValueError(
+				f'refusing to send the API token in clear text to {self.address}: use TLS (--tls / --tls-ca) '
+				'or a local address (unix:PATH, localhost)'
+			)
+		if self.token is None:
+			return base
+		return grpc.composite_channel_credentials(base, grpc.metadata_call_credentials(_Bearer(self.token)))
+
+	def channel(self) -> grpc.Channel:
+		credentials = self.credentials()
+		if credentials is None:
+			return grpc.insecure_channel(self.address, options=self.options())
+		return grpc.secure_channel(self.address, credentials, options=self.options())
+
+	def aio_channel(self) -> grpc.aio.Channel:
+		credentials = self.credentials()
+		if credentials is None:
+			return grpc.aio.insecure_channel(self.address, options=self.options())
+		return grpc.aio.secure_channel(self.address, credentials, options=self.options())

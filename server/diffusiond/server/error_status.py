@@ -1,0 +1,69 @@
+"""The one table that maps domain errors to gRPC status codes, and the google.rpc.Status built from them.
+
+`interceptors.ErrorInterceptor` (and the gate) send these: ErrorInfo with the error's `reason` always,
+BadRequest for field violations, RetryInfo where waiting helps.
+"""
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from diffusiond.server.errors import (
+	AlreadyExistsError,
+	DeadlineExceededError,
+	DiffusiondError,
+	FailedPreconditionError,
+	InvalidArgumentError,
+	JobCancelledError,
+	JobFailedError,
+	NotFoundError,
+	ResourceExhaustedError,
+	UnauthenticatedError,
+	UnavailableError,
+)
+
+ERROR_DOMAIN = 'diffusiond.v1'
+
+# The one table: most specific classes are found first through the MRO.
+STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
+	InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+	NotFoundError: grpc.StatusCode.NOT_FOUND,
+	AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+	UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+	FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+	ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+	UnavailableError: grpc.StatusCode.UNAVAILABLE,
+	JobCancelledError: grpc.StatusCode.CANCELLED,
+	DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
+	JobFailedError: grpc.StatusCode.INTERNAL,
+	DiffusiondError: grpc.StatusCode.INTERNAL,
+}
+
+
+def status_code_for(error: DiffusiondError) -> grpc.StatusCode:
+	for cls in type(error).__mro__:
+		if cls in STATUS_CODES:
+			return STATUS_CODES[cls]
+	return grpc.StatusCode.INTERNAL
+
+
+def to_rpc_status(error: DiffusiondError) -> status_pb2.Status:
+	"""The google.rpc.Status for `error`, with ErrorInfo and, where they apply, BadRequest and RetryInfo."""
+	code = status_code_for(error)
+	status = status_pb2.Status(code=getattr(code_pb2, code.name), message=error.message)
+	info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
+	status.details.add().Pack(info)
+	if isinstance(error, InvalidArgumentError):
+		bad = error_details_pb2.BadRequest(
+			field_violations=[
+				error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+				for v in error.violations
+			]
+		)
+		status.details.add().Pack(bad)
+	retry_after_s = getattr(error, 'retry_after_s', None)
+	if isinstance(retry_after_s, float | int):
+		delay = duration_pb2.Duration()
+		delay.FromNanoseconds(int(retry_after_s * 1e9))
+		status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+	return status

@@ -1,0 +1,52 @@
+"""The settings groups for catalogs, downloads, LoRAs and request limits (see settings.py for the rest)."""
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class ModelSettings(BaseModel):
+	default_model: str = Field(default='', description='Name of the default model; empty = demo model or first found.')
+	demo_model: bool = Field(default=True, description='Build the tiny random demo model when no model exists.')
+	load_default_at_start: bool = True
+	allow_pickle: bool = Field(
+		default=False, description='Load .ckpt/.pt/.bin checkpoints (only ever with torch.load(weights_only=True)).'
+	)
+	cache_max_models: int = Field(default=3, ge=1, description='Pipelines kept loaded in RAM (one on the device).')
+	cache_max_bytes: int = Field(default=0, ge=0, description='Bytes of weights kept in RAM; 0 = half the RAM.')
+	hub_cache_dir: Path | None = Field(
+		default=None, description='Hugging Face cache searched for single-file configs; unset = HF_HUB_CACHE.'
+	)
+	hash_in_background: bool = Field(default=True, description='Compute sha256 of checkpoint files in the background.')
+
+
+class DownloadSettings(BaseModel):
+	tokens: dict[str, str] = Field(
+		default_factory=dict,
+		description='Bearer token per host, e.g. {"civitai.com": "...", "huggingface.co": "hf_..."} (JSON).',
+	)
+	max_bytes: int = Field(default=64 * 1024**3, ge=1, description='Largest download accepted.')
+	min_bytes: int = Field(default=1024 * 1024, ge=0, description='Smaller bodies are refused (error pages).')
+	timeout_s: float = Field(default=60.0, gt=0, description='Network inactivity timeout.')
+	allowed_schemes: list[str] = Field(default_factory=lambda: ['https', 'http'])
+
+
+class LoraSettings(BaseModel):
+	cache_max_bytes: int = Field(
+		default=1024**3, ge=0, description='Parsed LoRA files kept in RAM, so a reused LoRA is not read again.'
+	)
+	max_adapters: int = Field(
+		default=8, ge=1, description='LoRAs kept attached to one loaded model (switching among them is cheap).'
+	)
+
+
+class LimitsSettings(BaseModel):
+	max_queue: int = Field(default=16, ge=1, description='Jobs waiting beyond the running one.')
+	min_size: int = Field(default=64, ge=8)
+	max_size: int = Field(default=2048, ge=64)
+	max_steps: int = Field(default=150, ge=1)
+	max_images: int = Field(default=8, ge=1)
+	max_guidance: float = Field(default=30.0, gt=0)
+	max_prompt_chars: int = Field(default=4000, ge=1)
+	max_loras: int = Field(default=8, ge=0, description='LoRAs per request.')
+	max_styles: int = Field(default=8, ge=0, description='Styles per request.')
