@@ -1,5 +1,6 @@
 """A fake backend: the one seam where tests replace the real pipeline, for queue and cancel timing."""
 
+import os
 import threading
 import time
 
@@ -13,8 +14,11 @@ from diffusiond.server.schemas import JobSpec
 
 
 class FakeBackend:
-	def __init__(self, step_s: float = 0.01, load_s: float = 0.0, crash_on_prompt: str = '') -> None:
+	def __init__(
+		self, step_s: float = 0.01, load_s: float = 0.0, crash_on_prompt: str = '', noise: bool = False
+	) -> None:
 		self.step_s = step_s
+		self.noise = noise  # random pixels: images that do not compress (large messages)
 		self.load_s = load_s
 		self.crash_on_prompt = crash_on_prompt
 		self.runs: list[JobSpec] = []
@@ -49,6 +53,13 @@ class FakeBackend:
 			time.sleep(self.step_s)
 			self.completed_steps.append(step)
 			on_step(step, spec.steps)
+		if self.noise:
+			return RunOutput(
+				images=[
+					Image.frombytes('RGB', (spec.width, spec.height), os.urandom(spec.width * spec.height * 3))
+					for _ in spec.seeds
+				]
+			)
 		return RunOutput(
 			images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in spec.seeds]
 		)

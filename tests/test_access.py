@@ -129,7 +129,11 @@ async def test_tls(start_fake: StartDaemon, pki: dict[str, Path]) -> None:
 
 
 async def test_mutual_tls_needs_a_client_certificate(start_fake: StartDaemon, pki: dict[str, Path]) -> None:
-	security: dict[str, object] = {'tls_cert': str(pki['cert']), 'tls_key': str(pki['key']), 'tls_client_ca': str(pki['ca'])}
+	security: dict[str, object] = {
+		'tls_cert': str(pki['cert']),
+		'tls_key': str(pki['key']),
+		'tls_client_ca': str(pki['ca']),
+	}
 	daemon = await start_fake(overrides={'security': security})
 	address = f'127.0.0.1:{daemon.port}'
 	with_cert = Tls(ca=pki['ca'], cert=pki['client_cert'], key=pki['client_key'])

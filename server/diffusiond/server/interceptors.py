@@ -2,6 +2,7 @@
 
 from __future__ import annotations  # grpc-stubs generics (RpcMethodHandler[...]) are not subscriptable at runtime
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -12,7 +13,7 @@ import grpc
 from grpc_status import rpc_status
 
 from diffusiond.server.error_status import to_rpc_status
-from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.errors import DiffusiondError, ReaderStalledError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,6 @@ Context = grpc.aio.ServicerContext[object, object]
 # grpc-stubs type method handlers with the sync ServicerContext; grpc.aio passes its own context.
 Handler = Callable[[object, grpc.ServicerContext], object]
 UnaryBehaviour = Callable[[object, Context], Awaitable[object]]
-StreamBehaviour = Callable[[object, Context], AsyncIterator[object]]
 UploadHandler = Callable[[Iterator[object], grpc.ServicerContext], object]
 UploadBehaviour = Callable[[AsyncIterator[object], Context], Awaitable[object]]
 
@@ -31,7 +31,12 @@ def as_handler_context(context: Context) -> grpc.ServicerContext:
 
 async def abort_with(context: Context, error: DiffusiondError) -> None:
 	status = rpc_status.to_status(to_rpc_status(error))
-	await context.abort(status.code, status.details, status.trailing_metadata)
+	try:
+		await context.abort(status.code, status.details, status.trailing_metadata)
+	except grpc.aio.AbortError:
+		raise
+	except Exception as exc:  # the call is already gone (peer reset, server stopping): nobody to tell
+		log.info('could not send %s (%s): %s', error.reason, type(exc).__name__, error.message)
 
 
 async def _internal(context: Context, method: str, exc: Exception) -> None:
@@ -74,20 +79,41 @@ def _upload(method: str, behaviour: UploadHandler) -> UploadBehaviour:
 	return wrapped
 
 
-def _stream(method: str, behaviour: Handler) -> StreamBehaviour:
-	async def wrapped(request: object, context: Context) -> AsyncIterator[object]:
+async def _write(context: Context, message: object, stall_s: float) -> None:
+	"""Sends one message; a reader that takes nothing for `stall_s` seconds ends the call (never grows memory)."""
+	try:
+		async with asyncio.timeout(stall_s):
+			await context.write(message)
+	except TimeoutError:
+		raise ReaderStalledError(
+			f'the client read nothing for {stall_s:g}s, so the stream was closed; read the stream steadily '
+			'(finished jobs are in history)'
+		) from None
+
+
+def _stream(method: str, behaviour: Handler, stall_s: float) -> UnaryBehaviour:
+	"""Runs an async-generator handler, writing what it yields itself so that a stalled reader is noticed."""
+
+	async def wrapped(request: object, context: Context) -> None:
 		async with _statuses(context, method):
 			result = behaviour(request, as_handler_context(context))
 			if isinstance(result, AsyncGenerator):
 				async with contextlib.aclosing(result) as events:
 					async for event in events:
-						yield event
+						await _write(context, event, stall_s)
 
 	return wrapped
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-	"""Maps DiffusiondError (via error_status.STATUS_CODES) and unexpected exceptions to a gRPC status."""
+	"""Maps DiffusiondError (via error_status.STATUS_CODES) and unexpected exceptions to a gRPC status.
+
+	Server streams are written here too, each message under `stall_s`: a reader that stops reading
+	is cut (READER_STALLED) instead of holding its events on the server.
+	"""
+
+	def __init__(self, stall_s: float) -> None:
+		self._stall_s = stall_s
 
 	async def intercept_service(
 		self,
@@ -107,7 +133,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 		if handler.unary_stream is not None:
 			# Streams come as async generators (ours) or as coroutines that call context.write (health Watch).
 			stream = handler.unary_stream
-			wrapped = _stream(method, stream) if inspect.isasyncgenfunction(stream) else _unary(method, stream)
+			wrapped = (
+				_stream(method, stream, self._stall_s) if inspect.isasyncgenfunction(stream) else _unary(method, stream)
+			)
 			return grpc.unary_stream_rpc_method_handler(
 				wrapped, handler.request_deserializer, handler.response_serializer
 			)

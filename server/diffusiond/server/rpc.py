@@ -49,7 +49,9 @@ def build_server(settings: ServerSettings, gate: Gate, registrations: list[Regis
 	No limit on concurrent RPCs: long-lived streams (health Watch, job streams) must never lock out
 	calls; the job queue is the limit that counts jobs.
 	"""
-	server = grpc.aio.server(interceptors=[gate, ErrorInterceptor()], options=server_options(settings))
+	server = grpc.aio.server(
+		interceptors=[gate, ErrorInterceptor(settings.stalled_reader_timeout_s)], options=server_options(settings)
+	)
 	for register in registrations:
 		register(server)
 	reflection.enable_server_reflection((*SERVICE_NAMES, HEALTH_SERVICE, reflection.SERVICE_NAME), server)

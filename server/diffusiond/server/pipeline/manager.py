@@ -18,6 +18,7 @@ from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.pipeline.device import DeviceStats
+from diffusiond.server.pipeline.estimate import Estimator, check_deadline
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.worker import Worker
@@ -58,7 +59,8 @@ class PipelineManager:
 		self.loras = loras
 		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue)
-		self._worker = Worker(self._queue, backend)
+		self._estimator = Estimator()
+		self._worker = Worker(self._queue, backend, self._estimator)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self.default_model = ''
@@ -112,8 +114,11 @@ class PipelineManager:
 		"""Drops the model from the cache and frees its memory; False if it was not loaded."""
 		return await self.call(lambda: self._backend.unload(model_id))
 
-	async def submit(self, params: GenerateParams) -> Job:
-		"""Validates `params`, resolves the model and queues the job (or raises at once)."""
+	async def submit(self, params: GenerateParams, deadline_s: float | None = None) -> Job:
+		"""Validates `params`, resolves the model and queues the job (or raises at once).
+
+		`deadline_s`: the seconds the caller waits; a job expected to take longer is refused up front.
+		"""
 		if self._loop is None:
 			raise ShuttingDownError('the pipeline manager is not running')
 		check(params, self._settings.limits)
@@ -128,6 +133,8 @@ class PipelineManager:
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
 		job = Job(resolve(params, model, [lora.spec for lora in loras], prompts), model, EventChannel(self._loop))
+		if deadline_s is not None:
+			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)
 		self._queue.put(job)
 		await self.catalog.mark_used(model.id)
 		await self.loras.mark_used([lora.spec.id for lora in loras])

@@ -138,6 +138,11 @@ class JobQueue:
 			jobs = [self._running.info(0)] if self._running is not None else []
 			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
 
+	def ahead(self) -> list[Job]:
+		"""The jobs a new one would wait for: the running one, then the queued ones."""
+		with self._lock:
+			return ([self._running] if self._running is not None else []) + list(self._jobs)
+
 	@property
 	def depth(self) -> int:
 		return len(self._jobs)

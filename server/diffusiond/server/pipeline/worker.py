@@ -8,6 +8,7 @@ from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.history.writer import HistoryWriter
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.encode import encode_image
+from diffusiond.server.pipeline.estimate import Estimator
 from diffusiond.server.pipeline.infotext import image_metadata
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
@@ -28,9 +29,10 @@ class _Cancelled(Exception):
 
 
 class Worker:
-	def __init__(self, queue: JobQueue, backend: Backend) -> None:
+	def __init__(self, queue: JobQueue, backend: Backend, estimator: Estimator) -> None:
 		self._queue = queue
 		self._backend = backend
+		self._estimator = estimator
 		self.history: HistoryWriter | None = None  # set by the manager once the event loop runs
 		self._thread = threading.Thread(target=self._loop, name='diffusiond-worker', daemon=True)
 
@@ -124,6 +126,7 @@ class Worker:
 			events.append(event)
 		end = time.monotonic()
 		timings.encode_s = end - encode_start
+		self._estimator.observe(spec, end - inference_start)
 		timings.total_s = end - job.submitted
 		if self.history is not None:  # recorded before `completed`: a client that then lists history sees the job
 			self.history.save(job, events, timings.model_dump())

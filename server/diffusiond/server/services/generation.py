@@ -29,9 +29,11 @@ def _job_id(value: str) -> str:
 		) from None
 
 
-async def stream_job(manager: PipelineManager, params: GenerateParams) -> AsyncIterator[gen_pb.GenerateEvent]:
+async def stream_job(
+	manager: PipelineManager, params: GenerateParams, deadline_s: float | None = None
+) -> AsyncIterator[gen_pb.GenerateEvent]:
 	"""Queues a job and streams its events; a caller that goes away cancels it."""
-	job = await manager.submit(params)
+	job = await manager.submit(params, deadline_s)
 	try:
 		async for event in job.channel.events():
 			yield event_to_pb(job.id, event)
@@ -47,7 +49,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 	async def Generate(
 		self, request: gen_pb.GenerateRequest, context: GenerateContext
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
-		async for event in stream_job(self._manager, params_from_pb(request)):
+		async for event in stream_job(self._manager, params_from_pb(request), context.time_remaining()):
 			yield event
 
 	async def CancelJob(
