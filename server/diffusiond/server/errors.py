@@ -176,6 +176,12 @@ class DeadlineTooShortError(DeadlineExceededError):
 	reason = 'DEADLINE_TOO_SHORT'
 
 
+class InternalError(DiffusiondError):
+	"""A bug in the daemon (logged with its trace); never the answer to bad input."""
+
+	reason = 'INTERNAL'
+
+
 class JobFailedError(DiffusiondError):
 	"""A job failed inside the pipeline for a reason that is not the client's fault (a bug)."""
 

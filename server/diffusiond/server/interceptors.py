@@ -13,7 +13,7 @@ import grpc
 from grpc_status import rpc_status
 
 from diffusiond.server.error_status import to_rpc_status
-from diffusiond.server.errors import DiffusiondError, ReaderStalledError
+from diffusiond.server.errors import DiffusiondError, InternalError, ReaderStalledError
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,7 @@ async def abort_with(context: Context, error: DiffusiondError) -> None:
 
 async def _internal(context: Context, method: str, exc: Exception) -> None:
 	log.exception('bug in %s', method, exc_info=exc)
-	await context.abort(
-		grpc.StatusCode.INTERNAL, f'internal error in {method} (logged by the daemon): {type(exc).__name__}'
-	)
+	await abort_with(context, InternalError(f'internal error in {method} (logged by the daemon): {type(exc).__name__}'))
 
 
 @contextlib.asynccontextmanager

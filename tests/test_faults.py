@@ -1,0 +1,66 @@
+"""Faults inside a job: device out of memory fails that job alone, and the next one is untouched."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+import torch
+
+from diffusiond.server.app import Daemon
+from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook
+from diffusiond.server.pipeline.factory import cache_limits
+from diffusiond.server.schemas import JobSpec
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from tests.conftest import TINY_MODEL, make_settings, stubs
+from tests.helpers import collect, error_details, pixels
+
+
+class OutOfMemoryOnce(DiffusersBackend):
+	"""The real backend, except that the first run's second step raises the device's out-of-memory error."""
+
+	failed = False
+
+	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
+		def failing(step: int, total: int) -> None:
+			if step == 2 and not self.failed:
+				self.failed = True
+				raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB (simulated)')
+			on_step(step, total)
+
+		return super().run(spec, failing)
+
+
+@pytest.fixture
+async def oom_daemon(tiny_sd_dir: Path, tmp_path: Path) -> AsyncIterator[Daemon]:
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	settings = make_settings(tmp_path)
+	backend = OutOfMemoryOnce(torch.device('cpu'), torch.float32, cache_limits(settings))
+	daemon = Daemon(settings, backend)
+	await daemon.start()
+	await daemon.ready.wait()
+	yield daemon
+	await daemon.shutdown(0.0)
+
+
+async def test_out_of_memory_fails_the_job_alone_and_the_next_runs(
+	oom_daemon: Daemon, gen: gen_grpc.GenerationServiceAsyncStub
+) -> None:
+	request = gen_pb.GenerateRequest(prompt='a fox', steps=4, seed=11)
+	chan, stub = stubs(oom_daemon)
+	async with chan:
+		with pytest.raises(grpc.aio.AioRpcError) as caught:
+			await collect(stub.Generate(request))
+		after = await collect(stub.Generate(request))
+	assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+	assert error_details(caught.value)[0].reason == 'DEVICE_OUT_OF_MEMORY'
+	assert 'fewer images or a smaller size' in str(caught.value.details())
+	assert after[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
+	baseline = await collect(gen.Generate(request))  # another daemon, same weights, never out of memory
+	image = next(event.image.data for event in after if event.HasField('image'))
+	expected = next(event.image.data for event in baseline if event.HasField('image'))
+	assert (pixels(image) == pixels(expected)).all()
