@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import shutil
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import TINY_MODEL, StartDaemon, StartReal, stubs
 from tests.helpers import collect, next_of, pixels, rpc_error
+from tests.processes import spawn_daemon
 
 
 @pytest.fixture
@@ -186,19 +185,9 @@ async def test_a_killed_daemon_leaves_a_failed_record_and_no_stray_files(
 	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal
 ) -> None:
 	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
-	port_file = tmp_path / 'port'
-	command = [sys.executable, '-m', 'diffusiond.server', 'serve', '--port', '0', '--port-file', str(port_file)]
-	command += ['--data-dir', str(tmp_path), '--log-level', 'WARNING']
-	env = {**os.environ, 'DIFFUSIOND_MODELS__DEMO_MODEL': 'false', 'TRANSFORMERS_VERBOSITY': 'error'}
-	process = await asyncio.create_subprocess_exec(
-		*command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
-	)
+	process, address = await spawn_daemon(tmp_path)
 	try:
-		for _ in range(600):
-			if port_file.exists() and port_file.read_text().strip():
-				break
-			await asyncio.sleep(0.1)
-		async with grpc.aio.insecure_channel(f'127.0.0.1:{port_file.read_text().strip()}') as chan:
+		async with grpc.aio.insecure_channel(address) as chan:
 			call = gen_grpc.GenerationServiceStub(chan).Generate(gen_pb.GenerateRequest(prompt='doomed', steps=150))
 			job_id = (await next_of(call, 'progress')).job_id
 			process.kill()  # SIGKILL mid-job: no clean-up runs
