@@ -105,6 +105,7 @@ class Daemon:
 						storage.outputs_dir,
 						ArchiveRepository(self.database.sessions, self.history),
 						storage.data_dir / 'tmp',
+						settings.limits.max_image_pixels,
 					),
 				),
 				partial(

@@ -50,3 +50,6 @@ class LimitsSettings(BaseModel):
 	max_prompt_chars: int = Field(default=4000, ge=1)
 	max_loras: int = Field(default=8, ge=0, description='LoRAs per request.')
 	max_styles: int = Field(default=8, ge=0, description='Styles per request.')
+	max_image_pixels: int = Field(
+		default=4096 * 4096, ge=64 * 64, description='Largest image decoded from outside (decompression bomb cap).'
+	)

@@ -1,19 +1,18 @@
 """HistoryService: list, get, images, update, delete and regenerate recorded generations."""
 
 import asyncio
-import io
 from collections.abc import AsyncIterator
 from datetime import UTC
 from pathlib import Path
 
 import grpc
-from PIL import Image
 
 from diffusiond.server.catalog.files import inside
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from diffusiond.server.history.files import remove_files
 from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.history.usage import usage_stats
+from diffusiond.server.images import thumbnail_jpeg
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.services.archive import export_chunks, import_chunks
 from diffusiond.server.services.generation import stream_job
@@ -36,14 +35,6 @@ Context = grpc.aio.ServicerContext[object, object]
 THUMBNAIL_SIZES = range(16, 1025)
 
 
-def _thumbnail(path: Path, size: int) -> bytes:
-	with Image.open(path) as image:
-		image.thumbnail((size, size))
-		buffer = io.BytesIO()
-		image.convert('RGB').save(buffer, format='JPEG', quality=85)
-	return buffer.getvalue()
-
-
 class HistoryService(history_grpc.HistoryServiceServicer):
 	def __init__(
 		self,
@@ -52,7 +43,9 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		outputs_dir: Path,
 		archives: ArchiveRepository,
 		scratch: Path,
+		max_image_pixels: int,
 	) -> None:
+		self._max_pixels = max_image_pixels
 		self._repo = repo
 		self._manager = manager
 		self._outputs = outputs_dir
@@ -101,7 +94,8 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		path = await asyncio.to_thread(inside, self._outputs, image.path, 'generation_id')
 		try:
 			if request.thumbnail_size:
-				data = await asyncio.to_thread(_thumbnail, path, request.thumbnail_size)
+				size, limit = request.thumbnail_size, self._max_pixels
+				data = await asyncio.to_thread(thumbnail_jpeg, path, size, limit, 'index')
 				return history_pb.GetImageResponse(data=data, mime_type='image/jpeg')
 			return history_pb.GetImageResponse(data=await asyncio.to_thread(path.read_bytes), mime_type=image.mime_type)
 		except FileNotFoundError as exc:
