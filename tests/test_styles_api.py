@@ -102,3 +102,19 @@ async def test_styles_expand_before_the_pipeline(start_fake: StartDaemon) -> Non
 			assert error.code() == code
 		style = (await style_grpc.StyleServiceStub(chan).GetStyle(style_pb.GetStyleRequest(style='Photographic'))).style
 		assert style.HasField('last_used_time')
+
+
+async def test_search_text_is_literal_and_bounded(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	chan, _ = stubs(daemon)
+	async with chan:
+		styles = style_grpc.StyleServiceStub(chan)
+		style = style_pb.Style(name='percent', prompt='{prompt}, 100% detail')
+		await styles.CreateStyle(style_pb.CreateStyleRequest(style=style))
+		found = await styles.ListStyles(style_pb.ListStylesRequest(query='%'))
+		underscore = await styles.ListStyles(style_pb.ListStylesRequest(query='_'))
+		too_long = await rpc_error(styles.ListStyles(style_pb.ListStylesRequest(query='x' * 501)))
+	assert [item.name for item in found.styles] == ['percent']  # not every style: % is no wildcard
+	assert not underscore.styles
+	assert too_long.code() == grpc.StatusCode.INVALID_ARGUMENT
+	assert 'at most 500 characters' in str(too_long.details())

@@ -2,7 +2,6 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC
 from pathlib import Path
 
 import grpc
@@ -22,9 +21,10 @@ from diffusiond.server.services.history_convert import (
 	encode_cursor,
 	generation_to_pb,
 	regenerate_params,
+	time_from_pb,
 	usage_to_pb,
 )
-from diffusiond.server.services.paging import page_size
+from diffusiond.server.services.paging import filter_text, page_size
 from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -57,13 +57,13 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 	) -> history_pb.ListGenerationsResponse:
 		size = page_size(request.page_size)
 		filters = HistoryFilter(
-			model=request.model,
-			lora=request.lora,
-			style=request.style,
-			text=request.query,
+			model=filter_text(request.model, 'model'),
+			lora=filter_text(request.lora, 'lora'),
+			style=filter_text(request.style, 'style'),
+			text=filter_text(request.query, 'query'),
 			favourite_only=request.favourites_only,
-			since=request.start_time.ToDatetime(tzinfo=UTC) if request.HasField('start_time') else None,
-			until=request.end_time.ToDatetime(tzinfo=UTC) if request.HasField('end_time') else None,
+			since=time_from_pb(request, 'start_time'),
+			until=time_from_pb(request, 'end_time'),
 		)
 		records = await self._repo.page(filters, decode_cursor(request.page_token), size + 1)
 		more = len(records) > size

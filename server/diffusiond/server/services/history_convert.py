@@ -3,7 +3,9 @@
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
+
+from google.protobuf.message import Message
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
@@ -123,3 +125,17 @@ def usage_to_pb(stats: UsageStats) -> history_pb.GetUsageStatsResponse:
 		total_jobs=stats.total_jobs,
 		total_images=stats.total_images,
 	)
+
+
+def time_from_pb(request: Message, field: str) -> datetime | None:
+	"""The timestamp `field` of `request` as an aware datetime, None when unset; out of range is INVALID_ARGUMENT."""
+	if not request.HasField(field):
+		return None
+	stamp = getattr(request, field)
+	try:
+		value: datetime = stamp.ToDatetime(tzinfo=UTC)
+	except (ValueError, OverflowError) as exc:
+		raise InvalidArgumentError(
+			[FieldViolation(field=field, description=f'{field} must be a time between years 1 and 9999 ({exc})')]
+		) from None
+	return value

@@ -12,7 +12,7 @@ from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.error_status import status_code_for
 from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
 from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
-from diffusiond.server.services.paging import page
+from diffusiond.server.services.paging import filter_text, page
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 
@@ -31,7 +31,7 @@ def _matches(record: LoraRecord, request: lora_pb.ListLorasRequest) -> bool:
 		return False
 	if request.tag and request.tag not in record.tags:
 		return False
-	text = request.query.lower()
+	text = filter_text(request.query, 'query').lower()
 	haystack = [record.name, record.display_name, record.probe.output_name, *record.trigger_words, *record.tags]
 	return not text or any(text in value.lower() for value in haystack)
 

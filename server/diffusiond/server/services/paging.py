@@ -15,6 +15,16 @@ def _invalid(field: str, description: str) -> InvalidArgumentError:
 	return InvalidArgumentError([FieldViolation(field=field, description=description)])
 
 
+MAX_FILTER_CHARS = 500
+
+
+def filter_text(value: str, field: str) -> str:
+	"""A search or filter string, refused when longer than MAX_FILTER_CHARS."""
+	if len(value) > MAX_FILTER_CHARS:
+		raise _invalid(field, f'{field} is at most {MAX_FILTER_CHARS} characters, got {len(value)}')
+	return value
+
+
 def page_size(requested: int) -> int:
 	if requested < 0:
 		raise _invalid('page_size', f'page_size must be >= 0 (0 = {DEFAULT_PAGE_SIZE}), got {requested}')

@@ -2,7 +2,7 @@
 
 import grpc
 
-from diffusiond.server.services.paging import page
+from diffusiond.server.services.paging import filter_text, page
 from diffusiond.server.services.style_convert import fields_from_pb, style_to_pb
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import style_service_pb2 as style_pb
@@ -16,7 +16,7 @@ class StyleService(style_grpc.StyleServiceServicer):
 		self._book = book
 
 	async def ListStyles(self, request: style_pb.ListStylesRequest, context: Context) -> style_pb.ListStylesResponse:
-		styles = await self._book.repo.all(request.query)
+		styles = await self._book.repo.all(filter_text(request.query, 'query'))
 		chunk, token = page(styles, request.page_size, request.page_token)
 		return style_pb.ListStylesResponse(
 			styles=[style_to_pb(style) for style in chunk], next_page_token=token, total_size=len(styles)

@@ -6,6 +6,7 @@ from sqlalchemy import ColumnElement, Text, cast, func, or_
 
 from diffusiond.server.history.schemas import GenerationRecord, HistoryFilter, StoredImage
 from diffusiond.server.schemas import JobSpec, JobState
+from diffusiond.server.store.like import LIKE_ESCAPE, contains
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
 
@@ -46,9 +47,12 @@ def filters_of(filters: HistoryFilter) -> list[ColumnElement[bool]]:
 	if filters.model:
 		where.append(or_(GenerationRow.model_id == filters.model, GenerationRow.model_name == filters.model))
 	if filters.text:
-		pattern = f'%{filters.text.lower()}%'
+		pattern = contains(filters.text.lower())
 		where.append(
-			or_(func.lower(GenerationRow.prompt).like(pattern), func.lower(GenerationRow.negative_prompt).like(pattern))
+			or_(
+				func.lower(GenerationRow.prompt).like(pattern, escape=LIKE_ESCAPE),
+				func.lower(GenerationRow.negative_prompt).like(pattern, escape=LIKE_ESCAPE),
+			)
 		)
 	if filters.favourite_only:
 		where.append(GenerationRow.favourite.is_(True))
@@ -58,7 +62,9 @@ def filters_of(filters: HistoryFilter) -> list[ColumnElement[bool]]:
 		where.append(GenerationRow.created_at < filters.until)
 	# JSON columns searched as text: a quoted value matches one list entry (a style name, a LoRA id or name).
 	if filters.style:
-		where.append(func.lower(cast(GenerationRow.styles, Text)).like(f'%{json.dumps(filters.style.lower())}%'))
+		pattern = contains(json.dumps(filters.style.lower()))
+		where.append(func.lower(cast(GenerationRow.styles, Text)).like(pattern, escape=LIKE_ESCAPE))
 	if filters.lora:
-		where.append(func.lower(cast(GenerationRow.loras, Text)).like(f'%{json.dumps(filters.lora.lower())}%'))
+		pattern = contains(json.dumps(filters.lora.lower()))
+		where.append(func.lower(cast(GenerationRow.loras, Text)).like(pattern, escape=LIKE_ESCAPE))
 	return where

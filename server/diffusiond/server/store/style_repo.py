@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.errors import AlreadyExistsError, StyleNotFoundError
+from diffusiond.server.store.like import LIKE_ESCAPE, contains
 from diffusiond.server.store.tables import StyleRow
 from diffusiond.server.styles.schemas import StyleFields, StyleRecord
 
@@ -40,9 +41,11 @@ class StyleRepository:
 	async def all(self, query: str = '') -> list[StyleRecord]:
 		select_styles = select(StyleRow).order_by(func.lower(StyleRow.name))
 		if query:
-			pattern = f'%{query.lower()}%'
+			pattern = contains(query.lower())
 			text = (StyleRow.name, StyleRow.prompt, StyleRow.negative_prompt, StyleRow.description)
-			select_styles = select_styles.where(or_(*(func.lower(column).like(pattern) for column in text)))
+			select_styles = select_styles.where(
+				or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE) for column in text))
+			)
 		async with self._sessions() as session:
 			return [_record(row) for row in await session.scalars(select_styles)]
 
