@@ -11,6 +11,7 @@ from bench.catalog import run_catalog
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
+from bench.soak import run_soak
 from bench.switching import run_switching
 
 
@@ -20,6 +21,7 @@ def main() -> None:
 	parser.add_argument('--steps', type=int, default=20)
 	parser.add_argument('--size', type=int, default=64)
 	parser.add_argument('--scan-files', type=int, default=1000)
+	parser.add_argument('--soak-streams', type=int, default=1000, help='0 skips the soak')
 	args = parser.parse_args()
 	device = 'cuda' if torch.cuda.is_available() else 'cpu'
 	print(f'device: {device}, torch threads {torch.get_num_threads()}, tiny model {args.size}x{args.size}')
@@ -29,6 +31,7 @@ def main() -> None:
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_loras(steps=args.steps, size=args.size),
+		*(run_soak(args.soak_streams) if args.soak_streams else []),
 	]
 	print(f'{"benchmark":<60} {"value":>14}')
 	for name, value in rows:

@@ -113,7 +113,7 @@ def _fuzz(address: str, method: MethodDescriptor) -> None:
 		health = health_pb2_grpc.HealthStub(channel)
 
 		@settings(
-			max_examples=int(os.environ.get('DIFFUSIOND_FUZZ_EXAMPLES', '12')),
+			max_examples=int(os.environ.get('DIFFUSIOND_FUZZ_EXAMPLES', '25')),
 			deadline=None,
 			derandomize=True,
 			database=None,

@@ -106,7 +106,7 @@ def test_names_stay_inside_the_models_folder(tmp_path: Path) -> None:
 	(models / 'link').symlink_to(outside)
 	(models / 'file-link.safetensors').symlink_to(outside / 'escape.safetensors')
 	assert inside(models, 'ok') == (models / 'ok').resolve()
-	for name in ('../outside', 'link', '/etc', '.', 'ok/../../outside', '', 'file-link.safetensors'):
+	for name in ('../outside', 'link', '/etc', '.', 'ok/../../outside', '', 'file-link.safetensors', 'a\x00b'):
 		with pytest.raises(InvalidArgumentError, match='inside'):
 			inside(models, name)
 	assert [stamp.path for stamp in walk(models)] == ['ok']

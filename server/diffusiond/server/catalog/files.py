@@ -23,15 +23,14 @@ def is_hash_prefix(ref: str) -> bool:
 def inside(root: Path, name: str, field: str = 'name') -> Path:
 	"""`root / name` resolved (symlinks included); INVALID_ARGUMENT if it is absolute or escapes `root`."""
 	root = root.resolve()
+	refusal = InvalidArgumentError(
+		[FieldViolation(field=field, description=f'{name!r} must name a path inside {root} (no "..", no links out)')]
+	)
+	if not name or '\0' in name or Path(name).is_absolute():
+		raise refusal
 	candidate = (root / name).resolve()
-	if not name or Path(name).is_absolute() or candidate == root or not candidate.is_relative_to(root):
-		raise InvalidArgumentError(
-			[
-				FieldViolation(
-					field=field, description=f'{name!r} must name a path inside {root} (no "..", no links out)'
-				)
-			]
-		)
+	if candidate == root or not candidate.is_relative_to(root):
+		raise refusal
 	return candidate
 
 
