@@ -3,7 +3,7 @@
 - Generate through the daemon vs the same direct diffusers call in this process (median wall time,
   tiny model, 64x64, 20 steps, several repeats, alternated so drift hits both alike) as a ratio;
 - progress event latency: from the step callback on the worker to the client receiving the event;
-- unary RPC (GetSystemInfo, Health.Check) p50/p99 while a generation runs.
+- Health.Check, ListModels and GetSystemInfo p50/p99 while generations run (one running, two queued).
 
 The daemon runs in a background thread with its own event loop; the client is a separate blocking
 gRPC channel in the main thread, as an external client would be.
@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -29,6 +30,8 @@ from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -118,18 +121,13 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 			latencies.extend(served())
 			served_times.append(time.perf_counter() - start)
 
-		long_call = stub.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=steps * 5, seed=2))
-		next(iter(long_call))
-		system = sys_grpc.SystemServiceStub(channel)
-		health = health_pb2_grpc.HealthStub(channel)
-		unary = []
-		for _ in range(100):
-			start = time.perf_counter()
-			system.GetSystemInfo(sys_pb.GetSystemInfoRequest())
-			health.Check(health_pb2.HealthCheckRequest())
-			unary.append((time.perf_counter() - start) / 2)
-		for _ in long_call:
-			pass
+		# Three long jobs (one running, two queued) while a client measures cheap calls.
+		long_calls = [stub.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=steps * 5, seed=i)) for i in range(3)]
+		next(iter(long_calls[0]))
+		unary = _unary_latencies(channel)
+		for call in long_calls:
+			for _ in call:
+				pass
 		channel.close()
 
 	direct_median = statistics.median(direct_times)
@@ -140,6 +138,30 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 		('ratio daemon / direct', f'{served_median / direct_median:.3f}'),
 		('progress event latency p50', f'{percentile(latencies, 0.5) * 1000:.2f} ms'),
 		('progress event latency p99', f'{percentile(latencies, 0.99) * 1000:.2f} ms'),
-		('unary RPC during generation p50', f'{percentile(unary, 0.5) * 1000:.2f} ms'),
-		('unary RPC during generation p99', f'{percentile(unary, 0.99) * 1000:.2f} ms'),
+		*(
+			(
+				f'{name} during generation p50 / p99',
+				f'{percentile(v, 0.5) * 1000:.2f} / {percentile(v, 0.99) * 1000:.2f} ms',
+			)
+			for name, v in unary.items()
+		),
 	]
+
+
+def _unary_latencies(channel: grpc.Channel, calls: int = 200) -> dict[str, list[float]]:
+	"""Seconds per call of Health.Check, ListModels and GetSystemInfo, interleaved."""
+	health = health_pb2_grpc.HealthStub(channel)
+	models = model_grpc.ModelServiceStub(channel)
+	system = sys_grpc.SystemServiceStub(channel)
+	probes: dict[str, Callable[[], object]] = {
+		'Health.Check': lambda: health.Check(health_pb2.HealthCheckRequest()),
+		'ListModels': lambda: models.ListModels(model_pb.ListModelsRequest()),
+		'GetSystemInfo': lambda: system.GetSystemInfo(sys_pb.GetSystemInfoRequest()),
+	}
+	timings: dict[str, list[float]] = {name: [] for name in probes}
+	for _ in range(calls):
+		for name, probe in probes.items():
+			start = time.perf_counter()
+			probe()
+			timings[name].append(time.perf_counter() - start)
+	return timings

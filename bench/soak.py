@@ -51,7 +51,7 @@ def _stream(address: str, channel: grpc.Channel, index: int, steps: int) -> bool
 		try:
 			for event in call:
 				if event.HasField('progress'):
-					cast(grpc.Future[gen_pb.GenerateEvent], call).cancel()  # the call object is also a Future
+					cast('grpc.Future[gen_pb.GenerateEvent]', call).cancel()  # the call object is also a Future
 		except grpc.RpcError as error:
 			return isinstance(error, grpc.Call) and error.code() == grpc.StatusCode.CANCELLED
 		return True  # finished before the cancel landed
