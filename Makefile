@@ -13,7 +13,7 @@ QUIET := TRANSFORMERS_VERBOSITY=error
 # protoc finds its plugins (protoc-gen-mypy, protoc-gen-mypy_grpc) on PATH.
 PROTOC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: install protos protos-check run demo test pytest lint format bench clean
+.PHONY: install protos protos-check buf-lint buf-breaking run demo test pytest lint format bench clean
 
 install: $(STAMP)
 
@@ -37,6 +37,15 @@ protos-check: install
 		&& echo 'generated code is up to date' \
 		|| { echo 'generated code is stale: run make protos'; exit 1; }
 
+# buf STANDARD lint of protos/ (rules and the documented exceptions in protos/buf.yaml).
+buf-lint: install
+	cd protos && ../$(BIN)/buf lint
+
+# Breaking changes against the last tag, else the last commit (AGAINST=<git ref> to choose).
+AGAINST ?= $(shell git describe --tags --abbrev=0 2>/dev/null || echo HEAD)
+buf-breaking: install
+	cd protos && ../$(BIN)/buf breaking --against '../.git#ref=$(AGAINST),subdir=protos'
+
 run: install
 	$(QUIET) $(BIN)/diffusiond serve --data-dir $(DATA)
 
@@ -50,7 +59,7 @@ demo: install
 	$(BIN)/diffusionctl --address $$address generate '$(PROMPT)' -o out/fox.png --size 128x128 --steps 20 --seed 42; \
 	$(BIN)/diffusionctl --address $$address info
 
-lint: install
+lint: install buf-lint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy server client tests bench
