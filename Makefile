@@ -17,11 +17,14 @@ PROTOC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Ip
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	@# The Node.js example (and its test) needs node + npm: Debian's packages when the machine has none.
+	command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nodejs npm; }
+	npm ci --prefix examples/node --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 protos: install
@@ -77,4 +80,4 @@ bench: install
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage out examples/node/node_modules
