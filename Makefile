@@ -13,7 +13,7 @@ QUIET := TRANSFORMERS_VERBOSITY=error
 # protoc finds its plugins (protoc-gen-mypy, protoc-gen-mypy_grpc) on PATH.
 PROTOC := PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iprotos
 
-.PHONY: install protos protos-check buf-lint buf-breaking run demo test pytest lint format bench clean
+.PHONY: install protos protos-check docs buf-lint buf-breaking run demo test pytest lint format bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,10 @@ protos-check: install
 		&& echo 'generated code is up to date' \
 		|| { echo 'generated code is stale: run make protos'; exit 1; }
 
+# docs/API.md from the proto comments (a test fails when it is stale).
+docs: install
+	$(BIN)/python -m docs.api_reference
+
 # buf STANDARD lint of protos/ (rules and the documented exceptions in protos/buf.yaml).
 buf-lint: install
 	cd protos && ../$(BIN)/buf lint
@@ -65,7 +69,7 @@ demo: install
 lint: install buf-lint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy server client tests bench
+	$(BIN)/mypy server client tests bench docs
 
 format: install
 	$(BIN)/ruff format .

@@ -101,7 +101,8 @@ class HistoryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetGeneration(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """GetGeneration returns one record by id (the job id), with its images and parameters.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

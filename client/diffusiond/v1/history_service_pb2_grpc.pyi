@@ -41,6 +41,7 @@ class HistoryServiceStub:
     ListGenerations: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.ListGenerationsRequest, _history_service_pb2.ListGenerationsResponse]
     """ListGenerations lists records newest first, with filters."""
     GetGeneration: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.GetGenerationRequest, _history_service_pb2.GetGenerationResponse]
+    """GetGeneration returns one record by id (the job id), with its images and parameters."""
     GetImage: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.GetImageRequest, _history_service_pb2.GetImageResponse]
     """GetImage returns one image's file (or a thumbnail of it)."""
     UpdateGeneration: _grpc.UnaryUnaryMultiCallable[_history_service_pb2.UpdateGenerationRequest, _history_service_pb2.UpdateGenerationResponse]
@@ -76,6 +77,7 @@ class HistoryServiceAsyncStub(HistoryServiceStub):
     ListGenerations: _aio.UnaryUnaryMultiCallable[_history_service_pb2.ListGenerationsRequest, _history_service_pb2.ListGenerationsResponse]  # type: ignore[assignment]
     """ListGenerations lists records newest first, with filters."""
     GetGeneration: _aio.UnaryUnaryMultiCallable[_history_service_pb2.GetGenerationRequest, _history_service_pb2.GetGenerationResponse]  # type: ignore[assignment]
+    """GetGeneration returns one record by id (the job id), with its images and parameters."""
     GetImage: _aio.UnaryUnaryMultiCallable[_history_service_pb2.GetImageRequest, _history_service_pb2.GetImageResponse]  # type: ignore[assignment]
     """GetImage returns one image's file (or a thumbnail of it)."""
     UpdateGeneration: _aio.UnaryUnaryMultiCallable[_history_service_pb2.UpdateGenerationRequest, _history_service_pb2.UpdateGenerationResponse]  # type: ignore[assignment]
@@ -119,7 +121,8 @@ class HistoryServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _history_service_pb2.GetGenerationRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_history_service_pb2.GetGenerationResponse, _abc.Awaitable[_history_service_pb2.GetGenerationResponse]]: ...
+    ) -> _typing.Union[_history_service_pb2.GetGenerationResponse, _abc.Awaitable[_history_service_pb2.GetGenerationResponse]]:
+        """GetGeneration returns one record by id (the job id), with its images and parameters."""
 
     @_abc_1.abstractmethod
     def GetImage(

@@ -94,13 +94,15 @@ class StyleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetStyle(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """GetStyle returns one style by id or name (case-insensitive).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateStyle(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """CreateStyle adds a style; its name must be unique regardless of case (else ALREADY_EXISTS).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -113,7 +115,8 @@ class StyleServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteStyle(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """DeleteStyle removes a style (built-in ones too; they are not recreated).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

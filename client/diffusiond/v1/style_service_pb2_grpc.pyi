@@ -42,10 +42,13 @@ class StyleServiceStub:
     ListStyles: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.ListStylesRequest, _style_service_pb2.ListStylesResponse]
     """ListStyles lists styles by name, optionally filtered by text."""
     GetStyle: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.GetStyleRequest, _style_service_pb2.GetStyleResponse]
+    """GetStyle returns one style by id or name (case-insensitive)."""
     CreateStyle: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.CreateStyleRequest, _style_service_pb2.CreateStyleResponse]
+    """CreateStyle adds a style; its name must be unique regardless of case (else ALREADY_EXISTS)."""
     UpdateStyle: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.UpdateStyleRequest, _style_service_pb2.UpdateStyleResponse]
     """UpdateStyle changes the fields named in `update_mask`."""
     DeleteStyle: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.DeleteStyleRequest, _style_service_pb2.DeleteStyleResponse]
+    """DeleteStyle removes a style (built-in ones too; they are not recreated)."""
     ImportStyles: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.ImportStylesRequest, _style_service_pb2.ImportStylesResponse]
     """ImportStyles reads an A1111 styles.csv; all rows or none."""
     ExportStyles: _grpc.UnaryUnaryMultiCallable[_style_service_pb2.ExportStylesRequest, _style_service_pb2.ExportStylesResponse]
@@ -65,10 +68,13 @@ class StyleServiceAsyncStub(StyleServiceStub):
     ListStyles: _aio.UnaryUnaryMultiCallable[_style_service_pb2.ListStylesRequest, _style_service_pb2.ListStylesResponse]  # type: ignore[assignment]
     """ListStyles lists styles by name, optionally filtered by text."""
     GetStyle: _aio.UnaryUnaryMultiCallable[_style_service_pb2.GetStyleRequest, _style_service_pb2.GetStyleResponse]  # type: ignore[assignment]
+    """GetStyle returns one style by id or name (case-insensitive)."""
     CreateStyle: _aio.UnaryUnaryMultiCallable[_style_service_pb2.CreateStyleRequest, _style_service_pb2.CreateStyleResponse]  # type: ignore[assignment]
+    """CreateStyle adds a style; its name must be unique regardless of case (else ALREADY_EXISTS)."""
     UpdateStyle: _aio.UnaryUnaryMultiCallable[_style_service_pb2.UpdateStyleRequest, _style_service_pb2.UpdateStyleResponse]  # type: ignore[assignment]
     """UpdateStyle changes the fields named in `update_mask`."""
     DeleteStyle: _aio.UnaryUnaryMultiCallable[_style_service_pb2.DeleteStyleRequest, _style_service_pb2.DeleteStyleResponse]  # type: ignore[assignment]
+    """DeleteStyle removes a style (built-in ones too; they are not recreated)."""
     ImportStyles: _aio.UnaryUnaryMultiCallable[_style_service_pb2.ImportStylesRequest, _style_service_pb2.ImportStylesResponse]  # type: ignore[assignment]
     """ImportStyles reads an A1111 styles.csv; all rows or none."""
     ExportStyles: _aio.UnaryUnaryMultiCallable[_style_service_pb2.ExportStylesRequest, _style_service_pb2.ExportStylesResponse]  # type: ignore[assignment]
@@ -96,14 +102,16 @@ class StyleServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _style_service_pb2.GetStyleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_style_service_pb2.GetStyleResponse, _abc.Awaitable[_style_service_pb2.GetStyleResponse]]: ...
+    ) -> _typing.Union[_style_service_pb2.GetStyleResponse, _abc.Awaitable[_style_service_pb2.GetStyleResponse]]:
+        """GetStyle returns one style by id or name (case-insensitive)."""
 
     @_abc_1.abstractmethod
     def CreateStyle(
         self,
         request: _style_service_pb2.CreateStyleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_style_service_pb2.CreateStyleResponse, _abc.Awaitable[_style_service_pb2.CreateStyleResponse]]: ...
+    ) -> _typing.Union[_style_service_pb2.CreateStyleResponse, _abc.Awaitable[_style_service_pb2.CreateStyleResponse]]:
+        """CreateStyle adds a style; its name must be unique regardless of case (else ALREADY_EXISTS)."""
 
     @_abc_1.abstractmethod
     def UpdateStyle(
@@ -118,7 +126,8 @@ class StyleServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _style_service_pb2.DeleteStyleRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_style_service_pb2.DeleteStyleResponse, _abc.Awaitable[_style_service_pb2.DeleteStyleResponse]]: ...
+    ) -> _typing.Union[_style_service_pb2.DeleteStyleResponse, _abc.Awaitable[_style_service_pb2.DeleteStyleResponse]]:
+        """DeleteStyle removes a style (built-in ones too; they are not recreated)."""
 
     @_abc_1.abstractmethod
     def ImportStyles(
