@@ -1,5 +1,6 @@
 """The asyncio client, with the same surface as the blocking one."""
 
+import copy
 from collections.abc import AsyncGenerator
 from types import TracebackType
 from typing import Self, Unpack
@@ -11,6 +12,7 @@ from diffusiond.client.connection import Connection, Tls
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
 from diffusiond.client.request import GenerateOptions, build_generate_request
+from diffusiond.client.translate import translate_errors
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -22,6 +24,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
+@translate_errors
 class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 	"""asyncio client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051.
 
@@ -54,6 +57,12 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
 	) -> None:
 		await self.close()
+
+	def with_timeout(self, timeout: float | None) -> Self:
+		"""This client (same channel) with `timeout` seconds as the deadline of each call: `c.with_timeout(5).list_models()`."""
+		view = copy.copy(self)
+		view.timeout = timeout
+		return view
 
 	async def close(self) -> None:
 		await self._channel.close(None)

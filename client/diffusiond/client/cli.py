@@ -14,6 +14,7 @@ from diffusiond.client.cli_history import history_command
 from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
 from diffusiond.client.cli_styles import styles_command
+from diffusiond.client.errors import DeadlineExceeded, DiffusiondError, Unavailable
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
 from diffusiond.client.request import GenerateOptions
@@ -25,6 +26,7 @@ _EXIT_CODES = {
 	grpc.StatusCode.INVALID_ARGUMENT: 2,
 	grpc.StatusCode.NOT_FOUND: 3,
 	grpc.StatusCode.UNAVAILABLE: 4,
+	grpc.StatusCode.DEADLINE_EXCEEDED: 4,  # unreachable (reads retry until the deadline) or too slow
 	grpc.StatusCode.UNAUTHENTICATED: 5,
 }
 
@@ -134,11 +136,14 @@ def main(argv: list[str] | None = None) -> int:
 	try:
 		with Client(args.address, timeout=args.timeout, token=args.token, tls=tls_from(args)) as client:
 			return _COMMANDS[args.command](client, args)
-	except grpc.RpcError as error:
-		code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-		details = error.details() if isinstance(error, grpc.Call) else str(error)
-		print(f'error: {code.name}: {details}', file=sys.stderr)
-		return _EXIT_CODES.get(code, 1)
+	except DiffusiondError as error:
+		reason = f' ({error.reason})' if error.reason else ''
+		print(f'error: {error.code.name}{reason}: {error.message}', file=sys.stderr)
+		if isinstance(error, Unavailable | DeadlineExceeded) and not error.reason:  # not an answer of the daemon
+			print(
+				f'is diffusiond running at {args.address or "$DIFFUSIOND_ADDRESS / localhost:50051"}?', file=sys.stderr
+			)
+		return _EXIT_CODES.get(error.code, 1)
 	except ValueError as error:
 		print(f'error: {error}', file=sys.stderr)
 		return 2

@@ -5,6 +5,7 @@ secure channel: TLS, or a local one (a Unix socket or a loopback address, checke
 A token for a remote address without TLS is refused rather than sent in clear text.
 """
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,35 @@ import grpc
 
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS
 
+# Idempotent reads are retried on UNAVAILABLE (daemon restarting, connection lost) with backoff; nothing
+# that changes state, and never Generate: a retried Generate could run the job twice.
+_READS = {
+	'diffusiond.v1.GenerationService': ['ListJobs'],
+	'diffusiond.v1.ModelService': ['ListModels', 'GetModel'],
+	'diffusiond.v1.LoraService': ['ListLoras', 'GetLora'],
+	'diffusiond.v1.StyleService': ['ListStyles', 'GetStyle', 'ExportStyles'],
+	'diffusiond.v1.HistoryService': ['ListGenerations', 'GetGeneration', 'GetImage', 'GetUsageStats'],
+	'diffusiond.v1.SystemService': ['GetSystemInfo'],
+}
+RETRY_POLICY = {
+	'maxAttempts': 5,
+	'initialBackoff': '0.2s',
+	'maxBackoff': '3s',
+	'backoffMultiplier': 2,
+	'retryableStatusCodes': ['UNAVAILABLE'],
+}
+SERVICE_CONFIG = json.dumps(
+	{
+		'methodConfig': [
+			{
+				'name': [
+					{'service': service, 'method': method} for service, methods in _READS.items() for method in methods
+				],
+				'retryPolicy': RETRY_POLICY,
+			}
+		]
+	}
+)
 TOKEN_ENV = 'DIFFUSIOND_TOKEN'
 # Large enough for a 2048x2048 PNG in one message, matching the daemon.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -22,6 +52,8 @@ CHANNEL_OPTIONS: list[tuple[str, int | str]] = [
 	# Ping a silent connection (a long model load) so NATs and proxies keep it; the daemon allows 10 s.
 	('grpc.keepalive_time_ms', 30_000),
 	('grpc.keepalive_timeout_ms', 20_000),
+	('grpc.enable_retries', 1),
+	('grpc.service_config', SERVICE_CONFIG),
 ]
 _LOOPBACK = ('localhost', '127.', '[::1]', '::1', 'ip6-localhost')
 

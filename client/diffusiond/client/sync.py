@@ -1,5 +1,6 @@
 """The blocking client."""
 
+import copy
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Self, Unpack
@@ -11,6 +12,7 @@ from diffusiond.client.request import GenerateOptions, build_generate_request
 from diffusiond.client.sync_history import HistoryCalls
 from diffusiond.client.sync_loras import LoraCalls
 from diffusiond.client.sync_styles import StyleCalls
+from diffusiond.client.translate import translate_errors
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -22,6 +24,7 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
+@translate_errors
 class Client(LoraCalls, StyleCalls, HistoryCalls):
 	"""Blocking client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051.
 
@@ -54,6 +57,12 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
 	) -> None:
 		self.close()
+
+	def with_timeout(self, timeout: float | None) -> Self:
+		"""This client (same channel) with `timeout` seconds as the deadline of each call: `c.with_timeout(5).list_models()`."""
+		view = copy.copy(self)
+		view.timeout = timeout
+		return view
 
 	def close(self) -> None:
 		self._channel.close()
