@@ -4,6 +4,7 @@ from __future__ import annotations  # the async stub type exists for type checke
 
 from collections.abc import AsyncGenerator, AsyncIterator
 
+from diffusiond.client.update_requests import update_generation_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -51,6 +52,22 @@ class AsyncHistoryCalls:
 	async def get_image(self, generation_id: str, index: int = 0, thumbnail_size: int = 0) -> bytes:
 		request = history_pb.GetImageRequest(generation_id=generation_id, index=index, thumbnail_size=thumbnail_size)
 		return (await self._history.GetImage(request, timeout=self.timeout)).data
+
+	async def update_generation(
+		self,
+		generation_id: str,
+		*,
+		favourite: bool | None = None,
+		tags: list[str] | None = None,
+		note: str | None = None,
+	) -> history_pb.Generation:
+		"""Changes only the fields given."""
+		request = update_generation_request(generation_id, favourite, tags, note)
+		return (await self._history.UpdateGeneration(request, timeout=self.timeout)).generation
+
+	async def usage_stats(self) -> history_pb.GetUsageStatsResponse:
+		"""Jobs and images per model, LoRA and style, with last use; images per day."""
+		return await self._history.GetUsageStats(history_pb.GetUsageStatsRequest(), timeout=self.timeout)
 
 	async def delete_generation(self, generation_id: str) -> None:
 		await self._history.DeleteGeneration(history_pb.DeleteGenerationRequest(id=generation_id), timeout=self.timeout)

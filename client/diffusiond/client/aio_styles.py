@@ -2,6 +2,7 @@
 
 from __future__ import annotations  # the async stub type exists for type checkers only
 
+from diffusiond.client.update_requests import update_style_request
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 
@@ -39,6 +40,20 @@ class AsyncStyleCalls:
 			name=name, prompt=prompt, negative_prompt=negative_prompt, description=description, tags=tags or []
 		)
 		return (await self._styles.CreateStyle(style_pb.CreateStyleRequest(style=style), timeout=self.timeout)).style
+
+	async def update_style(
+		self,
+		style: str,
+		*,
+		name: str | None = None,
+		prompt: str | None = None,
+		negative_prompt: str | None = None,
+		description: str | None = None,
+		tags: list[str] | None = None,
+	) -> style_pb.Style:
+		"""Changes only the fields given; `style` is the id or name."""
+		request = update_style_request(style, name, prompt, negative_prompt, description, tags)
+		return (await self._styles.UpdateStyle(request, timeout=self.timeout)).style
 
 	async def delete_style(self, style: str) -> style_pb.Style:
 		return (await self._styles.DeleteStyle(style_pb.DeleteStyleRequest(style=style), timeout=self.timeout)).style

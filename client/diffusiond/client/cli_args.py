@@ -3,6 +3,7 @@
 import argparse
 from pathlib import Path
 
+from diffusiond.client.cli_examples import add_examples
 from diffusiond.client.cli_history import add_history_commands
 from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 	add_lora_commands(commands)
 	add_style_commands(commands)
 	add_history_commands(commands)
-	return parser
+	return add_examples(parser)
 
 
 def tls_from(args: argparse.Namespace) -> Tls | None:

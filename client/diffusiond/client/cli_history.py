@@ -1,4 +1,4 @@
-"""`diffusionctl history ...`: list, show, rm, regenerate."""
+"""`diffusionctl history ...`: list, show, rm, update, image, usage, regenerate, export, import."""
 
 import argparse
 import sys
@@ -25,6 +25,17 @@ def add_history_commands(commands: 'argparse._SubParsersAction[argparse.Argument
 	listing.add_argument('-n', '--limit', type=int, default=20)
 	actions.add_parser('show', help='one generation in full').add_argument('id')
 	actions.add_parser('rm', help='delete a generation and its images').add_argument('id')
+	update = actions.add_parser('update', help='favourite, tags or note (only the options given)')
+	update.add_argument('id')
+	update.add_argument('--favourite', action=argparse.BooleanOptionalAction, default=None)
+	update.add_argument('--tags', help='comma-separated; "" clears them')
+	update.add_argument('--note')
+	image = actions.add_parser('image', help='save one image of a generation (or a JPEG thumbnail)')
+	image.add_argument('id')
+	image.add_argument('--index', type=int, default=0)
+	image.add_argument('--thumbnail', type=int, default=0, help='longest side in pixels (16..1024)')
+	image.add_argument('-o', '--output', type=Path, required=True)
+	actions.add_parser('usage', help='jobs and images per model, LoRA and style; images per day')
 	regenerate = actions.add_parser('regenerate', help='run a generation again (same pixels on the same model)')
 	regenerate.add_argument('id')
 	regenerate.add_argument('-o', '--output', type=Path, default=Path('regenerated.png'))
@@ -53,6 +64,15 @@ def history_command(client: Client, args: argparse.Namespace) -> int:
 	elif action == 'rm':
 		client.delete_generation(args.id)
 		print(f'deleted {args.id}', file=sys.stderr)
+	elif action == 'update':
+		tags = None if args.tags is None else [tag.strip() for tag in args.tags.split(',') if tag.strip()]
+		updated = client.update_generation(args.id, favourite=args.favourite, tags=tags, note=args.note)
+		print(json_format.MessageToJson(updated, indent=None) if args.json else f'updated {updated.id}')
+	elif action == 'image':
+		args.output.write_bytes(client.get_image(args.id, args.index, args.thumbnail))
+		print(f'wrote {args.output}', file=sys.stderr)
+	elif action == 'usage':
+		print(json_format.MessageToJson(client.usage_stats(), indent=None if args.json else 2))
 	elif action == 'export':
 		with args.file.open('wb') as file:
 			for data in client.export_archive(args.images):

@@ -1,4 +1,4 @@
-"""`diffusionctl styles ...`: list, show, add, rm, import, export."""
+"""`diffusionctl styles ...`: list, show, add, update, rm, import, export."""
 
 import argparse
 import sys
@@ -22,6 +22,12 @@ def add_style_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	add.add_argument('--negative', default='')
 	add.add_argument('--description', default='')
 	add.add_argument('--tags', default='', help='comma-separated')
+	update = actions.add_parser('update', help='change a style (only the options given)')
+	update.add_argument('style', help='id or name')
+	update.add_argument('--name')
+	update.add_argument('--prompt')
+	update.add_argument('--negative')
+	update.add_argument('--description')
 	actions.add_parser('rm', help='delete a style').add_argument('style')
 	importer = actions.add_parser('import', help='read an A1111 styles.csv (all rows or none)')
 	importer.add_argument('file', type=Path)
@@ -42,6 +48,11 @@ def styles_command(client: Client, args: argparse.Namespace) -> int:
 		tags = [tag.strip() for tag in args.tags.split(',') if tag.strip()]
 		style = client.create_style(args.name, args.prompt, args.negative, args.description, tags)
 		print(f'created {style.name} ({style.id})')
+	elif action == 'update':
+		style = client.update_style(
+			args.style, name=args.name, prompt=args.prompt, negative_prompt=args.negative, description=args.description
+		)
+		print(json_format.MessageToJson(style, indent=None) if args.json else f'updated {style.name}')
 	elif action == 'rm':
 		print(f'deleted {client.delete_style(args.style).name}')
 	elif action == 'import':

@@ -1,5 +1,6 @@
 """StyleService calls of the blocking client."""
 
+from diffusiond.client.update_requests import update_style_request
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 
@@ -37,6 +38,20 @@ class StyleCalls:
 			name=name, prompt=prompt, negative_prompt=negative_prompt, description=description, tags=tags or []
 		)
 		return (self._styles.CreateStyle(style_pb.CreateStyleRequest(style=style), timeout=self.timeout)).style
+
+	def update_style(
+		self,
+		style: str,
+		*,
+		name: str | None = None,
+		prompt: str | None = None,
+		negative_prompt: str | None = None,
+		description: str | None = None,
+		tags: list[str] | None = None,
+	) -> style_pb.Style:
+		"""Changes only the fields given; `style` is the id or name."""
+		request = update_style_request(style, name, prompt, negative_prompt, description, tags)
+		return (self._styles.UpdateStyle(request, timeout=self.timeout)).style
 
 	def delete_style(self, style: str) -> style_pb.Style:
 		return (self._styles.DeleteStyle(style_pb.DeleteStyleRequest(style=style), timeout=self.timeout)).style
