@@ -35,13 +35,14 @@ async def test_async_client_generate_and_images(daemon: Daemon) -> None:
 
 
 async def test_sync_client(daemon: Daemon, tmp_path: Path) -> None:
-	def run() -> tuple[list[int], int, Path]:
+	def run() -> tuple[list[int], int, Path, tuple[int, int]]:
 		with Client(address(daemon), timeout=60) as client:
 			images = client.generate_images('a fox', steps=2, seed=3, width=64, height=96)
 			path = images[0].save(tmp_path / 'fox.png')
-			return [i.seed for i in images], len(client.list_jobs()), path
+			return [i.seed for i in images], len(client.list_jobs()), path, images[0].to_pil().size
 
-	seeds, jobs, path = await asyncio.to_thread(run)
+	seeds, jobs, path, size = await asyncio.to_thread(run)
+	assert size == (64, 96)
 	assert seeds == [3]
 	assert jobs == 0
 	assert pixels(path.read_bytes()).shape == (96, 64, 3)

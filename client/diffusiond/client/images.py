@@ -1,7 +1,10 @@
 """Generated images as returned by the clients."""
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
@@ -31,3 +34,9 @@ class GeneratedImage:
 		target = Path(path)
 		target.write_bytes(self.data)
 		return target
+
+	def to_pil(self) -> Image.Image:
+		"""The image decoded with Pillow (fully loaded, so the bytes are not kept open)."""
+		image = Image.open(io.BytesIO(self.data))
+		image.load()
+		return image
