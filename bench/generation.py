@@ -23,7 +23,7 @@ from diffusers import StableDiffusionPipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook
+from diffusiond.server.pipeline.backend import DiffusersBackend, PreviewHook, RunOutput, StepHook
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model
 from diffusiond.server.schemas import JobSpec
@@ -45,12 +45,12 @@ class TimedBackend(DiffusersBackend):
 		super().__init__(device, dtype, PipelineCache(3, 2**40))
 		self.emitted: dict[int, float] = {}
 
-	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
+	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
 		def timed(step: int, total: int) -> None:
 			self.emitted[step] = time.perf_counter()
 			on_step(step, total)
 
-		return super().run(spec, timed)
+		return super().run(spec, timed, on_preview)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -121,6 +121,20 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 			latencies.extend(served())
 			served_times.append(time.perf_counter() - start)
 
+		preview_request = gen_pb.GenerateRequest()
+		preview_request.CopyFrom(request)
+		preview_request.preview_every = 1
+		plain_times, preview_times = [], []
+		for _ in range(repeats):
+			start = time.perf_counter()
+			for _ in stub.Generate(request):
+				pass
+			plain_times.append(time.perf_counter() - start)
+			start = time.perf_counter()
+			for _ in stub.Generate(preview_request):
+				pass
+			preview_times.append(time.perf_counter() - start)
+
 		# Three long jobs (one running, two queued) while a client measures cheap calls.
 		long_calls = [stub.Generate(gen_pb.GenerateRequest(prompt=PROMPT, steps=steps * 5, seed=i)) for i in range(3)]
 		next(iter(long_calls[0]))
@@ -136,6 +150,10 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 		(f'direct diffusers call, median of {repeats} ({steps} steps)', f'{direct_median * 1000:.1f} ms'),
 		('Generate through the daemon, median', f'{served_median * 1000:.1f} ms'),
 		('ratio daemon / direct', f'{served_median / direct_median:.3f}'),
+		(
+			'ratio previews every step / none (goal: a few % at most)',
+			f'{statistics.median(preview_times) / statistics.median(plain_times):.3f}',
+		),
 		('progress event latency p50', f'{percentile(latencies, 0.5) * 1000:.2f} ms'),
 		('progress event latency p99', f'{percentile(latencies, 0.99) * 1000:.2f} ms'),
 		*(

@@ -7,7 +7,7 @@ import time
 from PIL import Image
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.backend import RunOutput, StepHook
+from diffusiond.server.pipeline.backend import PreviewHook, RunOutput, StepHook
 from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.device import DeviceStats
 from diffusiond.server.schemas import JobSpec
@@ -44,7 +44,7 @@ class FakeBackend:
 	def prepare(self, spec: JobSpec) -> str:
 		return 'FakeScheduler'
 
-	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
+	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
 		self.runs.append(spec)
 		self.started.set()
 		if self.crash_on_prompt and spec.prompt == self.crash_on_prompt:

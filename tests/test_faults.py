@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput, StepHook
+from diffusiond.server.pipeline.backend import DiffusersBackend, PreviewHook, RunOutput, StepHook
 from diffusiond.server.pipeline.factory import cache_limits
 from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -25,14 +25,14 @@ class OutOfMemoryOnce(DiffusersBackend):
 
 	failed = False
 
-	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
+	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
 		def failing(step: int, total: int) -> None:
 			if step == 2 and not self.failed:
 				self.failed = True
 				raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB (simulated)')
 			on_step(step, total)
 
-		return super().run(spec, failing)
+		return super().run(spec, failing, on_preview)
 
 
 @pytest.fixture

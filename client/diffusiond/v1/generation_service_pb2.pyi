@@ -191,6 +191,7 @@ class GenerateRequest(_message.Message):
     LORAS_FIELD_NUMBER: _builtins.int
     ADD_TRIGGER_WORDS_FIELD_NUMBER: _builtins.int
     STYLES_FIELD_NUMBER: _builtins.int
+    PREVIEW_EVERY_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -225,6 +226,12 @@ class GenerateRequest(_message.Message):
     """Quality for JPEG and WebP, 1..100. Unset = 90. Ignored for PNG."""
     add_trigger_words: _builtins.bool
     """Append each LoRA's trigger words to the prompt (", word, word"), skipping words already in it."""
+    preview_every: _builtins.int
+    """A preview of the first image every `preview_every` denoising steps (and at the last step);
+    0 = no previews. Previews are small JPEGs (twice the latent size: 128x128 for 512x512) projected
+    from the latents with fixed per-base factors, so they cost well under a millisecond a step.
+    Latest-wins: a slow reader sees fewer previews, never stale ones.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -255,10 +262,11 @@ class GenerateRequest(_message.Message):
         loras: _abc.Iterable[Global___LoraRef] | None = ...,
         add_trigger_words: _builtins.bool = ...,
         styles: _abc.Iterable[_builtins.str] | None = ...,
+        preview_every: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
@@ -364,6 +372,7 @@ class GenerateEvent(_message.Message):
     PROGRESS_FIELD_NUMBER: _builtins.int
     IMAGE_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
+    PREVIEW_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """The job's id (a UUID), the key for CancelJob and ListJobs."""
     @_builtins.property
@@ -376,6 +385,8 @@ class GenerateEvent(_message.Message):
     def image(self) -> Global___ImageEvent: ...
     @_builtins.property
     def completed(self) -> Global___CompletedEvent: ...
+    @_builtins.property
+    def preview(self) -> Global___PreviewEvent: ...
     def __init__(
         self,
         *,
@@ -385,16 +396,53 @@ class GenerateEvent(_message.Message):
         progress: Global___ProgressEvent | None = ...,
         image: Global___ImageEvent | None = ...,
         completed: Global___CompletedEvent | None = ...,
+        preview: Global___PreviewEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "preview", b"preview", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "job_id", b"job_id", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "job_id", b"job_id", "preview", b"preview", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["queued", "started", "progress", "image", "completed"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["queued", "started", "progress", "image", "completed", "preview"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateEvent: _TypeAlias = GenerateEvent  # noqa: Y015
+
+@_typing.final
+class PreviewEvent(_message.Message):
+    """PreviewEvent is a rough look at the first image while it is being denoised."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STEP_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    MIME_TYPE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    step: _builtins.int
+    """The denoising step the preview shows (1-based, as in ProgressEvent)."""
+    data: _builtins.bytes
+    """JPEG bytes."""
+    mime_type: _builtins.str
+    width: _builtins.int
+    """Size in pixels (twice the latent size)."""
+    height: _builtins.int
+    def __init__(
+        self,
+        *,
+        step: _builtins.int = ...,
+        data: _builtins.bytes = ...,
+        mime_type: _builtins.str = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "height", b"height", "mime_type", b"mime_type", "step", b"step", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PreviewEvent: _TypeAlias = PreviewEvent  # noqa: Y015
 
 @_typing.final
 class QueuedEvent(_message.Message):

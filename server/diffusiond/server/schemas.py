@@ -90,6 +90,7 @@ class GenerateParams(BaseModel):
 	loras: list[LoraRequest] = Field(default_factory=list)
 	add_trigger_words: bool = False
 	styles: list[str] = Field(default_factory=list)
+	preview_every: int = 0
 
 
 class JobSpec(BaseModel):
@@ -110,6 +111,7 @@ class JobSpec(BaseModel):
 	quality: int
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
+	preview_every: int = 0  # steps between previews of the first image; 0 = none
 
 
 class QueuedEvent(BaseModel):
@@ -138,6 +140,14 @@ class ProgressEvent(BaseModel):
 	eta_s: float
 
 
+class PreviewEvent(BaseModel):
+	step: int
+	data: bytes
+	mime_type: str = 'image/jpeg'
+	width: int
+	height: int
+
+
 class ImageEvent(BaseModel):
 	index: int
 	seed: int
@@ -160,7 +170,7 @@ class CompletedEvent(BaseModel):
 	timings: JobTimings
 
 
-JobEvent = QueuedEvent | StartedEvent | ProgressEvent | ImageEvent | CompletedEvent
+JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent
 
 
 class JobInfo(BaseModel):

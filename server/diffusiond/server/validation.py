@@ -124,4 +124,5 @@ def resolve(
 		quality=params.quality or DEFAULT_QUALITY,
 		loras=loras or [],
 		styles=prompts.styles if prompts else [],
+		preview_every=params.preview_every,
 	)

@@ -20,6 +20,7 @@ from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, 
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
 from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
+from diffusiond.server.pipeline.preview import Preview
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import LoraSettings
@@ -27,6 +28,7 @@ from diffusiond.server.settings import LoraSettings
 log = logging.getLogger(__name__)
 
 StepHook = Callable[[int, int], None]
+PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
 _CPU = torch.device('cpu')
 
 
@@ -42,7 +44,7 @@ class Backend(Protocol):
 	def unload_all(self) -> None: ...
 	def cached(self) -> list[CachedModel]: ...
 	def prepare(self, spec: JobSpec) -> str: ...
-	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput: ...
+	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput: ...
 	def stats(self) -> DeviceStats: ...
 
 
@@ -143,13 +145,21 @@ class DiffusersBackend:
 		apply_loras(current.pipe, current.adapters, spec.loras, self._lora_files, limit)
 		return type(current.pipe.scheduler).__name__
 
-	def run(self, spec: JobSpec, on_step: StepHook) -> RunOutput:
-		pipe = self._current(spec).pipe
+	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
+		current = self._current(spec)
+		pipe = current.pipe
+		every = spec.preview_every if on_preview is not None else 0
+		preview = Preview(current.info.base) if every else None
 
 		def callback(
 			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 		) -> dict[str, torch.Tensor]:
-			on_step(step + 1, int(pipeline.num_timesteps))
+			done, total = step + 1, int(pipeline.num_timesteps)
+			on_step(done, total)
+			if preview is not None and on_preview is not None and (done % every == 0 or done == total):
+				shown = preview.jpeg(kwargs['latents'])
+				if shown is not None:
+					on_preview(done, *shown)
 			return kwargs
 
 		generators = [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds]

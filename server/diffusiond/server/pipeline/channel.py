@@ -1,7 +1,7 @@
 """Per-job event channel from the worker thread to the asyncio stream(s) that read it.
 
-The worker thread calls `publish` (thread-safe, via `loop.call_soon_threadsafe`). Progress and queue
-position events are latest-wins: an unread one is replaced by the next of its kind, so a slow reader
+The worker thread calls `publish` (thread-safe, via `loop.call_soon_threadsafe`). Progress, preview and
+queue position events are latest-wins: an unread one is replaced by the next of its kind, so a slow reader
 never stalls the device and memory stays bounded. Images and the terminal event are never dropped.
 """
 
@@ -10,9 +10,9 @@ import collections
 from collections.abc import AsyncIterator
 
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.schemas import CompletedEvent, JobEvent, ProgressEvent, QueuedEvent
+from diffusiond.server.schemas import CompletedEvent, JobEvent, PreviewEvent, ProgressEvent, QueuedEvent
 
-_COALESCED = (ProgressEvent, QueuedEvent)
+_COALESCED = (ProgressEvent, PreviewEvent, QueuedEvent)
 
 
 class EventChannel:
@@ -36,15 +36,23 @@ class EventChannel:
 		"""Loop-only."""
 		if self._closed:
 			return
-		last = self._pending[-1] if self._pending else None
-		if isinstance(event, _COALESCED) and type(last) is type(event):
-			self._pending[-1] = event
-			self.dropped += 1
-		else:
-			self._pending.append(event)
+		if isinstance(event, _COALESCED):
+			self._drop_older(type(event))
+		self._pending.append(event)
 		if isinstance(event, CompletedEvent):
 			self._closed = True
 		self._wakeup.set()
+
+	def _drop_older(self, kind: type) -> None:
+		"""Removes an unread event of `kind` from the trailing run of latest-wins events (at most one is there)."""
+		for index in range(len(self._pending) - 1, -1, -1):
+			pending = self._pending[index]
+			if not isinstance(pending, _COALESCED):
+				return
+			if type(pending) is kind:
+				del self._pending[index]
+				self.dropped += 1
+				return
 
 	def put_error(self, error: DiffusiondError) -> None:
 		"""Loop-only."""

@@ -17,6 +17,7 @@ from diffusiond.server.schemas import (
 	ImageEvent,
 	JobState,
 	JobTimings,
+	PreviewEvent,
 	ProgressEvent,
 	StartedEvent,
 )
@@ -107,7 +108,10 @@ class Worker:
 			eta = elapsed / step * (total - step)
 			job.channel.publish(ProgressEvent(step=step, total_steps=total, elapsed_s=elapsed, eta_s=eta))
 
-		output = self._backend.run(spec, on_step)
+		def on_preview(step: int, data: bytes, width: int, height: int) -> None:
+			job.channel.publish(PreviewEvent(step=step, data=data, width=width, height=height))
+
+		output = self._backend.run(spec, on_step, on_preview)
 		encode_start = time.monotonic()
 		timings.inference_s = encode_start - inference_start
 		events = []

@@ -10,6 +10,7 @@ from diffusiond.server.schemas import (
 	JobState,
 	LoraRequest,
 	LoraSpec,
+	PreviewEvent,
 	ProgressEvent,
 	QueuedEvent,
 	Sampler,
@@ -57,6 +58,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		],
 		add_trigger_words=request.add_trigger_words,
 		styles=list(request.styles),
+		preview_every=request.preview_every,
 	)
 
 
@@ -92,6 +94,12 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					total_steps=event.total_steps,
 					elapsed_seconds=event.elapsed_s,
 					eta_seconds=event.eta_s,
+				)
+			)
+		case PreviewEvent():
+			message.preview.CopyFrom(
+				gen_pb.PreviewEvent(
+					step=event.step, data=event.data, mime_type=event.mime_type, width=event.width, height=event.height
 				)
 			)
 		case ImageEvent():
