@@ -85,6 +85,11 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		response = await self._generation.CancelJob(gen_pb.CancelJobRequest(job_id=job_id), timeout=self.timeout)
 		return response.previous_state
 
+	async def cancel_queued_jobs(self) -> list[str]:
+		"""Cancels every queued job (the running one goes on); returns their ids."""
+		request = gen_pb.CancelQueuedJobsRequest()
+		return list((await self._generation.CancelQueuedJobs(request, timeout=self.timeout)).job_ids)
+
 	async def list_jobs(self) -> list[gen_pb.Job]:
 		jobs: list[gen_pb.Job] = []
 		token = ''

@@ -52,6 +52,8 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['add_trigger_words'] = True
 	if args.style:
 		options['styles'] = args.style
+	if args.priority:
+		options['priority'] = True
 	suffix = args.output.suffix.lstrip('.').lower() if args.output else ''
 	if args.format or suffix in ('png', 'jpg', 'jpeg', 'webp'):
 		options['output_format'] = args.format or suffix
@@ -106,6 +108,10 @@ def _info(client: Client, args: argparse.Namespace) -> int:
 
 
 def _jobs(client: Client, args: argparse.Namespace) -> int:
+	if args.jobs_command == 'clear':
+		cancelled = client.cancel_queued_jobs()
+		print(json.dumps(cancelled) if args.json else f'cancelled {len(cancelled)} queued job(s)')
+		return 0
 	if args.jobs_command == 'cancel':
 		previous = client.cancel_job(args.job_id)
 		print(f'cancelled {args.job_id} (was {gen_pb.JobState.Name(previous).removeprefix("JOB_STATE_").lower()})')

@@ -53,12 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument(
 		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
 	)
+	gen.add_argument('--priority', action='store_true', help='queue ahead of jobs without priority')
 	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
 	gen.add_argument('--style', action='append', metavar='NAME', help='apply a style (repeatable, in order)')
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
 	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
 	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
 	job_commands.add_parser('list', help='queued and running jobs')
+	job_commands.add_parser('clear', help='cancel every queued job (the running one goes on)')
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
 	cancel.add_argument('job_id')
 	add_model_commands(commands)

@@ -7,6 +7,7 @@ EXAMPLES = {
 	'info': 'diffusionctl info',
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',
+	'jobs clear': 'diffusionctl jobs clear',
 	'models list': 'diffusionctl models list --base sdxl --order last-used',
 	'models show': 'diffusionctl models show 0123abcd45',
 	'models load': 'diffusionctl models load sd15/dreamshaper_8',

@@ -32,6 +32,8 @@ class GenerateOptions(TypedDict, total=False):
 	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
 	add_trigger_words: bool
 	styles: list[str]  # style ids or names, applied in order
+	preview_every: int  # a JPEG preview every N steps (0 = none)
+	priority: bool  # queue ahead of jobs without priority
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -75,6 +77,8 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request.loras.extend(parse_lora(text) for text in options.get('loras', []))
 	request.add_trigger_words = options.get('add_trigger_words', False)
 	request.styles.extend(options.get('styles', []))
+	request.preview_every = options.get('preview_every', 0)
+	request.priority = options.get('priority', False)
 	return request
 
 

@@ -81,6 +81,11 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		request = gen_pb.CancelJobRequest(job_id=job_id)
 		return self._generation.CancelJob(request, timeout=self.timeout).previous_state
 
+	def cancel_queued_jobs(self) -> list[str]:
+		"""Cancels every queued job (the running one goes on); returns their ids."""
+		request = gen_pb.CancelQueuedJobsRequest()
+		return list((self._generation.CancelQueuedJobs(request, timeout=self.timeout)).job_ids)
+
 	def list_jobs(self) -> list[gen_pb.Job]:
 		jobs: list[gen_pb.Job] = []
 		token = ''

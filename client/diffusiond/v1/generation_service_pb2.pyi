@@ -192,6 +192,7 @@ class GenerateRequest(_message.Message):
     ADD_TRIGGER_WORDS_FIELD_NUMBER: _builtins.int
     STYLES_FIELD_NUMBER: _builtins.int
     PREVIEW_EVERY_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -232,6 +233,10 @@ class GenerateRequest(_message.Message):
     from the latents with fixed per-base factors, so they cost well under a millisecond a step.
     Latest-wins: a slow reader sees fewer previews, never stale ones.
     """
+    priority: _builtins.bool
+    """Queue this job in front of the others (behind earlier priority jobs); it never interrupts the
+    running job.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -263,10 +268,11 @@ class GenerateRequest(_message.Message):
         add_trigger_words: _builtins.bool = ...,
         styles: _abc.Iterable[_builtins.str] | None = ...,
         preview_every: _builtins.int = ...,
+        priority: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
@@ -841,3 +847,40 @@ class Job(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Job: _TypeAlias = Job  # noqa: Y015
+
+@_typing.final
+class CancelQueuedJobsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelQueuedJobsRequest: _TypeAlias = CancelQueuedJobsRequest  # noqa: Y015
+
+@_typing.final
+class CancelQueuedJobsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def job_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The jobs that were cancelled, in the order they were queued."""
+
+    def __init__(
+        self,
+        *,
+        job_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_ids", b"job_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelQueuedJobsResponse: _TypeAlias = CancelQueuedJobsResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class GenerationServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.CancelQueuedJobs = channel.unary_unary(
+                '/diffusiond.v1.GenerationService/CancelQueuedJobs',
+                request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -102,6 +107,14 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelQueuedJobs(self, request, context):
+        """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
+        goes on. Returns the ids it cancelled, in queue order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +132,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.ListJobs,
                     request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ListJobsRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ListJobsResponse.SerializeToString,
+            ),
+            'CancelQueuedJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelQueuedJobs,
+                    request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -213,6 +231,33 @@ class GenerationService:
             '/diffusiond.v1.GenerationService/ListJobs',
             diffusiond_dot_v1_dot_generation__service__pb2.ListJobsRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelQueuedJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.GenerationService/CancelQueuedJobs',
+            diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.SerializeToString,
+            diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.FromString,
             options,
             channel_credentials,
             insecure,

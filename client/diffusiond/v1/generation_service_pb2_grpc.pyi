@@ -57,6 +57,10 @@ class GenerationServiceStub:
     """
     ListJobs: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.ListJobsRequest, _generation_service_pb2.ListJobsResponse]
     """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+    CancelQueuedJobs: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.CancelQueuedJobsRequest, _generation_service_pb2.CancelQueuedJobsResponse]
+    """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
+    goes on. Returns the ids it cancelled, in queue order.
+    """
 
 @_typing.type_check_only
 class GenerationServiceAsyncStub(GenerationServiceStub):
@@ -87,6 +91,10 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     """
     ListJobs: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.ListJobsRequest, _generation_service_pb2.ListJobsResponse]  # type: ignore[assignment]
     """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+    CancelQueuedJobs: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.CancelQueuedJobsRequest, _generation_service_pb2.CancelQueuedJobsResponse]  # type: ignore[assignment]
+    """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
+    goes on. Returns the ids it cancelled, in queue order.
+    """
 
 class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
     """GenerationService queues and runs image generation jobs on the daemon's one device.
@@ -132,5 +140,15 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_generation_service_pb2.ListJobsResponse, _abc.Awaitable[_generation_service_pb2.ListJobsResponse]]:
         """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+
+    @_abc_1.abstractmethod
+    def CancelQueuedJobs(
+        self,
+        request: _generation_service_pb2.CancelQueuedJobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generation_service_pb2.CancelQueuedJobsResponse, _abc.Awaitable[_generation_service_pb2.CancelQueuedJobsResponse]]:
+        """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
+        goes on. Returns the ids it cancelled, in queue order.
+        """
 
 def add_GenerationServiceServicer_to_server(servicer: GenerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -91,6 +91,7 @@ class GenerateParams(BaseModel):
 	add_trigger_words: bool = False
 	styles: list[str] = Field(default_factory=list)
 	preview_every: int = 0
+	priority: bool = False
 
 
 class JobSpec(BaseModel):

@@ -12,9 +12,10 @@ from diffusiond.server.schemas import JobInfo, JobSpec, JobState
 
 
 class Job:
-	def __init__(self, spec: JobSpec, model: ModelInfo, channel: EventChannel) -> None:
+	def __init__(self, spec: JobSpec, model: ModelInfo, channel: EventChannel, priority: bool = False) -> None:
 		self.id = str(uuid.uuid4())
 		self.spec = spec
+		self.priority = priority  # queued ahead of every job without it
 		self.model = model
 		self.channel = channel
 		self.created_at = datetime.now(UTC)

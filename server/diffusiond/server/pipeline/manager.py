@@ -132,7 +132,8 @@ class PipelineManager:
 		prompts = Prompts(
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
-		job = Job(resolve(params, model, [lora.spec for lora in loras], prompts), model, EventChannel(self._loop))
+		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
+		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:
 			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)
 		self._queue.put(job)
@@ -151,6 +152,9 @@ class PipelineManager:
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		return self._queue.cancel(job_id, error)
+
+	def cancel_queued(self) -> list[str]:
+		return self._queue.cancel_queued()
 
 	def abandon(self, job: Job, why: str) -> None:
 		"""Cancels `job` because its caller went away; nothing happens if it already finished."""

@@ -58,9 +58,14 @@ class JobQueue:
 					retry_after_s=wait,
 					metadata={'capacity': str(self.capacity)},
 				)
-			self._jobs.append(job)
-			total = len(self._jobs)
-			job.channel.publish(QueuedEvent(position=total, queue_length=total))
+			if job.priority:  # behind earlier priority jobs, ahead of the rest
+				ahead = sum(1 for queued in self._jobs if queued.priority)
+				self._jobs.insert(ahead, job)
+				self._announce_positions()
+			else:
+				self._jobs.append(job)
+				total = len(self._jobs)
+				job.channel.publish(QueuedEvent(position=total, queue_length=total))
 			self._lock.notify()
 
 	def put_control(self, task: ControlTask) -> None:
@@ -113,6 +118,15 @@ class JobQueue:
 		job.state = JobState.CANCELLED
 		self._remember(job)
 		job.channel.fail(error)
+
+	def cancel_queued(self) -> list[str]:
+		"""Cancels every queued job (the running one goes on); returns their ids in queue order."""
+		with self._lock:
+			dropped = list(self._jobs)
+			self._jobs.clear()
+			for job in dropped:
+				self._drop(job, JobCancelledError(f'queued job {job.id} was cancelled by CancelQueuedJobs'))
+			return [job.id for job in dropped]
 
 	def close(self) -> Job | None:
 		"""Refuses new jobs, cancels every queued one; returns the running job, if any."""

@@ -59,6 +59,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		add_trigger_words=request.add_trigger_words,
 		styles=list(request.styles),
 		preview_every=request.preview_every,
+		priority=request.priority,
 	)
 
 

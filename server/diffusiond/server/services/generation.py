@@ -67,3 +67,10 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 	) -> gen_pb.ListJobsResponse:
 		jobs, token = page(self._manager.jobs(), request.page_size, request.page_token)
 		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in jobs], next_page_token=token)
+
+	async def CancelQueuedJobs(
+		self,
+		request: gen_pb.CancelQueuedJobsRequest,
+		context: grpc.aio.ServicerContext[gen_pb.CancelQueuedJobsRequest, gen_pb.CancelQueuedJobsResponse],
+	) -> gen_pb.CancelQueuedJobsResponse:
+		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.cancel_queued())
