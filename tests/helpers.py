@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Awaitable
+from typing import TypeVar
 
 import grpc
 import numpy as np
@@ -11,15 +12,17 @@ from PIL import Image
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
+Req = TypeVar('Req')  # Generate, Regenerate and WatchJob all stream GenerateEvents
+
 
 async def collect(
-	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent],
+	call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent],
 ) -> list[gen_pb.GenerateEvent]:
 	return [event async for event in call]
 
 
 async def until_error(
-	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent],
+	call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent],
 ) -> tuple[list[gen_pb.GenerateEvent], grpc.aio.AioRpcError]:
 	"""The events a stream yields before it ends with an error status, and that error."""
 	events: list[gen_pb.GenerateEvent] = []
@@ -31,9 +34,7 @@ async def until_error(
 	raise AssertionError(f'the stream ended without an error after {kinds(events)}')
 
 
-async def next_of(
-	call: grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent], kind: str
-) -> gen_pb.GenerateEvent:
+async def next_of(call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent], kind: str) -> gen_pb.GenerateEvent:
 	"""Reads the stream up to and including the first event of `kind`."""
 	async for event in call:
 		if event.WhichOneof('event') == kind:

@@ -78,6 +78,15 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		finally:
 			call.cancel()
 
+	async def watch_job(self, job_id: str) -> AsyncGenerator[gen_pb.GenerateEvent, None]:
+		"""Follows a queued or running job: its state so far, then its events to the end (leaving never cancels it)."""
+		call = self._generation.WatchJob(gen_pb.WatchJobRequest(job_id=job_id), timeout=self.timeout)
+		try:
+			async for event in call:
+				yield event
+		finally:
+			call.cancel()
+
 	async def generate_images(self, prompt: str, **options: Unpack[GenerateOptions]) -> list[GeneratedImage]:
 		return [GeneratedImage.from_event(e) async for e in self.generate(prompt, **options) if e.HasField('image')]
 

@@ -3,7 +3,7 @@
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -50,6 +50,8 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['loras'] = args.lora
 	if args.triggers:
 		options['add_trigger_words'] = True
+	if args.keep_running:
+		options['keep_running'] = True
 	if args.style:
 		options['styles'] = args.style
 	if args.priority:
@@ -61,9 +63,14 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 
 
 def _generate(client: Client, args: argparse.Namespace) -> int:
+	return _follow(client.generate(args.prompt, **_options(args)), args)
+
+
+def _follow(events: Iterator[gen_pb.GenerateEvent], args: argparse.Namespace) -> int:
+	"""Shows a job's events with a progress bar and saves its images (generate, jobs watch)."""
 	bar = ProgressBar()
 	images: list[GeneratedImage] = []
-	for event in client.generate(args.prompt, **_options(args)):
+	for event in events:
 		kind = event.WhichOneof('event')
 		if kind == 'queued' and event.queued.position > 1:
 			bar.message(f'queued: position {event.queued.position} of {event.queued.queue_length}')
@@ -108,6 +115,8 @@ def _info(client: Client, args: argparse.Namespace) -> int:
 
 
 def _jobs(client: Client, args: argparse.Namespace) -> int:
+	if args.jobs_command == 'watch':
+		return _follow(client.watch_job(args.job_id), args)
 	if args.jobs_command == 'clear':
 		cancelled = client.cancel_queued_jobs()
 		print(json.dumps(cancelled) if args.json else f'cancelled {len(cancelled)} queued job(s)')

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
 	)
 	gen.add_argument('--priority', action='store_true', help='queue ahead of jobs without priority')
+	gen.add_argument(
+		'--keep-running', action='store_true', help='if this command is interrupted, the job still finishes (history)'
+	)
 	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
 	gen.add_argument('--style', action='append', metavar='NAME', help='apply a style (repeatable, in order)')
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
@@ -61,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
 	job_commands.add_parser('list', help='queued and running jobs')
 	job_commands.add_parser('clear', help='cancel every queued job (the running one goes on)')
+	watch = job_commands.add_parser('watch', help='follow a queued or running job and save its images')
+	watch.add_argument('job_id')
+	watch.add_argument('-o', '--output', type=Path, default=Path('image.png'), help='where to save the images')
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
 	cancel.add_argument('job_id')
 	add_model_commands(commands)

@@ -8,6 +8,7 @@ EXAMPLES = {
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',
 	'jobs clear': 'diffusionctl jobs clear',
+	'jobs watch': 'diffusionctl jobs watch 3f0c… -o fox.png',
 	'models list': 'diffusionctl models list --base sdxl --order last-used',
 	'models show': 'diffusionctl models show 0123abcd45',
 	'models load': 'diffusionctl models load sd15/dreamshaper_8',

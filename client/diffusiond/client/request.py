@@ -34,6 +34,7 @@ class GenerateOptions(TypedDict, total=False):
 	styles: list[str]  # style ids or names, applied in order
 	preview_every: int  # a JPEG preview every N steps (0 = none)
 	priority: bool  # queue ahead of jobs without priority
+	keep_running: bool  # the job finishes even if this call ends early
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -79,6 +80,7 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request.styles.extend(options.get('styles', []))
 	request.preview_every = options.get('preview_every', 0)
 	request.priority = options.get('priority', False)
+	request.keep_running = options.get('keep_running', False)
 	return request
 
 

@@ -72,6 +72,10 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		request = build_generate_request(prompt, **options)
 		yield from self._generation.Generate(request, timeout=self.timeout)
 
+	def watch_job(self, job_id: str) -> Iterator[gen_pb.GenerateEvent]:
+		"""Follows a queued or running job: its state so far, then its events to the end."""
+		yield from self._generation.WatchJob(gen_pb.WatchJobRequest(job_id=job_id), timeout=self.timeout)
+
 	def generate_images(self, prompt: str, **options: Unpack[GenerateOptions]) -> list[GeneratedImage]:
 		"""Runs a job to the end and returns its images."""
 		events = self.generate(prompt, **options)

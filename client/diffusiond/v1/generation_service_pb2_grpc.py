@@ -65,6 +65,11 @@ class GenerationServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.FromString,
                 _registered_method=True)
+        self.WatchJob = channel.unary_stream(
+                '/diffusiond.v1.GenerationService/WatchJob',
+                request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -115,6 +120,17 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchJob(self, request, context):
+        """WatchJob follows a queued or running job from any client: first its state so far (its queue
+        position, or `started` with the latest progress and preview and the images already made), then
+        its events as Generate streams them, to the end. Leaving a watch never cancels the job.
+        NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
+        are then in history (HistoryService.GetGeneration with the job id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -137,6 +153,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.CancelQueuedJobs,
                     request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.SerializeToString,
+            ),
+            'WatchJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchJob,
+                    request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -258,6 +279,33 @@ class GenerationService:
             '/diffusiond.v1.GenerationService/CancelQueuedJobs',
             diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.CancelQueuedJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/diffusiond.v1.GenerationService/WatchJob',
+            diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.SerializeToString,
+            diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,13 @@ class GenerationServiceStub:
     """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
     goes on. Returns the ids it cancelled, in queue order.
     """
+    WatchJob: _grpc.UnaryStreamMultiCallable[_generation_service_pb2.WatchJobRequest, _generation_service_pb2.GenerateEvent]
+    """WatchJob follows a queued or running job from any client: first its state so far (its queue
+    position, or `started` with the latest progress and preview and the images already made), then
+    its events as Generate streams them, to the end. Leaving a watch never cancels the job.
+    NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
+    are then in history (HistoryService.GetGeneration with the job id).
+    """
 
 @_typing.type_check_only
 class GenerationServiceAsyncStub(GenerationServiceStub):
@@ -94,6 +101,13 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     CancelQueuedJobs: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.CancelQueuedJobsRequest, _generation_service_pb2.CancelQueuedJobsResponse]  # type: ignore[assignment]
     """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
     goes on. Returns the ids it cancelled, in queue order.
+    """
+    WatchJob: _aio.UnaryStreamMultiCallable[_generation_service_pb2.WatchJobRequest, _generation_service_pb2.GenerateEvent]  # type: ignore[assignment]
+    """WatchJob follows a queued or running job from any client: first its state so far (its queue
+    position, or `started` with the latest progress and preview and the images already made), then
+    its events as Generate streams them, to the end. Leaving a watch never cancels the job.
+    NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
+    are then in history (HistoryService.GetGeneration with the job id).
     """
 
 class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -149,6 +163,19 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_generation_service_pb2.CancelQueuedJobsResponse, _abc.Awaitable[_generation_service_pb2.CancelQueuedJobsResponse]]:
         """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
         goes on. Returns the ids it cancelled, in queue order.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchJob(
+        self,
+        request: _generation_service_pb2.WatchJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_generation_service_pb2.GenerateEvent], _abc.AsyncIterator[_generation_service_pb2.GenerateEvent]]:
+        """WatchJob follows a queued or running job from any client: first its state so far (its queue
+        position, or `started` with the latest progress and preview and the images already made), then
+        its events as Generate streams them, to the end. Leaving a watch never cancels the job.
+        NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
+        are then in history (HistoryService.GetGeneration with the job id).
         """
 
 def add_GenerationServiceServicer_to_server(servicer: GenerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -92,6 +92,7 @@ class GenerateParams(BaseModel):
 	styles: list[str] = Field(default_factory=list)
 	preview_every: int = 0
 	priority: bool = False
+	keep_running: bool = False  # a caller that goes away does not cancel the job
 
 
 class JobSpec(BaseModel):

@@ -1,8 +1,11 @@
-"""Per-job event channel from the worker thread to the asyncio stream(s) that read it.
+"""Per-job event channel from the worker thread to every asyncio stream that follows the job.
 
-The worker thread calls `publish` (thread-safe, via `loop.call_soon_threadsafe`). Progress, preview and
-queue position events are latest-wins: an unread one is replaced by the next of its kind, so a slow reader
-never stalls the device and memory stays bounded. Images and the terminal event are never dropped.
+The worker thread calls `publish` / `fail` (thread-safe, via `loop.call_soon_threadsafe`). Each reader
+holds a `Subscription`: the Generate call that created the job, and any WatchJob call that attached
+later. Progress, preview and queue position events are latest-wins per subscription: an unread one is
+replaced by the next of its kind, so a slow reader never stalls the device and memory stays bounded.
+Images and the terminal event are never dropped. A late subscriber first gets the job's state so far
+(where it is queued, or its start, latest progress and preview, and the images already made).
 """
 
 import asyncio
@@ -10,30 +13,30 @@ import collections
 from collections.abc import AsyncIterator
 
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.schemas import CompletedEvent, JobEvent, PreviewEvent, ProgressEvent, QueuedEvent
+from diffusiond.server.schemas import (
+	CompletedEvent,
+	ImageEvent,
+	JobEvent,
+	PreviewEvent,
+	ProgressEvent,
+	QueuedEvent,
+	StartedEvent,
+)
 
 _COALESCED = (ProgressEvent, PreviewEvent, QueuedEvent)
 
 
-class EventChannel:
-	def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-		self._loop = loop
+class Subscription:
+	"""One reader's queue of events (loop-only)."""
+
+	def __init__(self) -> None:
 		self._pending: collections.deque[JobEvent] = collections.deque()
 		self._error: DiffusiondError | None = None
 		self._closed = False
 		self._wakeup = asyncio.Event()
 		self.dropped = 0
 
-	def publish(self, event: JobEvent) -> None:
-		"""Thread-safe: hands `event` to the loop."""
-		self._loop.call_soon_threadsafe(self.put, event)
-
-	def fail(self, error: DiffusiondError) -> None:
-		"""Thread-safe: ends the stream with `error`."""
-		self._loop.call_soon_threadsafe(self.put_error, error)
-
 	def put(self, event: JobEvent) -> None:
-		"""Loop-only."""
 		if self._closed:
 			return
 		if isinstance(event, _COALESCED):
@@ -55,7 +58,6 @@ class EventChannel:
 				return
 
 	def put_error(self, error: DiffusiondError) -> None:
-		"""Loop-only."""
 		if self._closed:
 			return
 		self._error = error
@@ -73,3 +75,78 @@ class EventChannel:
 				return
 			self._wakeup.clear()
 			await self._wakeup.wait()
+
+
+class EventChannel:
+	def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+		self._loop = loop
+		self._subscribers: list[Subscription] = []
+		self._queued: QueuedEvent | None = None
+		self._started: StartedEvent | None = None
+		self._latest: dict[type, JobEvent] = {}  # progress and preview
+		self._images: list[ImageEvent] = []
+		self._end: CompletedEvent | DiffusiondError | None = None
+		self.primary = self.subscribe()  # the caller that created the job
+
+	def publish(self, event: JobEvent) -> None:
+		"""Thread-safe: hands `event` to the loop."""
+		self._loop.call_soon_threadsafe(self.put, event)
+
+	def fail(self, error: DiffusiondError) -> None:
+		"""Thread-safe: ends every subscription with `error`."""
+		self._loop.call_soon_threadsafe(self.put_error, error)
+
+	def put(self, event: JobEvent) -> None:
+		"""Loop-only."""
+		if self._end is not None:
+			return
+		match event:
+			case QueuedEvent():
+				self._queued = event
+			case StartedEvent():
+				self._started = event
+			case ProgressEvent() | PreviewEvent():
+				self._latest[type(event)] = event
+			case ImageEvent():
+				self._images.append(event)
+			case CompletedEvent():
+				self._end = event
+		for subscriber in self._subscribers:
+			subscriber.put(event)
+
+	def put_error(self, error: DiffusiondError) -> None:
+		"""Loop-only."""
+		if self._end is not None:
+			return
+		self._end = error
+		for subscriber in self._subscribers:
+			subscriber.put_error(error)
+
+	def subscribe(self) -> Subscription:
+		"""Loop-only: a new reader, first given the job's state so far."""
+		subscription = Subscription()
+		replay: list[JobEvent] = []
+		if self._started is not None:
+			replay += [self._started, *self._latest.values(), *self._images]
+		elif self._queued is not None:
+			replay.append(self._queued)
+		for event in replay:
+			subscription.put(event)
+		if isinstance(self._end, CompletedEvent):
+			subscription.put(self._end)
+		elif self._end is not None:
+			subscription.put_error(self._end)
+		self._subscribers.append(subscription)
+		return subscription
+
+	def unsubscribe(self, subscription: Subscription) -> None:
+		"""Loop-only: a reader went away."""
+		if subscription in self._subscribers:
+			self._subscribers.remove(subscription)
+
+	def events(self) -> AsyncIterator[JobEvent]:
+		return self.primary.events()
+
+	@property
+	def dropped(self) -> int:
+		return self.primary.dropped

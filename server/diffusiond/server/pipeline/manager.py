@@ -153,6 +153,9 @@ class PipelineManager:
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		return self._queue.cancel(job_id, error)
 
+	def find(self, job_id: str) -> Job:
+		return self._queue.find(job_id)
+
 	def cancel_queued(self) -> list[str]:
 		return self._queue.cancel_queued()
 

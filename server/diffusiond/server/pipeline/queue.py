@@ -114,6 +114,19 @@ class JobQueue:
 				raise JobFinishedError(f'job {job_id} already finished ({state}); nothing to cancel')
 		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
 
+	def find(self, job_id: str) -> Job:
+		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED or JOB_NOT_FOUND otherwise."""
+		with self._lock:
+			for job in ([self._running] if self._running is not None else []) + list(self._jobs):
+				if job.id == job_id:
+					return job
+			if job_id in self._recent:
+				state = self._recent[job_id].value
+				raise JobFinishedError(
+					f'job {job_id} already finished ({state}); its images are in history (GetGeneration {job_id})'
+				)
+		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
+
 	def _drop(self, job: Job, error: DiffusiondError) -> None:
 		job.state = JobState.CANCELLED
 		self._remember(job)

@@ -60,6 +60,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		styles=list(request.styles),
 		preview_every=request.preview_every,
 		priority=request.priority,
+		keep_running=request.keep_running,
 	)
 
 

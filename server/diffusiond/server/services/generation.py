@@ -32,14 +32,16 @@ def _job_id(value: str) -> str:
 async def stream_job(
 	manager: PipelineManager, params: GenerateParams, deadline_s: float | None = None
 ) -> AsyncIterator[gen_pb.GenerateEvent]:
-	"""Queues a job and streams its events; a caller that goes away cancels it."""
+	"""Queues a job and streams its events; a caller that goes away cancels it (unless `keep_running`)."""
 	job = await manager.submit(params, deadline_s)
 	try:
 		async for event in job.channel.events():
 			yield event_to_pb(job.id, event)
 	finally:
-		# Client disconnect, deadline or a failed write: the job must not run on for nobody.
-		manager.abandon(job, 'the caller went away (disconnect or deadline)')
+		if params.keep_running:  # it finishes for history and for WatchJob; nothing buffers for this caller
+			job.channel.unsubscribe(job.channel.primary)
+		else:  # client disconnect, deadline or a failed write: the job must not run on for nobody
+			manager.abandon(job, 'the caller went away (disconnect or deadline)')
 
 
 class GenerationService(gen_grpc.GenerationServiceServicer):
@@ -74,3 +76,16 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		context: grpc.aio.ServicerContext[gen_pb.CancelQueuedJobsRequest, gen_pb.CancelQueuedJobsResponse],
 	) -> gen_pb.CancelQueuedJobsResponse:
 		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.cancel_queued())
+
+	async def WatchJob(
+		self,
+		request: gen_pb.WatchJobRequest,
+		context: grpc.aio.ServicerContext[gen_pb.WatchJobRequest, gen_pb.GenerateEvent],
+	) -> AsyncIterator[gen_pb.GenerateEvent]:
+		job = self._manager.find(_job_id(request.job_id))
+		subscription = job.channel.subscribe()
+		try:
+			async for event in subscription.events():
+				yield event_to_pb(job.id, event)
+		finally:  # a watcher leaving never touches the job
+			job.channel.unsubscribe(subscription)
