@@ -52,6 +52,10 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['add_trigger_words'] = True
 	if args.keep_running:
 		options['keep_running'] = True
+	if args.init_image:
+		options['init_image'] = args.init_image.read_bytes()
+	if args.strength is not None:
+		options['strength'] = args.strength
 	if args.style:
 		options['styles'] = args.style
 	if args.priority:

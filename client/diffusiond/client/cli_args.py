@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
 	)
 	gen.add_argument('--priority', action='store_true', help='queue ahead of jobs without priority')
+	gen.add_argument('--init-image', type=Path, help='img2img: start from this PNG/JPEG/WebP')
+	gen.add_argument('--strength', type=float, help='img2img: 0..1, how far to move from --init-image (0.75)')
 	gen.add_argument(
 		'--keep-running', action='store_true', help='if this command is interrupted, the job still finishes (history)'
 	)

@@ -3,7 +3,7 @@
 import argparse
 
 EXAMPLES = {
-	'generate': 'diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7 --lora detail:0.8 --style Photographic',
+	'generate': 'diffusionctl generate "a red fox" -o fox.png --seed 7 --lora detail:0.8 --init-image sketch.png --strength 0.6',
 	'info': 'diffusionctl info',
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',

@@ -35,6 +35,8 @@ class GenerateOptions(TypedDict, total=False):
 	preview_every: int  # a JPEG preview every N steps (0 = none)
 	priority: bool  # queue ahead of jobs without priority
 	keep_running: bool  # the job finishes even if this call ends early
+	init_image: bytes  # img2img: PNG/JPEG/WebP bytes
+	strength: float  # img2img: how far to move from init_image, (0, 1]
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -81,6 +83,9 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request.preview_every = options.get('preview_every', 0)
 	request.priority = options.get('priority', False)
 	request.keep_running = options.get('keep_running', False)
+	request.init_image = options.get('init_image', b'')
+	if 'strength' in options:
+		request.strength = options['strength']
 	return request
 
 

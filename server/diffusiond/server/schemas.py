@@ -7,6 +7,7 @@ import enum
 from datetime import datetime
 from pathlib import Path
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -93,12 +94,14 @@ class GenerateParams(BaseModel):
 	preview_every: int = 0
 	priority: bool = False
 	keep_running: bool = False  # a caller that goes away does not cancel the job
+	init_image: bytes = b''  # img2img source, still encoded
+	strength: float | None = None
 
 
 class JobSpec(BaseModel):
 	"""A validated job with every value resolved: what the worker runs."""
 
-	model_config = ConfigDict(frozen=True)
+	model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
 	model: str
 	prompt: str
@@ -114,6 +117,9 @@ class JobSpec(BaseModel):
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
+	strength: float | None = None  # img2img denoising strength; None = txt2img
+	# The decoded img2img source at width x height; kept out of history (a record notes only its strength).
+	init_image: Image.Image | None = Field(default=None, exclude=True)
 
 
 class QueuedEvent(BaseModel):

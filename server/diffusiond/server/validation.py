@@ -14,6 +14,7 @@ from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
 
+DEFAULT_STRENGTH = 0.75
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
@@ -69,11 +70,23 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
+	checks.append(('strength', _check_strength(params)))
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):
 		checks.append(('styles', 'a style is named by its id or name; got an empty one'))
 	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
+
+
+def _check_strength(params: GenerateParams) -> str | None:
+	strength = params.strength
+	if strength is None:
+		return None
+	if not params.init_image:
+		return 'strength applies to img2img only: send init_image too, or leave strength unset'
+	if not math.isfinite(strength) or not 0 < strength <= 1:
+		return f'strength must be above 0 and at most 1, got {strength}'
+	return None
 
 
 def _lora_checks(params: GenerateParams, limits: LimitsSettings) -> list[tuple[str, str | None]]:
@@ -125,4 +138,5 @@ def resolve(
 		loras=loras or [],
 		styles=prompts.styles if prompts else [],
 		preview_every=params.preview_every,
+		strength=(params.strength or DEFAULT_STRENGTH) if params.init_image else None,
 	)

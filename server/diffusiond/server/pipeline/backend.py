@@ -10,7 +10,7 @@ from typing import Protocol
 import diffusers
 import torch
 import transformers
-from diffusers import DiffusionPipeline
+from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
@@ -165,17 +165,20 @@ class DiffusersBackend:
 		generators = [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds]
 		try:
 			with torch.inference_mode():
-				result = pipe(
-					prompt=spec.prompt,
-					negative_prompt=spec.negative_prompt or None,
-					width=spec.width,
-					height=spec.height,
-					num_inference_steps=spec.steps,
-					guidance_scale=spec.guidance_scale,
-					num_images_per_prompt=len(spec.seeds),
-					generator=generators,
-					callback_on_step_end=callback,
-				)
+				common = {
+					'prompt': spec.prompt,
+					'negative_prompt': spec.negative_prompt or None,
+					'num_inference_steps': spec.steps,
+					'guidance_scale': spec.guidance_scale,
+					'num_images_per_prompt': len(spec.seeds),
+					'generator': generators,
+					'callback_on_step_end': callback,
+				}
+				if spec.init_image is not None:  # img2img shares the loaded modules, LoRAs and scheduler
+					image_pipe = AutoPipelineForImage2Image.from_pipe(pipe)
+					result = image_pipe(image=spec.init_image, strength=spec.strength, **common)
+				else:
+					result = pipe(width=spec.width, height=spec.height, **common)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			raise DeviceOutOfMemoryError(

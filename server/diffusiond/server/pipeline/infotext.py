@@ -57,6 +57,8 @@ def image_metadata(
 	if model.sha256:
 		fields.append(('Model hash', model.sha256[:AUTOV2_LENGTH]))
 	fields.append(('Model', model.name))
+	if spec.strength is not None:
+		fields.append(('Denoising strength', f'{spec.strength:g}'))
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

@@ -61,6 +61,8 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		preview_every=request.preview_every,
 		priority=request.priority,
 		keep_running=request.keep_running,
+		init_image=request.init_image,
+		strength=request.strength if has('strength') else None,
 	)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
@@ -59,6 +59,11 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 def regenerate_params(record: GenerationRecord) -> GenerateParams:
 	"""The record's job exactly: prompts as run (styles already expanded), LoRAs by id, the same seeds."""
 	spec = record.spec
+	if spec.strength is not None:
+		raise FailedPreconditionError(
+			f'generation {record.id} was img2img and its init image is not stored; send it again with Generate '
+			f'(strength {spec.strength:g}, seed {spec.seeds[0]})'
+		)
 	return GenerateParams(
 		model=record.model_id,
 		prompt=spec.prompt,
