@@ -96,6 +96,19 @@ class DeviceSettings(BaseModel):
 	dtype: Literal['auto', 'float16', 'bfloat16', 'float32'] = Field(
 		default='auto', description='auto = float16 on CUDA, float32 elsewhere.'
 	)
+	# Attention runs through PyTorch's SDPA (diffusers' default with torch 2); the options below trade speed
+	# for memory or the other way round. README "GPU options" says when each one pays.
+	attention_slicing: bool = Field(default=False, description='Attention in slices: less memory, slower.')
+	vae_slicing: bool = Field(default=False, description='Decode a batch one image at a time: less memory.')
+	vae_tiling: bool = Field(default=False, description='Decode in tiles: large sizes on small GPUs.')
+	channels_last: bool = Field(
+		default=False, description='UNet in channels-last memory format (often faster on CUDA).'
+	)
+	cpu_offload: bool = Field(
+		default=False, description='Keep models in RAM, move each component to the GPU while it runs (small GPUs).'
+	)
+	compile: bool = Field(default=False, description='torch.compile the UNet at load, with a warm-up run (CUDA).')
+	png_compress_level: int = Field(default=4, ge=0, le=9, description='zlib level of PNG outputs (0 = fastest).')
 
 
 class StorageSettings(BaseModel):

@@ -20,10 +20,11 @@ from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, 
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
 from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
+from diffusiond.server.pipeline.options import apply_options
 from diffusiond.server.pipeline.preview import Preview
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
-from diffusiond.server.settings import LoraSettings
+from diffusiond.server.settings import DeviceSettings, LoraSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,11 @@ class DiffusersBackend:
 		cache: PipelineCache,
 		allow_pickle: bool = False,
 		loras: LoraSettings | None = None,
+		options: DeviceSettings | None = None,
 	) -> None:
 		self.device = device
+		self._options = options or DeviceSettings()
+		self._self_placed: set[str] = set()  # models under model CPU offload: never moved by us
 		self.dtype = dtype
 		self.allow_pickle = allow_pickle
 		self._cache = cache
@@ -83,6 +87,8 @@ class DiffusersBackend:
 		entry = self._cache.get(cache_key(model))
 		if entry is None:
 			pipe = load_pipeline(model, self.dtype, self.allow_pickle)
+			if apply_options(pipe, self._options, self.device):
+				self._self_placed.add(model.id)
 			entry = Entry(info=model, pipe=pipe, scheduler=pipe.scheduler, bytes=pipeline_bytes(pipe))
 			evicted = self._cache.put(entry)
 			if evicted:
@@ -96,7 +102,7 @@ class DiffusersBackend:
 	def _activate(self, entry: Entry) -> None:
 		if entry is self._active:
 			return
-		if self.device == _CPU:  # everything already lives where it runs: switching is a pointer change
+		if self.device == _CPU or entry.info.id in self._self_placed:  # nothing to move: a pointer change
 			self._active = entry
 			return
 		if self._active is not None:
@@ -125,6 +131,9 @@ class DiffusersBackend:
 		self._active = None
 		self._cache.clear()
 		release_memory(self.device)
+
+	def active_pipeline(self) -> DiffusionPipeline | None:
+		return self._active.pipe if self._active is not None else None
 
 	def cached(self) -> list[CachedModel]:
 		return [

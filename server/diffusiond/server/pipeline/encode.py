@@ -20,14 +20,16 @@ def user_comment(text: str) -> bytes:
 	return b'UNICODE\x00' + text.encode('utf-16-be')
 
 
-def encode_image(image: Image.Image, fmt: ImageFormat, quality: int, metadata: ImageMetadata | None = None) -> bytes:
+def encode_image(
+	image: Image.Image, fmt: ImageFormat, quality: int, metadata: ImageMetadata | None = None, png_level: int = 4
+) -> bytes:
 	buffer = io.BytesIO()
 	if fmt is ImageFormat.PNG:
 		info = PngImagePlugin.PngInfo()
 		if metadata is not None:
 			info.add_itxt('parameters', metadata.parameters)
 			info.add_itxt(JSON_CHUNK, metadata.json_text)
-		image.save(buffer, format='PNG', compress_level=4, pnginfo=info)
+		image.save(buffer, format='PNG', compress_level=png_level, pnginfo=info)
 	else:
 		exif = Image.Exif()
 		if metadata is not None:

@@ -61,7 +61,7 @@ class PipelineManager:
 		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._estimator = Estimator()
-		self._worker = Worker(self._queue, backend, self._estimator)
+		self._worker = Worker(self._queue, backend, self._estimator, settings.device.png_compress_level)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self.default_model = ''

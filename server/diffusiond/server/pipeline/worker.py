@@ -30,7 +30,8 @@ class _Cancelled(Exception):
 
 
 class Worker:
-	def __init__(self, queue: JobQueue, backend: Backend, estimator: Estimator) -> None:
+	def __init__(self, queue: JobQueue, backend: Backend, estimator: Estimator, png_level: int = 4) -> None:
+		self._png_level = png_level
 		self._queue = queue
 		self._backend = backend
 		self._estimator = estimator
@@ -117,7 +118,7 @@ class Worker:
 		events = []
 		for index, (image, seed) in enumerate(zip(output.images, spec.seeds, strict=True)):
 			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id)
-			data = encode_image(image, spec.output_format, spec.quality, metadata)
+			data = encode_image(image, spec.output_format, spec.quality, metadata, self._png_level)
 			event = ImageEvent(
 				index=index,
 				seed=seed,
