@@ -4,6 +4,7 @@
 """
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -98,6 +99,17 @@ class DiffusersBackend:
 				del evicted  # the last references: release_memory can now give their memory back
 				release_memory(self.device)
 		self._activate(entry)
+		if self._options.compile and not entry.warmed:
+			self._warm_up(entry)
+
+	def _warm_up(self, entry: Entry) -> None:
+		"""One short run at the native size, so torch.compile compiles at load instead of in a user's job."""
+		started = time.monotonic()
+		size = entry.info.native_size
+		with torch.inference_mode():
+			entry.pipe(prompt='', num_inference_steps=2, width=size, height=size, output_type='latent')
+		entry.warmed = True
+		log.info('compiled and warmed up %s in %.1fs', entry.info.name, time.monotonic() - started)
 
 	def _activate(self, entry: Entry) -> None:
 		if entry is self._active:

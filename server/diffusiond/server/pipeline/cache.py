@@ -29,6 +29,7 @@ class Entry(BaseModel):
 	scheduler: SchedulerMixin  # the model's own scheduler, whatever sampler ran last
 	bytes: int
 	adapters: AdapterState = Field(default_factory=AdapterState)  # LoRAs attached to this pipeline
+	warmed: bool = False  # torch.compile warm-up done
 
 
 def cache_key(model: ModelInfo) -> str:
