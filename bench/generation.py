@@ -10,6 +10,7 @@ gRPC channel in the main thread, as an external client would be.
 """
 
 import asyncio
+import io
 import statistics
 import tempfile
 import threading
@@ -18,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import numpy as np
 import torch
-from diffusers import StableDiffusionPipeline
+from diffusers import AutoPipelineForImage2Image, StableDiffusionPipeline
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from PIL import Image
 
 from diffusiond.server.app import Daemon
 from diffusiond.server.pipeline.backend import DiffusersBackend, PreviewHook, RunOutput, StepHook
@@ -121,6 +124,30 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 			latencies.extend(served())
 			served_times.append(time.perf_counter() - start)
 
+		init = Image.fromarray(np.random.default_rng(3).integers(0, 255, (size, size, 3), dtype=np.uint8), 'RGB')
+		buffer = io.BytesIO()
+		init.save(buffer, format='PNG')
+		i2i_request = gen_pb.GenerateRequest(
+			prompt=PROMPT, steps=steps, seed=1, width=size, height=size, init_image=buffer.getvalue(), strength=0.75
+		)
+		direct_i2i = AutoPipelineForImage2Image.from_pipe(direct_pipe)
+		direct_i2i.set_progress_bar_config(disable=True)
+		i2i_direct, i2i_served = [], []
+		for _ in range(repeats):
+			start = time.perf_counter()
+			direct_i2i(
+				prompt=PROMPT,
+				image=init,
+				strength=0.75,
+				num_inference_steps=steps,
+				generator=[torch.Generator('cpu').manual_seed(1)],
+			)
+			i2i_direct.append(time.perf_counter() - start)
+			start = time.perf_counter()
+			for _ in stub.Generate(i2i_request):
+				pass
+			i2i_served.append(time.perf_counter() - start)
+
 		preview_request = gen_pb.GenerateRequest()
 		preview_request.CopyFrom(request)
 		preview_request.preview_every = 1
@@ -150,6 +177,10 @@ def run_generation(repeats: int, steps: int, size: int) -> list[tuple[str, str]]
 		(f'direct diffusers call, median of {repeats} ({steps} steps)', f'{direct_median * 1000:.1f} ms'),
 		('Generate through the daemon, median', f'{served_median * 1000:.1f} ms'),
 		('ratio daemon / direct', f'{served_median / direct_median:.3f}'),
+		(
+			'ratio daemon / direct, img2img (strength 0.75)',
+			f'{statistics.median(i2i_served) / statistics.median(i2i_direct):.3f}',
+		),
 		(
 			'ratio previews every step / none (goal: a few % at most)',
 			f'{statistics.median(preview_times) / statistics.median(plain_times):.3f}',

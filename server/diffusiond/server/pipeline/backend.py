@@ -197,6 +197,7 @@ class DiffusersBackend:
 				}
 				if spec.init_image is not None:  # img2img shares the loaded modules, LoRAs and scheduler
 					image_pipe = AutoPipelineForImage2Image.from_pipe(pipe)
+					image_pipe.set_progress_bar_config(disable=True)
 					result = image_pipe(image=spec.init_image, strength=spec.strength, **common)
 				else:
 					result = pipe(width=spec.width, height=spec.height, **common)
