@@ -26,9 +26,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, PreviewHook, RunOutput, StepHook
+from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import generation_service_pb2 as gen_pb

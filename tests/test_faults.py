@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, PreviewHook, RunOutput, StepHook
+from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput
+from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.factory import cache_limits
 from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb

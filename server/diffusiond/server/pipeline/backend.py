@@ -5,32 +5,29 @@
 
 import logging
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 import diffusers
 import torch
 import transformers
-from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+from diffusers import DiffusionPipeline
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
 from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, cache_key
+from diffusiond.server.pipeline.denoise import PreviewHook, StepHook, denoise, warm_up
 from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
 from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.pipeline.options import apply_options
-from diffusiond.server.pipeline.preview import Preview
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 
 log = logging.getLogger(__name__)
 
-StepHook = Callable[[int, int], None]
-PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
 _CPU = torch.device('cpu')
 
 
@@ -100,16 +97,10 @@ class DiffusersBackend:
 				release_memory(self.device)
 		self._activate(entry)
 		if self._options.compile and not entry.warmed:
-			self._warm_up(entry)
-
-	def _warm_up(self, entry: Entry) -> None:
-		"""One short run at the native size, so torch.compile compiles at load instead of in a user's job."""
-		started = time.monotonic()
-		size = entry.info.native_size
-		with torch.inference_mode():
-			entry.pipe(prompt='', num_inference_steps=2, width=size, height=size, output_type='latent')
-		entry.warmed = True
-		log.info('compiled and warmed up %s in %.1fs', entry.info.name, time.monotonic() - started)
+			started = time.monotonic()
+			warm_up(entry.pipe, entry.info.native_size)
+			entry.warmed = True
+			log.info('compiled and warmed up %s in %.1fs', entry.info.name, time.monotonic() - started)
 
 	def _activate(self, entry: Entry) -> None:
 		if entry is self._active:
@@ -168,46 +159,14 @@ class DiffusersBackend:
 
 	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
 		current = self._current(spec)
-		pipe = current.pipe
-		every = spec.preview_every if on_preview is not None else 0
-		preview = Preview(current.info.base) if every else None
-
-		def callback(
-			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
-		) -> dict[str, torch.Tensor]:
-			done, total = step + 1, int(pipeline.num_timesteps)
-			on_step(done, total)
-			if preview is not None and on_preview is not None and (done % every == 0 or done == total):
-				shown = preview.jpeg(kwargs['latents'])
-				if shown is not None:
-					on_preview(done, *shown)
-			return kwargs
-
-		generators = [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds]
 		try:
-			with torch.inference_mode():
-				common = {
-					'prompt': spec.prompt,
-					'negative_prompt': spec.negative_prompt or None,
-					'num_inference_steps': spec.steps,
-					'guidance_scale': spec.guidance_scale,
-					'num_images_per_prompt': len(spec.seeds),
-					'generator': generators,
-					'callback_on_step_end': callback,
-				}
-				if spec.init_image is not None:  # img2img shares the loaded modules, LoRAs and scheduler
-					image_pipe = AutoPipelineForImage2Image.from_pipe(pipe)
-					image_pipe.set_progress_bar_config(disable=True)
-					result = image_pipe(image=spec.init_image, strength=spec.strength, **common)
-				else:
-					result = pipe(width=spec.width, height=spec.height, **common)
+			images = denoise(current.pipe, current.info.base, spec, on_step, on_preview)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			raise DeviceOutOfMemoryError(
 				f'the device ran out of memory for {len(spec.seeds)} image(s) of {spec.width}x{spec.height}; '
 				'try fewer images or a smaller size'
 			) from exc
-		images: list[Image.Image] = list(result.images)
 		return RunOutput(images=images)
 
 	def stats(self) -> DeviceStats:
