@@ -15,7 +15,7 @@ from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
 from diffusiond.server.history.recovery import clean_outputs
-from diffusiond.server.listen import StartupError, bind
+from diffusiond.server.listen import bind
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
@@ -55,13 +55,6 @@ def _write_atomically(path: Path, text: str) -> None:
 	scratch.replace(path)
 
 
-def _api_token(settings: Settings) -> str | None:
-	try:
-		return settings.security.api_token()
-	except OSError as exc:
-		raise StartupError(f'cannot read the API token file {settings.security.token_file}: {exc.strerror}') from exc
-
-
 class Daemon:
 	"""The running daemon: gRPC server, health, pipeline manager."""
 
@@ -87,7 +80,7 @@ class Daemon:
 		self.history = HistoryRepository(self.database.sessions)
 		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles, self.history)
 		self.health = HealthServicer()
-		self.gate = Gate(_api_token(settings))
+		self.gate = Gate.from_settings(settings.security)
 		self.server = build_server(
 			settings.server,
 			self.gate,
@@ -135,24 +128,12 @@ class Daemon:
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
 		await self.server.start()
-		self._log_endpoints()
+		self.endpoints.log(self.settings.server.host)
+		if self.gate.needs_token:
+			log.info('an API token is required for every RPC but health')
 		if self.settings.server.port_file is not None:
 			await asyncio.to_thread(_write_atomically, self.settings.server.port_file, f'{self.port}\n')
 		self._prepare = asyncio.create_task(self._prepare_default())
-
-	def _log_endpoints(self) -> None:
-		where = self.endpoints
-		if where.port:
-			log.info(
-				'diffusiond listening on %s:%d (%s)',
-				self.settings.server.host,
-				where.port,
-				'TLS' if where.tls else 'plaintext',
-			)
-		if where.socket is not None:
-			log.info('diffusiond listening on unix:%s', where.socket)
-		if self.gate.needs_token:
-			log.info('an API token is required for every RPC but health')
 
 	async def _prepare_default(self) -> None:
 		try:

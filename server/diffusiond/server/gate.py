@@ -13,6 +13,8 @@ import grpc
 
 from diffusiond.server.errors import DiffusiondError, ShuttingDownError, TokenInvalidError, TokenMissingError
 from diffusiond.server.interceptors import Context, abort_with
+from diffusiond.server.listen import StartupError
+from diffusiond.server.settings import SecuritySettings
 
 _OPEN_PREFIX = '/grpc.health.v1.Health/'
 _BEARER = 'bearer '
@@ -52,6 +54,13 @@ class Gate(grpc.aio.ServerInterceptor):
 	def __init__(self, token: str | None) -> None:
 		self._token = token.encode() if token else None
 		self.closed = False  # set when shutdown begins: new calls are refused, running ones go on
+
+	@classmethod
+	def from_settings(cls, security: SecuritySettings) -> Gate:
+		try:
+			return cls(security.api_token())
+		except OSError as exc:
+			raise StartupError(f'cannot read the API token file {security.token_file}: {exc.strerror}') from exc
 
 	@property
 	def needs_token(self) -> bool:

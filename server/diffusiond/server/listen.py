@@ -1,6 +1,7 @@
 """Where the daemon listens: TCP (plain or TLS, optionally mutual) and a Unix domain socket."""
 
 import contextlib
+import logging
 import os
 import socket
 import stat
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from diffusiond.server.settings import SecuritySettings, ServerSettings
 
+log = logging.getLogger(__name__)
 _MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes including the final NUL
 
 
@@ -22,6 +24,12 @@ class Endpoints(BaseModel):
 	port: int = 0  # the bound TCP port (0 = no TCP)
 	socket: Path | None = None
 	tls: bool = False
+
+	def log(self, host: str) -> None:
+		if self.port:
+			log.info('diffusiond listening on %s:%d (%s)', host, self.port, 'TLS' if self.tls else 'plaintext')
+		if self.socket is not None:
+			log.info('diffusiond listening on unix:%s', self.socket)
 
 
 def _read(path: Path, what: str) -> bytes:
