@@ -99,33 +99,32 @@ class JobQueue:
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		"""Cancels a queued (removed at once) or running (stops within one step) job."""
 		with self._lock:
-			running = self._running
-			if running is not None and running.id == job_id:
-				running.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
+			job = self._find(job_id, 'nothing to cancel')
+			if job is self._running:
+				job.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
 				return JobState.RUNNING
-			for job in self._jobs:
-				if job.id == job_id:
-					self._jobs.remove(job)
-					self._drop(job, error or JobCancelledError(f'queued job {job_id} was cancelled by CancelJob'))
-					self._announce_positions()
-					return JobState.QUEUED
-			if job_id in self._recent:
-				state = self._recent[job_id].value
-				raise JobFinishedError(f'job {job_id} already finished ({state}); nothing to cancel')
-		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
+			self._jobs.remove(job)
+			self._drop(job, error or JobCancelledError(f'queued job {job_id} was cancelled by CancelJob'))
+			self._announce_positions()
+			return JobState.QUEUED
 
 	def find(self, job_id: str) -> Job:
 		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED or JOB_NOT_FOUND otherwise."""
 		with self._lock:
-			for job in ([self._running] if self._running is not None else []) + list(self._jobs):
-				if job.id == job_id:
-					return job
-			if job_id in self._recent:
-				state = self._recent[job_id].value
-				raise JobFinishedError(
-					f'job {job_id} already finished ({state}); its images are in history (GetGeneration {job_id})'
-				)
+			return self._find(job_id, f'its images are in history (GetGeneration {job_id})')
+
+	def _find(self, job_id: str, when_finished: str) -> Job:
+		for job in self._active():
+			if job.id == job_id:
+				return job
+		if job_id in self._recent:
+			state = self._recent[job_id].value
+			raise JobFinishedError(f'job {job_id} already finished ({state}); {when_finished}')
 		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
+
+	def _active(self) -> list[Job]:
+		"""The running job, then the queued ones in order (call with the lock held)."""
+		return ([self._running] if self._running is not None else []) + list(self._jobs)
 
 	def _drop(self, job: Job, error: DiffusiondError) -> None:
 		job.state = JobState.CANCELLED
@@ -168,7 +167,7 @@ class JobQueue:
 	def ahead(self) -> list[Job]:
 		"""The jobs a new one would wait for: the running one, then the queued ones."""
 		with self._lock:
-			return ([self._running] if self._running is not None else []) + list(self._jobs)
+			return self._active()
 
 	@property
 	def depth(self) -> int:
