@@ -1,7 +1,7 @@
 """The asyncio client, with the same surface as the blocking one."""
 
 import copy
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from types import TracebackType
 from typing import Self, Unpack
 
@@ -11,6 +11,7 @@ from diffusiond.client.aio_styles import AsyncStyleCalls
 from diffusiond.client.connection import Connection, Tls
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
+from diffusiond.client.paging import all_pages_async
 from diffusiond.client.request import GenerateOptions, build_generate_request
 from diffusiond.client.translate import translate_errors
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -100,30 +101,25 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		return list((await self._generation.CancelQueuedJobs(request, timeout=self.timeout)).job_ids)
 
 	async def list_jobs(self) -> list[gen_pb.Job]:
-		jobs: list[gen_pb.Job] = []
-		token = ''
-		while True:
-			request = gen_pb.ListJobsRequest(page_token=token)
-			response = await self._generation.ListJobs(request, timeout=self.timeout)
-			jobs.extend(response.jobs)
-			token = response.next_page_token
-			if not token:
-				return jobs
+		async def page(token: str) -> tuple[Iterable[gen_pb.Job], str]:
+			response = await self._generation.ListJobs(gen_pb.ListJobsRequest(page_token=token), timeout=self.timeout)
+			return response.jobs, response.next_page_token
+
+		return await all_pages_async(page)
 
 	async def system_info(self) -> sys_pb.GetSystemInfoResponse:
 		return await self._system.GetSystemInfo(sys_pb.GetSystemInfoRequest(), timeout=self.timeout)
 
 	async def list_models(self, base: str = '', loaded_only: bool = False, order: str = 'name') -> list[model_pb.Model]:
 		"""Every model in the catalog (all pages); `base` sd1/sd2/sdxl, `order` name or last-used."""
-		models: list[model_pb.Model] = []
-		token = ''
-		while True:
-			request = list_request(base, loaded_only, order, token)
-			response = await self._models.ListModels(request, timeout=self.timeout)
-			models.extend(response.models)
-			token = response.next_page_token
-			if not token:
-				return models
+
+		async def page(token: str) -> tuple[Iterable[model_pb.Model], str]:
+			response = await self._models.ListModels(
+				list_request(base, loaded_only, order, token), timeout=self.timeout
+			)
+			return response.models, response.next_page_token
+
+		return await all_pages_async(page)
 
 	async def get_model(self, model: str) -> model_pb.Model:
 		"""By id, name or sha256 prefix (such as the 10-character AutoV2 hash)."""

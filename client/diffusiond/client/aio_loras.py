@@ -2,7 +2,10 @@
 
 from __future__ import annotations  # the async stub type exists for type checkers only
 
+from collections.abc import Iterable
+
 from diffusiond.client.lora_requests import batch_request, list_loras_request, update_lora_request
+from diffusiond.client.paging import all_pages_async
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 
@@ -17,15 +20,14 @@ class AsyncLoraCalls:
 		self, base: str = '', enabled: bool | None = None, tag: str = '', query: str = ''
 	) -> list[lora_pb.Lora]:
 		"""Every matching LoRA (all pages), by name."""
-		loras: list[lora_pb.Lora] = []
-		token = ''
-		while True:
-			request = list_loras_request(base, enabled, tag, query, token)
-			response = await self._loras.ListLoras(request, timeout=self.timeout)
-			loras.extend(response.loras)
-			token = response.next_page_token
-			if not token:
-				return loras
+
+		async def page(token: str) -> tuple[Iterable[lora_pb.Lora], str]:
+			response = await self._loras.ListLoras(
+				list_loras_request(base, enabled, tag, query, token), timeout=self.timeout
+			)
+			return response.loras, response.next_page_token
+
+		return await all_pages_async(page)
 
 	async def get_lora(self, lora: str) -> lora_pb.Lora:
 		return (await self._loras.GetLora(lora_pb.GetLoraRequest(lora=lora), timeout=self.timeout)).lora

@@ -2,6 +2,9 @@
 
 from __future__ import annotations  # the async stub type exists for type checkers only
 
+from collections.abc import Iterable
+
+from diffusiond.client.paging import all_pages_async
 from diffusiond.client.update_requests import update_style_request
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
@@ -14,15 +17,13 @@ class AsyncStyleCalls:
 	timeout: float | None
 
 	async def list_styles(self, query: str = '') -> list[style_pb.Style]:
-		styles: list[style_pb.Style] = []
-		token = ''
-		while True:
-			request = style_pb.ListStylesRequest(query=query, page_size=500, page_token=token)
-			response = await self._styles.ListStyles(request, timeout=self.timeout)
-			styles.extend(response.styles)
-			token = response.next_page_token
-			if not token:
-				return styles
+		async def page(token: str) -> tuple[Iterable[style_pb.Style], str]:
+			response = await self._styles.ListStyles(
+				style_pb.ListStylesRequest(query=query, page_size=500, page_token=token), timeout=self.timeout
+			)
+			return response.styles, response.next_page_token
+
+		return await all_pages_async(page)
 
 	async def get_style(self, style: str) -> style_pb.Style:
 		return (await self._styles.GetStyle(style_pb.GetStyleRequest(style=style), timeout=self.timeout)).style

@@ -1,13 +1,14 @@
 """The blocking client."""
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Self, Unpack
 
 from diffusiond.client.connection import Connection, Tls
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.model_requests import download_request, list_request, update_request
+from diffusiond.client.paging import all_pages
 from diffusiond.client.request import GenerateOptions, build_generate_request
 from diffusiond.client.sync_history import HistoryCalls
 from diffusiond.client.sync_loras import LoraCalls
@@ -91,29 +92,23 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		return list((self._generation.CancelQueuedJobs(request, timeout=self.timeout)).job_ids)
 
 	def list_jobs(self) -> list[gen_pb.Job]:
-		jobs: list[gen_pb.Job] = []
-		token = ''
-		while True:
+		def page(token: str) -> tuple[Iterable[gen_pb.Job], str]:
 			response = self._generation.ListJobs(gen_pb.ListJobsRequest(page_token=token), timeout=self.timeout)
-			jobs.extend(response.jobs)
-			token = response.next_page_token
-			if not token:
-				return jobs
+			return response.jobs, response.next_page_token
+
+		return all_pages(page)
 
 	def system_info(self) -> sys_pb.GetSystemInfoResponse:
 		return self._system.GetSystemInfo(sys_pb.GetSystemInfoRequest(), timeout=self.timeout)
 
 	def list_models(self, base: str = '', loaded_only: bool = False, order: str = 'name') -> list[model_pb.Model]:
 		"""Every model in the catalog (all pages); `base` sd1/sd2/sdxl, `order` name or last-used."""
-		models: list[model_pb.Model] = []
-		token = ''
-		while True:
-			request = list_request(base, loaded_only, order, token)
-			response = self._models.ListModels(request, timeout=self.timeout)
-			models.extend(response.models)
-			token = response.next_page_token
-			if not token:
-				return models
+
+		def page(token: str) -> tuple[Iterable[model_pb.Model], str]:
+			response = self._models.ListModels(list_request(base, loaded_only, order, token), timeout=self.timeout)
+			return response.models, response.next_page_token
+
+		return all_pages(page)
 
 	def get_model(self, model: str) -> model_pb.Model:
 		"""By id, name or sha256 prefix (such as the 10-character AutoV2 hash)."""

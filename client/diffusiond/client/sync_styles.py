@@ -1,5 +1,8 @@
 """StyleService calls of the blocking client."""
 
+from collections.abc import Iterable
+
+from diffusiond.client.paging import all_pages
 from diffusiond.client.update_requests import update_style_request
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
@@ -12,15 +15,13 @@ class StyleCalls:
 	timeout: float | None
 
 	def list_styles(self, query: str = '') -> list[style_pb.Style]:
-		styles: list[style_pb.Style] = []
-		token = ''
-		while True:
-			request = style_pb.ListStylesRequest(query=query, page_size=500, page_token=token)
-			response = self._styles.ListStyles(request, timeout=self.timeout)
-			styles.extend(response.styles)
-			token = response.next_page_token
-			if not token:
-				return styles
+		def page(token: str) -> tuple[Iterable[style_pb.Style], str]:
+			response = self._styles.ListStyles(
+				style_pb.ListStylesRequest(query=query, page_size=500, page_token=token), timeout=self.timeout
+			)
+			return response.styles, response.next_page_token
+
+		return all_pages(page)
 
 	def get_style(self, style: str) -> style_pb.Style:
 		return (self._styles.GetStyle(style_pb.GetStyleRequest(style=style), timeout=self.timeout)).style
