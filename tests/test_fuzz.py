@@ -23,32 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffusiond.server.app import Daemon
-from diffusiond.v1 import (
-	generation_service_pb2,
-	history_service_pb2,
-	lora_service_pb2,
-	model_service_pb2,
-	style_service_pb2,
-	system_service_pb2,
-)
+from diffusiond.server.rpc import SERVICES
 from tests.badfiles import safetensors_with_huge_header, truncated_safetensors
 from tests.conftest import TINY_MODEL, make_settings
 from tests.fuzz_values import message
 
-_MODULES = (
-	generation_service_pb2,
-	model_service_pb2,
-	lora_service_pb2,
-	style_service_pb2,
-	history_service_pb2,
-	system_service_pb2,
-)
-METHODS = [
-	method
-	for module in _MODULES
-	for service in module.DESCRIPTOR.services_by_name.values()
-	for method in service.methods
-]
+METHODS = [method for service in SERVICES for method in service.methods]
 # Never the answer to bad input; DEADLINE_EXCEEDED would mean a call hung for a minute.
 _FORBIDDEN = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED}
 _LIMITS = {'max_size': 128, 'max_steps': 3, 'max_images': 2, 'max_queue': 4}

@@ -17,14 +17,16 @@ from diffusiond.v1 import (
 	system_service_pb2,
 )
 
-SERVICE_NAMES = (
-	generation_service_pb2.DESCRIPTOR.services_by_name['GenerationService'].full_name,
-	model_service_pb2.DESCRIPTOR.services_by_name['ModelService'].full_name,
-	lora_service_pb2.DESCRIPTOR.services_by_name['LoraService'].full_name,
-	style_service_pb2.DESCRIPTOR.services_by_name['StyleService'].full_name,
-	history_service_pb2.DESCRIPTOR.services_by_name['HistoryService'].full_name,
-	system_service_pb2.DESCRIPTOR.services_by_name['SystemService'].full_name,
+SERVICE_MODULES = (
+	generation_service_pb2,
+	model_service_pb2,
+	lora_service_pb2,
+	style_service_pb2,
+	history_service_pb2,
+	system_service_pb2,
 )
+SERVICES = tuple(service for module in SERVICE_MODULES for service in module.DESCRIPTOR.services_by_name.values())
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 HEALTH_SERVICE = 'grpc.health.v1.Health'
 Registration = Callable[[grpc.aio.Server], None]
 
