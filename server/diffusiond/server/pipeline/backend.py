@@ -69,7 +69,6 @@ class DiffusersBackend:
 	) -> None:
 		self.device = device
 		self._options = options or DeviceSettings()
-		self._self_placed: set[str] = set()  # models under model CPU offload: never moved by us
 		self.dtype = dtype
 		self.allow_pickle = allow_pickle
 		self._cache = cache
@@ -85,9 +84,10 @@ class DiffusersBackend:
 		entry = self._cache.get(cache_key(model))
 		if entry is None:
 			pipe = load_pipeline(model, self.dtype, self.allow_pickle)
-			if apply_options(pipe, self._options, self.device):
-				self._self_placed.add(model.id)
-			entry = Entry(info=model, pipe=pipe, scheduler=pipe.scheduler, bytes=pipeline_bytes(pipe))
+			self_placed = apply_options(pipe, self._options, self.device)
+			entry = Entry(
+				info=model, pipe=pipe, scheduler=pipe.scheduler, bytes=pipeline_bytes(pipe), self_placed=self_placed
+			)
 			evicted = self._cache.put(entry)
 			if evicted:
 				if any(old is self._active for old in evicted):
@@ -105,7 +105,7 @@ class DiffusersBackend:
 	def _activate(self, entry: Entry) -> None:
 		if entry is self._active:
 			return
-		if self.device == _CPU or entry.info.id in self._self_placed:  # nothing to move: a pointer change
+		if self.device == _CPU or entry.self_placed:  # nothing to move: a pointer change
 			self._active = entry
 			return
 		if self._active is not None:

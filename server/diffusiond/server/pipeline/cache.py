@@ -30,6 +30,7 @@ class Entry(BaseModel):
 	bytes: int
 	adapters: AdapterState = Field(default_factory=AdapterState)  # LoRAs attached to this pipeline
 	warmed: bool = False  # torch.compile warm-up done
+	self_placed: bool = False  # under model CPU offload: the pipeline moves its own modules, never we
 
 
 def cache_key(model: ModelInfo) -> str:
