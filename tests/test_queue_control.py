@@ -37,8 +37,10 @@ async def test_cancel_queued_jobs_leaves_the_running_one(start_fake: StartDaemon
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='running', steps=20))
 		await next_of(running, 'started')
-		queued = [stub.Generate(gen_pb.GenerateRequest(prompt=f'q{i}', steps=1)) for i in range(2)]
-		ids = [(await next_of(call, 'queued')).job_id for call in queued]
+		queued, ids = [], []
+		for i in range(2):  # one at a time: two calls opened together may reach the server in either order
+			queued.append(stub.Generate(gen_pb.GenerateRequest(prompt=f'q{i}', steps=1)))
+			ids.append((await next_of(queued[-1], 'queued')).job_id)
 		response = await stub.CancelQueuedJobs(gen_pb.CancelQueuedJobsRequest())
 		ends = [await until_error(call) for call in queued]
 		done = await collect(running)
