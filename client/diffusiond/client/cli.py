@@ -54,6 +54,8 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['keep_running'] = True
 	if args.init_image:
 		options['init_image'] = args.init_image.read_bytes()
+	if args.mask:
+		options['mask_image'] = args.mask.read_bytes()
 	if args.strength is not None:
 		options['strength'] = args.strength
 	if args.style:

@@ -37,6 +37,7 @@ class GenerateOptions(TypedDict, total=False):
 	keep_running: bool  # the job finishes even if this call ends early
 	init_image: bytes  # img2img: PNG/JPEG/WebP bytes
 	strength: float  # img2img: how far to move from init_image, (0, 1]
+	mask_image: bytes  # inpainting: white = repaint, black = keep (same size as init_image)
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -84,6 +85,7 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request.priority = options.get('priority', False)
 	request.keep_running = options.get('keep_running', False)
 	request.init_image = options.get('init_image', b'')
+	request.mask_image = options.get('mask_image', b'')
 	if 'strength' in options:
 		request.strength = options['strength']
 	return request

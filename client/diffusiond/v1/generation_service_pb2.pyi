@@ -196,6 +196,7 @@ class GenerateRequest(_message.Message):
     KEEP_RUNNING_FIELD_NUMBER: _builtins.int
     INIT_IMAGE_FIELD_NUMBER: _builtins.int
     STRENGTH_FIELD_NUMBER: _builtins.int
+    MASK_IMAGE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -253,6 +254,12 @@ class GenerateRequest(_message.Message):
     """How far img2img moves from init_image, (0, 1]: 1 = ignore it entirely. Unset = 0.75. The job runs
     about steps x strength denoising steps. Only with init_image.
     """
+    mask_image: _builtins.bytes
+    """Inpainting: a mask over init_image (PNG, JPEG or WebP; any mode, read as grayscale) of exactly
+    init_image's size. White (>= 128) = repaint, black (< 128) = keep: the mask is thresholded at 128,
+    and the kept pixels are returned exactly as in init_image. Only with init_image; strength applies
+    to the white area. Works with regular and dedicated inpainting SD1/SD2/SDXL checkpoints.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -288,10 +295,11 @@ class GenerateRequest(_message.Message):
         keep_running: _builtins.bool = ...,
         init_image: _builtins.bytes = ...,
         strength: _builtins.float | None = ...,
+        mask_image: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015

@@ -96,6 +96,7 @@ class GenerateParams(BaseModel):
 	keep_running: bool = False  # a caller that goes away does not cancel the job
 	init_image: bytes = b''  # img2img source, still encoded
 	strength: float | None = None
+	mask_image: bytes = b''  # inpainting mask over init_image, still encoded
 
 
 class JobSpec(BaseModel):
@@ -120,6 +121,8 @@ class JobSpec(BaseModel):
 	strength: float | None = None  # img2img denoising strength; None = txt2img
 	# The decoded img2img source at width x height; kept out of history (a record notes only its strength).
 	init_image: Image.Image | None = Field(default=None, exclude=True)
+	inpaint: bool = False  # a mask limits the change to its white area
+	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255) at width x height
 
 
 class QueuedEvent(BaseModel):

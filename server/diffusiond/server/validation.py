@@ -71,6 +71,8 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
 	checks.append(('strength', _check_strength(params)))
+	if params.mask_image and not params.init_image:
+		checks.append(('mask_image', 'mask_image masks an init_image: send init_image too'))
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):
@@ -139,4 +141,5 @@ def resolve(
 		styles=prompts.styles if prompts else [],
 		preview_every=params.preview_every,
 		strength=(params.strength or DEFAULT_STRENGTH) if params.init_image else None,
+		inpaint=bool(params.init_image and params.mask_image),
 	)

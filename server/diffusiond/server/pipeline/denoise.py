@@ -3,10 +3,11 @@
 from collections.abc import Callable
 
 import torch
-from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 from PIL import Image
 
 from diffusiond.server.catalog.schemas import ModelBase
+from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.pipeline.preview import Preview
 from diffusiond.server.schemas import JobSpec
 
@@ -41,15 +42,33 @@ def denoise(
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
 		'callback_on_step_end': callback,
 	}
+	sized = {**common, 'width': spec.width, 'height': spec.height}
 	with torch.inference_mode():
-		if spec.init_image is not None:  # img2img shares the loaded modules, LoRAs and scheduler
-			image_pipe = AutoPipelineForImage2Image.from_pipe(pipe)
-			image_pipe.set_progress_bar_config(disable=True)
+		if spec.init_image is not None and spec.mask_image is not None:
+			inpaint = _task_pipe(pipe, AutoPipelineForInpainting, 'inpainting')
+			result = inpaint(image=spec.init_image, mask_image=spec.mask_image, strength=spec.strength, **sized)
+			# the kept (black) area is returned exactly as sent, not as its trip through the VAE
+			overlay = inpaint.image_processor.apply_overlay
+			return [overlay(spec.mask_image, spec.init_image, image) for image in result.images]
+		if spec.init_image is not None:
+			image_pipe = _task_pipe(pipe, AutoPipelineForImage2Image, 'img2img')
 			result = image_pipe(image=spec.init_image, strength=spec.strength, **common)
 		else:
-			result = pipe(width=spec.width, height=spec.height, **common)
+			result = pipe(**sized)
 	images: list[Image.Image] = list(result.images)
 	return images
+
+
+def _task_pipe(
+	pipe: DiffusionPipeline, auto: type[AutoPipelineForImage2Image] | type[AutoPipelineForInpainting], task: str
+) -> DiffusionPipeline:
+	"""The img2img or inpainting pipeline over the loaded modules (LoRAs and scheduler shared, nothing copied)."""
+	try:
+		task_pipe = auto.from_pipe(pipe)
+	except ValueError as exc:
+		raise FailedPreconditionError(f'a {type(pipe).__name__} model cannot do {task}: {exc}') from None
+	task_pipe.set_progress_bar_config(disable=True)
+	return task_pipe
 
 
 def warm_up(pipe: DiffusionPipeline, size: int) -> None:

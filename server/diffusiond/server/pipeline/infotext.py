@@ -59,6 +59,8 @@ def image_metadata(
 	fields.append(('Model', model.name))
 	if spec.strength is not None:
 		fields.append(('Denoising strength', f'{spec.strength:g}'))
+	if spec.inpaint:
+		fields.append(('Inpaint', 'masked area'))
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

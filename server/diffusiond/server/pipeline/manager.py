@@ -19,7 +19,7 @@ from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.pipeline.device import DeviceStats
 from diffusiond.server.pipeline.estimate import Estimator, check_deadline
-from diffusiond.server.pipeline.init_image import decode_init, fit
+from diffusiond.server.pipeline.init_image import decode_sources, fit
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.worker import Worker
@@ -123,7 +123,7 @@ class PipelineManager:
 		if self._loop is None:
 			raise ShuttingDownError('the pipeline manager is not running')
 		limits = self._settings.limits
-		params, init = await asyncio.to_thread(decode_init, params, limits.max_image_pixels)
+		params, sources = await asyncio.to_thread(decode_sources, params, limits.max_image_pixels)
 		check(params, limits)
 		if not params.model:
 			await self._default_prepared.wait()  # calls made during start-up wait for the default model
@@ -136,9 +136,9 @@ class PipelineManager:
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
 		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
-		if init is not None:
-			fitted = await asyncio.to_thread(fit, init, spec.width, spec.height)
-			spec = spec.model_copy(update={'init_image': fitted})
+		if sources.init is not None:
+			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height)
+			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:
 			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)

@@ -63,6 +63,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		keep_running=request.keep_running,
 		init_image=request.init_image,
 		strength=request.strength if has('strength') else None,
+		mask_image=request.mask_image,
 	)
 
 

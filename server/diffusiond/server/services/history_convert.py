@@ -60,8 +60,9 @@ def regenerate_params(record: GenerationRecord) -> GenerateParams:
 	"""The record's job exactly: prompts as run (styles already expanded), LoRAs by id, the same seeds."""
 	spec = record.spec
 	if spec.strength is not None:
+		kind, sources = ('inpainting', 'init image and mask are') if spec.inpaint else ('img2img', 'init image is')
 		raise FailedPreconditionError(
-			f'generation {record.id} was img2img and its init image is not stored; send it again with Generate '
+			f'generation {record.id} was {kind} and its {sources} not stored; send it again with Generate '
 			f'(strength {spec.strength:g}, seed {spec.seeds[0]})'
 		)
 	return GenerateParams(

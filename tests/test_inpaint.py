@@ -1,0 +1,112 @@
+"""Inpainting on the real tiny pipeline: equal to a direct diffusers call, the black area kept exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import grpc
+import numpy as np
+import torch
+from diffusers import EulerDiscreteScheduler, StableDiffusionInpaintPipeline
+from PIL import Image
+
+from diffusiond.client.cli import main as ctl
+from diffusiond.server.app import Daemon
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import history_service_pb2 as history_pb
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+from tests.helpers import collect, error_details, pixels, until_error
+from tests.test_img2img import PROMPT, _source
+
+
+def _mask(width: int, height: int) -> tuple[bytes, Image.Image]:
+	"""White (repaint) on the right half, with a grey edge that the threshold must split at 128."""
+	values = np.zeros((height, width), dtype=np.uint8)
+	values[:, width // 2 :] = 255
+	values[:, width // 2 - 1] = 127  # kept
+	values[:, width // 2] = 128  # repainted
+	image = Image.fromarray(values, 'L')
+	buffer = io.BytesIO()
+	image.save(buffer, format='PNG')
+	return buffer.getvalue(), image
+
+
+def _request(init_image: bytes = b'', mask_image: bytes = b'', **extra: int | float) -> gen_pb.GenerateRequest:
+	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=6, seed=11, sampler=gen_pb.SAMPLER_EULER)
+	request.init_image, request.mask_image = init_image, mask_image
+	for field, value in extra.items():
+		setattr(request, field, value)
+	return request
+
+
+async def test_inpainting_equals_diffusers_and_keeps_the_black_area(
+	gen: gen_grpc.GenerationServiceAsyncStub, tiny_sd_dir: Path
+) -> None:
+	data, source = _source(64, 64)
+	mask_data, mask = _mask(64, 64)
+	events = await collect(gen.Generate(_request(init_image=data, mask_image=mask_data, strength=0.8, preview_every=2)))
+	served = pixels(next(event.image.data for event in events if event.HasField('image')))
+	pipe = StableDiffusionInpaintPipeline.from_pretrained(
+		str(tiny_sd_dir), safety_checker=None, requires_safety_checker=False, local_files_only=True
+	)
+	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+	pipe.set_progress_bar_config(disable=True)
+	binary = mask.point(lambda value: 255 if value >= 128 else 0)
+	direct = pipe(
+		prompt=PROMPT,
+		image=source,
+		mask_image=binary,
+		strength=0.8,
+		num_inference_steps=6,
+		width=64,
+		height=64,
+		generator=[torch.Generator('cpu').manual_seed(11)],
+	).images[0]
+	expected = np.asarray(pipe.image_processor.apply_overlay(binary, source, direct))
+	np.testing.assert_array_equal(served, expected)
+	kept = np.asarray(source)[:, :31]
+	np.testing.assert_array_equal(served[:, :31], kept, 'black (and grey < 128) pixels come back unchanged')
+	assert not np.array_equal(served[:, 32:], np.asarray(source)[:, 32:]), 'the white area is repainted'
+	assert any(event.HasField('preview') for event in events)
+
+
+async def test_bad_masks_are_refused(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
+	init = _source(64, 64)[0]
+	cases = [
+		(_request(mask_image=_mask(64, 64)[0]), 'init_image too'),
+		(_request(init_image=init, mask_image=b'garbage'), 'not a readable'),
+		(_request(init_image=init, mask_image=_mask(32, 64)[0]), 'mask_image is 32x64 but init_image is 64x64'),
+	]
+	for request, words in cases:
+		_, error = await until_error(gen.Generate(request))
+		assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+		assert 'mask_image' in error_details(error)[1]
+		assert words in str(error.details())
+
+
+async def test_inpainting_is_recorded_and_not_regenerated(
+	gen: gen_grpc.GenerationServiceAsyncStub, channel: grpc.aio.Channel
+) -> None:
+	events = await collect(gen.Generate(_request(init_image=_source(64, 64)[0], mask_image=_mask(64, 64)[0])))
+	image = next(event.image.data for event in events if event.HasField('image'))
+	history = history_grpc.HistoryServiceStub(channel)
+	_, error = await until_error(history.Regenerate(history_pb.RegenerateRequest(id=events[-1].job_id)))
+	with Image.open(io.BytesIO(image)) as opened:
+		assert 'Denoising strength: 0.75, Inpaint: masked area' in opened.info['parameters']
+	assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+	assert 'was inpainting and its init image and mask are not stored' in str(error.details())
+
+
+async def test_cli_inpainting(daemon: Daemon, tmp_path: Path) -> None:
+	(tmp_path / 'photo.png').write_bytes(_source(64, 64)[0])
+	(tmp_path / 'mask.png').write_bytes(_mask(64, 64)[0])
+	out = tmp_path / 'fixed.png'
+	argv = ['--address', f'127.0.0.1:{daemon.port}', 'generate', 'a fox', '-o', str(out), '--steps', '4']
+	files = ['--init-image', str(tmp_path / 'photo.png'), '--mask', str(tmp_path / 'mask.png')]
+	assert await asyncio.to_thread(ctl, [*argv, *files]) == 0
+	with Image.open(out) as image:
+		assert 'Inpaint: masked area' in image.info['parameters']
+		assert np.array_equal(np.asarray(image.convert('RGB'))[:, :31], np.asarray(_source(64, 64)[1])[:, :31])
