@@ -62,9 +62,15 @@ def percentile(values: list[float], q: float) -> float:
 	return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_daemon(data_dir: Path, backend: TimedBackend) -> Daemon:
+def start_daemon(data_dir: Path, backend: DiffusersBackend, device: dict[str, int] | None = None) -> Daemon:
+	"""A daemon in a background thread with its own loop; `device` overrides device settings."""
 	settings = Settings.model_validate(
-		{'server': {'port': 0}, 'storage': {'data_dir': str(data_dir)}, 'models': {'demo_model': False}}
+		{
+			'server': {'port': 0},
+			'storage': {'data_dir': str(data_dir)},
+			'models': {'demo_model': False},
+			'device': device or {},
+		}
 	)
 	ready = threading.Event()
 	holder: list[Daemon] = []

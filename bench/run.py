@@ -7,6 +7,7 @@ import argparse
 
 import torch
 
+from bench.batching import run_batching
 from bench.catalog import run_catalog
 from bench.generation import run_generation
 from bench.history import run_history
@@ -31,6 +32,7 @@ def main() -> None:
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_loras(steps=args.steps, size=args.size),
+		*run_batching(args.steps, args.size),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),
 	]
 	print(f'{"benchmark":<60} {"value":>14}')

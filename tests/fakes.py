@@ -23,6 +23,7 @@ class FakeBackend:
 		self.load_s = load_s
 		self.crash_on_prompt = crash_on_prompt
 		self.runs: list[JobSpec] = []
+		self.batches: list[list[str]] = []  # the prompts of each pipeline call
 		self.completed_steps: list[int] = []
 		self.started = threading.Event()
 		self._loaded: list[ModelInfo] = []
@@ -46,24 +47,26 @@ class FakeBackend:
 		return 'FakeScheduler'
 
 	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
-		self.runs.append(spec)
+		return self.run_batch([spec], on_step, [on_preview])
+
+	def run_batch(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+		self.runs += specs
+		self.batches.append([spec.prompt for spec in specs])
 		self.started.set()
-		if self.crash_on_prompt and spec.prompt == self.crash_on_prompt:
+		spec = specs[0]
+		if self.crash_on_prompt and any(job.prompt == self.crash_on_prompt for job in specs):
 			raise RuntimeError('simulated pipeline crash')
 		for step in range(1, spec.steps + 1):
 			time.sleep(self.step_s)
 			self.completed_steps.append(step)
 			on_step(step, spec.steps)
+		seeds = [seed for job in specs for seed in job.seeds]
 		if self.noise:
+			size = spec.width * spec.height * 3
 			return RunOutput(
-				images=[
-					Image.frombytes('RGB', (spec.width, spec.height), os.urandom(spec.width * spec.height * 3))
-					for _ in spec.seeds
-				]
+				images=[Image.frombytes('RGB', (spec.width, spec.height), os.urandom(size)) for _ in seeds]
 			)
-		return RunOutput(
-			images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in spec.seeds]
-		)
+		return RunOutput(images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in seeds])
 
 	def stats(self) -> DeviceStats:
 		return DeviceStats(kind='cpu', name='fake', dtype='float32')

@@ -109,6 +109,13 @@ class DeviceSettings(BaseModel):
 	)
 	compile: bool = Field(default=False, description='torch.compile the UNet at load, with a warm-up run (CUDA).')
 	png_compress_level: int = Field(default=4, ge=0, le=9, description='zlib level of PNG outputs (0 = fastest).')
+	batch_max_images: int = Field(
+		default=1,
+		ge=1,
+		le=64,
+		description='Dynamic batching: queued txt2img jobs that share model, LoRAs, size, steps, sampler and CFG '
+		'run as one pipeline call of at most this many images. 1 = off.',
+	)
 
 
 class StorageSettings(BaseModel):

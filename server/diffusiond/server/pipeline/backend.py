@@ -44,6 +44,9 @@ class Backend(Protocol):
 	def cached(self) -> list[CachedModel]: ...
 	def prepare(self, spec: JobSpec) -> str: ...
 	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput: ...
+	def run_batch(
+		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]
+	) -> RunOutput: ...
 	def stats(self) -> DeviceStats: ...
 
 
@@ -158,14 +161,21 @@ class DiffusersBackend:
 		return type(current.pipe.scheduler).__name__
 
 	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
+		return self.run_batch([spec], on_step, [on_preview])
+
+	def run_batch(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+		"""Every image of `specs` in one pipeline call (a batch of jobs that share everything but prompts/seeds)."""
+		spec = specs[0]
 		current = self._current(spec)
 		try:
-			images = denoise(current.pipe, current.info.base, spec, on_step, on_preview)
+			images = denoise(current.pipe, current.info.base, specs, on_step, on_previews)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
+			count = sum(len(job.seeds) for job in specs)
 			raise DeviceOutOfMemoryError(
-				f'the device ran out of memory for {len(spec.seeds)} image(s) of {spec.width}x{spec.height}; '
+				f'the device ran out of memory for {count} image(s) of {spec.width}x{spec.height}; '
 				'try fewer images or a smaller size'
+				+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
 			) from exc
 		return RunOutput(images=images)
 

@@ -1,4 +1,4 @@
-"""One pipeline call for a job: txt2img or img2img on the loaded modules, with progress and previews."""
+"""One pipeline call: txt2img (one job or a batch of jobs), img2img or inpainting on the loaded modules."""
 
 from collections.abc import Callable
 
@@ -13,33 +13,46 @@ from diffusiond.server.schemas import JobSpec
 
 StepHook = Callable[[int, int], None]
 PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
+_Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the batch, every N steps, hook
 
 
 def denoise(
-	pipe: DiffusionPipeline, base: ModelBase, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None
+	pipe: DiffusionPipeline,
+	base: ModelBase,
+	specs: list[JobSpec],
+	on_step: StepHook,
+	on_previews: list[PreviewHook | None],
 ) -> list[Image.Image]:
-	"""Runs `spec` on `pipe`; `on_step` may raise to stop the job (the rest and the VAE decode are skipped)."""
-	every = spec.preview_every if on_preview is not None else 0
-	preview = Preview(base) if every else None
+	"""Runs `specs` as one call (every image of every job, in order); `on_step` may raise to stop the call.
+
+	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
+	inpainting run one spec at a time."""
+	shows: list[_Shown] = []
+	offset = 0
+	for spec, hook in zip(specs, on_previews, strict=True):
+		if hook is not None and spec.preview_every:
+			shows.append((offset, spec.preview_every, hook))
+		offset += len(spec.seeds)
+	preview = Preview(base) if shows else None
 
 	def callback(
 		pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 	) -> dict[str, torch.Tensor]:
 		done, total = step + 1, int(pipeline.num_timesteps)
 		on_step(done, total)
-		if preview is not None and on_preview is not None and (done % every == 0 or done == total):
-			shown = preview.jpeg(kwargs['latents'])
-			if shown is not None:
-				on_preview(done, *shown)
+		for first, every, hook in shows:
+			if preview is not None and (done % every == 0 or done == total):
+				shown = preview.jpeg(kwargs['latents'][first : first + 1])
+				if shown is not None:
+					hook(done, *shown)
 		return kwargs
 
+	spec = specs[0]
 	common = {
-		'prompt': spec.prompt,
-		'negative_prompt': spec.negative_prompt or None,
+		**_prompts(specs),
 		'num_inference_steps': spec.steps,
 		'guidance_scale': spec.guidance_scale,
-		'num_images_per_prompt': len(spec.seeds),
-		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
+		'generator': [torch.Generator(device='cpu').manual_seed(seed) for job in specs for seed in job.seeds],
 		'callback_on_step_end': callback,
 	}
 	sized = {**common, 'width': spec.width, 'height': spec.height}
@@ -57,6 +70,23 @@ def denoise(
 			result = pipe(**sized)
 	images: list[Image.Image] = list(result.images)
 	return images
+
+
+def _prompts(specs: list[JobSpec]) -> dict[str, str | list[str] | int | None]:
+	"""One job: its prompts, repeated per image by diffusers. A batch: one prompt pair per image."""
+	if len(specs) == 1:
+		spec = specs[0]
+		return {
+			'prompt': spec.prompt,
+			'negative_prompt': spec.negative_prompt or None,
+			'num_images_per_prompt': len(spec.seeds),
+		}
+	negatives = [spec.negative_prompt for spec in specs for _ in spec.seeds]
+	return {
+		'prompt': [spec.prompt for spec in specs for _ in spec.seeds],
+		'negative_prompt': negatives if any(negatives) else None,
+		'num_images_per_prompt': 1,
+	}
 
 
 def _task_pipe(

@@ -61,7 +61,8 @@ class PipelineManager:
 		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue)
 		self._estimator = Estimator()
-		self._worker = Worker(self._queue, backend, self._estimator, settings.device.png_compress_level)
+		device = settings.device
+		self._worker = Worker(self._queue, backend, self._estimator, device.png_compress_level, device.batch_max_images)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self.default_model = ''
@@ -191,9 +192,10 @@ class PipelineManager:
 	async def drain(self, grace_s: float) -> None:
 		"""Shutdown: refuse new jobs, cancel queued ones, give the running one `grace_s`, then stop."""
 		running = self._queue.close()
-		if running is not None and not await asyncio.to_thread(running.ended.wait, grace_s):
-			log.warning('job %s did not finish within the %.1fs grace period; cancelling it', running.id, grace_s)
-			running.request_cancel(ShuttingDownError(f'the daemon shut down before job {running.id} finished'))
+		if running and not await asyncio.to_thread(running[-1].ended.wait, grace_s):  # a batch ends together
+			for job in running:
+				log.warning('job %s did not finish within the %.1fs grace period; cancelling it', job.id, grace_s)
+				job.request_cancel(ShuttingDownError(f'the daemon shut down before job {job.id} finished'))
 		self._queue.stop()
 		await asyncio.to_thread(self._worker.join)
 		await asyncio.to_thread(self._backend.unload_all)

@@ -6,7 +6,7 @@ which is thread-safe, so every method may be called from either side.
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from diffusiond.server.errors import (
 	DiffusiondError,
@@ -23,6 +23,7 @@ from diffusiond.server.schemas import JobInfo, JobState, QueuedEvent
 _RECENT_LIMIT = 1024
 
 ControlTask = Callable[[], None]
+BatchKey = Callable[[Job], Hashable | None]  # jobs with one key run as one batch; None = never batched
 
 
 class JobQueue:
@@ -31,7 +32,7 @@ class JobQueue:
 		self._lock = threading.Condition()
 		self._jobs: collections.deque[Job] = collections.deque()
 		self._control: collections.deque[ControlTask] = collections.deque()
-		self._running: Job | None = None
+		self._running: list[Job] = []  # one job, or the jobs of one batch
 		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
 		self._closing = False
 		self._stopped = False
@@ -85,22 +86,44 @@ class JobQueue:
 				return None
 			job = self._jobs.popleft()
 			job.state = JobState.RUNNING
-			self._running = job
+			self._running = [job]
 			self._announce_positions()
 			return job
 
-	def done(self, job: Job, seconds: float) -> None:
-		"""Worker-only: the running job ended (its state is final)."""
+	def take_partners(self, head: Job, key: BatchKey, max_images: int) -> list[Job]:
+		"""Worker-only: moves queued jobs that can share `head`'s pipeline call into the running batch.
+
+		Taken in queue order from anywhere in the queue, while the batch holds at most `max_images` images."""
+		wanted = key(head)
+		if wanted is None:
+			return []
 		with self._lock:
-			self._running = None
-			self._remember(job)
+			room = max_images - len(head.spec.seeds)
+			partners = []
+			for job in list(self._jobs):
+				if len(job.spec.seeds) <= room and key(job) == wanted:
+					self._jobs.remove(job)
+					job.state = JobState.RUNNING
+					partners.append(job)
+					room -= len(job.spec.seeds)
+			if partners:
+				self._running += partners
+				self._announce_positions()
+			return partners
+
+	def done(self, jobs: list[Job], seconds: float) -> None:
+		"""Worker-only: the running job or batch ended (their states are final)."""
+		with self._lock:
+			self._running = []
+			for job in jobs:
+				self._remember(job)
 			self.mean_job_s = 0.8 * self.mean_job_s + 0.2 * seconds
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		"""Cancels a queued (removed at once) or running (stops within one step) job."""
 		with self._lock:
 			job = self._find(job_id, 'nothing to cancel')
-			if job is self._running:
+			if job in self._running:
 				job.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
 				return JobState.RUNNING
 			self._jobs.remove(job)
@@ -124,7 +147,7 @@ class JobQueue:
 
 	def _active(self) -> list[Job]:
 		"""The running job, then the queued ones in order (call with the lock held)."""
-		return ([self._running] if self._running is not None else []) + list(self._jobs)
+		return self._running + list(self._jobs)
 
 	def _drop(self, job: Job, error: DiffusiondError) -> None:
 		job.state = JobState.CANCELLED
@@ -140,8 +163,8 @@ class JobQueue:
 				self._drop(job, JobCancelledError(f'queued job {job.id} was cancelled by CancelQueuedJobs'))
 			return [job.id for job in dropped]
 
-	def close(self) -> Job | None:
-		"""Refuses new jobs, cancels every queued one; returns the running job, if any."""
+	def close(self) -> list[Job]:
+		"""Refuses new jobs, cancels every queued one; returns the running ones."""
 		with self._lock:
 			self._closing = True
 			while self._jobs:
@@ -150,7 +173,7 @@ class JobQueue:
 					job,
 					ShutdownCancelledError(f'the daemon shut down before queued job {job.id} started; submit it again'),
 				)
-			return self._running
+			return list(self._running)
 
 	def stop(self) -> None:
 		"""Lets the worker exit once the queue is empty."""
@@ -159,9 +182,9 @@ class JobQueue:
 			self._lock.notify_all()
 
 	def snapshot(self) -> list[JobInfo]:
-		"""The running job (position 0), then the queued ones in order."""
+		"""The running job or batch (position 0), then the queued ones in order."""
 		with self._lock:
-			jobs = [self._running.info(0)] if self._running is not None else []
+			jobs = [job.info(0) for job in self._running]
 			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
 
 	def ahead(self) -> list[Job]:
@@ -175,4 +198,4 @@ class JobQueue:
 
 	@property
 	def busy(self) -> bool:
-		return self._running is not None
+		return bool(self._running)

@@ -1,0 +1,158 @@
+"""Running one pipeline call for its jobs (one, or a batch): events, encoding, history, cancellation.
+
+Each job of a batch keeps its own stream: its own started/progress/preview/image/completed events, its
+own history record and timings. Cancelling one job of a batch ends its stream at the next step and drops
+its images; the call goes on for the others and stops only when every job in it is cancelled.
+"""
+
+import logging
+import time
+
+from PIL import Image
+
+from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.history.writer import HistoryWriter
+from diffusiond.server.pipeline.backend import Backend, RunOutput
+from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
+from diffusiond.server.pipeline.encode import encode_image
+from diffusiond.server.pipeline.infotext import image_metadata
+from diffusiond.server.pipeline.job import Job
+from diffusiond.server.schemas import (
+	CompletedEvent,
+	ImageEvent,
+	JobState,
+	JobTimings,
+	PreviewEvent,
+	ProgressEvent,
+	StartedEvent,
+)
+
+log = logging.getLogger(__name__)
+
+
+class AllCancelled(Exception):
+	"""Raised inside the step callback once every job of the call is cancelled (skips the rest and the decode)."""
+
+
+class BatchRun:
+	def __init__(self, jobs: list[Job], backend: Backend, history: HistoryWriter | None, png_level: int) -> None:
+		self._jobs = jobs
+		self._backend = backend
+		self._history = history
+		self._png_level = png_level
+		self.inference_s = 0.0
+		self.work_s = 0.0  # from the first step to the last image encoded
+
+	def _live(self) -> list[Job]:
+		"""The jobs still wanted; a job whose cancel was requested is ended here (once)."""
+		for job in self._jobs:
+			if job.cancel_requested.is_set() and not job.finished:
+				job.state = JobState.CANCELLED
+				log.info('job %s cancelled at step %d: %s', job.id, job.step, job.cancel_error.message)
+				job.channel.fail(job.cancel_error)
+		live = [job for job in self._jobs if not job.finished]
+		if not live:
+			raise AllCancelled
+		return live
+
+	def execute(self) -> None:
+		begin = time.monotonic()
+		head = self._jobs[0]
+		self._live()
+		self._backend.load(head.model)
+		scheduler = self._backend.prepare(head.spec)
+		load_s = time.monotonic() - begin
+		for job in self._live():
+			self._start(job, scheduler)
+		inference_start = time.monotonic()
+
+		def on_step(step: int, total: int) -> None:
+			elapsed = time.monotonic() - inference_start
+			for job in self._live():
+				job.step = step
+				eta = elapsed / step * (total - step)
+				job.channel.publish(ProgressEvent(step=step, total_steps=total, elapsed_s=elapsed, eta_s=eta))
+
+		output = self._call(on_step)
+		self.inference_s = time.monotonic() - inference_start
+		offset = 0
+		for job in self._jobs:
+			count = len(job.spec.seeds)
+			if not job.finished:
+				timings = JobTimings(queued_s=begin - job.submitted, load_s=load_s, inference_s=self.inference_s)
+				self._finish(job, output.images[offset : offset + count], scheduler, timings)
+			offset += count
+		self.work_s = time.monotonic() - inference_start
+
+	def _call(self, on_step: StepHook) -> RunOutput:
+		hooks: list[PreviewHook | None] = [self._preview_hook(job) for job in self._jobs]
+		if len(self._jobs) == 1:
+			return self._backend.run(self._jobs[0].spec, on_step, hooks[0])
+		return self._backend.run_batch([job.spec for job in self._jobs], on_step, hooks)
+
+	def _preview_hook(self, job: Job) -> PreviewHook:
+		def on_preview(step: int, data: bytes, width: int, height: int) -> None:
+			if not job.finished:
+				job.channel.publish(PreviewEvent(step=step, data=data, width=width, height=height))
+
+		return on_preview
+
+	def _start(self, job: Job, scheduler: str) -> None:
+		spec = job.spec
+		job.channel.publish(
+			StartedEvent(
+				model=spec.model,
+				prompt=spec.prompt,
+				negative_prompt=spec.negative_prompt,
+				styles=spec.styles,
+				loras=spec.loras,
+				seeds=spec.seeds,
+				sampler=spec.sampler,
+				scheduler=scheduler,
+				width=spec.width,
+				height=spec.height,
+				steps=spec.steps,
+			)
+		)
+		if self._history is not None:
+			stats = self._backend.stats()
+			self._history.started(job, scheduler, f'{stats.name} ({stats.dtype})')
+
+	def _finish(self, job: Job, images: list[Image.Image], scheduler: str, timings: JobTimings) -> None:
+		spec = job.spec
+		encode_start = time.monotonic()
+		events = []
+		for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True)):
+			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id)
+			data = encode_image(image, spec.output_format, spec.quality, metadata, self._png_level)
+			event = ImageEvent(
+				index=index,
+				seed=seed,
+				data=data,
+				mime_type=spec.output_format.value,
+				width=image.width,
+				height=image.height,
+			)
+			job.channel.publish(event)
+			events.append(event)
+		end = time.monotonic()
+		timings.encode_s = end - encode_start
+		timings.total_s = end - job.submitted
+		if self._history is not None:  # recorded before `completed`: a client that then lists history sees the job
+			self._history.save(job, events, timings.model_dump())
+		job.state = JobState.SUCCEEDED
+		job.channel.publish(CompletedEvent(state=JobState.SUCCEEDED, timings=timings))
+
+	def fail(self, error: DiffusiondError) -> None:
+		"""Ends every job of the call that has not ended yet with `error`."""
+		for job in self._jobs:
+			if not job.finished:
+				job.state = JobState.FAILED
+				job.channel.fail(error)
+
+	def discard_unfinished(self) -> None:
+		"""History keeps no record of a job that ended without images."""
+		if self._history is not None:
+			for job in self._jobs:
+				if job.state is not JobState.SUCCEEDED:
+					self._history.discard(job)

@@ -1,0 +1,131 @@
+"""Dynamic batching: compatible queued jobs share one pipeline call, each keeping its own stream and seeds."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import history_service_pb2 as history_pb
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+from tests.conftest import TINY_MODEL, Overrides, StartDaemon, StartReal, stubs
+from tests.fakes import FakeBackend
+from tests.helpers import collect, next_of, pixels, until_error
+
+BATCHING: Overrides = {'device': {'batch_max_images': 4}}
+
+
+def _request(prompt: str, **fields: int) -> gen_pb.GenerateRequest:
+	request = gen_pb.GenerateRequest(prompt=prompt, steps=3, width=64, height=64, sampler=gen_pb.SAMPLER_EULER)
+	for field, value in fields.items():
+		setattr(request, field, value)
+	return request
+
+
+async def test_compatible_jobs_share_one_call_up_to_the_image_limit(start_fake: StartDaemon) -> None:
+	backend = FakeBackend(step_s=0.02)
+	daemon = await start_fake(backend, BATCHING)
+	chan, stub = stubs(daemon)
+	async with chan:
+		running = stub.Generate(_request('running', steps=15))
+		await next_of(running, 'started')
+		queued = []
+		for request in (
+			_request('a', seed=10, num_images=2),
+			_request('other size', width=128),
+			_request('b', seed=20),
+			_request('c', seed=30, steps=4),  # other steps: runs alone
+			_request('d', seed=40, num_images=2),  # would make 5 images: the next call
+		):  # one at a time, so the queue order is the order above
+			queued.append(stub.Generate(request))
+			await next_of(queued[-1], 'queued')
+		ended = await asyncio.gather(collect(running), *(collect(call) for call in queued))
+	assert backend.batches == [['running'], ['a', 'b'], ['other size'], ['c'], ['d']]
+	by_prompt = dict(zip(['a', 'other size', 'b', 'c', 'd'], ended[1:], strict=True))
+	for prompt, seeds in (('a', [10, 11]), ('b', [20]), ('d', [40, 41])):
+		events = by_prompt[prompt]
+		assert [event.image.seed for event in events if event.HasField('image')] == seeds
+		assert events[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
+		assert len({event.job_id for event in events}) == 1
+
+
+async def test_batching_is_off_by_default(start_fake: StartDaemon) -> None:
+	backend = FakeBackend(step_s=0.02)
+	daemon = await start_fake(backend)
+	chan, stub = stubs(daemon)
+	async with chan:
+		running = stub.Generate(_request('running', steps=10))
+		await next_of(running, 'started')
+		calls = []
+		for prompt in ('a', 'b'):
+			calls.append(stub.Generate(_request(prompt)))
+			await next_of(calls[-1], 'queued')
+		await asyncio.gather(collect(running), *(collect(call) for call in calls))
+	assert backend.batches == [['running'], ['a'], ['b']]
+
+
+async def test_cancelling_one_job_of_a_batch_leaves_the_others(start_fake: StartDaemon) -> None:
+	backend = FakeBackend(step_s=0.05)
+	daemon = await start_fake(backend, BATCHING)
+	chan, stub = stubs(daemon)
+	async with chan:
+		running = stub.Generate(_request('running', steps=6))
+		await next_of(running, 'started')
+		kept = stub.Generate(_request('kept', steps=20))
+		await next_of(kept, 'queued')
+		dropped = stub.Generate(_request('dropped', steps=20))
+		dropped_id = (await next_of(dropped, 'queued')).job_id
+		await next_of(dropped, 'progress')
+		listed = await stub.ListJobs(gen_pb.ListJobsRequest())
+		await stub.CancelJob(gen_pb.CancelJobRequest(job_id=dropped_id))
+		_, error = await until_error(dropped)
+		steps_when_cancelled = len(backend.completed_steps)
+		done = await collect(kept)
+		await collect(running)
+		history = history_grpc.HistoryServiceStub(chan)
+		records = (await history.ListGenerations(history_pb.ListGenerationsRequest())).generations
+	assert backend.batches[-1] == ['kept', 'dropped']
+	assert [(job.prompt, job.position) for job in listed.jobs] == [('kept', 0), ('dropped', 0)]
+	assert error.code() == grpc.StatusCode.CANCELLED
+	assert steps_when_cancelled < 6 + 20, 'the cancelled job ends at once, not with the batch'
+	assert done[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
+	assert sorted(record.prompt for record in records) == ['kept', 'running']
+
+
+async def test_batched_images_match_the_unbatched_ones(
+	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal
+) -> None:
+	"""Each image keeps its own generator: same starting noise; the batched UNet/VAE math may differ in the last
+	bits of float32 on CPU, so pixels are compared with a tolerance and the exact share is reported."""
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	daemon = await start_real(BATCHING)
+	chan, stub = stubs(daemon)
+	requests = [_request('a red fox', seed=1), _request('a blue bird', seed=2, num_images=2), _request('a cat', seed=9)]
+	requests[2].negative_prompt = 'blurry'
+	requests[1].preview_every = 1  # previews of the job's own first image in the batch
+	async with chan:
+		blocker = stub.Generate(_request('blocker', steps=40))
+		await next_of(blocker, 'started')
+		calls = []
+		for request in requests:
+			calls.append(stub.Generate(request))
+			await next_of(calls[-1], 'queued')
+		await collect(blocker)
+		await next_of(calls[0], 'progress')
+		listed = await stub.ListJobs(gen_pb.ListJobsRequest())
+		batched = await asyncio.gather(*(collect(call) for call in calls))
+		alone = [await collect(stub.Generate(request)) for request in requests]
+	assert [(job.state, job.position) for job in listed.jobs] == [(gen_pb.JOB_STATE_RUNNING, 0)] * 3, 'one call'
+	previews = [event.preview for event in batched[1] if event.HasField('preview')]
+	assert [preview.step for preview in previews][-1] == 3
+	assert not any(event.HasField('preview') for event in batched[0])
+	for together, single in zip(batched, alone, strict=True):
+		images = [pixels(event.image.data) for event in together if event.HasField('image')]
+		expected = [pixels(event.image.data) for event in single if event.HasField('image')]
+		assert len(images) == len(expected) > 0
+		for image, reference in zip(images, expected, strict=True):
+			assert np.abs(image.astype(int) - reference.astype(int)).max() <= 2
