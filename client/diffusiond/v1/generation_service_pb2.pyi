@@ -233,9 +233,10 @@ class GenerateRequest(_message.Message):
     """Append each LoRA's trigger words to the prompt (", word, word"), skipping words already in it."""
     preview_every: _builtins.int
     """A preview of the first image every `preview_every` denoising steps (and at the last step);
-    0 = no previews. Previews are small JPEGs (twice the latent size: 128x128 for 512x512) projected
-    from the latents with fixed per-base factors, so they cost well under a millisecond a step.
-    Latest-wins: a slow reader sees fewer previews, never stale ones.
+    0 = no previews. Previews are JPEGs: by default projected from the latents with fixed per-base
+    factors (twice the latent size: 128x128 for 512x512; well under a millisecond each); with a TAESD
+    tiny autoencoder in <data_dir>/previewers (on a GPU, or device.preview_decoder=taesd) decoded at full
+    size. Latest-wins: a slow reader sees fewer previews, never stale ones.
     """
     priority: _builtins.bool
     """Queue this job in front of the others (behind earlier priority jobs); it never interrupts the

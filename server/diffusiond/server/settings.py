@@ -109,6 +109,11 @@ class DeviceSettings(BaseModel):
 	)
 	compile: bool = Field(default=False, description='torch.compile the UNet at load, with a warm-up run (CUDA).')
 	png_compress_level: int = Field(default=4, ge=0, le=9, description='zlib level of PNG outputs (0 = fastest).')
+	preview_decoder: Literal['auto', 'taesd', 'latent2rgb'] = Field(
+		default='auto',
+		description='Previews: taesd = the tiny autoencoder in <data_dir>/previewers when present; auto = taesd on '
+		'a GPU, latent2rgb on CPU (a TAESD decode at 512x512 takes ~2 s on 2 CPU cores).',
+	)
 	batch_max_images: int = Field(
 		default=1,
 		ge=1,
@@ -140,6 +145,11 @@ class StorageSettings(BaseModel):
 	@property
 	def loras_dir(self) -> Path:
 		return self.data_dir / 'loras'
+
+	@property
+	def previewers_dir(self) -> Path:
+		"""Tiny autoencoders for previews (diffusers folders): `taesd` (SD1/SD2), `taesdxl` (SDXL)."""
+		return self.data_dir / 'previewers'
 
 	@property
 	def configs_dir(self) -> Path:

@@ -5,6 +5,7 @@
 
 import logging
 import time
+from pathlib import Path
 from typing import Protocol
 
 import diffusers
@@ -22,6 +23,7 @@ from diffusiond.server.pipeline.device import DeviceStats, device_stats, release
 from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.pipeline.options import apply_options
+from diffusiond.server.pipeline.preview import Previewers
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import DeviceSettings, LoraSettings
@@ -69,6 +71,7 @@ class DiffusersBackend:
 		allow_pickle: bool = False,
 		loras: LoraSettings | None = None,
 		options: DeviceSettings | None = None,
+		previewers_dir: Path | None = None,
 	) -> None:
 		self.device = device
 		self._options = options or DeviceSettings()
@@ -78,6 +81,7 @@ class DiffusersBackend:
 		self._lora_settings = loras or LoraSettings()
 		self._lora_files = LoraFiles(self._lora_settings.cache_max_bytes)
 		self._active: Entry | None = None
+		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
 		quiet_libraries()
 
 	def load(self, model: ModelInfo) -> None:
@@ -167,8 +171,10 @@ class DiffusersBackend:
 		"""Every image of `specs` in one pipeline call (a batch of jobs that share everything but prompts/seeds)."""
 		spec = specs[0]
 		current = self._current(spec)
+		wanted = any(hook is not None and job.preview_every for job, hook in zip(specs, on_previews, strict=True))
+		previewer = self._previewers.get(current.info.base) if wanted else None
 		try:
-			images = denoise(current.pipe, current.info.base, specs, on_step, on_previews)
+			images = denoise(current.pipe, previewer, specs, on_step, on_previews)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)

@@ -6,9 +6,8 @@ import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 from PIL import Image
 
-from diffusiond.server.catalog.schemas import ModelBase
 from diffusiond.server.errors import FailedPreconditionError
-from diffusiond.server.pipeline.preview import Preview
+from diffusiond.server.pipeline.preview import Previewer
 from diffusiond.server.schemas import JobSpec
 
 StepHook = Callable[[int, int], None]
@@ -18,7 +17,7 @@ _Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the b
 
 def denoise(
 	pipe: DiffusionPipeline,
-	base: ModelBase,
+	previewer: Previewer | None,
 	specs: list[JobSpec],
 	on_step: StepHook,
 	on_previews: list[PreviewHook | None],
@@ -33,7 +32,7 @@ def denoise(
 		if hook is not None and spec.preview_every:
 			shows.append((offset, spec.preview_every, hook))
 		offset += len(spec.seeds)
-	preview = Preview(base) if shows else None
+	preview = previewer if shows else None
 
 	def callback(
 		pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]

@@ -16,4 +16,12 @@ def cache_limits(settings: Settings) -> PipelineCache:
 def default_backend(settings: Settings, cache: PipelineCache) -> DiffusersBackend:
 	device = choose_device(settings.device)
 	dtype = choose_dtype(settings.device, device)
-	return DiffusersBackend(device, dtype, cache, settings.models.allow_pickle, settings.loras, settings.device)
+	return DiffusersBackend(
+		device,
+		dtype,
+		cache,
+		settings.models.allow_pickle,
+		settings.loras,
+		settings.device,
+		settings.storage.previewers_dir,
+	)
