@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import torch
 
-from bench.generation import start_daemon
+from bench.daemon import start_daemon
 from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.generation import percentile
+from bench.daemon import percentile
 from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.schemas import ImageFormat, JobSpec, Sampler
 from diffusiond.server.services.history_convert import decode_cursor, encode_cursor, generation_to_pb
