@@ -12,6 +12,7 @@ from bench.catalog import run_catalog
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
+from bench.sd15 import run_sd15
 from bench.soak import run_soak
 from bench.switching import run_switching
 
@@ -23,6 +24,9 @@ def main() -> None:
 	parser.add_argument('--size', type=int, default=64)
 	parser.add_argument('--scan-files', type=int, default=1000)
 	parser.add_argument('--soak-streams', type=int, default=1000, help='0 skips the soak')
+	parser.add_argument(
+		'--sd15', choices=['auto', 'skip', 'cpu'], default='auto', help='SD1.5-shaped 512² it/s: auto = on CUDA only'
+	)
 	args = parser.parse_args()
 	device = 'cuda' if torch.cuda.is_available() else 'cpu'
 	print(f'device: {device}, torch threads {torch.get_num_threads()}, tiny model {args.size}x{args.size}')
@@ -34,10 +38,19 @@ def main() -> None:
 		*run_loras(steps=args.steps, size=args.size),
 		*run_batching(args.steps, args.size),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),
+		*_sd15(args.sd15, device),
 	]
 	print(f'{"benchmark":<60} {"value":>14}')
 	for name, value in rows:
 		print(f'{name:<60} {value:>14}')
+
+
+def _sd15(mode: str, device: str) -> list[tuple[str, str]]:
+	if mode == 'cpu':  # a smoke run of the same code: 64², 4 steps (an SD1.5 UNet at 512² takes ~10 s a step)
+		return run_sd15(torch.device('cpu'), size=64, steps=4)
+	if mode == 'skip' or device != 'cuda':
+		return [('SD1.5-shaped 512² it/s daemon / raw diffusers (CUDA only)', 'skipped')]
+	return run_sd15(torch.device('cuda'))
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ DEMO_MODEL_NAME = 'demo-tiny-random'
 _NOTICE = 'diffusiond demo model: tiny, random weights, produces noise; exists to exercise the API offline.\n'
 
 
-def _tokenizer(folder: Path) -> CLIPTokenizer:
+def offline_tokenizer(folder: Path) -> CLIPTokenizer:
 	"""A CLIP tokenizer from a generated vocab: characters only, no merges (so no download)."""
 	vocab = {'<|startoftext|>': 0, '<|endoftext|>': 1}
 	for char in string.ascii_lowercase + string.digits:
@@ -55,7 +55,7 @@ def build_pipeline(seed: int = 0, channels: tuple[int, int] = (32, 64)) -> Stabl
 		latent_channels=4,
 	)
 	with tempfile.TemporaryDirectory() as scratch:
-		tokenizer = _tokenizer(Path(scratch))
+		tokenizer = offline_tokenizer(Path(scratch))
 	text_config = CLIPTextConfig(
 		bos_token_id=0,
 		eos_token_id=1,
