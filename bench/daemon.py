@@ -11,9 +11,10 @@ import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput
+from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
+from diffusiond.server.pipeline.seam import RunOutput
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import model_service_pb2 as model_pb

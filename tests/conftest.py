@@ -13,8 +13,8 @@ import pytest
 from grpc_health.v1 import health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc

@@ -7,10 +7,10 @@ import time
 from PIL import Image
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.backend import RunOutput
 from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.device import DeviceStats
+from diffusiond.server.pipeline.seam import RunOutput
 from diffusiond.server.schemas import JobSpec
 
 

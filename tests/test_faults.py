@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, RunOutput
+from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.factory import cache_limits
+from diffusiond.server.pipeline.seam import RunOutput
 from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc

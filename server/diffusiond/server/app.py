@@ -17,8 +17,8 @@ from diffusiond.server.gate import Gate
 from diffusiond.server.history.recovery import clean_outputs
 from diffusiond.server.listen import bind
 from diffusiond.server.pipeline import PipelineManager
-from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
+from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.history import HistoryService

@@ -1,19 +1,16 @@
 """The diffusers backend: loads pipelines and runs jobs. Called from the worker thread only.
 
-`Backend` is the seam the manager depends on; tests put a fake behind it for queue and cancel timing.
+It implements `seam.Backend`, the protocol the manager depends on (tests put a fake behind it).
 """
 
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
 
 import diffusers
 import torch
 import transformers
 from diffusers import DiffusionPipeline
-from PIL import Image
-from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
@@ -25,31 +22,13 @@ from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.pipeline.options import apply_options
 from diffusiond.server.pipeline.preview import Previewers
 from diffusiond.server.pipeline.schedulers import make_scheduler
+from diffusiond.server.pipeline.seam import RunOutput
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 
 log = logging.getLogger(__name__)
 
 _CPU = torch.device('cpu')
-
-
-class RunOutput(BaseModel):
-	model_config = ConfigDict(arbitrary_types_allowed=True)
-
-	images: list[Image.Image]
-
-
-class Backend(Protocol):
-	def load(self, model: ModelInfo) -> None: ...
-	def unload(self, model_id: str) -> bool: ...
-	def unload_all(self) -> None: ...
-	def cached(self) -> list[CachedModel]: ...
-	def prepare(self, spec: JobSpec) -> str: ...
-	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput: ...
-	def run_batch(
-		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]
-	) -> RunOutput: ...
-	def stats(self) -> DeviceStats: ...
 
 
 def quiet_libraries() -> None:

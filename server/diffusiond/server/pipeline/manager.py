@@ -13,7 +13,6 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
 from diffusiond.server.history.writer import History
-from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
@@ -22,6 +21,7 @@ from diffusiond.server.pipeline.estimate import Estimator, check_deadline
 from diffusiond.server.pipeline.init_image import decode_sources, fit
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
+from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.pipeline.worker import Worker
 from diffusiond.server.schemas import GenerateParams, JobInfo, JobState
 from diffusiond.server.settings import Settings

@@ -12,11 +12,11 @@ from PIL import Image
 
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.history.writer import HistoryWriter
-from diffusiond.server.pipeline.backend import Backend, RunOutput
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.encode import encode_image
 from diffusiond.server.pipeline.infotext import image_metadata
 from diffusiond.server.pipeline.job import Job
+from diffusiond.server.pipeline.seam import Backend, RunOutput
 from diffusiond.server.schemas import (
 	CompletedEvent,
 	ImageEvent,

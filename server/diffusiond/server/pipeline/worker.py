@@ -9,12 +9,12 @@ import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.history.writer import HistoryWriter
-from diffusiond.server.pipeline.backend import Backend
 from diffusiond.server.pipeline.batching import batch_key
 from diffusiond.server.pipeline.estimate import Estimator
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.run import AllCancelled, BatchRun
+from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
