@@ -9,6 +9,7 @@ import torch
 
 from bench.batching import run_batching
 from bench.catalog import run_catalog
+from bench.encoding import run_encoding
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
@@ -37,6 +38,7 @@ def main() -> None:
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_batching(args.steps, args.size),
+		*run_encoding(),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),
 		*_sd15(args.sd15, device),
 	]
