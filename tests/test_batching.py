@@ -8,7 +8,15 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 
+from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.errors import DeadlineTooShortError
+from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.pipeline.estimate import Estimator, check_deadline
+from diffusiond.server.pipeline.job import Job
+from diffusiond.server.schemas import GenerateParams, JobState
+from diffusiond.server.validation import resolve
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -129,3 +137,39 @@ async def test_batched_images_match_the_unbatched_ones(
 		assert len(images) == len(expected) > 0
 		for image, reference in zip(images, expected, strict=True):
 			assert np.abs(image.astype(int) - reference.astype(int)).max() <= 2
+
+
+async def test_a_priority_job_is_never_jumped_by_a_batch_partner(start_fake: StartDaemon) -> None:
+	backend = FakeBackend(step_s=0.02)
+	daemon = await start_fake(backend, BATCHING)
+	chan, stub = stubs(daemon)
+	async with chan:
+		running = stub.Generate(_request('running', steps=10))
+		await next_of(running, 'started')
+		calls = []
+		for request in (
+			_request('urgent 64', priority=True),
+			_request('urgent 128', width=128, priority=True),
+			_request('later 64'),  # fits urgent 64's batch, but would jump urgent 128
+		):
+			calls.append(stub.Generate(request))
+			await next_of(calls[-1], 'queued')
+		await asyncio.gather(collect(running), *(collect(call) for call in calls))
+	assert backend.batches == [['running'], ['urgent 64'], ['urgent 128'], ['later 64']]
+
+
+async def test_a_running_batch_counts_once_in_a_deadline_estimate() -> None:
+	model = ModelInfo(id='m', name='m', path=Path('m'), native_size=64)
+	spec = resolve(GenerateParams(prompt='x', steps=10, width=64, height=64), model)
+	estimator = Estimator()
+	estimator.observe([spec, spec], 2.0)  # a batch of two: one second per job of this size
+	loop = asyncio.get_running_loop()
+	batch = [Job(spec, model, EventChannel(loop)) for _ in range(3)]
+	for job in batch:
+		job.state = JobState.RUNNING
+	queued = Job(spec, model, EventChannel(loop))
+	new = Job(spec, model, EventChannel(loop))
+	check_deadline(estimator, new, batch, 2.1)  # the batch (1 s, not 3 s) and the new job (1 s)
+	with pytest.raises(DeadlineTooShortError) as caught:
+		check_deadline(estimator, new, [*batch, queued], 2.1)
+	assert caught.value.metadata['estimated_s'] == '3.00'

@@ -9,7 +9,7 @@ import threading
 
 from diffusiond.server.errors import DeadlineTooShortError
 from diffusiond.server.pipeline.job import Job
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.schemas import JobSpec, JobState
 
 _SMOOTHING = 0.3
 
@@ -23,12 +23,14 @@ class Estimator:
 		self._lock = threading.Lock()
 		self._rates: dict[str, float] = {}  # model name -> seconds per unit of work
 
-	def observe(self, spec: JobSpec, seconds: float) -> None:
-		"""Worker: a job of `spec` took `seconds` from its first step to its last image."""
-		rate = seconds / _work(spec)
+	def observe(self, specs: list[JobSpec], seconds: float) -> None:
+		"""Worker: one pipeline call for `specs` (a job, or a batch of one model) took `seconds` from its first
+		step to its last image."""
+		rate = seconds / sum(_work(spec) for spec in specs)
+		model = specs[0].model
 		with self._lock:
-			old = self._rates.get(spec.model)
-			self._rates[spec.model] = rate if old is None else (1 - _SMOOTHING) * old + _SMOOTHING * rate
+			old = self._rates.get(model)
+			self._rates[model] = rate if old is None else (1 - _SMOOTHING) * old + _SMOOTHING * rate
 
 	def seconds(self, spec: JobSpec, done_steps: int = 0) -> float | None:
 		"""The expected time left for a job of `spec` that has run `done_steps` steps; None if unknown."""
@@ -45,7 +47,10 @@ def check_deadline(estimator: Estimator, job: Job, ahead: list[Job], deadline_s:
 	own = estimator.seconds(job.spec)
 	if own is None:
 		return
-	wait = sum(estimator.seconds(other.spec, other.step) or 0.0 for other in ahead)
+	# the running jobs (several when batched) end together: the longest of them, then each queued job
+	running = [estimator.seconds(other.spec, other.step) or 0.0 for other in ahead if other.state is JobState.RUNNING]
+	queued = [estimator.seconds(other.spec) or 0.0 for other in ahead if other.state is not JobState.RUNNING]
+	wait = max(running, default=0.0) + sum(queued)
 	if wait + own <= deadline_s:
 		return
 	raise DeadlineTooShortError(

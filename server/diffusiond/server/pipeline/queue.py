@@ -93,15 +93,17 @@ class JobQueue:
 	def take_partners(self, head: Job, key: BatchKey, max_images: int) -> list[Job]:
 		"""Worker-only: moves queued jobs that can share `head`'s pipeline call into the running batch.
 
-		Taken in queue order from anywhere in the queue, while the batch holds at most `max_images` images."""
+		Taken in queue order from anywhere in the queue, while the batch holds at most `max_images` images;
+		while a priority job of another shape waits, only priority jobs ride along (none jumps it)."""
 		wanted = key(head)
 		if wanted is None:
 			return []
 		with self._lock:
 			room = max_images - len(head.spec.seeds)
+			guarded = any(job.priority and key(job) != wanted for job in self._jobs)
 			partners = []
 			for job in list(self._jobs):
-				if len(job.spec.seeds) <= room and key(job) == wanted:
+				if len(job.spec.seeds) <= room and key(job) == wanted and (job.priority or not guarded):
 					self._jobs.remove(job)
 					job.state = JobState.RUNNING
 					partners.append(job)

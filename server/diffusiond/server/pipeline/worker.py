@@ -56,8 +56,8 @@ class Worker:
 		run = BatchRun(jobs, self._backend, self.history, self._png_level)
 		try:
 			run.execute()
-			if len(jobs) == 1 and jobs[0].state is JobState.SUCCEEDED:  # a batch's time is not one job's
-				self._estimator.observe(jobs[0].spec, run.work_s)
+			if all(job.state is JobState.SUCCEEDED for job in jobs):  # a cancelled job's share would skew it
+				self._estimator.observe([job.spec for job in jobs], run.work_s)
 		except AllCancelled:
 			pass
 		except DiffusiondError as exc:
