@@ -39,7 +39,7 @@ async def test_compatible_jobs_share_one_call_up_to_the_image_limit(start_fake: 
 	daemon = await start_fake(backend, BATCHING)
 	chan, stub = stubs(daemon)
 	async with chan:
-		running = stub.Generate(_request('running', steps=15))
+		running = stub.Generate(_request('running', steps=50))
 		await next_of(running, 'started')
 		queued = []
 		for request in (
@@ -66,7 +66,7 @@ async def test_batching_is_off_by_default(start_fake: StartDaemon) -> None:
 	daemon = await start_fake(backend)
 	chan, stub = stubs(daemon)
 	async with chan:
-		running = stub.Generate(_request('running', steps=10))
+		running = stub.Generate(_request('running', steps=40))
 		await next_of(running, 'started')
 		calls = []
 		for prompt in ('a', 'b'):
@@ -81,7 +81,7 @@ async def test_cancelling_one_job_of_a_batch_leaves_the_others(start_fake: Start
 	daemon = await start_fake(backend, BATCHING)
 	chan, stub = stubs(daemon)
 	async with chan:
-		running = stub.Generate(_request('running', steps=6))
+		running = stub.Generate(_request('running', steps=12))
 		await next_of(running, 'started')
 		kept = stub.Generate(_request('kept', steps=20))
 		await next_of(kept, 'queued')
@@ -99,7 +99,7 @@ async def test_cancelling_one_job_of_a_batch_leaves_the_others(start_fake: Start
 	assert backend.batches[-1] == ['kept', 'dropped']
 	assert [(job.prompt, job.position) for job in listed.jobs] == [('kept', 0), ('dropped', 0)]
 	assert error.code() == grpc.StatusCode.CANCELLED
-	assert steps_when_cancelled < 6 + 20, 'the cancelled job ends at once, not with the batch'
+	assert steps_when_cancelled < 12 + 20, 'the cancelled job ends at once, not with the batch'
 	assert done[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
 	assert sorted(record.prompt for record in records) == ['kept', 'running']
 
@@ -144,7 +144,7 @@ async def test_a_priority_job_is_never_jumped_by_a_batch_partner(start_fake: Sta
 	daemon = await start_fake(backend, BATCHING)
 	chan, stub = stubs(daemon)
 	async with chan:
-		running = stub.Generate(_request('running', steps=10))
+		running = stub.Generate(_request('running', steps=40))
 		await next_of(running, 'started')
 		calls = []
 		for request in (
