@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 from pathlib import Path
 
 import grpc
 import numpy as np
 import torch
-from diffusers import EulerDiscreteScheduler, StableDiffusionInpaintPipeline
+from diffusers import EulerDiscreteScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
 from PIL import Image
 
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
+from diffusiond.server.pipeline.demo import build_pipeline
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
+from tests.conftest import TINY_MODEL, StartReal, stubs
 from tests.helpers import collect, error_details, pixels, until_error
 from tests.test_img2img import PROMPT, _source
 
@@ -34,8 +39,10 @@ def _mask(width: int, height: int) -> tuple[bytes, Image.Image]:
 	return buffer.getvalue(), image
 
 
-def _request(init_image: bytes = b'', mask_image: bytes = b'', **extra: int | float) -> gen_pb.GenerateRequest:
-	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=6, seed=11, sampler=gen_pb.SAMPLER_EULER)
+def _request(
+	init_image: bytes = b'', mask_image: bytes = b'', model: str = '', **extra: int | float
+) -> gen_pb.GenerateRequest:
+	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=6, seed=11, sampler=gen_pb.SAMPLER_EULER, model=model)
 	request.init_image, request.mask_image = init_image, mask_image
 	for field, value in extra.items():
 		setattr(request, field, value)
@@ -110,3 +117,53 @@ async def test_cli_inpainting(daemon: Daemon, tmp_path: Path) -> None:
 	with Image.open(out) as image:
 		assert 'Inpaint: masked area' in image.info['parameters']
 		assert np.array_equal(np.asarray(image.convert('RGB'))[:, :31], np.asarray(_source(64, 64)[1])[:, :31])
+
+
+def _inpainting_model(folder: Path) -> Path:
+	"""The tiny pipeline with a 9-channel UNet (latents + mask + masked-image latents), as inpainting models are."""
+	pipe = build_pipeline(seed=3)
+	torch.manual_seed(3)
+	unet = UNet2DConditionModel.from_config({**pipe.unet.config, 'in_channels': 9})
+	components = {**pipe.components, 'unet': unet}
+	StableDiffusionInpaintPipeline(**components).save_pretrained(str(folder), safe_serialization=True)
+	return folder
+
+
+async def test_a_dedicated_inpainting_model_inpaints_and_refuses_the_rest(
+	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal
+) -> None:
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	folder = _inpainting_model(tmp_path / 'models' / 'tiny-inpainting')
+	daemon = await start_real()
+	data, source = _source(64, 64)
+	mask_data, mask = _mask(64, 64)
+	chan, stub = stubs(daemon)
+	async with chan:
+		models = model_grpc.ModelServiceStub(chan)
+		listed = {
+			model.name: model.inpainting for model in (await models.ListModels(model_pb.ListModelsRequest())).models
+		}
+		loaded = await models.LoadModel(model_pb.LoadModelRequest(model='tiny-inpainting'))
+		request = _request(init_image=data, mask_image=mask_data, model='tiny-inpainting', strength=1.0)
+		events = await collect(stub.Generate(request))
+		_, refused = await until_error(stub.Generate(_request(model='tiny-inpainting')))
+	served = pixels(next(event.image.data for event in events if event.HasField('image')))
+	pipe = StableDiffusionInpaintPipeline.from_pretrained(str(folder), local_files_only=True)
+	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+	pipe.set_progress_bar_config(disable=True)
+	binary = mask.point(lambda value: 255 if value >= 128 else 0)
+	direct = pipe(
+		prompt=PROMPT,
+		image=source,
+		mask_image=binary,
+		strength=1.0,
+		num_inference_steps=6,
+		width=64,
+		height=64,
+		generator=[torch.Generator('cpu').manual_seed(11)],
+	).images[0]
+	assert listed == {TINY_MODEL: False, 'tiny-inpainting': True}
+	assert loaded.model.name == 'tiny-inpainting'
+	np.testing.assert_array_equal(served, np.asarray(pipe.image_processor.apply_overlay(binary, source, direct)))
+	assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+	assert 'it only inpaints; send init_image and mask_image' in str(refused.details())

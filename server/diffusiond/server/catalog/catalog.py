@@ -133,8 +133,10 @@ class Catalog:
 		)
 		return model_info(record, self.models_dir, config_dir, native)
 
-	async def loadable(self, ref: str) -> ModelInfo:
-		"""The model `ref` names, checked to be loadable (FAILED_PRECONDITION with the cause if not)."""
+	async def loadable(self, ref: str, unmasked_job: bool = False) -> ModelInfo:
+		"""The model `ref` names, checked to be loadable (FAILED_PRECONDITION with the cause if not).
+
+		`unmasked_job`: for a txt2img or img2img job, which an inpainting model (9 input channels) cannot run."""
 		record = await self.resolve(ref)
 		meta = {'model': record.name}
 		if record.status is ModelStatus.INVALID:
@@ -147,10 +149,10 @@ class Catalog:
 			)
 		if record.format is ModelFormat.PICKLE and not record.arch.in_channels:
 			record = await self._probe_pickle(record)
-		if record.inpainting:
+		if record.inpainting and unmasked_job:
 			raise ModelLoadError(
-				f'model {record.name!r} is an inpainting model (9 input channels); it needs an image and a mask, '
-				'which text-to-image requests do not carry',
+				f'model {record.name!r} is an inpainting model (9 input channels): it only inpaints; send '
+				'init_image and mask_image, or choose another model',
 				metadata=meta,
 			)
 		info = await self.info(record)

@@ -128,7 +128,8 @@ class PipelineManager:
 		check(params, limits)
 		if not params.model:
 			await self._default_prepared.wait()  # calls made during start-up wait for the default model
-		model = await self.catalog.loadable(params.model)
+		inpaint = bool(params.init_image and params.mask_image)
+		model = await self.catalog.loadable(params.model, unmasked_job=not inpaint)
 		loras = await self.loras.resolve(params.loras, model)
 		styles = await self.styles.resolve(params.styles)
 		styled = apply_styles(params.prompt, params.negative_prompt, styles)
