@@ -46,7 +46,10 @@ def kinds(events: list[gen_pb.GenerateEvent]) -> list[str]:
 	return [str(event.WhichOneof('event')) for event in events]
 
 
-def pixels(data: bytes) -> npt.NDArray[np.uint8]:
+Pixels = npt.NDArray[np.uint8]
+
+
+def pixels(data: bytes) -> Pixels:
 	return np.asarray(Image.open(io.BytesIO(data)).convert('RGB'))
 
 

@@ -11,7 +11,7 @@ import grpc
 import numpy as np
 import torch
 from diffusers import EulerDiscreteScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
@@ -23,7 +23,7 @@ from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.conftest import TINY_MODEL, StartReal, stubs
-from tests.helpers import collect, error_details, pixels, until_error
+from tests.helpers import Pixels, collect, error_details, pixels, until_error
 from tests.test_img2img import PROMPT, _source
 
 
@@ -37,6 +37,27 @@ def _mask(width: int, height: int) -> tuple[bytes, Image.Image]:
 	buffer = io.BytesIO()
 	image.save(buffer, format='PNG')
 	return buffer.getvalue(), image
+
+
+def _direct(folder: Path, source: Image.Image, mask: Image.Image, strength: float, crop: int | None = None) -> Pixels:
+	"""The same job as a direct diffusers call, the kept area pasted back as the daemon does."""
+	pipe = StableDiffusionInpaintPipeline.from_pretrained(
+		str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True
+	)
+	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+	pipe.set_progress_bar_config(disable=True)
+	direct = pipe(
+		prompt=PROMPT,
+		image=source,
+		mask_image=mask,
+		strength=strength,
+		num_inference_steps=6,
+		width=64,
+		height=64,
+		padding_mask_crop=crop,
+		generator=[torch.Generator('cpu').manual_seed(11)],
+	).images[0]
+	return np.asarray(pipe.image_processor.apply_overlay(mask, source, direct))
 
 
 def _request(
@@ -56,24 +77,8 @@ async def test_inpainting_equals_diffusers_and_keeps_the_black_area(
 	mask_data, mask = _mask(64, 64)
 	events = await collect(gen.Generate(_request(init_image=data, mask_image=mask_data, strength=0.8, preview_every=2)))
 	served = pixels(next(event.image.data for event in events if event.HasField('image')))
-	pipe = StableDiffusionInpaintPipeline.from_pretrained(
-		str(tiny_sd_dir), safety_checker=None, requires_safety_checker=False, local_files_only=True
-	)
-	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
-	pipe.set_progress_bar_config(disable=True)
 	binary = mask.point(lambda value: 255 if value >= 128 else 0)
-	direct = pipe(
-		prompt=PROMPT,
-		image=source,
-		mask_image=binary,
-		strength=0.8,
-		num_inference_steps=6,
-		width=64,
-		height=64,
-		generator=[torch.Generator('cpu').manual_seed(11)],
-	).images[0]
-	expected = np.asarray(pipe.image_processor.apply_overlay(binary, source, direct))
-	np.testing.assert_array_equal(served, expected)
+	np.testing.assert_array_equal(served, _direct(tiny_sd_dir, source, binary, 0.8))
 	kept = np.asarray(source)[:, :31]
 	np.testing.assert_array_equal(served[:, :31], kept, 'black (and grey < 128) pixels come back unchanged')
 	assert not np.array_equal(served[:, 32:], np.asarray(source)[:, 32:]), 'the white area is repainted'
@@ -148,22 +153,44 @@ async def test_a_dedicated_inpainting_model_inpaints_and_refuses_the_rest(
 		events = await collect(stub.Generate(request))
 		_, refused = await until_error(stub.Generate(_request(model='tiny-inpainting')))
 	served = pixels(next(event.image.data for event in events if event.HasField('image')))
-	pipe = StableDiffusionInpaintPipeline.from_pretrained(str(folder), local_files_only=True)
-	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
-	pipe.set_progress_bar_config(disable=True)
 	binary = mask.point(lambda value: 255 if value >= 128 else 0)
-	direct = pipe(
-		prompt=PROMPT,
-		image=source,
-		mask_image=binary,
-		strength=1.0,
-		num_inference_steps=6,
-		width=64,
-		height=64,
-		generator=[torch.Generator('cpu').manual_seed(11)],
-	).images[0]
 	assert listed == {TINY_MODEL: False, 'tiny-inpainting': True}
 	assert loaded.model.name == 'tiny-inpainting'
-	np.testing.assert_array_equal(served, np.asarray(pipe.image_processor.apply_overlay(binary, source, direct)))
+	np.testing.assert_array_equal(served, _direct(folder, source, binary, 1.0))
 	assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION
 	assert 'it only inpaints; send init_image and mask_image' in str(refused.details())
+
+
+async def test_mask_blur_and_only_masked_match_diffusers(
+	gen: gen_grpc.GenerationServiceAsyncStub, tiny_sd_dir: Path
+) -> None:
+	data, source = _source(64, 64)
+	small = np.zeros((64, 64), dtype=np.uint8)
+	small[20:36, 24:40] = 255  # a 16x16 square: "only masked" inpaints a crop around it at 64x64
+	buffer = io.BytesIO()
+	Image.fromarray(small, 'L').save(buffer, format='PNG')
+	blurred = await collect(gen.Generate(_request(init_image=data, mask_image=buffer.getvalue(), mask_blur=4)))
+	cropped = await collect(gen.Generate(_request(init_image=data, mask_image=buffer.getvalue(), mask_crop_padding=8)))
+	soft = Image.fromarray(small, 'L').filter(ImageFilter.GaussianBlur(4))
+	blurred_image = next(event.image.data for event in blurred if event.HasField('image'))
+	np.testing.assert_array_equal(pixels(blurred_image), _direct(tiny_sd_dir, source, soft, 0.75))
+	assert np.array_equal(pixels(blurred_image)[:8], np.asarray(source)[:8]), 'far from the mask: kept exactly'
+	cropped_image = next(event.image.data for event in cropped if event.HasField('image'))
+	mask = Image.fromarray(small, 'L')
+	np.testing.assert_array_equal(pixels(cropped_image), _direct(tiny_sd_dir, source, mask, 0.75, crop=8))
+	with Image.open(io.BytesIO(cropped_image)) as opened:
+		assert 'Inpaint area: Only masked, Masked area padding: 8' in opened.info['parameters']
+	with Image.open(io.BytesIO(blurred_image)) as opened:
+		assert 'Mask blur: 4' in opened.info['parameters']
+
+
+async def test_mask_options_need_a_mask(gen: gen_grpc.GenerationServiceAsyncStub) -> None:
+	init = _source(64, 64)[0]
+	for request, field in (
+		(_request(init_image=init, mask_blur=4), 'mask_blur'),
+		(_request(init_image=init, mask_image=_mask(64, 64)[0], mask_blur=65), 'mask_blur'),
+		(_request(init_image=init, mask_crop_padding=8), 'mask_crop_padding'),
+	):
+		_, error = await until_error(gen.Generate(request))
+		assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+		assert field in error_details(error)[1]

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import grpc
 import numpy as np
-import numpy.typing as npt
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
@@ -18,10 +17,9 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 from tests.checkpoints import fake_lora, write_header
-from tests.helpers import collect, error_details, next_of, pixels, until_error
+from tests.helpers import Pixels, collect, error_details, next_of, pixels, until_error
 from tests.lora_files import write_kohya, write_tiny_lora
 
-Pixels = npt.NDArray[np.uint8]
 PROMPT = 'a fox'
 
 

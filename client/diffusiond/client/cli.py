@@ -40,7 +40,19 @@ def _outputs(base: Path, count: int, suffix: str) -> list[Path]:
 
 def _options(args: argparse.Namespace) -> GenerateOptions:
 	options = GenerateOptions()
-	for key in ('model', 'negative_prompt', 'steps', 'seed', 'num_images', 'quality', 'guidance_scale', 'sampler'):
+	for key in (
+		'model',
+		'negative_prompt',
+		'steps',
+		'seed',
+		'num_images',
+		'quality',
+		'guidance_scale',
+		'sampler',
+		'strength',
+		'mask_blur',
+		'mask_crop_padding',
+	):
 		value = getattr(args, key)
 		if value is not None:
 			options[key] = value
@@ -56,8 +68,6 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
 		options['init_image'] = args.init_image.read_bytes()
 	if args.mask:
 		options['mask_image'] = args.mask.read_bytes()
-	if args.strength is not None:
-		options['strength'] = args.strength
 	if args.style:
 		options['styles'] = args.style
 	if args.priority:

@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument('--priority', action='store_true', help='queue ahead of jobs without priority')
 	gen.add_argument('--init-image', type=Path, help='img2img: start from this PNG/JPEG/WebP')
 	gen.add_argument('--mask', type=Path, help='inpainting: repaint the white area of --init-image, keep the black')
+	gen.add_argument('--mask-blur', type=int, metavar='PX', help='inpainting: soften the mask edge (A1111: 4)')
+	gen.add_argument(
+		'--mask-crop-padding',
+		type=int,
+		metavar='PX',
+		help='inpainting: only the masked area, grown by PX, at full size',
+	)
 	gen.add_argument('--strength', type=float, help='img2img: 0..1, how far to move from --init-image (0.75)')
 	gen.add_argument(
 		'--keep-running', action='store_true', help='if this command is interrupted, the job still finishes (history)'

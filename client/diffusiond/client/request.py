@@ -38,6 +38,8 @@ class GenerateOptions(TypedDict, total=False):
 	init_image: bytes  # img2img: PNG/JPEG/WebP bytes
 	strength: float  # img2img: how far to move from init_image, (0, 1]
 	mask_image: bytes  # inpainting: white = repaint, black = keep (same size as init_image)
+	mask_blur: int  # inpainting: soften the mask edge by this many pixels
+	mask_crop_padding: int  # inpainting: only the masked area, grown by this many pixels
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -86,6 +88,9 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request.keep_running = options.get('keep_running', False)
 	request.init_image = options.get('init_image', b'')
 	request.mask_image = options.get('mask_image', b'')
+	request.mask_blur = options.get('mask_blur', 0)
+	if 'mask_crop_padding' in options:
+		request.mask_crop_padding = options['mask_crop_padding']
 	if 'strength' in options:
 		request.strength = options['strength']
 	return request

@@ -197,6 +197,8 @@ class GenerateRequest(_message.Message):
     INIT_IMAGE_FIELD_NUMBER: _builtins.int
     STRENGTH_FIELD_NUMBER: _builtins.int
     MASK_IMAGE_FIELD_NUMBER: _builtins.int
+    MASK_BLUR_FIELD_NUMBER: _builtins.int
+    MASK_CROP_PADDING_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -261,6 +263,16 @@ class GenerateRequest(_message.Message):
     and the kept pixels are returned exactly as in init_image. Only with init_image; strength applies
     to the white area. Works with regular and dedicated inpainting SD1/SD2/SDXL checkpoints.
     """
+    mask_blur: _builtins.int
+    """Inpainting: blur the thresholded mask by this radius in pixels (0..64; 0 = hard edge): the
+    repainted area blends into the kept one instead of meeting it at a seam. A1111's default is 4. Kept
+    pixels stay exact only where the blurred mask is still black.
+    """
+    mask_crop_padding: _builtins.int
+    """Inpainting, "only masked": crop init_image and the mask to the masked area's bounding box grown by
+    this many pixels (0..1024, at the aspect ratio of width x height), inpaint that crop at width x height,
+    and paste the result back. Small masked areas get the model's full resolution. Unset = the whole image.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -297,15 +309,19 @@ class GenerateRequest(_message.Message):
         init_image: _builtins.bytes = ...,
         strength: _builtins.float | None = ...,
         mask_image: _builtins.bytes = ...,
+        mask_blur: _builtins.int = ...,
+        mask_crop_padding: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "guidance_scale", b"guidance_scale", "height", b"height", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
     _WhichOneofReturnType__height: _TypeAlias = _typing.Literal["height"]  # noqa: Y015
     _WhichOneofArgType__height: _TypeAlias = _typing.Literal["_height", b"_height"]  # noqa: Y015
+    _WhichOneofReturnType__mask_crop_padding: _TypeAlias = _typing.Literal["mask_crop_padding"]  # noqa: Y015
+    _WhichOneofArgType__mask_crop_padding: _TypeAlias = _typing.Literal["_mask_crop_padding", b"_mask_crop_padding"]  # noqa: Y015
     _WhichOneofReturnType__num_images: _TypeAlias = _typing.Literal["num_images"]  # noqa: Y015
     _WhichOneofArgType__num_images: _TypeAlias = _typing.Literal["_num_images", b"_num_images"]  # noqa: Y015
     _WhichOneofReturnType__quality: _TypeAlias = _typing.Literal["quality"]  # noqa: Y015
@@ -322,6 +338,8 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_scale) -> _WhichOneofReturnType__guidance_scale | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__height) -> _WhichOneofReturnType__height | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__mask_crop_padding) -> _WhichOneofReturnType__mask_crop_padding | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__num_images) -> _WhichOneofReturnType__num_images | None: ...
     @_typing.overload

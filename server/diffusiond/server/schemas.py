@@ -97,6 +97,8 @@ class GenerateParams(BaseModel):
 	init_image: bytes = b''  # img2img source, still encoded
 	strength: float | None = None
 	mask_image: bytes = b''  # inpainting mask over init_image, still encoded
+	mask_blur: int = 0
+	mask_crop_padding: int | None = None
 
 
 class JobSpec(BaseModel):
@@ -122,7 +124,9 @@ class JobSpec(BaseModel):
 	# The decoded img2img source at width x height; kept out of history (a record notes only its strength).
 	init_image: Image.Image | None = Field(default=None, exclude=True)
 	inpaint: bool = False  # a mask limits the change to its white area
-	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255) at width x height
+	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255), blurred, sized
+	mask_blur: int = 0  # pixels
+	mask_crop_padding: int | None = None  # inpaint only the masked area, grown by this many pixels
 
 
 class QueuedEvent(BaseModel):

@@ -20,6 +20,8 @@ DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
 MAX_SEED = 2**63 - 1
 MAX_LORA_WEIGHT = 2.0
+MAX_MASK_BLUR = 64
+MAX_MASK_CROP_PADDING = 1024
 
 
 class Prompts(BaseModel):
@@ -73,6 +75,7 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	checks.append(('strength', _check_strength(params)))
 	if params.mask_image and not params.init_image:
 		checks.append(('mask_image', 'mask_image masks an init_image: send init_image too'))
+	checks += _mask_checks(params)
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):
@@ -89,6 +92,21 @@ def _check_strength(params: GenerateParams) -> str | None:
 	if not math.isfinite(strength) or not 0 < strength <= 1:
 		return f'strength must be above 0 and at most 1, got {strength}'
 	return None
+
+
+def _mask_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
+	checks: list[tuple[str, str | None]] = []
+	for field, value, most in (
+		('mask_blur', params.mask_blur or None, MAX_MASK_BLUR),
+		('mask_crop_padding', params.mask_crop_padding, MAX_MASK_CROP_PADDING),
+	):
+		if value is None:
+			continue
+		if not params.mask_image:
+			checks.append((field, f'{field} applies to inpainting only: send mask_image too, or leave it unset'))
+		elif value > most:
+			checks.append((field, f'{field} must be at most {most} pixels, got {value}'))
+	return checks
 
 
 def _lora_checks(params: GenerateParams, limits: LimitsSettings) -> list[tuple[str, str | None]]:
@@ -142,4 +160,6 @@ def resolve(
 		preview_every=params.preview_every,
 		strength=(params.strength or DEFAULT_STRENGTH) if params.init_image else None,
 		inpaint=bool(params.init_image and params.mask_image),
+		mask_blur=params.mask_blur,
+		mask_crop_padding=params.mask_crop_padding,
 	)

@@ -58,7 +58,8 @@ def denoise(
 	with torch.inference_mode():
 		if spec.init_image is not None and spec.mask_image is not None:
 			inpaint = _task_pipe(pipe, AutoPipelineForInpainting, 'inpainting')
-			result = inpaint(image=spec.init_image, mask_image=spec.mask_image, strength=spec.strength, **sized)
+			masks = {'mask_image': spec.mask_image, 'padding_mask_crop': spec.mask_crop_padding}
+			result = inpaint(image=spec.init_image, strength=spec.strength, **masks, **sized)
 			# the kept (black) area is returned exactly as sent, not as its trip through the VAE
 			overlay = inpaint.image_processor.apply_overlay
 			return [overlay(spec.mask_image, spec.init_image, image) for image in result.images]

@@ -61,6 +61,10 @@ def image_metadata(
 		fields.append(('Denoising strength', f'{spec.strength:g}'))
 	if spec.inpaint:
 		fields.append(('Inpaint', 'masked area'))
+		if spec.mask_blur:
+			fields.append(('Mask blur', str(spec.mask_blur)))
+		if spec.mask_crop_padding is not None:
+			fields += [('Inpaint area', 'Only masked'), ('Masked area padding', str(spec.mask_crop_padding))]
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

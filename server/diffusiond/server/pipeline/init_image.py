@@ -1,6 +1,6 @@
 """img2img and inpainting sources: decoded through the image guard, sized to the job (see GenerateRequest)."""
 
-from PIL import Image
+from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
@@ -34,17 +34,16 @@ def decode_sources(params: GenerateParams, max_pixels: int) -> tuple[GeneratePar
 	return params.model_copy(update={'width': width, 'height': height}), Sources(init=image, mask=mask)
 
 
-def fit(sources: Sources, width: int, height: int) -> Sources:
-	"""The sources at exactly width x height (Lanczos), as the pipeline needs; the mask thresholded to 0/255."""
+def fit(sources: Sources, width: int, height: int, blur: int = 0) -> Sources:
+	"""The sources at exactly width x height (Lanczos), as the pipeline needs; the mask thresholded to 0/255,
+	then blurred by `blur` pixels (the pipeline thresholds it again; the paste-back uses the soft edge)."""
 	size = (width, height)
 
 	def sized(image: Image.Image) -> Image.Image:
 		return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
 
 	init = sized(sources.init) if sources.init is not None else None
-	mask = (
-		sized(sources.mask).point(lambda value: 255 if value >= MASK_THRESHOLD else 0)
-		if sources.mask is not None
-		else None
-	)
-	return Sources(init=init, mask=mask)
+	if sources.mask is None:
+		return Sources(init=init)
+	mask = sized(sources.mask).point(lambda value: 255 if value >= MASK_THRESHOLD else 0)
+	return Sources(init=init, mask=mask.filter(ImageFilter.GaussianBlur(blur)) if blur else mask)

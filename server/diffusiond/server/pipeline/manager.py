@@ -139,7 +139,7 @@ class PipelineManager:
 		)
 		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
 		if sources.init is not None:
-			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height)
+			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
 			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:

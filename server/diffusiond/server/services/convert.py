@@ -64,6 +64,8 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		init_image=request.init_image,
 		strength=request.strength if has('strength') else None,
 		mask_image=request.mask_image,
+		mask_blur=request.mask_blur,
+		mask_crop_padding=request.mask_crop_padding if has('mask_crop_padding') else None,
 	)
 
 
