@@ -22,10 +22,11 @@ from diffusiond.server.errors import (
 	QueueFullError,
 	ShuttingDownError,
 )
+from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, ProgressEvent
 from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.channel import EventChannel
-from diffusiond.server.schemas import CompletedEvent, GenerateParams, ImageEvent, JobState, JobTimings, ProgressEvent
+from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.services.paging import decode_token, encode_token, page
 from diffusiond.server.settings import Settings
 from diffusiond.server.validation import resolve

@@ -1,10 +1,9 @@
-"""Internal schemas of the generation domain: requests as validated, job events, job summaries.
+"""Internal schemas of the generation domain: requests as validated and resolved (events.py: what jobs emit).
 
 These never import generated protobuf code; `services/convert.py` maps them at the edge.
 """
 
 import enum
-from datetime import datetime
 from pathlib import Path
 
 from PIL import Image
@@ -127,80 +126,3 @@ class JobSpec(BaseModel):
 	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255), blurred, sized
 	mask_blur: int = 0  # pixels
 	mask_crop_padding: int | None = None  # inpaint only the masked area, grown by this many pixels
-
-
-class QueuedEvent(BaseModel):
-	position: int
-	queue_length: int
-
-
-class StartedEvent(BaseModel):
-	model: str
-	prompt: str = ''
-	negative_prompt: str = ''
-	styles: list[str] = Field(default_factory=list)
-	loras: list[LoraSpec] = Field(default_factory=list)
-	seeds: list[int]
-	sampler: Sampler
-	scheduler: str
-	width: int
-	height: int
-	steps: int
-
-
-class ProgressEvent(BaseModel):
-	step: int
-	total_steps: int
-	elapsed_s: float
-	eta_s: float
-
-
-class PreviewEvent(BaseModel):
-	step: int
-	data: bytes
-	mime_type: str = 'image/jpeg'
-	width: int
-	height: int
-
-
-class ImageEvent(BaseModel):
-	index: int
-	seed: int
-	data: bytes
-	mime_type: str
-	width: int
-	height: int
-
-
-class JobTimings(BaseModel):
-	queued_s: float = 0.0
-	load_s: float = 0.0
-	inference_s: float = 0.0
-	encode_s: float = 0.0
-	total_s: float = 0.0
-
-
-class CompletedEvent(BaseModel):
-	state: JobState
-	timings: JobTimings
-
-
-JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent
-
-
-class JobInfo(BaseModel):
-	"""A queued or running job, as ListJobs shows it."""
-
-	job_id: str
-	state: JobState
-	position: int
-	model: str
-	prompt: str
-	width: int
-	height: int
-	steps: int
-	num_images: int
-	step: int
-	created_at: datetime = Field(description='UTC submission time.')
-	loras: list[LoraSpec] = Field(default_factory=list)
-	styles: list[str] = Field(default_factory=list)

@@ -16,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.events import ImageEvent
 from diffusiond.server.history.files import write_file
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.pipeline.job import Job
-from diffusiond.server.schemas import ImageEvent, ImageFormat, JobState
+from diffusiond.server.schemas import ImageFormat, JobState
 from diffusiond.server.store.history_repo import HistoryRepository
 
 log = logging.getLogger(__name__)

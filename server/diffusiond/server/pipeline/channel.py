@@ -13,7 +13,7 @@ import collections
 from collections.abc import AsyncIterator
 
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.schemas import (
+from diffusiond.server.events import (
 	CompletedEvent,
 	ImageEvent,
 	JobEvent,

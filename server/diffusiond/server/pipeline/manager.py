@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
+from diffusiond.server.events import JobInfo
 from diffusiond.server.history.writer import History
 from diffusiond.server.pipeline.cache import CachedModel
 from diffusiond.server.pipeline.channel import EventChannel
@@ -23,7 +24,7 @@ from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.pipeline.worker import Worker
-from diffusiond.server.schemas import GenerateParams, JobInfo, JobState
+from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.styles.book import StyleBook

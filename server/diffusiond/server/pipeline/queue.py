@@ -17,8 +17,9 @@ from diffusiond.server.errors import (
 	ShutdownCancelledError,
 	ShuttingDownError,
 )
+from diffusiond.server.events import JobInfo, QueuedEvent
 from diffusiond.server.pipeline.job import Job
-from diffusiond.server.schemas import JobInfo, JobState, QueuedEvent
+from diffusiond.server.schemas import JobState
 
 _RECENT_LIMIT = 1024
 

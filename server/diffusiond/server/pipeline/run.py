@@ -11,21 +11,14 @@ import time
 from PIL import Image
 
 from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
 from diffusiond.server.history.writer import HistoryWriter
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.encode import encode_image
 from diffusiond.server.pipeline.infotext import image_metadata
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.seam import Backend, RunOutput
-from diffusiond.server.schemas import (
-	CompletedEvent,
-	ImageEvent,
-	JobState,
-	JobTimings,
-	PreviewEvent,
-	ProgressEvent,
-	StartedEvent,
-)
+from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
 

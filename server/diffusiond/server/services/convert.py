@@ -1,21 +1,16 @@
 """Conversion between protobuf messages and domain schemas: the only place that knows both."""
 
-from diffusiond.server.schemas import (
+from diffusiond.server.events import (
 	CompletedEvent,
-	GenerateParams,
 	ImageEvent,
-	ImageFormat,
 	JobEvent,
 	JobInfo,
-	JobState,
-	LoraRequest,
-	LoraSpec,
 	PreviewEvent,
 	ProgressEvent,
 	QueuedEvent,
-	Sampler,
 	StartedEvent,
 )
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Sampler
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 _FORMATS = {

@@ -1,0 +1,87 @@
+"""Internal schemas of what a job emits (its stream's events) and how ListJobs shows it.
+
+These never import generated protobuf code; `services/convert.py` maps them at the edge.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from diffusiond.server.schemas import JobState, LoraSpec, Sampler
+
+
+class QueuedEvent(BaseModel):
+	position: int
+	queue_length: int
+
+
+class StartedEvent(BaseModel):
+	model: str
+	prompt: str = ''
+	negative_prompt: str = ''
+	styles: list[str] = Field(default_factory=list)
+	loras: list[LoraSpec] = Field(default_factory=list)
+	seeds: list[int]
+	sampler: Sampler
+	scheduler: str
+	width: int
+	height: int
+	steps: int
+
+
+class ProgressEvent(BaseModel):
+	step: int
+	total_steps: int
+	elapsed_s: float
+	eta_s: float
+
+
+class PreviewEvent(BaseModel):
+	step: int
+	data: bytes
+	mime_type: str = 'image/jpeg'
+	width: int
+	height: int
+
+
+class ImageEvent(BaseModel):
+	index: int
+	seed: int
+	data: bytes
+	mime_type: str
+	width: int
+	height: int
+
+
+class JobTimings(BaseModel):
+	queued_s: float = 0.0
+	load_s: float = 0.0
+	inference_s: float = 0.0
+	encode_s: float = 0.0
+	total_s: float = 0.0
+
+
+class CompletedEvent(BaseModel):
+	state: JobState
+	timings: JobTimings
+
+
+JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent
+
+
+class JobInfo(BaseModel):
+	"""A queued or running job, as ListJobs shows it."""
+
+	job_id: str
+	state: JobState
+	position: int
+	model: str
+	prompt: str
+	width: int
+	height: int
+	steps: int
+	num_images: int
+	step: int
+	created_at: datetime = Field(description='UTC submission time.')
+	loras: list[LoraSpec] = Field(default_factory=list)
+	styles: list[str] = Field(default_factory=list)
