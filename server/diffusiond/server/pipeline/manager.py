@@ -10,7 +10,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from diffusiond.server.catalog import Catalog, ModelInfo
-from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
+from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.history.writer import History
@@ -19,7 +19,7 @@ from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.pipeline.device import DeviceStats
 from diffusiond.server.pipeline.estimate import Estimator, check_deadline
-from diffusiond.server.pipeline.init_image import decode_sources, fit
+from diffusiond.server.pipeline.intake import Intake
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
 from diffusiond.server.pipeline.seam import Backend
@@ -28,8 +28,6 @@ from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.styles.book import StyleBook
-from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.validation import Prompts, check, resolve
 
 log = logging.getLogger(__name__)
 T = TypeVar('T')
@@ -66,6 +64,7 @@ class PipelineManager:
 		self._worker = Worker(self._queue, backend, self._estimator, device.png_compress_level, device.batch_max_images)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
+		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)
 		self.default_model = ''
 
 	async def start(self) -> None:
@@ -124,30 +123,13 @@ class PipelineManager:
 		"""
 		if self._loop is None:
 			raise ShuttingDownError('the pipeline manager is not running')
-		limits = self._settings.limits
-		params, sources = await asyncio.to_thread(decode_sources, params, limits.max_image_pixels)
-		check(params, limits)
-		if not params.model:
-			await self._default_prepared.wait()  # calls made during start-up wait for the default model
-		inpaint = bool(params.init_image and params.mask_image)
-		model = await self.catalog.loadable(params.model, unmasked_job=not inpaint)
-		loras = await self.loras.resolve(params.loras, model)
-		styles = await self.styles.resolve(params.styles)
-		styled = apply_styles(params.prompt, params.negative_prompt, styles)
-		prompt = with_trigger_words(styled.prompt, loras) if params.add_trigger_words else styled.prompt
-		prompts = Prompts(
-			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
-		)
-		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
-		if sources.init is not None:
-			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
-			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})
+		spec, model = await self._intake.spec(params)
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:
 			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)
 		self._queue.put(job)
 		await self.catalog.mark_used(model.id)
-		await self.loras.mark_used([lora.spec.id for lora in loras])
+		await self.loras.mark_used([lora.id for lora in spec.loras])
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
 			job.id,

@@ -1,0 +1,52 @@
+"""Intake: a Generate request turned into the job spec the worker runs, or refused with the reason.
+
+Decodes the init image and mask (off the loop), validates every field, resolves the model, LoRAs and
+styles, applies styles and trigger words, fills in every default, and sizes the sources to the job.
+"""
+
+import asyncio
+
+from diffusiond.server.catalog import Catalog, ModelInfo
+from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
+from diffusiond.server.pipeline.init_image import decode_sources, fit
+from diffusiond.server.schemas import GenerateParams, JobSpec
+from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.styles.book import StyleBook
+from diffusiond.server.styles.templates import apply_styles
+from diffusiond.server.validation import Prompts, check, resolve
+
+
+class Intake:
+	def __init__(
+		self,
+		catalog: Catalog,
+		loras: LoraCatalog,
+		styles: StyleBook,
+		limits: LimitsSettings,
+		default_ready: asyncio.Event,
+	) -> None:
+		self._catalog = catalog
+		self._loras = loras
+		self._styles = styles
+		self._limits = limits
+		self._default_ready = default_ready  # set once the default model is known (start-up)
+
+	async def spec(self, params: GenerateParams) -> tuple[JobSpec, ModelInfo]:
+		params, sources = await asyncio.to_thread(decode_sources, params, self._limits.max_image_pixels)
+		check(params, self._limits)
+		if not params.model:
+			await self._default_ready.wait()  # calls made during start-up wait for the default model
+		inpaint = bool(params.init_image and params.mask_image)
+		model = await self._catalog.loadable(params.model, unmasked_job=not inpaint)
+		loras = await self._loras.resolve(params.loras, model)
+		styles = await self._styles.resolve(params.styles)
+		styled = apply_styles(params.prompt, params.negative_prompt, styles)
+		prompt = with_trigger_words(styled.prompt, loras) if params.add_trigger_words else styled.prompt
+		prompts = Prompts(
+			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
+		)
+		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
+		if sources.init is not None:
+			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
+			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})
+		return spec, model
