@@ -3,6 +3,7 @@
 import io
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,8 @@ def img2img_ratio(
 	)
 	direct_i2i = AutoPipelineForImage2Image.from_pipe(direct_pipe)
 	direct_i2i.set_progress_bar_config(disable=True)
-	i2i_direct, i2i_served = [], []
-	for _ in range(repeats):
-		start = time.perf_counter()
+
+	def direct() -> None:
 		direct_i2i(
 			prompt=PROMPT,
 			image=init,
@@ -42,12 +42,8 @@ def img2img_ratio(
 			num_inference_steps=steps,
 			generator=[torch.Generator('cpu').manual_seed(1)],
 		)
-		i2i_direct.append(time.perf_counter() - start)
-		start = time.perf_counter()
-		for _ in stub.Generate(i2i_request):
-			pass
-		i2i_served.append(time.perf_counter() - start)
-	return statistics.median(i2i_served) / statistics.median(i2i_direct)
+
+	return served_over_direct(stub, i2i_request, direct, repeats)
 
 
 def with_lora_ratio(
@@ -64,15 +60,27 @@ def with_lora_ratio(
 	direct_pipe.load_lora_weights(str(lora_file.parent), weight_name=lora_file.name, adapter_name='bench')
 	direct_pipe.set_adapters(['bench'], adapter_weights=[0.8])
 	steps, size = request.steps, request.width
-	direct_times, served_times = [], []
 	for _ in stub.Generate(with_lora):  # warm-up: the daemon attaches the LoRA once
 		pass
+	return served_over_direct(
+		stub,
+		with_lora,
+		lambda: direct_pipe(prompt=PROMPT, width=size, height=size, num_inference_steps=steps),
+		repeats,
+	)
+
+
+def served_over_direct(
+	stub: gen_grpc.GenerationServiceStub, request: gen_pb.GenerateRequest, direct: Callable[[], object], repeats: int
+) -> float:
+	"""Median time of `request` through the daemon / of `direct()`, the two alternated so drift hits both."""
+	direct_times, served_times = [], []
 	for _ in range(repeats):
 		start = time.perf_counter()
-		direct_pipe(prompt=PROMPT, width=size, height=size, num_inference_steps=steps)
+		direct()
 		direct_times.append(time.perf_counter() - start)
 		start = time.perf_counter()
-		for _ in stub.Generate(with_lora):
+		for _ in stub.Generate(request):
 			pass
 		served_times.append(time.perf_counter() - start)
 	return statistics.median(served_times) / statistics.median(direct_times)

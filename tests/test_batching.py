@@ -34,26 +34,35 @@ def _request(prompt: str, **fields: int) -> gen_pb.GenerateRequest:
 	return request
 
 
-async def test_compatible_jobs_share_one_call_up_to_the_image_limit(start_fake: StartDaemon) -> None:
+async def _run_behind(
+	start_fake: StartDaemon, requests: list[gen_pb.GenerateRequest], overrides: Overrides | None = BATCHING
+) -> tuple[FakeBackend, list[list[gen_pb.GenerateEvent]]]:
+	"""Queues `requests` one at a time (so in this order) behind a running job; the calls made and every stream."""
 	backend = FakeBackend(step_s=0.02)
-	daemon = await start_fake(backend, BATCHING)
+	daemon = await start_fake(backend, overrides)
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(_request('running', steps=50))
 		await next_of(running, 'started')
-		queued = []
-		for request in (
-			_request('a', seed=10, num_images=2),
-			_request('other size', width=128),
-			_request('b', seed=20),
-			_request('c', seed=30, steps=4),  # other steps: runs alone
-			_request('d', seed=40, num_images=2),  # would make 5 images: the next call
-		):  # one at a time, so the queue order is the order above
-			queued.append(stub.Generate(request))
-			await next_of(queued[-1], 'queued')
-		ended = await asyncio.gather(collect(running), *(collect(call) for call in queued))
+		calls = []
+		for request in requests:
+			calls.append(stub.Generate(request))
+			await next_of(calls[-1], 'queued')
+		ended = await asyncio.gather(collect(running), *(collect(call) for call in calls))
+	return backend, ended[1:]
+
+
+async def test_compatible_jobs_share_one_call_up_to_the_image_limit(start_fake: StartDaemon) -> None:
+	requests = [
+		_request('a', seed=10, num_images=2),
+		_request('other size', width=128),
+		_request('b', seed=20),
+		_request('c', seed=30, steps=4),  # other steps: runs alone
+		_request('d', seed=40, num_images=2),  # would make 5 images: the next call
+	]
+	backend, ended = await _run_behind(start_fake, requests)
 	assert backend.batches == [['running'], ['a', 'b'], ['other size'], ['c'], ['d']]
-	by_prompt = dict(zip(['a', 'other size', 'b', 'c', 'd'], ended[1:], strict=True))
+	by_prompt = dict(zip(['a', 'other size', 'b', 'c', 'd'], ended, strict=True))
 	for prompt, seeds in (('a', [10, 11]), ('b', [20]), ('d', [40, 41])):
 		events = by_prompt[prompt]
 		assert [event.image.seed for event in events if event.HasField('image')] == seeds
@@ -62,17 +71,7 @@ async def test_compatible_jobs_share_one_call_up_to_the_image_limit(start_fake: 
 
 
 async def test_batching_is_off_by_default(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.02)
-	daemon = await start_fake(backend)
-	chan, stub = stubs(daemon)
-	async with chan:
-		running = stub.Generate(_request('running', steps=40))
-		await next_of(running, 'started')
-		calls = []
-		for prompt in ('a', 'b'):
-			calls.append(stub.Generate(_request(prompt)))
-			await next_of(calls[-1], 'queued')
-		await asyncio.gather(collect(running), *(collect(call) for call in calls))
+	backend, _ = await _run_behind(start_fake, [_request('a'), _request('b')], overrides=None)
 	assert backend.batches == [['running'], ['a'], ['b']]
 
 
@@ -140,21 +139,12 @@ async def test_batched_images_match_the_unbatched_ones(
 
 
 async def test_a_priority_job_is_never_jumped_by_a_batch_partner(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.02)
-	daemon = await start_fake(backend, BATCHING)
-	chan, stub = stubs(daemon)
-	async with chan:
-		running = stub.Generate(_request('running', steps=40))
-		await next_of(running, 'started')
-		calls = []
-		for request in (
-			_request('urgent 64', priority=True),
-			_request('urgent 128', width=128, priority=True),
-			_request('later 64'),  # fits urgent 64's batch, but would jump urgent 128
-		):
-			calls.append(stub.Generate(request))
-			await next_of(calls[-1], 'queued')
-		await asyncio.gather(collect(running), *(collect(call) for call in calls))
+	requests = [
+		_request('urgent 64', priority=True),
+		_request('urgent 128', width=128, priority=True),
+		_request('later 64'),  # fits urgent 64's batch, but would jump urgent 128
+	]
+	backend, _ = await _run_behind(start_fake, requests)
 	assert backend.batches == [['running'], ['urgent 64'], ['urgent 128'], ['later 64']]
 
 
