@@ -6,7 +6,7 @@ each image keeps its own generator, so its starting noise is the one it gets unb
 inpainting jobs never batch.
 """
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 
 from diffusiond.server.pipeline.job import Job
 
@@ -18,3 +18,21 @@ def batch_key(job: Job) -> Hashable | None:
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	return (job.model.id, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, loras)
+
+
+def partners(head: Job, queued: Iterable[Job], max_images: int) -> list[Job]:
+	"""The queued jobs (in queue order, from anywhere in the queue) that join `head`'s call, at most
+	`max_images` images in all; while a priority job of another shape waits, only priority jobs ride
+	along, so none jumps it."""
+	room = max_images - len(head.spec.seeds)
+	wanted = batch_key(head)
+	if room <= 0 or wanted is None:  # batching off (max 1), a full head, or a job that runs alone
+		return []
+	waiting = list(queued)
+	guarded = any(job.priority and batch_key(job) != wanted for job in waiting)
+	chosen = []
+	for job in waiting:
+		if len(job.spec.seeds) <= room and batch_key(job) == wanted and (job.priority or not guarded):
+			chosen.append(job)
+			room -= len(job.spec.seeds)
+	return chosen

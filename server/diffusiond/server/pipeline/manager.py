@@ -58,10 +58,9 @@ class PipelineManager:
 		self.catalog = catalog
 		self.loras = loras
 		self.styles = styles
-		self._queue = JobQueue(settings.limits.max_queue)
+		self._queue = JobQueue(settings.limits.max_queue, settings.device.batch_max_images)
 		self._estimator = Estimator()
-		device = settings.device
-		self._worker = Worker(self._queue, backend, self._estimator, device.png_compress_level, device.batch_max_images)
+		self._worker = Worker(self._queue, backend, self._estimator, settings.device.png_compress_level)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)

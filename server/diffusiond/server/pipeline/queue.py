@@ -6,7 +6,7 @@ which is thread-safe, so every method may be called from either side.
 
 import collections
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 
 from diffusiond.server.errors import (
 	DiffusiondError,
@@ -18,18 +18,19 @@ from diffusiond.server.errors import (
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobInfo, QueuedEvent
+from diffusiond.server.pipeline.batching import partners
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.schemas import JobState
 
 _RECENT_LIMIT = 1024
 
 ControlTask = Callable[[], None]
-BatchKey = Callable[[Job], Hashable | None]  # jobs with one key run as one batch; None = never batched
 
 
 class JobQueue:
-	def __init__(self, capacity: int) -> None:
+	def __init__(self, capacity: int, batch_max_images: int = 1) -> None:
 		self.capacity = capacity
+		self._batch_max_images = batch_max_images  # 1 = no batching
 		self._lock = threading.Condition()
 		self._jobs: collections.deque[Job] = collections.deque()
 		self._control: collections.deque[ControlTask] = collections.deque()
@@ -76,8 +77,10 @@ class JobQueue:
 			self._control.append(task)
 			self._lock.notify()
 
-	def take(self) -> Job | ControlTask | None:
-		"""Worker-only: blocks for the next control task or job; None once stopped and empty."""
+	def take(self) -> list[Job] | ControlTask | None:
+		"""Worker-only: blocks for the next control task or job; None once stopped and empty.
+
+		A job comes with the queued jobs that share its pipeline call when batching is on (batching.py)."""
 		with self._lock:
 			while not (self._control or self._jobs or self._stopped):
 				self._lock.wait()
@@ -85,34 +88,15 @@ class JobQueue:
 				return self._control.popleft()
 			if not self._jobs:
 				return None
-			job = self._jobs.popleft()
-			job.state = JobState.RUNNING
-			self._running = [job]
+			head = self._jobs.popleft()
+			batch = [head, *partners(head, self._jobs, self._batch_max_images)]
+			for job in batch[1:]:
+				self._jobs.remove(job)
+			for job in batch:
+				job.state = JobState.RUNNING
+			self._running = batch
 			self._announce_positions()
-			return job
-
-	def take_partners(self, head: Job, key: BatchKey, max_images: int) -> list[Job]:
-		"""Worker-only: moves queued jobs that can share `head`'s pipeline call into the running batch.
-
-		Taken in queue order from anywhere in the queue, while the batch holds at most `max_images` images;
-		while a priority job of another shape waits, only priority jobs ride along (none jumps it)."""
-		wanted = key(head)
-		if wanted is None:
-			return []
-		with self._lock:
-			room = max_images - len(head.spec.seeds)
-			guarded = any(job.priority and key(job) != wanted for job in self._jobs)
-			partners = []
-			for job in list(self._jobs):
-				if len(job.spec.seeds) <= room and key(job) == wanted and (job.priority or not guarded):
-					self._jobs.remove(job)
-					job.state = JobState.RUNNING
-					partners.append(job)
-					room -= len(job.spec.seeds)
-			if partners:
-				self._running += partners
-				self._announce_positions()
-			return partners
+			return batch
 
 	def done(self, jobs: list[Job], seconds: float) -> None:
 		"""Worker-only: the running job or batch ended (their states are final)."""

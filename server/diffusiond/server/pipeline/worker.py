@@ -9,7 +9,6 @@ import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.history.writer import HistoryWriter
-from diffusiond.server.pipeline.batching import batch_key
 from diffusiond.server.pipeline.estimate import Estimator
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.pipeline.queue import JobQueue
@@ -21,11 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-	def __init__(
-		self, queue: JobQueue, backend: Backend, estimator: Estimator, png_level: int = 4, batch_max_images: int = 1
-	) -> None:
+	def __init__(self, queue: JobQueue, backend: Backend, estimator: Estimator, png_level: int = 4) -> None:
 		self._png_level = png_level
-		self._batch_max_images = batch_max_images
 		self._queue = queue
 		self._backend = backend
 		self._estimator = estimator
@@ -40,10 +36,8 @@ class Worker:
 
 	def _loop(self) -> None:
 		while (item := self._queue.take()) is not None:
-			if isinstance(item, Job):
-				jobs = [item]
-				if self._batch_max_images > 1:
-					jobs += self._queue.take_partners(item, batch_key, self._batch_max_images)
+			if isinstance(item, list):
+				jobs = item
 				started = time.monotonic()
 				self._run(jobs)
 				self._queue.done(jobs, time.monotonic() - started)
