@@ -5,6 +5,7 @@ It implements `seam.Backend`, the protocol the manager depends on (tests put a f
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import diffusers
@@ -150,8 +151,7 @@ class DiffusersBackend:
 		"""Every image of `specs` in one pipeline call (a batch of jobs that share everything but prompts/seeds)."""
 		spec = specs[0]
 		current = self._current(spec)
-		wanted = any(hook is not None and job.preview_every for job, hook in zip(specs, on_previews, strict=True))
-		previewer = self._previewers.get(current.info.base) if wanted else None
+		previewer = partial(self._previewers.get, current.info.base)
 		try:
 			images = denoise(current.pipe, previewer, specs, on_step, on_previews)
 		except torch.OutOfMemoryError as exc:

@@ -17,7 +17,7 @@ _Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the b
 
 def denoise(
 	pipe: DiffusionPipeline,
-	previewer: Previewer | None,
+	previewer: Callable[[], Previewer],
 	specs: list[JobSpec],
 	on_step: StepHook,
 	on_previews: list[PreviewHook | None],
@@ -32,7 +32,7 @@ def denoise(
 		if hook is not None and spec.preview_every:
 			shows.append((offset, spec.preview_every, hook))
 		offset += len(spec.seeds)
-	preview = previewer if shows else None
+	preview = previewer() if shows else None  # made only when some job wants previews (TAESD loads lazily)
 
 	def callback(
 		pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]

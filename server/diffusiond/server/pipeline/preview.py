@@ -10,7 +10,6 @@ Two ways, chosen per model family:
 
 import io
 import logging
-import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -77,7 +76,7 @@ class TinyDecoderPreview:
 
 
 class Previewers:
-	"""One previewer per model family: the tiny decoder found in `folder`, else latent2rgb. Worker thread.
+	"""One previewer per model family: the tiny decoder found in `folder`, else latent2rgb. Worker thread only.
 
 	`mode` is the device.preview_decoder setting: 'taesd', 'latent2rgb', or 'auto' (taesd off the CPU)."""
 
@@ -87,13 +86,11 @@ class Previewers:
 		self._device = device
 		self._dtype = dtype
 		self._made: dict[ModelBase, Previewer] = {}
-		self._lock = threading.Lock()
 
 	def get(self, base: ModelBase) -> Previewer:
-		with self._lock:
-			if base not in self._made:
-				self._made[base] = self._make(base)
-			return self._made[base]
+		if base not in self._made:
+			self._made[base] = self._make(base)
+		return self._made[base]
 
 	def _make(self, base: ModelBase) -> Previewer:
 		name = TINY_DECODERS.get(base, 'taesd')
