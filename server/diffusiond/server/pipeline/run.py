@@ -33,7 +33,6 @@ class BatchRun:
 		self._backend = backend
 		self._history = history
 		self._png_level = png_level
-		self.inference_s = 0.0
 		self.work_s = 0.0  # from the first step to the last image encoded
 
 	def _live(self) -> list[Job]:
@@ -55,24 +54,27 @@ class BatchRun:
 		self._backend.load(head.model)
 		scheduler = self._backend.prepare(head.spec)
 		load_s = time.monotonic() - begin
+		stats = self._backend.stats()  # once per call: every job of a batch ran on the same device
 		for job in self._live():
-			self._start(job, scheduler)
+			self._start(job, scheduler, f'{stats.name} ({stats.dtype})')
 		inference_start = time.monotonic()
 
 		def on_step(step: int, total: int) -> None:
 			elapsed = time.monotonic() - inference_start
+			progress = ProgressEvent(
+				step=step, total_steps=total, elapsed_s=elapsed, eta_s=elapsed / step * (total - step)
+			)
 			for job in self._live():
 				job.step = step
-				eta = elapsed / step * (total - step)
-				job.channel.publish(ProgressEvent(step=step, total_steps=total, elapsed_s=elapsed, eta_s=eta))
+				job.channel.publish(progress)
 
 		output = self._call(on_step)
-		self.inference_s = time.monotonic() - inference_start
+		inference_s = time.monotonic() - inference_start
 		offset = 0
 		for job in self._jobs:
 			count = len(job.spec.seeds)
 			if not job.finished:
-				timings = JobTimings(queued_s=begin - job.submitted, load_s=load_s, inference_s=self.inference_s)
+				timings = JobTimings(queued_s=begin - job.submitted, load_s=load_s, inference_s=inference_s)
 				self._finish(job, output.images[offset : offset + count], scheduler, timings)
 			offset += count
 		self.work_s = time.monotonic() - inference_start
@@ -90,7 +92,7 @@ class BatchRun:
 
 		return on_preview
 
-	def _start(self, job: Job, scheduler: str) -> None:
+	def _start(self, job: Job, scheduler: str, device: str) -> None:
 		spec = job.spec
 		job.channel.publish(
 			StartedEvent(
@@ -108,8 +110,7 @@ class BatchRun:
 			)
 		)
 		if self._history is not None:
-			stats = self._backend.stats()
-			self._history.started(job, scheduler, f'{stats.name} ({stats.dtype})')
+			self._history.started(job, scheduler, device)
 
 	def _finish(self, job: Job, images: list[Image.Image], scheduler: str, timings: JobTimings) -> None:
 		spec = job.spec
