@@ -99,6 +99,11 @@ class GenerateParams(BaseModel):
 	mask_blur: int = 0
 	mask_crop_padding: int | None = None
 
+	@property
+	def inpaint(self) -> bool:
+		"""An inpainting request: an init image and a mask over it."""
+		return bool(self.init_image and self.mask_image)
+
 
 class JobSpec(BaseModel):
 	"""A validated job with every value resolved: what the worker runs."""

@@ -73,8 +73,6 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
 	checks.append(('strength', _check_strength(params)))
-	if params.mask_image and not params.init_image:
-		checks.append(('mask_image', 'mask_image masks an init_image: send init_image too'))
 	checks += _mask_checks(params)
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
@@ -96,6 +94,8 @@ def _check_strength(params: GenerateParams) -> str | None:
 
 def _mask_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
 	checks: list[tuple[str, str | None]] = []
+	if params.mask_image and not params.init_image:
+		checks.append(('mask_image', 'mask_image masks an init_image: send init_image too'))
 	for field, value, most in (
 		('mask_blur', params.mask_blur or None, MAX_MASK_BLUR),
 		('mask_crop_padding', params.mask_crop_padding, MAX_MASK_CROP_PADDING),
@@ -159,7 +159,7 @@ def resolve(
 		styles=prompts.styles if prompts else [],
 		preview_every=params.preview_every,
 		strength=(params.strength or DEFAULT_STRENGTH) if params.init_image else None,
-		inpaint=bool(params.init_image and params.mask_image),
+		inpaint=params.inpaint,
 		mask_blur=params.mask_blur,
 		mask_crop_padding=params.mask_crop_padding,
 	)

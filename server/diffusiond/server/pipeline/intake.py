@@ -36,8 +36,7 @@ class Intake:
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		inpaint = bool(params.init_image and params.mask_image)
-		model = await self._catalog.loadable(params.model, unmasked_job=not inpaint)
+		model = await self._catalog.loadable(params.model, unmasked_job=not params.inpaint)
 		loras = await self._loras.resolve(params.loras, model)
 		styles = await self._styles.resolve(params.styles)
 		styled = apply_styles(params.prompt, params.negative_prompt, styles)
