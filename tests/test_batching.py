@@ -91,15 +91,18 @@ async def test_cancelling_one_job_of_a_batch_leaves_the_others(start_fake: Start
 		await stub.CancelJob(gen_pb.CancelJobRequest(job_id=dropped_id))
 		_, error = await until_error(dropped)
 		steps_when_cancelled = len(backend.completed_steps)
+		history = history_grpc.HistoryServiceStub(chan)
+		# From the moment its caller sees CANCELLED, the dropped job has no record (its batch still runs).
+		during = (await history.ListGenerations(history_pb.ListGenerationsRequest())).generations
 		done = await collect(kept)
 		await collect(running)
-		history = history_grpc.HistoryServiceStub(chan)
 		records = (await history.ListGenerations(history_pb.ListGenerationsRequest())).generations
 	assert backend.batches[-1] == ['kept', 'dropped']
 	assert [(job.prompt, job.position) for job in listed.jobs] == [('kept', 0), ('dropped', 0)]
 	assert error.code() == grpc.StatusCode.CANCELLED
 	assert steps_when_cancelled < 12 + 20, 'the cancelled job ends at once, not with the batch'
 	assert done[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
+	assert 'dropped' not in [record.prompt for record in during]
 	assert sorted(record.prompt for record in records) == ['kept', 'running']
 
 

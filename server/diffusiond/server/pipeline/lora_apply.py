@@ -135,8 +135,12 @@ def _detach_oldest(pipe: DiffusionPipeline, state: AdapterState, keep: set[str],
 def apply_loras(
 	pipe: DiffusionPipeline, state: AdapterState, loras: list[LoraSpec], files: LoraFiles, max_adapters: int
 ) -> bool:
-	"""Selects exactly `loras` (weight 0 = left out) on `pipe`; returns whether anything had to change."""
-	wanted = [lora for lora in loras if lora.weight > 0]
+	"""Selects exactly `loras` (weight 0 = left out) on `pipe`; returns whether anything had to change.
+
+	The adapters are selected in name order, whatever order the request gave: peft adds their outputs one
+	after the other, and float addition is not associative, so a set of LoRAs must have one order to give
+	one result."""
+	wanted = sorted((lora for lora in loras if lora.weight > 0), key=lambda lora: (lora.name, lora.key))
 	keep = {lora.key for lora in wanted}
 	names = []
 	for lora in wanted:

@@ -35,13 +35,18 @@ class BatchRun:
 		self._png_level = png_level
 		self.work_s = 0.0  # from the first step to the last image encoded
 
+	def _end(self, job: Job, state: JobState, error: DiffusiondError) -> None:
+		"""Ends `job` without images: its history record goes first, so a client that sees the end finds none."""
+		job.state = state
+		self._discard(job)
+		job.channel.fail(error)
+
 	def _live(self) -> list[Job]:
 		"""The jobs still wanted; a job whose cancel was requested is ended here (once)."""
 		for job in self._jobs:
 			if job.cancel_requested.is_set() and not job.finished:
-				job.state = JobState.CANCELLED
 				log.info('job %s cancelled at step %d: %s', job.id, job.step, job.cancel_error.message)
-				job.channel.fail(job.cancel_error)
+				self._end(job, JobState.CANCELLED, job.cancel_error)
 		live = [job for job in self._jobs if not job.finished]
 		if not live:
 			raise AllCancelled
@@ -141,12 +146,15 @@ class BatchRun:
 		"""Ends every job of the call that has not ended yet with `error`."""
 		for job in self._jobs:
 			if not job.finished:
-				job.state = JobState.FAILED
-				job.channel.fail(error)
+				self._end(job, JobState.FAILED, error)
+
+	def _discard(self, job: Job) -> None:
+		if self._history is not None and job.recorded:
+			self._history.discard(job)
+			job.recorded = False
 
 	def discard_unfinished(self) -> None:
-		"""History keeps no record of a job that ended without images."""
-		if self._history is not None:
-			for job in self._jobs:
-				if job.state is not JobState.SUCCEEDED:
-					self._history.discard(job)
+		"""History keeps no record of a job that ended without images (whatever way it ended)."""
+		for job in self._jobs:
+			if job.state is not JobState.SUCCEEDED:
+				self._discard(job)
