@@ -1,7 +1,9 @@
 """Access: the API token (health exempt), TLS and mutual TLS, the Unix socket, loopback by default."""
 
 import asyncio
+import os
 import socket
+import sys
 from pathlib import Path
 
 import grpc
@@ -151,7 +153,7 @@ async def test_unix_socket(start_fake: StartDaemon, tmp_path: Path) -> None:
 	async with AsyncClient(f'unix:{path}') as client:
 		assert [model.name for model in await client.list_models()] == ['fake-model']
 	with pytest.raises(StartupError, match='already listening'):
-		Daemon(make_settings(tmp_path, {'server': {'socket': str(path), 'tcp': False}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(path), 'tcp': False}}), FakeBackend())
 	await daemon.shutdown(0.0)
 	assert not path.exists()
 
@@ -171,13 +173,50 @@ async def test_stale_socket_is_replaced_and_open_folders_refused(start_fake: Sta
 	shared.mkdir(mode=0o755)
 	shared.chmod(0o755)
 	with pytest.raises(StartupError, match='open to other users'):
-		Daemon(make_settings(tmp_path, {'server': {'socket': str(shared / 'd.sock')}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(shared / 'd.sock')}}), FakeBackend())
 	(folder / 'file').write_text('x')
 	with pytest.raises(StartupError, match='is not a socket'):
-		Daemon(make_settings(tmp_path, {'server': {'socket': str(folder / 'file')}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(folder / 'file')}}), FakeBackend())
 
 
 async def test_a_taken_tcp_port_fails_clearly(start_fake: StartDaemon, tmp_path: Path) -> None:
 	daemon = await start_fake()
 	with pytest.raises(StartupError, match='cannot listen on 127'):
-		Daemon(make_settings(tmp_path, {'server': {'port': daemon.port}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'port': daemon.port}}), FakeBackend())
+
+
+async def test_an_unknown_method_is_refused_like_a_known_one(start_fake: StartDaemon) -> None:
+	"""Without the token nothing tells real methods from made-up ones; with it, an unknown one is UNIMPLEMENTED."""
+	daemon = await start_fake(overrides={'security': {'token': TOKEN}})
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
+		made_up = chan.unary_unary('/diffusiond.v1.ModelService/NoSuchMethod')
+		streamed = chan.unary_stream('/no.such.Service/Method')
+		without = await rpc_error(made_up(b''))
+		streamed_without = await rpc_error(streamed(b'').read())
+		wrong = await rpc_error(made_up(b'', metadata=(('authorization', 'Bearer nope'),)))
+		with_token = await rpc_error(made_up(b'', metadata=BEARER))
+	assert (without.code(), error_details(without)[0].reason) == (grpc.StatusCode.UNAUTHENTICATED, 'TOKEN_MISSING')
+	assert streamed_without.code() == grpc.StatusCode.UNAUTHENTICATED
+	assert (wrong.code(), error_details(wrong)[0].reason) == (grpc.StatusCode.UNAUTHENTICATED, 'TOKEN_INVALID')
+	assert with_token.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+@pytest.mark.parametrize('how', ['empty token file', 'token of spaces'])
+async def test_an_empty_token_setting_refuses_to_start(tmp_path: Path, how: str) -> None:
+	"""A token setting that is present but empty never means "no authentication" (a real daemon process)."""
+	env = {**os.environ, 'DIFFUSIOND_MODELS__DEMO_MODEL': 'false', 'TRANSFORMERS_VERBOSITY': 'error'}
+	command = [sys.executable, '-m', 'diffusiond.server', 'serve', '--port', '0', '--data-dir', str(tmp_path)]
+	if how == 'empty token file':
+		(tmp_path / 'token').write_text('\n')
+		command += ['--token-file', str(tmp_path / 'token')]
+		expected = f'the API token file {tmp_path / "token"} is set but empty'
+	else:
+		env['DIFFUSIOND_SECURITY__TOKEN'] = '   '
+		expected = 'DIFFUSIOND_SECURITY__TOKEN is set but empty'
+	process = await asyncio.create_subprocess_exec(
+		*command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+	)
+	_, err = await asyncio.wait_for(process.communicate(), 60)
+	assert process.returncode == 1
+	assert expected in err.decode()
+	assert 'Traceback' not in err.decode()

@@ -16,6 +16,7 @@ from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
 from diffusiond.server.history.recovery import clean_outputs
 from diffusiond.server.listen import bind
+from diffusiond.server.lock import DataDirLock
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.pipeline.factory import cache_limits, default_backend
 from diffusiond.server.pipeline.seam import Backend
@@ -60,6 +61,16 @@ class Daemon:
 
 	def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
 		self.settings = settings
+		storage = settings.storage
+		self.lock = DataDirLock(storage.data_dir)
+		self.lock.acquire()  # before anything reads or writes the data folder
+		try:
+			self._build(settings, backend)
+		except BaseException:
+			self.lock.release()
+			raise
+
+	def _build(self, settings: Settings, backend: Backend | None) -> None:
 		storage = settings.storage
 		files_changed = asyncio.Event()
 		self.database = Database(storage.database_url or default_url(storage.data_dir))
@@ -174,6 +185,7 @@ class Daemon:
 		await self.database.close()
 		if self.endpoints.socket is not None:
 			self.endpoints.socket.unlink(missing_ok=True)
+		self.lock.release()
 		log.info('stopped')
 
 

@@ -14,7 +14,7 @@ import grpc
 from diffusiond.server.errors import DiffusiondError, ShuttingDownError, TokenInvalidError, TokenMissingError
 from diffusiond.server.interceptors import Context, abort_with
 from diffusiond.server.listen import StartupError
-from diffusiond.server.settings import SecuritySettings
+from diffusiond.server.settings import EmptyTokenError, SecuritySettings
 
 _OPEN_PREFIX = '/grpc.health.v1.Health/'
 _BEARER = 'bearer '
@@ -50,6 +50,14 @@ def _refusal(
 	return grpc.stream_stream_rpc_method_handler(refuse_stream, *serializers)
 
 
+async def _unknown(requests: AsyncIterator[bytes], context: Context) -> AsyncIterator[bytes]:
+	yield b''  # never run: an unknown method reaches the gate only to be refused
+
+
+# Raw bytes in and out: the shape of a method the server does not know, to refuse it before its kind is known.
+_UNKNOWN_METHOD: grpc.RpcMethodHandler[object, object] = grpc.stream_stream_rpc_method_handler(_unknown)
+
+
 class Gate(grpc.aio.ServerInterceptor):
 	def __init__(self, token: str | None) -> None:
 		self._token = token.encode() if token else None
@@ -61,6 +69,8 @@ class Gate(grpc.aio.ServerInterceptor):
 			return cls(security.api_token())
 		except OSError as exc:
 			raise StartupError(f'cannot read the API token file {security.token_file}: {exc.strerror}') from exc
+		except EmptyTokenError as exc:
+			raise StartupError(str(exc)) from exc
 
 	@property
 	def needs_token(self) -> bool:
@@ -92,7 +102,8 @@ class Gate(grpc.aio.ServerInterceptor):
 		handler_call_details: grpc.HandlerCallDetails,
 	) -> grpc.RpcMethodHandler[object, object]:
 		handler = await continuation(handler_call_details)
-		if handler is None:
-			return handler
 		error = self.check(handler_call_details.method, handler_call_details.invocation_metadata)
-		return handler if error is None else _refusal(handler, error)
+		if error is None:
+			return handler
+		# An unknown method is refused like a known one, so a caller without the token learns nothing of the API.
+		return _refusal(handler or _UNKNOWN_METHOD, error)

@@ -12,6 +12,7 @@ from diffusiond.server.settings_groups import DownloadSettings, LimitsSettings, 
 __all__ = [
 	'DeviceSettings',
 	'DownloadSettings',
+	'EmptyTokenError',
 	'LimitsSettings',
 	'LoraSettings',
 	'ModelSettings',
@@ -81,14 +82,24 @@ class SecuritySettings(BaseModel):
 		return self
 
 	def api_token(self) -> str | None:
-		"""The token from `token` or `token_file` (surrounding whitespace dropped), or None when unset."""
+		"""The token from `token` or `token_file` (surrounding whitespace dropped), or None when neither is set.
+
+		A token setting that is present but empty is an error (EmptyTokenError), never "no authentication"."""
 		if self.token is not None:
-			value = self.token.get_secret_value()
+			value, source = self.token.get_secret_value(), 'DIFFUSIOND_SECURITY__TOKEN'
 		elif self.token_file is not None:
-			value = self.token_file.read_text()
+			value, source = self.token_file.read_text(), f'the API token file {self.token_file}'
 		else:
 			return None
-		return value.strip() or None
+		if not value.strip():
+			raise EmptyTokenError(
+				f'{source} is set but empty: put the token in it, or unset it to run without authentication'
+			)
+		return value.strip()
+
+
+class EmptyTokenError(ValueError):
+	"""A token setting that is present but holds nothing (an empty file, only spaces)."""
 
 
 class DeviceSettings(BaseModel):
