@@ -189,8 +189,8 @@ async def test_an_unknown_method_is_refused_like_a_known_one(start_fake: StartDa
 	"""Without the token nothing tells real methods from made-up ones; with it, an unknown one is UNIMPLEMENTED."""
 	daemon = await start_fake(overrides={'security': {'token': TOKEN}})
 	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
-		made_up = chan.unary_unary('/diffusiond.v1.ModelService/NoSuchMethod')
-		streamed = chan.unary_stream('/no.such.Service/Method')
+		made_up = chan.unary_unary('/diffusiond.v1.ModelService/NoSuchMethod', None, None)
+		streamed = chan.unary_stream('/no.such.Service/Method', None, None)
 		without = await rpc_error(made_up(b''))
 		streamed_without = await rpc_error(streamed(b'').read())
 		wrong = await rpc_error(made_up(b'', metadata=(('authorization', 'Bearer nope'),)))
