@@ -9,6 +9,7 @@ from pathlib import Path
 async def spawn_daemon(data_dir: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str]:
 	"""Starts the daemon (no demo model) on a free port; returns the process and its address once it listens."""
 	port_file = data_dir / 'port'
+	port_file.unlink(missing_ok=True)  # a restart on the same folder must not read the last run's port
 	command = [sys.executable, '-m', 'diffusiond.server', 'serve', '--port', '0', '--port-file', str(port_file)]
 	command += ['--data-dir', str(data_dir), '--log-level', 'WARNING', *extra]
 	env = {**os.environ, 'DIFFUSIOND_MODELS__DEMO_MODEL': 'false', 'TRANSFORMERS_VERBOSITY': 'error'}

@@ -126,25 +126,6 @@ async def test_filters_paging_update_and_delete(
 	assert (await rpc_error(history.ListGenerations(bad_token))).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_a_restart_removes_what_a_crash_left_behind(start_fake: StartDaemon) -> None:
-	daemon = await start_fake()
-	chan, gen = stubs(daemon)
-	async with chan:
-		job_id = (await collect(gen.Generate(gen_pb.GenerateRequest(prompt='kept', steps=1))))[0].job_id
-	outputs = daemon.settings.storage.outputs_dir
-	kept = next(outputs.rglob(f'{job_id}-0.png'))
-	orphan = outputs / '2026-01-01' / '00000000-0000-4000-8000-000000000000-0.png'
-	orphan.parent.mkdir(parents=True, exist_ok=True)
-	orphan.write_bytes(b'an image whose record was never written')
-	half = kept.parent / '.half-written.png.tmp'
-	half.write_bytes(b'cut')
-	await daemon.shutdown(0.0)
-	await start_fake()  # the same data folder
-	assert kept.exists()
-	assert not orphan.exists()
-	assert not half.exists()
-
-
 async def test_usage_stats_count_models_loras_styles_and_days(start_fake: StartDaemon) -> None:
 	daemon = await start_fake()
 	chan, gen = stubs(daemon)

@@ -14,7 +14,7 @@ from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
-from diffusiond.server.history.recovery import clean_outputs
+from diffusiond.server.history.recovery import recover
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
 from diffusiond.server.pipeline import PipelineManager
@@ -108,7 +108,7 @@ class Daemon:
 						self.manager,
 						storage.outputs_dir,
 						ArchiveRepository(self.database.sessions, self.history),
-						storage.data_dir / 'tmp',
+						storage.scratch_dir,
 						settings.limits.max_image_pixels,
 					),
 				),
@@ -135,7 +135,8 @@ class Daemon:
 		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
-		await clean_outputs(self.history, self.settings.storage.outputs_dir)  # before any job can write there
+		storage = self.settings.storage
+		self.recovery = await recover(self.history, storage.outputs_dir, storage.scratch_dir)  # before any job writes
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start()
 		await self.server.start()

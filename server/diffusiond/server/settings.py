@@ -158,6 +158,11 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'loras'
 
 	@property
+	def scratch_dir(self) -> Path:
+		"""Uploads in progress (archive imports): hidden temporary files, removed at start-up."""
+		return self.data_dir / 'tmp'
+
+	@property
 	def previewers_dir(self) -> Path:
 		"""Tiny autoencoders for previews (diffusers folders): `taesd` (SD1/SD2), `taesdxl` (SDXL)."""
 		return self.data_dir / 'previewers'

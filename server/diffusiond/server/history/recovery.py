@@ -1,8 +1,13 @@
-"""Start-up recovery after a crash: running jobs marked failed, half-written and unrecorded files removed.
+"""Start-up recovery: interrupted jobs marked failed, our own half-writes removed, finished images kept.
 
-A job's record is added as `running` when it starts; its images are written (temp + rename) before the
-record lists them, so a crash in between leaves files no image row names, and a crash while writing leaves
-a hidden `.name.tmp`. Both are removed at start; recorded files are never touched.
+Only files that are provably our own half-writes are ever removed: hidden `.name.tmp` files in the outputs
+folder (a crash while writing an image) and `.archive-*.zip` uploads in the scratch folder (a crash during an
+import). The data folder is locked by this daemon (lock.py), so nothing else is writing them.
+
+A finished image that no record lists is never deleted. Where its job has a record (a crash between renaming
+the files into place and recording them), the files are attached to it; where the history has no record at
+all (a new, moved or replaced database), the record is rebuilt from the image's own metadata. What cannot be
+read is left where it is and reported.
 """
 
 import asyncio
@@ -11,42 +16,111 @@ import os
 import re
 from pathlib import Path
 
+from pydantic import BaseModel, Field
+
 from diffusiond.server.history.files import remove_files
+from diffusiond.server.history.rebuild import FoundImage, read_image, rebuilt_record
 from diffusiond.server.store.history_repo import HistoryRepository
 
 log = logging.getLogger(__name__)
-_IMAGE_NAME = re.compile(r'^([0-9a-f-]{36})-\d+\.(png|jpg|webp)$')
+IMAGE_NAME = re.compile(r'^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(\d{1,4})\.(png|jpg|webp)$')
+SCRATCH_NAME = re.compile(r'^\.archive-[^/]*\.zip$')
 
 
-def _scan(outputs_dir: Path) -> tuple[list[Path], dict[str, list[Path]]]:
-	"""Temporary files, and image files by the job id in their name."""
-	temporary: list[Path] = []
-	images: dict[str, list[Path]] = {}
-	if not outputs_dir.is_dir():
-		return temporary, images
-	for folder, _, files in os.walk(outputs_dir):
-		for name in files:
-			path = Path(folder) / name
-			if name.startswith('.') and name.endswith('.tmp'):
-				temporary.append(path)
-			elif match := _IMAGE_NAME.match(name):
-				images.setdefault(match.group(1), []).append(path)
-	return temporary, images
+class RecoveryReport(BaseModel):
+	failed_jobs: int = 0  # records that were running when the daemon stopped
+	temporary_removed: int = 0  # hidden .tmp files in outputs/ and .archive-*.zip uploads in tmp/
+	attached: int = 0  # finished images added to their job's existing record
+	rebuilt_records: int = 0  # records rebuilt from image metadata
+	rebuilt_images: int = 0
+	left: list[str] = Field(default_factory=list)  # unrecorded files that could not be read: kept, reported
 
 
-async def clean_outputs(repo: HistoryRepository, outputs_dir: Path) -> int:
-	"""Marks interrupted jobs failed and removes the files a crash left behind; returns how many files."""
-	failed = await repo.fail_running('the daemon stopped while this job ran')
-	if failed:
-		log.warning('%d job(s) were running when the daemon stopped; marked failed', failed)
-	temporary, images = await asyncio.to_thread(_scan, outputs_dir)
-	known = await repo.recorded_paths(list(images))
-	orphans = [
-		path for paths in images.values() for path in paths if path.relative_to(outputs_dir).as_posix() not in known
-	]
-	await asyncio.to_thread(remove_files, temporary + orphans)
-	if temporary or orphans:
+class _Scan(BaseModel):
+	temporary: list[Path] = Field(default_factory=list)
+	images: dict[str, list[tuple[str, int]]] = Field(default_factory=dict)  # job id → (relative path, index)
+
+
+def _scan(outputs_dir: Path, scratch_dir: Path) -> _Scan:
+	found = _Scan()
+	if outputs_dir.is_dir():
+		for folder, _, files in os.walk(outputs_dir):
+			for name in files:
+				path = Path(folder) / name
+				if path.is_symlink():
+					continue  # never ours: left alone, never followed
+				if name.startswith('.') and name.endswith('.tmp'):
+					found.temporary.append(path)
+				elif match := IMAGE_NAME.match(name):
+					relative = path.relative_to(outputs_dir).as_posix()
+					found.images.setdefault(match.group(1), []).append((relative, int(match.group(2))))
+	if scratch_dir.is_dir():
+		found.temporary += [path for path in scratch_dir.iterdir() if SCRATCH_NAME.match(path.name) and path.is_file()]
+	return found
+
+
+def _read(outputs_dir: Path, files: list[tuple[str, int]]) -> tuple[list[FoundImage], list[str]]:
+	readable, unreadable = [], []
+	for relative, index in files:
+		image = read_image(outputs_dir, relative, index)
+		if image is None:
+			unreadable.append(relative)
+		else:
+			readable.append(image)
+	return readable, unreadable
+
+
+async def recover(repo: HistoryRepository, outputs_dir: Path, scratch_dir: Path) -> RecoveryReport:
+	"""Runs before any job can write: the report says what was done (and is logged)."""
+	report = RecoveryReport(failed_jobs=await repo.fail_running('the daemon stopped while this job ran'))
+	scan = await asyncio.to_thread(_scan, outputs_dir, scratch_dir)
+	await asyncio.to_thread(remove_files, scan.temporary)
+	report.temporary_removed = len(scan.temporary)
+	known = await repo.recorded_paths([relative for files in scan.images.values() for relative, _ in files])
+	unrecorded = {
+		job_id: [(relative, index) for relative, index in files if relative not in known]
+		for job_id, files in scan.images.items()
+	}
+	unrecorded = {job_id: files for job_id, files in unrecorded.items() if files}
+	records = await repo.existing(list(unrecorded))
+	for job_id, files in unrecorded.items():
+		images, unreadable = await asyncio.to_thread(_read, outputs_dir, files)
+		report.left += unreadable
+		if job_id in records:
+			attached = await repo.attach_images(job_id, [image.stored for image in images])
+			report.attached += len(attached)
+			report.left += [image.relative for image in images if image.relative not in attached]
+			continue
+		record = rebuilt_record(job_id, images)
+		if record is None:
+			report.left += [image.relative for image in images]
+			continue
+		await repo.add(record)
+		report.rebuilt_records += 1
+		report.rebuilt_images += len(record.images)
+	_log(report, outputs_dir)
+	return report
+
+
+def _log(report: RecoveryReport, outputs_dir: Path) -> None:
+	if report.failed_jobs:
+		log.warning('%d job(s) were running when the daemon stopped; marked failed', report.failed_jobs)
+	if report.temporary_removed:
+		log.warning('removed %d half-written temporary file(s) of an earlier run', report.temporary_removed)
+	if report.attached:
+		log.warning('%d finished image(s) were not yet recorded; added to their records', report.attached)
+	if report.rebuilt_records:
 		log.warning(
-			'removed %d half-written and %d unrecorded files from %s', len(temporary), len(orphans), outputs_dir
+			'the history had no record of %d image(s) in %s (a new or replaced database?): rebuilt %d record(s) '
+			'from the images own metadata',
+			report.rebuilt_images,
+			outputs_dir,
+			report.rebuilt_records,
 		)
-	return len(temporary) + len(orphans)
+	if report.left:
+		log.warning(
+			'%d image file(s) in %s belong to no record and carry no readable metadata; they were left in place: %s',
+			len(report.left),
+			outputs_dir,
+			', '.join(report.left[:10]) + (' …' if len(report.left) > 10 else ''),
+		)

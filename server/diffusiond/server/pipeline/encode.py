@@ -1,7 +1,8 @@
 """Encodes PIL images to PNG, JPEG or WebP bytes with their metadata. Runs on the worker, never on the loop.
 
 PNG: A1111's `parameters` text chunk and our `diffusiond` JSON chunk. JPEG / WebP: the parameters text in
-EXIF UserComment (UNICODE, as A1111 writes it with piexif).
+EXIF UserComment (UNICODE, as A1111 writes it with piexif) and our JSON in EXIF MakerNote (`diffusiond\0`
+then UTF-8), where viewers do not show it.
 """
 
 import io
@@ -13,7 +14,9 @@ from diffusiond.server.schemas import ImageFormat
 
 _PIL_FORMATS = {ImageFormat.PNG: 'PNG', ImageFormat.JPEG: 'JPEG', ImageFormat.WEBP: 'WEBP'}
 USER_COMMENT = 0x9286
+MAKER_NOTE = 0x927C
 JSON_CHUNK = 'diffusiond'
+MAKER_PREFIX = b'diffusiond\x00'
 
 
 def user_comment(text: str) -> bytes:
@@ -33,6 +36,8 @@ def encode_image(
 	else:
 		exif = Image.Exif()
 		if metadata is not None:
-			exif.get_ifd(ExifTags.IFD.Exif)[USER_COMMENT] = user_comment(metadata.parameters)
+			tags = exif.get_ifd(ExifTags.IFD.Exif)
+			tags[USER_COMMENT] = user_comment(metadata.parameters)
+			tags[MAKER_NOTE] = MAKER_PREFIX + metadata.json_text.encode()
 		image.convert('RGB').save(buffer, format=_PIL_FORMATS[fmt], quality=quality, exif=exif)
 	return buffer.getvalue()

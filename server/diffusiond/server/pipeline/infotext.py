@@ -5,8 +5,9 @@ of `Key: value` pairs, values holding `,` `:` or a newline JSON-quoted.
 """
 
 import json
+from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from diffusiond.server import __version__
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
@@ -23,6 +24,48 @@ _SCHEDULER_NAMES = {
 	'UniPCMultistepScheduler': 'UniPC',
 	'HeunDiscreteScheduler': 'Heun',
 }
+
+
+class EmbeddedModel(BaseModel):
+	id: str
+	name: str
+	sha256: str | None = None
+
+
+class EmbeddedLora(BaseModel):
+	id: str
+	name: str
+	weight: float
+	hash: str
+
+
+class EmbeddedRecord(BaseModel):
+	"""Our JSON in every image: enough to rebuild the image's history record from the file alone."""
+
+	job_id: str
+	index: int
+	seed: int
+	prompt: str
+	negative_prompt: str
+	steps: int
+	sampler: str  # A1111's name, as Sampler values are
+	scheduler: str
+	guidance_scale: float
+	width: int
+	height: int
+	model: EmbeddedModel
+	loras: list[EmbeddedLora] = Field(default_factory=list)
+	styles: list[str] = Field(default_factory=list)
+	version: str = ''
+	# Since 0.1.0's first wave these too (older images lack them: the defaults stand in).
+	created_at: datetime | None = None
+	seeds: list[int] = Field(default_factory=list)  # every seed of the job
+	output_format: str = 'image/png'
+	quality: int = 90
+	strength: float | None = None
+	inpaint: bool = False
+	mask_blur: int = 0
+	mask_crop_padding: int | None = None
 
 
 class ImageMetadata(BaseModel):
@@ -45,7 +88,13 @@ def _sampler_name(spec: JobSpec, scheduler: str) -> str:
 
 
 def image_metadata(
-	spec: JobSpec, model: ModelInfo, scheduler: str, seed: int, index: int, job_id: str
+	spec: JobSpec,
+	model: ModelInfo,
+	scheduler: str,
+	seed: int,
+	index: int,
+	job_id: str,
+	created_at: datetime | None = None,
 ) -> ImageMetadata:
 	fields: list[tuple[str, str]] = [
 		('Steps', str(spec.steps)),
@@ -76,21 +125,29 @@ def image_metadata(
 	if spec.negative_prompt:
 		lines.append(f'Negative prompt: {spec.negative_prompt}')
 	lines.append(', '.join(f'{key}: {quote(value)}' for key, value in fields if value))
-	record = {
-		'job_id': job_id,
-		'index': index,
-		'seed': seed,
-		'prompt': spec.prompt,
-		'negative_prompt': spec.negative_prompt,
-		'steps': spec.steps,
-		'sampler': spec.sampler.value,
-		'scheduler': scheduler,
-		'guidance_scale': spec.guidance_scale,
-		'width': spec.width,
-		'height': spec.height,
-		'model': {'id': model.id, 'name': model.name, 'sha256': model.sha256},
-		'loras': [{'id': x.id, 'name': x.name, 'weight': x.weight, 'hash': x.short_hash} for x in spec.loras],
-		'styles': spec.styles,
-		'version': __version__,
-	}
-	return ImageMetadata(parameters='\n'.join(lines), json_text=json.dumps(record, ensure_ascii=False))
+	record = EmbeddedRecord(
+		job_id=job_id,
+		index=index,
+		seed=seed,
+		prompt=spec.prompt,
+		negative_prompt=spec.negative_prompt,
+		steps=spec.steps,
+		sampler=spec.sampler.value,
+		scheduler=scheduler,
+		guidance_scale=spec.guidance_scale,
+		width=spec.width,
+		height=spec.height,
+		model=EmbeddedModel(id=model.id, name=model.name, sha256=model.sha256),
+		loras=[EmbeddedLora(id=x.id, name=x.name, weight=x.weight, hash=x.short_hash) for x in spec.loras],
+		styles=spec.styles,
+		version=__version__,
+		created_at=created_at,
+		seeds=spec.seeds,
+		output_format=spec.output_format.value,
+		quality=spec.quality,
+		strength=spec.strength,
+		inpaint=spec.inpaint,
+		mask_blur=spec.mask_blur,
+		mask_crop_padding=spec.mask_crop_padding,
+	)
+	return ImageMetadata(parameters='\n'.join(lines), json_text=record.model_dump_json())

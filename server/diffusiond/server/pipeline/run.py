@@ -122,7 +122,7 @@ class BatchRun:
 		encode_start = time.monotonic()
 		events = []
 		for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True)):
-			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id)
+			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id, job.created_at)
 			data = encode_image(image, spec.output_format, spec.quality, metadata, self._png_level)
 			event = ImageEvent(
 				index=index,

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
 from diffusiond.server.history.usage import UsageRow
-from diffusiond.server.schemas import JobState
+from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.history_rows import filters_of, record_of
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
@@ -37,9 +37,9 @@ class HistoryRepository:
 			scheduler=record.scheduler,
 			device=record.device,
 			timings=record.timings,
-			favourite=False,
-			tags=[],
-			note='',
+			favourite=record.favourite,
+			tags=record.tags,
+			note=record.note,
 			state=record.state.value,
 			error=record.error,
 		)
@@ -75,14 +75,40 @@ class HistoryRepository:
 				row.state, row.error = JobState.FAILED.value, error
 			return len(rows)
 
-	async def recorded_paths(self, generation_ids: list[str]) -> set[str]:
-		"""The image paths recorded for these generations (asked in chunks: SQLite caps query parameters)."""
+	async def recorded_paths(self, paths: list[str]) -> set[str]:
+		"""Which of these image paths some record lists (asked in chunks: SQLite caps query parameters)."""
+		found: set[str] = set()
+		async with self._sessions() as session:
+			for start in range(0, len(paths), 500):
+				where = GenerationImageRow.path.in_(paths[start : start + 500])
+				found.update(await session.scalars(select(GenerationImageRow.path).where(where)))
+		return found
+
+	async def existing(self, generation_ids: list[str]) -> set[str]:
+		"""Which of these ids have a record."""
 		found: set[str] = set()
 		async with self._sessions() as session:
 			for start in range(0, len(generation_ids), 500):
-				where = GenerationImageRow.generation_id.in_(generation_ids[start : start + 500])
-				found.update(await session.scalars(select(GenerationImageRow.path).where(where)))
+				where = GenerationRow.id.in_(generation_ids[start : start + 500])
+				found.update(await session.scalars(select(GenerationRow.id).where(where)))
 		return found
+
+	async def attach_images(self, generation_id: str, images: list[StoredImage]) -> set[str]:
+		"""Adds finished files to their record (recovery); the record turns succeeded once it lists every image.
+
+		Returns the paths attached: an index the record already lists is left out."""
+		async with self._sessions.begin() as session:
+			row = await session.get(GenerationRow, generation_id)
+			if row is None:
+				return set()
+			listed = await self._images(session, [generation_id])
+			taken = {image.index for image in listed.get(generation_id, [])}
+			new = [image for image in images if image.index not in taken]
+			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in new)
+			expected = len(JobSpec.model_validate_json(row.spec).seeds)
+			if len(taken) + len(new) >= expected:
+				row.state, row.error = JobState.SUCCEEDED.value, ''
+			return {image.path for image in new}
 
 	async def page(
 		self, filters: HistoryFilter, after: tuple[datetime, str] | None, limit: int

@@ -122,7 +122,7 @@ class GenerationImageRow(Base):
 	generation_id: Mapped[str] = mapped_column(ForeignKey('generations.id', ondelete='CASCADE'), primary_key=True)
 	index: Mapped[int] = mapped_column(Integer, primary_key=True)
 	seed: Mapped[int] = mapped_column(BigInteger)
-	path: Mapped[str] = mapped_column(Text)  # relative to the outputs folder
+	path: Mapped[str] = mapped_column(Text, unique=True)  # relative to the outputs folder; one record per file
 	mime_type: Mapped[str] = mapped_column(String(32))
 	width: Mapped[int] = mapped_column(Integer)
 	height: Mapped[int] = mapped_column(Integer)
