@@ -8,13 +8,13 @@ import asyncio
 import io
 import shutil
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 from PIL import Image
 from sqlalchemy import delete
 
-from diffusiond.server.app import Daemon
 from diffusiond.server.history.rebuild import REBUILT_NOTE
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.database import DATABASE_FILE
@@ -50,7 +50,7 @@ async def test_a_new_database_rebuilds_the_history_from_the_images(tmp_path: Pat
 			for seed, fmt in enumerate(FORMATS):
 				request = gen_pb.GenerateRequest(prompt=f'fox {seed}', steps=2, seed=seed, output_format=fmt)
 				ids.append((await collect(gen.Generate(request)))[0].job_id)
-			before = (await history_grpc.HistoryServiceStub(chan).ListGenerations(history_pb.ListGenerationsRequest()))
+			before = await history_grpc.HistoryServiceStub(chan).ListGenerations(history_pb.ListGenerationsRequest())
 	finally:
 		await _stop(process)
 	outputs = tmp_path / 'outputs'
@@ -128,8 +128,8 @@ async def test_only_our_own_half_writes_are_removed(start_fake: StartDaemon) -> 
 	other.write_text('not ours')
 	await daemon.shutdown(0.0)
 	again = await start_fake()  # the same data folder
-	assert kept.exists() and unreadable.exists() and mine.exists() and other.exists()
-	assert not half.exists() and not upload.exists()
+	assert all(path.exists() for path in (kept, unreadable, mine, other)), 'finished images and foreign files stay'
+	assert not any(path.exists() for path in (half, upload)), 'our own half-writes go'
 	assert again.recovery.temporary_removed == 2
 	assert again.recovery.left == ['2026-01-01/00000000-0000-4000-8000-000000000000-0.png']
 
@@ -142,7 +142,7 @@ async def test_a_kill_during_an_archive_import_leaves_nothing_after_restart(tmp_
 			history = history_grpc.HistoryServiceStub(chan)
 			sent = asyncio.Event()
 
-			async def chunks() -> object:
+			async def chunks() -> AsyncIterator[history_pb.ArchiveChunk]:
 				buffer = io.BytesIO()
 				with zipfile.ZipFile(buffer, 'w') as archive:
 					archive.writestr('manifest.json', '{"format": "diffusiond-archive", "version": 1}')

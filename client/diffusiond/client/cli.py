@@ -107,6 +107,12 @@ def _follow(events: Iterator[gen_pb.GenerateEvent], args: argparse.Namespace) ->
 					json.dumps({'path': str(path), 'seed': image.seed}) if args.json else f'{path} (seed {image.seed})'
 				)
 			print(f'done in {total:.2f}s', file=sys.stderr)
+			if event.completed.storage == gen_pb.STORAGE_STATE_NOT_STORED:
+				print(
+					f'warning: the daemon did not keep these images ({event.completed.storage_error}); '
+					'the files written here are the only copies',
+					file=sys.stderr,
+				)
 	return 0
 
 

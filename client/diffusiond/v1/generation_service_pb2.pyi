@@ -170,6 +170,28 @@ JOB_STATE_CANCELLED: JobState.ValueType  # 5
 """Ended by CancelJob, a client disconnect, a deadline or shutdown."""
 Global___JobState: _TypeAlias = JobState  # noqa: Y015
 
+class _StorageState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StorageStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_StorageState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STORAGE_STATE_UNSPECIFIED: _StorageState.ValueType  # 0
+    STORAGE_STATE_STORED: _StorageState.ValueType  # 1
+    """Written to the outputs folder and recorded in history before `completed` was sent."""
+    STORAGE_STATE_NOT_STORED: _StorageState.ValueType  # 2
+    """Delivered on the stream only: the daemon could not write or record them (see storage_error)."""
+
+class StorageState(_StorageState, metaclass=_StorageStateEnumTypeWrapper):
+    """StorageState says whether a finished job's images are in the daemon's history."""
+
+STORAGE_STATE_UNSPECIFIED: StorageState.ValueType  # 0
+STORAGE_STATE_STORED: StorageState.ValueType  # 1
+"""Written to the outputs folder and recorded in history before `completed` was sent."""
+STORAGE_STATE_NOT_STORED: StorageState.ValueType  # 2
+"""Delivered on the stream only: the daemon could not write or record them (see storage_error)."""
+Global___StorageState: _TypeAlias = StorageState  # noqa: Y015
+
 @_typing.final
 class GenerateRequest(_message.Message):
     """GenerateRequest describes one txt2img job. Every field is validated before the job is queued."""
@@ -680,8 +702,16 @@ class CompletedEvent(_message.Message):
 
     STATE_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
+    STORAGE_FIELD_NUMBER: _builtins.int
+    STORAGE_ERROR_FIELD_NUMBER: _builtins.int
     state: Global___JobState.ValueType
     """How the job ended: JOB_STATE_SUCCEEDED on this stream."""
+    storage: Global___StorageState.ValueType
+    """Whether the images were also saved (outputs folder + history). STORAGE_STATE_NOT_STORED: they were
+    delivered on this stream only; keep them yourself. `storage_error` says why (a full or read-only disk).
+    """
+    storage_error: _builtins.str
+    """With STORAGE_STATE_NOT_STORED: what went wrong and where, e.g. "No space left on device: /data/outputs"."""
     @_builtins.property
     def timings(self) -> Global___JobTimings:
         """Timings of the job."""
@@ -691,10 +721,12 @@ class CompletedEvent(_message.Message):
         *,
         state: Global___JobState.ValueType = ...,
         timings: Global___JobTimings | None = ...,
+        storage: Global___StorageState.ValueType = ...,
+        storage_error: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "storage", b"storage", "storage_error", b"storage_error", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

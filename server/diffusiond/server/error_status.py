@@ -4,6 +4,8 @@
 BadRequest for field violations, RetryInfo where waiting helps.
 """
 
+import errno
+
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -18,6 +20,8 @@ from diffusiond.server.errors import (
 	JobFailedError,
 	NotFoundError,
 	ResourceExhaustedError,
+	StorageFullError,
+	StorageReadOnlyError,
 	UnauthenticatedError,
 	UnavailableError,
 )
@@ -38,6 +42,25 @@ STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
 	JobFailedError: grpc.StatusCode.INTERNAL,
 	DiffusiondError: grpc.StatusCode.INTERNAL,
 }
+
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def domain_error_of(exc: Exception) -> DiffusiondError | None:
+	"""The domain error an exception from outside the domain stands for, or None for a bug.
+
+	A full or read-only disk under the data folder is the user's to fix, never INTERNAL."""
+	if isinstance(exc, DiffusiondError):
+		return exc
+	if isinstance(exc, OSError) and exc.errno in (*_FULL_ERRNOS, errno.EROFS):
+		where = str(exc.filename or 'the data folder')
+		if exc.errno == errno.EROFS:
+			return StorageReadOnlyError(f'{where} cannot be written: the disk is read-only', metadata={'path': where})
+		return StorageFullError(
+			f'no space left to write {where} ({exc.strerror}): free some space, then retry', metadata={'path': where}
+		)
+	return None
 
 
 def status_code_for(error: DiffusiondError) -> grpc.StatusCode:

@@ -133,6 +133,18 @@ class ImageTooLargeError(ResourceExhaustedError):
 	reason = 'IMAGE_TOO_LARGE'
 
 
+class StorageFullError(ResourceExhaustedError):
+	"""The disk (or the database) under the data folder has no room left."""
+
+	reason = 'STORAGE_FULL'
+
+
+class StorageReadOnlyError(FailedPreconditionError):
+	"""The data folder (or the database) cannot be written: a read-only disk or folder."""
+
+	reason = 'STORAGE_READ_ONLY'
+
+
 class UnavailableError(DiffusiondError):
 	reason = 'UNAVAILABLE'
 

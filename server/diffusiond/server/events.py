@@ -64,6 +64,8 @@ class JobTimings(BaseModel):
 class CompletedEvent(BaseModel):
 	state: JobState
 	timings: JobTimings
+	stored: bool = True  # the images are in the outputs folder and the history
+	storage_error: str = ''  # why they are not, when `stored` is False
 
 
 JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent

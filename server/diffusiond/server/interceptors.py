@@ -12,7 +12,7 @@ from typing import cast
 import grpc
 from grpc_status import rpc_status
 
-from diffusiond.server.error_status import to_rpc_status
+from diffusiond.server.error_status import domain_error_of, to_rpc_status
 from diffusiond.server.errors import DiffusiondError, InternalError, ReaderStalledError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ async def _statuses(context: Context, method: str) -> AsyncIterator[None]:
 	except grpc.aio.AbortError:
 		raise
 	except Exception as exc:
-		await _internal(context, method, exc)
+		translated = domain_error_of(exc)
+		if translated is None:
+			await _internal(context, method, exc)
+		else:
+			await abort_with(context, translated)
 
 
 def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:

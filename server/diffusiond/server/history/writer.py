@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import ImageEvent
-from diffusiond.server.history.files import write_file
+from diffusiond.server.history.files import remove_files, write_file
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.schemas import ImageFormat, JobState
@@ -28,10 +29,25 @@ SUFFIXES = {ImageFormat.PNG: '.png', ImageFormat.JPEG: '.jpg', ImageFormat.WEBP:
 RECORD_TIMEOUT_S = 30.0
 
 
+class Storage(BaseModel):
+	"""Whether a finished job's images are in the outputs folder and the history, and if not, why."""
+
+	stored: bool
+	error: str = ''
+
+
 class HistoryWriter(Protocol):
 	def started(self, job: Job, scheduler: str, device: str) -> None: ...
-	def save(self, job: Job, images: list[ImageEvent], timings: dict[str, float]) -> None: ...
+	def save(self, job: Job, images: list[ImageEvent], timings: dict[str, float]) -> Storage: ...
 	def discard(self, job: Job) -> None: ...
+
+
+def _describe(exc: Exception) -> str:
+	if isinstance(exc, DiffusiondError):
+		return exc.message
+	if isinstance(exc, TimeoutError):
+		return f'the database did not answer within {RECORD_TIMEOUT_S:g}s'
+	return str(exc).splitlines()[0][:300]
 
 
 class History:
@@ -40,20 +56,20 @@ class History:
 		self.outputs_dir = outputs_dir
 		self._loop = loop
 
-	def _wait(self, job: Job, action: Coroutine[None, None, None], what: str) -> bool:
-		"""Runs a store call on the event loop and waits; a failure is logged (the client has its images)."""
+	def _wait(self, job: Job, action: Coroutine[None, None, None], what: str) -> str:
+		"""Runs a store call on the event loop and waits; '' when it worked, else why it failed (logged)."""
 		try:
 			asyncio.run_coroutine_threadsafe(action, self._loop).result(RECORD_TIMEOUT_S)
-			return True
+			return ''
 		except (SQLAlchemyError, TimeoutError, DiffusiondError) as exc:
-			log.error('job %s: could not %s in the history: %s', job.id, what, exc)
-			return False
+			log.error('job %s: could not %s in the history: %s', job.id, what, _describe(exc))
+			return _describe(exc)
 
 	def started(self, job: Job, scheduler: str, device: str) -> None:
 		record = GenerationRecord(
 			id=job.id,
 			created_at=job.created_at,
-			finished_at=datetime.now(UTC),
+			finished_at=job.created_at,
 			model_id=job.model.id,
 			model_name=job.model.name,
 			model_hash=(job.model.sha256 or '')[:AUTOV2_LENGTH],
@@ -67,14 +83,17 @@ class History:
 			images=[],
 			state=JobState.RUNNING,
 		)
-		job.recorded = self._wait(job, self.repo.add(record), 'record the start')
+		error = self._wait(job, self.repo.add(record), 'record the start')
+		job.recorded = not error
+		job.storage_error = f'the history could not record the job: {error}' if error else ''
 
-	def save(self, job: Job, images: list[ImageEvent], timings: dict[str, float]) -> None:
-		"""Files first (temp + rename), then the record lists them and turns succeeded."""
+	def save(self, job: Job, images: list[ImageEvent], timings: dict[str, float]) -> Storage:
+		"""Files first (temp + rename), then the record lists them and turns succeeded. All or nothing: a file
+		that cannot be written takes the job's other files and its record with it, and the caller is told."""
 		if not job.recorded:
-			return
+			return Storage(stored=False, error=job.storage_error)
 		folder = job.created_at.strftime('%Y-%m-%d')
-		stored = []
+		stored: list[StoredImage] = []
 		try:
 			for image in images:
 				relative = f'{folder}/{job.id}-{image.index}{SUFFIXES[job.spec.output_format]}'
@@ -91,10 +110,20 @@ class History:
 					)
 				)
 		except OSError as exc:
-			log.error('job %s: its images could not be written to %s: %s', job.id, self.outputs_dir, exc)
+			where = exc.filename or self.outputs_dir
+			log.error('job %s: its images could not be written to %s: %s', job.id, where, exc.strerror)
+			remove_files([self.outputs_dir / image.path for image in stored])
 			self.discard(job)
-			return
-		self._wait(job, self.repo.complete(job.id, stored, timings, datetime.now(UTC)), 'record the images')
+			job.recorded = False
+			return Storage(stored=False, error=f'the images could not be written: {exc.strerror}: {where}')
+		error = self._wait(job, self.repo.complete(job.id, stored, timings, datetime.now(UTC)), 'record the images')
+		if error:
+			return Storage(
+				stored=False,
+				error=f'the images are in {self.outputs_dir / folder} but the history could not list them ({error}); '
+				'the next start of the daemon records them',
+			)
+		return Storage(stored=True)
 
 	def discard(self, job: Job) -> None:
 		"""A job that ends without images leaves no record."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
@@ -126,9 +127,8 @@ class PipelineManager:
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:
 			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)
-		self._queue.put(job)
-		await self.catalog.mark_used(model.id)
-		await self.loras.mark_used([lora.id for lora in spec.loras])
+		await self._mark_used(job)
+		self._queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
 			job.id,
@@ -139,6 +139,14 @@ class PipelineManager:
 			','.join(f'{lora.name}:{lora.weight:g}' for lora in job.spec.loras) or '-',
 		)
 		return job
+
+	async def _mark_used(self, job: Job) -> None:
+		"""Last-used times are bookkeeping: a database that cannot take them (a full disk) does not stop the job."""
+		try:
+			await self.catalog.mark_used(job.model.id)
+			await self.loras.mark_used([lora.id for lora in job.spec.loras])
+		except (DiffusiondError, SQLAlchemyError) as exc:
+			log.warning('job %s: last-used times not recorded: %s', job.id, exc)
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		return self._queue.cancel(job_id, error)

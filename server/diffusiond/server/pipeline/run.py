@@ -12,7 +12,7 @@ from PIL import Image
 
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
-from diffusiond.server.history.writer import HistoryWriter
+from diffusiond.server.history.writer import HistoryWriter, Storage
 from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
 from diffusiond.server.pipeline.encode import encode_image
 from diffusiond.server.pipeline.infotext import image_metadata
@@ -21,6 +21,7 @@ from diffusiond.server.pipeline.seam import Backend, RunOutput
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
+NO_HISTORY = Storage(stored=False, error='this daemon keeps no history')
 
 
 class AllCancelled(Exception):
@@ -137,10 +138,14 @@ class BatchRun:
 		end = time.monotonic()
 		timings.encode_s = end - encode_start
 		timings.total_s = end - job.submitted
-		if self._history is not None:  # recorded before `completed`: a client that then lists history sees the job
-			self._history.save(job, events, timings.model_dump())
+		# Recorded before `completed`: a client that then lists history sees the job, or is told it is not there.
+		storage = NO_HISTORY if self._history is None else self._history.save(job, events, timings.model_dump())
 		job.state = JobState.SUCCEEDED
-		job.channel.publish(CompletedEvent(state=JobState.SUCCEEDED, timings=timings))
+		job.channel.publish(
+			CompletedEvent(
+				state=JobState.SUCCEEDED, timings=timings, stored=storage.stored, storage_error=storage.error
+			)
+		)
 
 	def fail(self, error: DiffusiondError) -> None:
 		"""Ends every job of the call that has not ended yet with `error`."""

@@ -120,6 +120,8 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 			message.completed.CopyFrom(
 				gen_pb.CompletedEvent(
 					state=state_to_pb(event.state),
+					storage=gen_pb.STORAGE_STATE_STORED if event.stored else gen_pb.STORAGE_STATE_NOT_STORED,
+					storage_error=event.storage_error,
 					timings=gen_pb.JobTimings(
 						queued_seconds=timings.queued_s,
 						load_seconds=timings.load_s,

@@ -7,9 +7,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from diffusiond.server.errors import StorageFullError, StorageReadOnlyError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / 'migrations'
@@ -28,6 +31,27 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, record: ConnectionPoolEnt
 	cursor.close()
 
 
+# SQLite's result codes (sqlite3 exceptions carry them as sqlite_errorname) and PostgreSQL's SQLSTATEs.
+_FULL = ('SQLITE_FULL', '53100')
+_READ_ONLY = ('SQLITE_READONLY', 'SQLITE_CANTOPEN', '25006')
+
+
+def _storage_refusal(context: ExceptionContext, where: str) -> None:
+	"""A full or read-only database is the user's disk, not a bug: raised as the domain's storage errors."""
+	original = context.original_exception
+	code = str(getattr(original, 'sqlite_errorname', '') or getattr(original, 'sqlstate', '') or '')
+	if code.startswith(_FULL):
+		raise StorageFullError(
+			f'the database {where} is full (no space left on its disk): free some space, then retry',
+			metadata={'path': where},
+		) from original
+	if code.startswith(_READ_ONLY):
+		raise StorageReadOnlyError(
+			f'the database {where} cannot be written (a read-only disk or folder): make it writable, then retry',
+			metadata={'path': where},
+		) from original
+
+
 def alembic_config(url: str) -> Config:
 	config = Config()
 	config.set_main_option('script_location', str(MIGRATIONS))
@@ -43,6 +67,8 @@ class Database:
 		self.engine: AsyncEngine = create_async_engine(url)
 		if self.engine.dialect.name == 'sqlite':
 			event.listen(self.engine.sync_engine, 'connect', _sqlite_pragmas)
+		where = self.engine.url.database or self.engine.url.render_as_string(hide_password=True)
+		event.listen(self.engine.sync_engine, 'handle_error', lambda context: _storage_refusal(context, where))
 		self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
 
 	def _make_folder(self) -> None:
