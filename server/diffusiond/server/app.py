@@ -109,7 +109,7 @@ class Daemon:
 						storage.outputs_dir,
 						ArchiveRepository(self.database.sessions, self.history),
 						storage.scratch_dir,
-						settings.limits.max_image_pixels,
+						settings.limits,
 					),
 				),
 				partial(

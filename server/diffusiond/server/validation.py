@@ -43,32 +43,61 @@ def _check_size(field: str, value: int | None, limits: LimitsSettings) -> str | 
 	return None
 
 
+def _prompt_checks(texts: tuple[tuple[str, str], ...], limits: LimitsSettings) -> list[tuple[str, str | None]]:
+	checks: list[tuple[str, str | None]] = []
+	for field, text in texts:
+		if len(text) > limits.max_prompt_chars:
+			checks.append((field, f'{field} must be at most {limits.max_prompt_chars} characters, got {len(text)}'))
+		if '\x00' in text:
+			checks.append((field, f'{field} must not contain NUL characters'))
+	return checks
+
+
+def _steps_problem(steps: int | None, limits: LimitsSettings) -> str | None:
+	if steps is not None and not 1 <= steps <= limits.max_steps:
+		return f'steps must be between 1 and {limits.max_steps}, got {steps}'
+	return None
+
+
+def _guidance_problem(cfg: float | None, limits: LimitsSettings) -> str | None:
+	if cfg is not None and (not math.isfinite(cfg) or not 0 <= cfg <= limits.max_guidance):
+		return f'guidance_scale must be finite and between 0 and {limits.max_guidance}, got {cfg}'
+	return None
+
+
+def _count_problem(count: int | None, limits: LimitsSettings) -> str | None:
+	if count is not None and not 1 <= count <= limits.max_images:
+		return f'num_images must be between 1 and {limits.max_images}, got {count}'
+	return None
+
+
+def _quality_problem(quality: int | None) -> str | None:
+	if quality is not None and not 1 <= quality <= 100:
+		return f'quality must be between 1 and 100, got {quality}'
+	return None
+
+
+def _lora_weight_problem(weight: float | None) -> str | None:
+	if weight is not None and (not math.isfinite(weight) or not 0 <= weight <= MAX_LORA_WEIGHT):
+		return f'weight must be between 0 and {MAX_LORA_WEIGHT}, got {weight}'
+	return None
+
+
 def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldViolation]:
 	checks: list[tuple[str, str | None]] = [
 		('width', _check_size('width', params.width, limits)),
 		('height', _check_size('height', params.height, limits)),
 	]
-	for field, text in (('prompt', params.prompt), ('negative_prompt', params.negative_prompt)):
-		if len(text) > limits.max_prompt_chars:
-			checks.append((field, f'{field} must be at most {limits.max_prompt_chars} characters, got {len(text)}'))
-		if '\x00' in text:
-			checks.append((field, f'{field} must not contain NUL characters'))
-	if params.steps is not None and not 1 <= params.steps <= limits.max_steps:
-		checks.append(('steps', f'steps must be between 1 and {limits.max_steps}, got {params.steps}'))
-	cfg = params.guidance_scale
-	if cfg is not None and (not math.isfinite(cfg) or not 0 <= cfg <= limits.max_guidance):
-		checks.append(
-			('guidance_scale', f'guidance_scale must be finite and between 0 and {limits.max_guidance}, got {cfg}')
-		)
+	checks += _prompt_checks((('prompt', params.prompt), ('negative_prompt', params.negative_prompt)), limits)
+	checks.append(('steps', _steps_problem(params.steps, limits)))
+	checks.append(('guidance_scale', _guidance_problem(params.guidance_scale, limits)))
 	count = params.num_images
-	if count is not None and not 1 <= count <= limits.max_images:
-		checks.append(('num_images', f'num_images must be between 1 and {limits.max_images}, got {count}'))
+	checks.append(('num_images', _count_problem(count, limits)))
 	seed = params.seed
 	if seed is not None and not 0 <= seed <= MAX_SEED - (count or 1) + 1:
 		checks.append(('seed', f'seed must be between 0 and 2^63-{count or 1} (unset = random), got {seed}'))
 	quality = params.quality
-	if quality is not None and not 1 <= quality <= 100:
-		checks.append(('quality', f'quality must be between 1 and 100, got {quality}'))
+	checks.append(('quality', _quality_problem(quality)))
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
@@ -79,6 +108,40 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	if any(not style for style in params.styles):
 		checks.append(('styles', 'a style is named by its id or name; got an empty one'))
 	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
+
+
+def spec_violations(spec: JobSpec, limits: LimitsSettings, prefix: str) -> list[FieldViolation]:
+	"""A resolved job (an imported history record's) against the same rules as the request that made it."""
+	checks: list[tuple[str, str | None]] = [
+		('width', _check_size('width', spec.width, limits)),
+		('height', _check_size('height', spec.height, limits)),
+	]
+	checks += _prompt_checks((('prompt', spec.prompt), ('negative_prompt', spec.negative_prompt)), limits)
+	checks.append(('steps', _steps_problem(spec.steps, limits)))
+	checks.append(('guidance_scale', _guidance_problem(spec.guidance_scale, limits)))
+	checks.append(('seeds', _count_problem(len(spec.seeds), limits)))
+	if any(not 0 <= seed <= MAX_SEED for seed in spec.seeds):
+		checks.append(('seeds', 'every seed is between 0 and 2^63-1'))
+	checks.append(('quality', _quality_problem(spec.quality)))
+	strength = spec.strength
+	if strength is not None and (not math.isfinite(strength) or not 0 < strength <= 1):
+		checks.append(('strength', f'strength must be above 0 and at most 1, got {strength}'))
+	if spec.inpaint and strength is None:
+		checks.append(('inpaint', 'an inpainting job has a strength'))
+	if not 0 <= spec.mask_blur <= MAX_MASK_BLUR:
+		checks.append(('mask_blur', f'mask_blur must be between 0 and {MAX_MASK_BLUR}, got {spec.mask_blur}'))
+	padding = spec.mask_crop_padding
+	if padding is not None and not 0 <= padding <= MAX_MASK_CROP_PADDING:
+		checks.append(('mask_crop_padding', f'at most {MAX_MASK_CROP_PADDING} pixels, got {padding}'))
+	if len(spec.loras) > limits.max_loras:
+		checks.append(('loras', f'at most {limits.max_loras} LoRAs per job, got {len(spec.loras)}'))
+	for index, lora in enumerate(spec.loras):
+		checks.append((f'loras[{index}].weight', _lora_weight_problem(lora.weight)))
+		if not lora.name or len(lora.name) > 512 or '\x00' in lora.name:
+			checks.append((f'loras[{index}].name', 'a LoRA name has 1 to 512 characters, no NUL'))
+	if len(spec.styles) > limits.max_styles or any(not style or len(style) > 100 for style in spec.styles):
+		checks.append(('styles', f'at most {limits.max_styles} style names of 1 to 100 characters'))
+	return [FieldViolation(field=f'{prefix}.{field}', description=text) for field, text in checks if text is not None]
 
 
 def _check_strength(params: GenerateParams) -> str | None:
@@ -121,9 +184,7 @@ def _lora_checks(params: GenerateParams, limits: LimitsSettings) -> list[tuple[s
 		elif lora.ref in seen:
 			checks.append((f'{field}.lora', f'{lora.ref!r} is named twice; give each LoRA once with its weight'))
 		seen.add(lora.ref)
-		weight = lora.weight
-		if weight is not None and (not math.isfinite(weight) or not 0 <= weight <= MAX_LORA_WEIGHT):
-			checks.append((f'{field}.weight', f'weight must be between 0 and {MAX_LORA_WEIGHT}, got {weight}'))
+		checks.append((f'{field}.weight', _lora_weight_problem(lora.weight)))
 	return checks
 
 

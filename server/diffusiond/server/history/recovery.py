@@ -19,11 +19,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from diffusiond.server.history.files import remove_files
+from diffusiond.server.history.layout import IMAGE_NAME
 from diffusiond.server.history.rebuild import FoundImage, read_image, rebuilt_record
 from diffusiond.server.store.history_repo import HistoryRepository
 
 log = logging.getLogger(__name__)
-IMAGE_NAME = re.compile(r'^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-(\d{1,4})\.(png|jpg|webp)$')
 SCRATCH_NAME = re.compile(r'^\.archive-[^/]*\.zip$')
 
 

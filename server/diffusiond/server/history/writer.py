@@ -19,13 +19,13 @@ from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import ImageEvent
 from diffusiond.server.history.files import remove_files, write_file
+from diffusiond.server.history.layout import image_path
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.pipeline.job import Job
-from diffusiond.server.schemas import ImageFormat, JobState
+from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
 
 log = logging.getLogger(__name__)
-SUFFIXES = {ImageFormat.PNG: '.png', ImageFormat.JPEG: '.jpg', ImageFormat.WEBP: '.webp'}
 RECORD_TIMEOUT_S = 30.0
 
 
@@ -92,11 +92,10 @@ class History:
 		that cannot be written takes the job's other files and its record with it, and the caller is told."""
 		if not job.recorded:
 			return Storage(stored=False, error=job.storage_error)
-		folder = job.created_at.strftime('%Y-%m-%d')
 		stored: list[StoredImage] = []
 		try:
 			for image in images:
-				relative = f'{folder}/{job.id}-{image.index}{SUFFIXES[job.spec.output_format]}'
+				relative = image_path(job.created_at, job.id, image.index, job.spec.output_format)
 				write_file(self.outputs_dir / relative, image.data)
 				stored.append(
 					StoredImage(
@@ -120,7 +119,7 @@ class History:
 		if error:
 			return Storage(
 				stored=False,
-				error=f'the images are in {self.outputs_dir / folder} but the history could not list them ({error}); '
+				error=f'the images are in {self.outputs_dir} but the history could not list them ({error}); '
 				'the next start of the daemon records them',
 			)
 		return Storage(stored=True)

@@ -25,6 +25,7 @@ from diffusiond.server.services.history_convert import (
 	usage_to_pb,
 )
 from diffusiond.server.services.paging import filter_text, page_size
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -35,6 +36,14 @@ Context = grpc.aio.ServicerContext[object, object]
 THUMBNAIL_SIZES = range(16, 1025)
 
 
+def _own_file(outputs_dir: Path, relative: str) -> Path | None:
+	"""A record's image file, resolved inside the outputs folder (symlinks included); None if it points elsewhere."""
+	try:
+		return inside(outputs_dir, relative, 'path')
+	except InvalidArgumentError:
+		return None
+
+
 class HistoryService(history_grpc.HistoryServiceServicer):
 	def __init__(
 		self,
@@ -43,9 +52,10 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		outputs_dir: Path,
 		archives: ArchiveRepository,
 		scratch: Path,
-		max_image_pixels: int,
+		limits: LimitsSettings,
 	) -> None:
-		self._max_pixels = max_image_pixels
+		self._limits = limits
+		self._max_pixels = limits.max_image_pixels
 		self._repo = repo
 		self._manager = manager
 		self._outputs = outputs_dir
@@ -91,7 +101,9 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		image = next((image for image in record.images if image.index == request.index), None)
 		if image is None:
 			raise NotFoundError(f'generation {record.id} has images 0..{len(record.images) - 1}, not {request.index}')
-		path = await asyncio.to_thread(inside, self._outputs, image.path, 'generation_id')
+		path = await asyncio.to_thread(_own_file, self._outputs, image.path)
+		if path is None:
+			raise NotFoundError(f'the file of image {request.index} of {record.id} is not in the outputs folder')
 		try:
 			if request.thumbnail_size:
 				size, limit = request.thumbnail_size, self._max_pixels
@@ -116,9 +128,9 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		self, request: history_pb.DeleteGenerationRequest, context: Context
 	) -> history_pb.DeleteGenerationResponse:
 		record = await self._repo.get(request.id)
-		paths = [await asyncio.to_thread(inside, self._outputs, image.path, 'id') for image in record.images]
+		found = [await asyncio.to_thread(_own_file, self._outputs, image.path) for image in record.images]
 		await self._repo.delete(record.id)
-		await asyncio.to_thread(remove_files, paths)
+		await asyncio.to_thread(remove_files, [path for path in found if path is not None])
 		return history_pb.DeleteGenerationResponse()
 
 	async def GetUsageStats(
@@ -143,5 +155,5 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 	async def ImportArchive(
 		self, request_iterator: AsyncIterator[history_pb.ArchiveChunk], context: Context
 	) -> history_pb.ImportArchiveResponse:
-		counts = await import_chunks(self._archives, self._scratch, self._outputs, request_iterator)
+		counts = await import_chunks(self._archives, self._scratch, self._outputs, self._limits, request_iterator)
 		return history_pb.ImportArchiveResponse(**counts.model_dump())

@@ -1,18 +1,16 @@
 """Conversion between LoRA catalog schemas and LoraService messages."""
 
-import math
-
 from diffusiond.server.catalog.lora_probe import LoraFormat
-from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraChanges, LoraRecord
+from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
+from diffusiond.server.catalog.rules import clean_words, lora_changes_violations
 from diffusiond.server.catalog.schemas import ModelBase
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.services.model_convert import BASES, MAX_DISPLAY_NAME, MAX_TAGS, STATUSES, timestamp
+from diffusiond.server.services.model_convert import BASES, STATUSES, timestamp
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 
 _FORMATS = {fmt: lora_pb.LoraFormat.Value(f'LORA_FORMAT_{fmt.name}') for fmt in LoraFormat}
 UPDATABLE = ('display_name', 'tags', 'trigger_words', 'default_weight', 'enabled')
-MAX_TRIGGER_WORDS = 32
 
 
 def lora_to_pb(record: LoraRecord) -> lora_pb.Lora:
@@ -55,15 +53,6 @@ def base_filter(value: model_pb.ModelBase.ValueType) -> ModelBase | None:
 	return next((base for base, pb in BASES.items() if pb == value), None)
 
 
-def _words(field: str, values: list[str], limit: int) -> tuple[list[str], list[FieldViolation]]:
-	words = list(dict.fromkeys(value.strip() for value in values))
-	if '' in words or len(words) > limit or any(len(word) > 200 for word in words):
-		return words, [
-			FieldViolation(field=field, description=f'at most {limit} non-empty entries of <= 200 characters')
-		]
-	return words, []
-
-
 def lora_changes_from_pb(request: lora_pb.UpdateLoraRequest) -> LoraChanges:
 	paths = list(request.update_mask.paths) or list(UPDATABLE)
 	violations = [
@@ -72,25 +61,16 @@ def lora_changes_from_pb(request: lora_pb.UpdateLoraRequest) -> LoraChanges:
 		if path not in UPDATABLE
 	]
 	lora = request.lora
-	if len(lora.display_name) > MAX_DISPLAY_NAME:
-		violations.append(
-			FieldViolation(field='lora.display_name', description=f'at most {MAX_DISPLAY_NAME} characters')
-		)
-	tags, problems = _words('lora.tags', list(lora.tags), MAX_TAGS)
-	triggers, trigger_problems = _words('lora.trigger_words', list(lora.trigger_words), MAX_TRIGGER_WORDS)
-	violations += problems + trigger_problems
-	weight = lora.default_weight
-	if 'default_weight' in paths and not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
-		violations.append(
-			FieldViolation(field='lora.default_weight', description=f'must be between 0 and {MAX_WEIGHT}, got {weight}')
-		)
-	if violations:
-		raise InvalidArgumentError(violations)
-	return LoraChanges(
+	triggers = clean_words(list(lora.trigger_words))
+	changes = LoraChanges(
 		display_name=lora.display_name if 'display_name' in paths else None,
-		tags=tags if 'tags' in paths else None,
+		tags=clean_words(list(lora.tags)) if 'tags' in paths else None,
 		trigger_words=triggers if 'trigger_words' in paths and triggers else None,
 		reset_triggers='trigger_words' in paths and not triggers,
-		default_weight=weight if 'default_weight' in paths else None,
+		default_weight=lora.default_weight if 'default_weight' in paths else None,
 		enabled=lora.enabled if 'enabled' in paths else None,
 	)
+	violations += lora_changes_violations(changes, 'lora')
+	if violations:
+		raise InvalidArgumentError(violations)
+	return changes

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from google.protobuf import timestamp_pb2
 
+from diffusiond.server.catalog.rules import clean_words, model_changes_violations
 from diffusiond.server.catalog.schemas import (
 	ModelBase,
 	ModelChanges,
@@ -23,8 +24,6 @@ BASES: dict[ModelBase, model_pb.ModelBase.ValueType] = {
 }
 STATUSES = {status: model_pb.ModelStatus.Value(f'MODEL_STATUS_{status.name}') for status in ModelStatus}
 UPDATABLE = ('display_name', 'tags', 'defaults')
-MAX_DISPLAY_NAME = 512
-MAX_TAGS = 64
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
@@ -80,16 +79,6 @@ def format_from_pb(value: model_pb.ModelFormat.ValueType) -> ModelFormat | None:
 	return next((fmt for fmt, pb in _FORMATS.items() if pb == value), None)
 
 
-def _defaults_violations(message: model_pb.ModelDefaults, limits: LimitsSettings) -> list[FieldViolation]:
-	found = []
-	if message.HasField('steps') and not 1 <= message.steps <= limits.max_steps:
-		found.append(f'defaults.steps must be between 1 and {limits.max_steps}, got {message.steps}')
-	cfg = message.guidance_scale
-	if message.HasField('guidance_scale') and not 0 <= cfg <= limits.max_guidance:
-		found.append(f'defaults.guidance_scale must be between 0 and {limits.max_guidance}, got {cfg}')
-	return [FieldViolation(field=text.split(' ', 1)[0], description=text) for text in found]
-
-
 def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings) -> ModelChanges:
 	paths = list(request.update_mask.paths) or list(UPDATABLE)
 	violations = [
@@ -98,20 +87,10 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 		if path not in UPDATABLE
 	]
 	model = request.model
-	if len(model.display_name) > MAX_DISPLAY_NAME:
-		violations.append(
-			FieldViolation(field='model.display_name', description=f'at most {MAX_DISPLAY_NAME} characters')
-		)
-	tags = list(dict.fromkeys(tag.strip() for tag in model.tags))
-	if '' in tags or len(tags) > MAX_TAGS:
-		violations.append(FieldViolation(field='model.tags', description=f'at most {MAX_TAGS} non-empty tags'))
-	violations += _defaults_violations(model.defaults, limits)
-	if violations:
-		raise InvalidArgumentError(violations)
 	defaults = model.defaults
-	return ModelChanges(
+	changes = ModelChanges(
 		display_name=model.display_name if 'display_name' in paths else None,
-		tags=tags if 'tags' in paths else None,
+		tags=clean_words(list(model.tags)) if 'tags' in paths else None,
 		defaults=ModelDefaults(
 			sampler=sampler_from_pb(defaults.sampler) if defaults.sampler else None,
 			steps=defaults.steps if defaults.HasField('steps') else None,
@@ -120,3 +99,7 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 		if 'defaults' in paths
 		else None,
 	)
+	violations += model_changes_violations(changes, limits, 'model')
+	if violations:
+		raise InvalidArgumentError(violations)
+	return changes

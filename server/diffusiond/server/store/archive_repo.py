@@ -1,17 +1,23 @@
-"""Everything an archive holds, read in one go and written back in one transaction."""
+"""Archives against the store: the catalog documents and history pages out, an import in one transaction."""
 
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from diffusiond.server.history.archive import ArchiveContents, LoraEntry, ModelEntry, StyleEntry
-from diffusiond.server.history.schemas import GenerationRecord
+from diffusiond.server.history.archive_format import CatalogContents, LoraEntry, ModelEntry, StyleEntry
+from diffusiond.server.history.archive_rules import CatalogChanges
+from diffusiond.server.history.schemas import GenerationRecord, HistoryFilter
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
-from diffusiond.server.store.tables import GenerationRow, LoraRow, ModelRow, StyleRow
+from diffusiond.server.store.lora_repo import apply_lora_changes
+from diffusiond.server.store.model_repo import apply_model_changes
+from diffusiond.server.store.tables import LoraRow, ModelRow, StyleRow
+
+Batches = Callable[[], Awaitable[list[GenerationRecord]]]
 
 
 class ImportCounts(BaseModel):
@@ -27,9 +33,9 @@ class ImportCounts(BaseModel):
 class ArchiveRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession], history: HistoryRepository) -> None:
 		self._sessions = sessions
-		self._history = history
+		self.history = history
 
-	async def snapshot(self) -> ArchiveContents:
+	async def catalog(self) -> CatalogContents:
 		async with self._sessions() as session:
 			styles = [
 				StyleEntry(
@@ -65,75 +71,67 @@ class ArchiveRepository:
 				)
 				for r in await session.scalars(select(LoraRow).order_by(LoraRow.name))
 			]
-			ids = list(await session.scalars(select(GenerationRow.id).order_by(GenerationRow.created_at)))
-		generations = [await self._history.get(generation_id) for generation_id in ids]
-		return ArchiveContents(styles=styles, models=models, loras=loras, generations=generations)
+		return CatalogContents(styles=styles, models=models, loras=loras)
 
-	async def new_generations(self, records: list[GenerationRecord]) -> set[str]:
-		"""The ids of `records` the history does not hold yet."""
-		async with self._sessions() as session:
-			known = set(
-				await session.scalars(select(GenerationRow.id).where(GenerationRow.id.in_([r.id for r in records])))
-			)
-		return {record.id for record in records} - known
+	async def generation_pages(self, size: int = 500) -> AsyncIterator[list[GenerationRecord]]:
+		"""Every history record, newest first, a page at a time."""
+		after = None
+		while page := await self.history.page(HistoryFilter(), after, size):
+			yield page
+			after = (page[-1].created_at, page[-1].id)
 
-	async def apply(self, contents: ArchiveContents) -> ImportCounts:
+	async def apply(self, changes: CatalogChanges, batches: Batches, new_ids: set[str]) -> ImportCounts:
+		"""Styles, catalog metadata and the new records (read batch by batch) in one transaction."""
 		counts = ImportCounts()
-		now = datetime.now(UTC)
 		async with self._sessions.begin() as session:
-			names = {name.lower() for name in await session.scalars(select(StyleRow.name))}
-			for style in contents.styles:
-				if style.name.lower() in names:
-					counts.styles_skipped += 1
-					continue
-				names.add(style.name.lower())
-				session.add(
-					StyleRow(
-						id=uuid.uuid4().hex[:16],
-						name=style.name,
-						prompt=style.prompt,
-						negative_prompt=style.negative_prompt,
-						description=style.description,
-						tags=style.tags,
-						builtin=False,
-						created_at=now,
-						updated_at=now,
-					)
-				)
-				counts.styles_created += 1
-			await self._generations(session, contents.generations, counts)
-			await self._catalog(session, contents, counts)
+			await self._styles(session, changes, counts)
+			await self._catalog(session, changes, counts)
+			while batch := await batches():
+				for record in batch:
+					if record.id not in new_ids:
+						counts.generations_skipped += 1
+						continue
+					state = JobState.FAILED if record.state is JobState.RUNNING else record.state
+					session.add(HistoryRepository.row_of(record.model_copy(update={'state': state})))
+					await session.flush()  # the record before its images (foreign key)
+					session.add_all(HistoryRepository.image_rows(record))
+					counts.generations_created += 1
+					counts.images += len(record.images)
+				await session.flush()
 		return counts
 
 	@staticmethod
-	async def _generations(session: AsyncSession, records: list[GenerationRecord], counts: ImportCounts) -> None:
-		known = set(
-			await session.scalars(select(GenerationRow.id).where(GenerationRow.id.in_([r.id for r in records])))
-		)
-		for record in records:
-			if record.id in known:
-				counts.generations_skipped += 1
+	async def _styles(session: AsyncSession, changes: CatalogChanges, counts: ImportCounts) -> None:
+		now = datetime.now(UTC)
+		names = {name.lower() for name in await session.scalars(select(StyleRow.name))}
+		for style in changes.styles:
+			name = style.name or ''
+			if name.lower() in names:
+				counts.styles_skipped += 1
 				continue
-			known.add(record.id)
-			state = JobState.FAILED if record.state is JobState.RUNNING else record.state
-			session.add(HistoryRepository.row_of(record.model_copy(update={'state': state})))
-			await session.flush()
-			session.add_all(HistoryRepository.image_rows(record))
-			counts.generations_created += 1
-			counts.images += len(record.images)
+			names.add(name.lower())
+			session.add(
+				StyleRow(
+					id=uuid.uuid4().hex[:16],
+					name=name,
+					prompt=style.prompt or '',
+					negative_prompt=style.negative_prompt or '',
+					description=style.description or '',
+					tags=style.tags or [],
+					builtin=False,
+					created_at=now,
+					updated_at=now,
+				)
+			)
+			counts.styles_created += 1
 
 	@staticmethod
-	async def _catalog(session: AsyncSession, contents: ArchiveContents, counts: ImportCounts) -> None:
-		for model in contents.models:
-			row = await session.scalar(select(ModelRow).where(func.lower(ModelRow.name) == model.name.lower()))
-			if row is not None:
-				row.display_name, row.tags = model.display_name, model.tags
-				row.default_sampler, row.default_steps = model.default_sampler, model.default_steps
-				row.default_guidance = model.default_guidance
+	async def _catalog(session: AsyncSession, changes: CatalogChanges, counts: ImportCounts) -> None:
+		for name, model_changes in changes.models:
+			row = await session.scalar(select(ModelRow).where(func.lower(ModelRow.name) == name.lower()))
+			if row is not None and apply_model_changes(row, model_changes):
 				counts.models_updated += 1
-		for lora in contents.loras:
-			found = await session.scalar(select(LoraRow).where(func.lower(LoraRow.name) == lora.name.lower()))
-			if found is not None:
-				found.display_name, found.tags, found.trigger_words = lora.display_name, lora.tags, lora.trigger_words
-				found.default_weight, found.enabled = lora.default_weight, lora.enabled
+		for name, lora_changes in changes.loras:
+			found = await session.scalar(select(LoraRow).where(func.lower(LoraRow.name) == name.lower()))
+			if found is not None and apply_lora_changes(found, lora_changes):
 				counts.loras_updated += 1

@@ -28,6 +28,20 @@ class LoraReprobe(BaseModel):
 	probe: LoraProbe
 
 
+def apply_lora_changes(row: LoraRow, changes: LoraChanges) -> bool:
+	"""Sets what `changes` sets; whether anything changed."""
+	before = (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words)
+	for field in ('display_name', 'tags', 'default_weight', 'enabled'):
+		value = getattr(changes, field)
+		if value is not None:
+			setattr(row, field, value)
+	if changes.reset_triggers:
+		row.trigger_words = None
+	elif changes.trigger_words is not None:
+		row.trigger_words = changes.trigger_words
+	return before != (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words)
+
+
 class LoraRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
 		self._sessions = sessions
@@ -83,15 +97,7 @@ class LoraRepository:
 
 	async def update(self, lora_id: str, changes: LoraChanges) -> None:
 		async with self._sessions.begin() as session:
-			row = await self._row(session, lora_id)
-			for field in ('display_name', 'tags', 'default_weight', 'enabled'):
-				value = getattr(changes, field)
-				if value is not None:
-					setattr(row, field, value)
-			if changes.reset_triggers:
-				row.trigger_words = None
-			elif changes.trigger_words is not None:
-				row.trigger_words = changes.trigger_words
+			apply_lora_changes(await self._row(session, lora_id), changes)
 
 	async def set_enabled(self, lora_ids: list[str], enabled: bool) -> None:
 		async with self._sessions.begin() as session:

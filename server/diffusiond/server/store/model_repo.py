@@ -39,6 +39,20 @@ ORDERS = {
 }
 
 
+def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
+	"""Sets what `changes` sets; whether anything changed."""
+	before = (row.display_name, list(row.tags), row.default_sampler, row.default_steps, row.default_guidance)
+	if changes.display_name is not None:
+		row.display_name = changes.display_name
+	if changes.tags is not None:
+		row.tags = changes.tags
+	if changes.defaults is not None:
+		row.default_sampler = changes.defaults.sampler.name if changes.defaults.sampler else None
+		row.default_steps = changes.defaults.steps
+		row.default_guidance = changes.defaults.guidance_scale
+	return before != (row.display_name, list(row.tags), row.default_sampler, row.default_steps, row.default_guidance)
+
+
 class ModelRepository:
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
 		self._sessions = sessions
@@ -129,15 +143,7 @@ class ModelRepository:
 
 	async def update(self, record_id: str, changes: ModelChanges) -> None:
 		async with self._sessions.begin() as session:
-			row = await self._row(session, record_id)
-			if changes.display_name is not None:
-				row.display_name = changes.display_name
-			if changes.tags is not None:
-				row.tags = changes.tags
-			if changes.defaults is not None:
-				row.default_sampler = changes.defaults.sampler.name if changes.defaults.sampler else None
-				row.default_steps = changes.defaults.steps
-				row.default_guidance = changes.defaults.guidance_scale
+			apply_model_changes(await self._row(session, record_id), changes)
 
 	async def set_hash(self, record_id: str, sha256: str, size_bytes: int, mtime_ns: int) -> None:
 		"""Stores a full-file hash for the file as it was (size, mtime) when hashed."""

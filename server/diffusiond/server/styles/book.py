@@ -10,7 +10,8 @@ from diffusiond.server.styles.schemas import MAX_TEMPLATE, ImportResult, StyleFi
 MAX_TAGS = 32
 
 
-def check_fields(fields: StyleFields, prefix: str = 'style') -> None:
+def style_violations(fields: StyleFields, prefix: str = 'style') -> list[FieldViolation]:
+	"""Every rule a style's fields break (the RPCs and archive imports use the same)."""
 	violations = []
 	if fields.name is not None and (problem := name_problem(fields.name)):
 		violations.append(FieldViolation(field=f'{prefix}.name', description=problem))
@@ -23,6 +24,11 @@ def check_fields(fields: StyleFields, prefix: str = 'style') -> None:
 	tags = fields.tags
 	if tags is not None and (len(tags) > MAX_TAGS or any(not tag.strip() or len(tag) > 100 for tag in tags)):
 		violations.append(FieldViolation(field=f'{prefix}.tags', description=f'at most {MAX_TAGS} non-empty tags'))
+	return violations
+
+
+def check_fields(fields: StyleFields, prefix: str = 'style') -> None:
+	violations = style_violations(fields, prefix)
 	if violations:
 		raise InvalidArgumentError(violations)
 

@@ -1,0 +1,75 @@
+"""The rules for what a user may set on a model or a LoRA: one place, used by the RPCs and by archive imports.
+
+Each function returns every violation at once (empty = fine); the caller raises InvalidArgumentError.
+"""
+
+import math
+
+from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraChanges
+from diffusiond.server.catalog.schemas import ModelChanges
+from diffusiond.server.errors import FieldViolation
+from diffusiond.server.settings import LimitsSettings
+
+MAX_DISPLAY_NAME = 512
+MAX_TAGS = 64
+MAX_WORD = 200  # one tag or trigger word
+MAX_TRIGGER_WORDS = 32
+
+
+def clean_words(values: list[str]) -> list[str]:
+	"""Tags or trigger words as stored: stripped, each once, in their order."""
+	return list(dict.fromkeys(value.strip() for value in values))
+
+
+def words_violation(field: str, words: list[str] | None, limit: int) -> list[FieldViolation]:
+	if words is None:
+		return []
+	if '' in words or len(words) > limit or any(len(word) > MAX_WORD or '\x00' in word for word in words):
+		return [
+			FieldViolation(field=field, description=f'at most {limit} non-empty entries of <= {MAX_WORD} characters')
+		]
+	return []
+
+
+def display_name_violation(field: str, name: str | None) -> list[FieldViolation]:
+	if name is not None and (len(name) > MAX_DISPLAY_NAME or '\x00' in name):
+		return [FieldViolation(field=field, description=f'at most {MAX_DISPLAY_NAME} characters, no NUL')]
+	return []
+
+
+def model_changes_violations(changes: ModelChanges, limits: LimitsSettings, prefix: str) -> list[FieldViolation]:
+	found = display_name_violation(f'{prefix}.display_name', changes.display_name)
+	found += words_violation(f'{prefix}.tags', changes.tags, MAX_TAGS)
+	defaults = changes.defaults
+	if defaults is not None:
+		if defaults.steps is not None and not 1 <= defaults.steps <= limits.max_steps:
+			found.append(
+				FieldViolation(
+					field=f'{prefix}.defaults.steps',
+					description=f'defaults.steps must be between 1 and {limits.max_steps}, got {defaults.steps}',
+				)
+			)
+		cfg = defaults.guidance_scale
+		if cfg is not None and not (math.isfinite(cfg) and 0 <= cfg <= limits.max_guidance):
+			found.append(
+				FieldViolation(
+					field=f'{prefix}.defaults.guidance_scale',
+					description=f'defaults.guidance_scale must be between 0 and {limits.max_guidance}, got {cfg}',
+				)
+			)
+	return found
+
+
+def weight_problem(weight: float) -> str | None:
+	if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
+		return f'must be between 0 and {MAX_WEIGHT}, got {weight}'
+	return None
+
+
+def lora_changes_violations(changes: LoraChanges, prefix: str) -> list[FieldViolation]:
+	found = display_name_violation(f'{prefix}.display_name', changes.display_name)
+	found += words_violation(f'{prefix}.tags', changes.tags, MAX_TAGS)
+	found += words_violation(f'{prefix}.trigger_words', changes.trigger_words, MAX_TRIGGER_WORDS)
+	if changes.default_weight is not None and (problem := weight_problem(changes.default_weight)):
+		found.append(FieldViolation(field=f'{prefix}.default_weight', description=problem))
+	return found

@@ -1,0 +1,58 @@
+"""The archive format: a zip of JSON documents (styles, catalog metadata, history) and optional images.
+
+Version 2 keeps the history as `generations.jsonl` (one record a line), so neither writing nor reading
+an archive holds the whole history in memory; version 1 archives (`generations.json`) are still read.
+Images are stored (not deflated) under `images/<outputs path>`.
+"""
+
+from pydantic import BaseModel, Field
+
+FORMAT = 'diffusiond-archive'
+VERSION = 2
+MANIFEST = 'manifest.json'
+SMALL_DOCUMENTS = ('styles.json', 'models.json', 'loras.json')
+GENERATIONS_V1 = 'generations.json'
+GENERATIONS = 'generations.jsonl'
+DOCUMENTS = (MANIFEST, *SMALL_DOCUMENTS, GENERATIONS_V1, GENERATIONS)
+IMAGES = 'images/'
+
+
+class Manifest(BaseModel):
+	format: str
+	version: int
+
+
+class StyleEntry(BaseModel):
+	name: str
+	prompt: str = ''
+	negative_prompt: str = ''
+	description: str = ''
+	tags: list[str] = Field(default_factory=list)
+
+
+class ModelEntry(BaseModel):
+	name: str
+	sha256: str | None = None
+	display_name: str = ''
+	tags: list[str] = Field(default_factory=list)
+	default_sampler: str | None = None  # a Sampler member name (EULER_A)
+	default_steps: int | None = None
+	default_guidance: float | None = None
+
+
+class LoraEntry(BaseModel):
+	name: str
+	sha256: str | None = None
+	display_name: str = ''
+	tags: list[str] = Field(default_factory=list)
+	trigger_words: list[str] | None = None  # None: the suggested ones
+	default_weight: float = 1.0
+	enabled: bool = True
+
+
+class CatalogContents(BaseModel):
+	"""The small documents: styles and the user's metadata of models and LoRAs."""
+
+	styles: list[StyleEntry] = Field(default_factory=list)
+	models: list[ModelEntry] = Field(default_factory=list)
+	loras: list[LoraEntry] = Field(default_factory=list)
