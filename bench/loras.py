@@ -13,7 +13,7 @@ from diffusiond.server.pipeline.backend import DiffusersBackend
 from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model
 from diffusiond.server.schemas import GenerateParams, LoraSpec
-from diffusiond.server.settings import LoraSettings
+from diffusiond.server.settings import LimitsSettings, LoraSettings
 from diffusiond.server.validation import resolve
 from tests.lora_files import write_tiny_lora
 
@@ -40,7 +40,7 @@ def run_loras(repeats: int = 7, steps: int = 20, size: int = 64) -> list[tuple[s
 
 		def job(loras: list[LoraSpec], job_steps: int = steps) -> None:
 			params = GenerateParams(model='tiny', prompt='a fox', steps=job_steps, seed=1, width=size, height=size)
-			spec = resolve(params, model, loras)
+			spec = resolve(params, model, LimitsSettings(), loras)
 			backend.prepare(spec)
 			if job_steps:
 				backend.run(spec, lambda step, total: None)

@@ -14,6 +14,7 @@ from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.demo import build_demo_model
 from diffusiond.server.pipeline.device import release_memory
 from diffusiond.server.schemas import GenerateParams
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.validation import resolve
 
 MIB = 1 << 20
@@ -22,7 +23,7 @@ CHANNELS = (256, 512)  # ~340 MiB of float32 weights: big enough to measure, sma
 
 def _touch(backend: DiffusersBackend, model: ModelInfo) -> None:
 	"""One denoising step, so every weight is really in memory (safetensors maps them lazily)."""
-	spec = resolve(GenerateParams(model=model.name, prompt='x', steps=1, seed=1), model)
+	spec = resolve(GenerateParams(model=model.name, prompt='x', steps=1, seed=1), model, LimitsSettings())
 	backend.prepare(spec)
 	backend.run(spec, lambda step, total: None)
 

@@ -16,6 +16,7 @@ from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.pipeline.estimate import Estimator, check_deadline
 from diffusiond.server.pipeline.job import Job
 from diffusiond.server.schemas import GenerateParams, JobState
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.validation import resolve
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -153,7 +154,7 @@ async def test_a_priority_job_is_never_jumped_by_a_batch_partner(start_fake: Sta
 
 async def test_a_running_batch_counts_once_in_a_deadline_estimate() -> None:
 	model = ModelInfo(id='m', name='m', path=Path('m'), native_size=64)
-	spec = resolve(GenerateParams(prompt='x', steps=10, width=64, height=64), model)
+	spec = resolve(GenerateParams(prompt='x', steps=10, width=64, height=64), model, LimitsSettings())
 	estimator = Estimator()
 	estimator.observe([spec, spec], 2.0)  # a batch of two: one second per job of this size
 	loop = asyncio.get_running_loop()

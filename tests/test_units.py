@@ -28,7 +28,7 @@ from diffusiond.server.pipeline.cache import PipelineCache
 from diffusiond.server.pipeline.channel import EventChannel
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.services.paging import decode_token, encode_token, page
-from diffusiond.server.settings import Settings
+from diffusiond.server.settings import LimitsSettings, Settings
 from diffusiond.server.validation import resolve
 
 
@@ -130,7 +130,7 @@ def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
 	backend = DiffusersBackend(torch.device('cpu'), torch.float32, PipelineCache(2, 2**40))
 	model = ModelInfo(id='tiny', name='tiny', path=tiny_sd_dir, native_size=64)
 	backend.load(model)
-	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), model)
+	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), model, LimitsSettings())
 	backend.prepare(spec)
 
 	def out_of_memory(step: int, total: int) -> None:

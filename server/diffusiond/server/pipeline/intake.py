@@ -44,7 +44,7 @@ class Intake:
 		prompts = Prompts(
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
-		spec = resolve(params, model, [lora.spec for lora in loras], prompts)
+		spec = resolve(params, model, self._limits, [lora.spec for lora in loras], prompts)
 		if sources.init is not None:
 			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
 			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})

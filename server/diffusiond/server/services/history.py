@@ -143,7 +143,7 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		self, request: history_pb.RegenerateRequest, context: Context
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
 		record = await self._repo.get(request.id)
-		async for event in stream_job(self._manager, regenerate_params(record), context.time_remaining()):
+		async for event in stream_job(self._manager, regenerate_params(record, self._limits), context.time_remaining()):
 			yield event
 
 	async def ExportArchive(

@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from google.protobuf.message import Message
 
 from diffusiond.server.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
+from diffusiond.server.generation_rules import spec_violations
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
 from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 
@@ -56,9 +58,15 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 	)
 
 
-def regenerate_params(record: GenerationRecord) -> GenerateParams:
+def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> GenerateParams:
 	"""The record's job exactly: prompts as run (styles already expanded), LoRAs by id, the same seeds."""
 	spec = record.spec
+	damaged = spec_violations(spec, limits, 'spec')
+	if damaged:
+		raise FailedPreconditionError(
+			f'generation {record.id} cannot be run again: its stored parameters break the rules '
+			f'({damaged[0].field}: {damaged[0].description})'
+		)
 	if spec.strength is not None:
 		kind, sources = ('inpainting', 'init image and mask are') if spec.inpaint else ('img2img', 'init image is')
 		raise FailedPreconditionError(

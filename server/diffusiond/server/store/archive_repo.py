@@ -14,7 +14,10 @@ from diffusiond.server.history.schemas import GenerationRecord, HistoryFilter
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import apply_lora_changes
+from diffusiond.server.store.lora_rows import lora_of
 from diffusiond.server.store.model_repo import apply_model_changes
+from diffusiond.server.store.rows import record_of
+from diffusiond.server.store.style_repo import style_record
 from diffusiond.server.store.tables import LoraRow, ModelRow, StyleRow
 
 Batches = Callable[[], Awaitable[list[GenerationRecord]]]
@@ -36,42 +39,47 @@ class ArchiveRepository:
 		self.history = history
 
 	async def catalog(self) -> CatalogContents:
+		"""The styles and the user's model and LoRA metadata, read through the lenient row readers."""
 		async with self._sessions() as session:
-			styles = [
+			styles = [style_record(row) for row in await session.scalars(select(StyleRow).order_by(StyleRow.name))]
+			models = [record_of(row) for row in await session.scalars(select(ModelRow).order_by(ModelRow.name))]
+			loras = [lora_of(row) for row in await session.scalars(select(LoraRow).order_by(LoraRow.name))]
+		return CatalogContents(
+			styles=[
 				StyleEntry(
-					name=r.name,
-					prompt=r.prompt,
-					negative_prompt=r.negative_prompt,
-					description=r.description,
-					tags=list(r.tags),
+					name=style.name,
+					prompt=style.prompt,
+					negative_prompt=style.negative_prompt,
+					description=style.description,
+					tags=style.tags,
 				)
-				for r in await session.scalars(select(StyleRow).order_by(StyleRow.name))
-			]
-			models = [
+				for style in styles
+			],
+			models=[
 				ModelEntry(
-					name=r.name,
-					sha256=r.sha256,
-					display_name=r.display_name,
-					tags=list(r.tags),
-					default_sampler=r.default_sampler,
-					default_steps=r.default_steps,
-					default_guidance=r.default_guidance,
+					name=model.name,
+					sha256=model.sha256,
+					display_name=model.display_name,
+					tags=model.tags,
+					default_sampler=model.defaults.sampler.name if model.defaults.sampler else None,
+					default_steps=model.defaults.steps,
+					default_guidance=model.defaults.guidance_scale,
 				)
-				for r in await session.scalars(select(ModelRow).order_by(ModelRow.name))
-			]
-			loras = [
+				for model in models
+			],
+			loras=[
 				LoraEntry(
-					name=r.name,
-					sha256=r.sha256,
-					display_name=r.display_name,
-					tags=list(r.tags),
-					trigger_words=r.trigger_words,
-					default_weight=r.default_weight,
-					enabled=r.enabled,
+					name=lora.name,
+					sha256=lora.sha256,
+					display_name=lora.display_name,
+					tags=lora.tags,
+					trigger_words=lora.trigger_words if lora.custom_triggers else None,
+					default_weight=lora.default_weight,
+					enabled=lora.enabled,
 				)
-				for r in await session.scalars(select(LoraRow).order_by(LoraRow.name))
-			]
-		return CatalogContents(styles=styles, models=models, loras=loras)
+				for lora in loras
+			],
+		)
 
 	async def generation_pages(self, size: int = 500) -> AsyncIterator[list[GenerationRecord]]:
 		"""Every history record, newest first, a page at a time."""

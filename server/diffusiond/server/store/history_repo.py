@@ -9,7 +9,7 @@ from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
 from diffusiond.server.history.usage import UsageRow
 from diffusiond.server.schemas import JobSpec, JobState
-from diffusiond.server.store.history_rows import filters_of, record_of
+from diffusiond.server.store.history_rows import filters_of, record_of, used_loras
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
 
@@ -174,8 +174,10 @@ class HistoryRepository:
 					created_at=row.created_at,
 					model_id=row.model_id,
 					model_name=row.model_name,
-					loras=[(str(lora['id']), str(lora['name'])) for lora in row.loras],
-					styles=list(row.styles),
+					loras=used_loras(row),
+					styles=[style for style in row.styles if isinstance(style, str)]
+					if isinstance(row.styles, list)
+					else [],
 					images=int(images),
 				)
 				for row, images in await session.execute(query)

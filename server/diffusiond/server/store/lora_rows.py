@@ -1,47 +1,59 @@
 """Mapping between the loras table and the pydantic LoraRecord."""
 
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
-from diffusiond.server.catalog.lora_schemas import LoraRecord
+from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraRecord
 from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelStatus
+from diffusiond.server.store.lenient import INT64, RowReader
+from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
 from diffusiond.server.store.tables import LoraRow
 
 
 def lora_of(row: LoraRow) -> LoraRecord:
+	read = RowReader(f'LoRA {row.id}')
+	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
+	problem = read.text('problem', row.problem)
+	if status is ModelStatus.INVALID and not problem:
+		problem = 'its catalog entry is damaged; refresh the LoRAs to probe the file again'
 	probe = LoraProbe(
-		format=LoraFormat(row.format),
-		status=ModelStatus(row.status),
-		problem=row.problem,
-		base=ModelBase(row.base),
-		cross_attention_dim=row.cross_attention_dim,
-		rank=row.rank,
-		alpha=row.alpha,
-		unet=row.unet,
-		text_encoder=row.text_encoder,
-		modules=row.modules,
-		output_name=row.output_name,
-		trained_on=row.trained_on,
-		suggested_triggers=list(row.suggested_triggers),
-		data_offset=row.data_offset,
+		format=read.member('format', LoraFormat, row.format, LoraFormat.KOHYA),
+		status=status,
+		problem=problem,
+		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
+		cross_attention_dim=read.integer('cross_attention_dim', row.cross_attention_dim, 0, MAX_WIDTH, 0),
+		rank=read.integer('rank', row.rank, 0, MAX_WIDTH, 0),
+		alpha=read.optional_number('alpha', row.alpha, -1e9, 1e9),
+		unet=bool(row.unet),
+		text_encoder=bool(row.text_encoder),
+		modules=read.integer('modules', row.modules, 0, INT64, 0),
+		output_name=read.text('output_name', row.output_name),
+		trained_on=read.text('trained_on', row.trained_on),
+		suggested_triggers=read.words('suggested_triggers', row.suggested_triggers),
+		data_offset=read.integer('data_offset', row.data_offset, 0, INT64, 0),
 	)
-	current = row.hashed_size == row.size_bytes and row.hashed_mtime_ns == row.mtime_ns
-	return LoraRecord(
+	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
+	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
+	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
+	custom = read.optional_words('trigger_words', row.trigger_words)
+	record = LoraRecord(
 		id=row.id,
-		name=row.name,
-		path=row.path,
+		name=read.text('name', row.name, row.id),
+		path=read.text('path', row.path),
 		probe=probe,
-		size_bytes=row.size_bytes,
-		mtime_ns=row.mtime_ns,
-		sha256=row.sha256 if current else None,
-		addnet_hash=row.addnet_hash if current else None,
-		display_name=row.display_name,
-		tags=list(row.tags),
-		trigger_words=list(row.trigger_words if row.trigger_words is not None else row.suggested_triggers),
-		custom_triggers=row.trigger_words is not None,
-		default_weight=row.default_weight,
-		enabled=row.enabled,
-		added_at=row.added_at,
-		last_used_at=row.last_used_at,
+		size_bytes=size,
+		mtime_ns=mtime,
+		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
+		addnet_hash=row.addnet_hash if current and isinstance(row.addnet_hash, str) else None,
+		display_name=read.text('display_name', row.display_name),
+		tags=read.words('tags', row.tags),
+		trigger_words=custom if custom is not None else probe.suggested_triggers,
+		custom_triggers=custom is not None,
+		default_weight=read.number('default_weight', row.default_weight, 0, MAX_WEIGHT, 1.0),
+		enabled=bool(row.enabled),
+		added_at=read.time('added_at', row.added_at),
+		last_used_at=read.optional_time('last_used_at', row.last_used_at),
 	)
+	read.done()
+	return record.model_copy(update={'mtime_ns': REPROBE}) if read.any_of(PROBED) else record
 
 
 def apply_lora_probe(row: LoraRow, stamp: FileStamp, probe: LoraProbe) -> None:

@@ -1,5 +1,8 @@
-"""Mapping between the models table and the catalog's pydantic records."""
+"""Mapping between the models table and the catalog's pydantic records (damaged fields read as defaults)."""
 
+from pathlib import PurePosixPath
+
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES
 from diffusiond.server.catalog.schemas import (
 	Architecture,
 	FileStamp,
@@ -11,37 +14,66 @@ from diffusiond.server.catalog.schemas import (
 	Probe,
 )
 from diffusiond.server.schemas import Sampler
+from diffusiond.server.store.lenient import INT64, RowReader
 from diffusiond.server.store.tables import ModelRow
+
+MAX_SIDE = 16384
+MAX_WIDTH = 1 << 20  # channels, attention widths
+# What a probe found: when any of it is damaged, the record's mtime reads as REPROBE, which no file has, so the
+# next rescan sees the file as changed and probes it again (the row heals itself).
+PROBED = {'status', 'format', 'base', 'native_size', 'cross_attention_dim', 'in_channels', 'model_channels', 'rank'}
+PROBED |= {'alpha', 'data_offset', 'suggested_triggers', 'size_bytes', 'mtime_ns'}
+REPROBE = -1
+
+
+def _format_of(path: str) -> ModelFormat:
+	suffix = PurePosixPath(path).suffix.lower()
+	if suffix in PICKLE_SUFFIXES:
+		return ModelFormat.PICKLE
+	return ModelFormat.SAFETENSORS if suffix == '.safetensors' else ModelFormat.DIFFUSERS
 
 
 def record_of(row: ModelRow) -> ModelRecord:
-	return ModelRecord(
+	read = RowReader(f'model {row.id}')
+	path = read.text('path', row.path)
+	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
+	problem = read.text('problem', row.problem)
+	if status is ModelStatus.INVALID and not problem:
+		problem = 'its catalog entry is damaged; refresh the models (or restore it) to probe the file again'
+	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
+	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
+	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
+	record = ModelRecord(
 		id=row.id,
-		name=row.name,
-		path=row.path,
-		format=ModelFormat(row.format),
-		base=ModelBase(row.base),
-		status=ModelStatus(row.status),
-		problem=row.problem,
-		inpainting=row.inpainting,
-		demo=row.demo,
-		native_size=row.native_size,
-		size_bytes=row.size_bytes,
-		mtime_ns=row.mtime_ns,
+		name=read.text('name', row.name, row.id),
+		path=path,
+		format=read.member('format', ModelFormat, row.format, _format_of(path)),
+		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
+		status=status,
+		problem=problem,
+		inpainting=bool(row.inpainting),
+		demo=bool(row.demo),
+		native_size=read.integer('native_size', row.native_size, 8, MAX_SIDE, 512),
+		size_bytes=size,
+		mtime_ns=mtime,
 		arch=Architecture(
-			cross_attention_dim=row.cross_attention_dim, in_channels=row.in_channels, model_channels=row.model_channels
+			cross_attention_dim=read.integer('cross_attention_dim', row.cross_attention_dim, 0, MAX_WIDTH, 0),
+			in_channels=read.integer('in_channels', row.in_channels, 0, MAX_WIDTH, 0),
+			model_channels=read.integer('model_channels', row.model_channels, 0, MAX_WIDTH, 0),
 		),
-		sha256=row.sha256 if row.hashed_size == row.size_bytes and row.hashed_mtime_ns == row.mtime_ns else None,
-		display_name=row.display_name,
-		tags=list(row.tags),
+		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
+		display_name=read.text('display_name', row.display_name),
+		tags=read.words('tags', row.tags),
 		defaults=ModelDefaults(
-			sampler=Sampler[row.default_sampler] if row.default_sampler else None,
-			steps=row.default_steps,
-			guidance_scale=row.default_guidance,
+			sampler=read.named('default_sampler', Sampler, row.default_sampler),
+			steps=read.optional_integer('default_steps', row.default_steps, 1, 10_000),
+			guidance_scale=read.optional_number('default_guidance', row.default_guidance, 0, 1000),
 		),
-		added_at=row.added_at,
-		last_used_at=row.last_used_at,
+		added_at=read.time('added_at', row.added_at),
+		last_used_at=read.optional_time('last_used_at', row.last_used_at),
 	)
+	read.done()
+	return record.model_copy(update={'mtime_ns': REPROBE}) if read.any_of(PROBED) else record
 
 
 def apply_probe(row: ModelRow, stamp: FileStamp, probe: Probe) -> None:

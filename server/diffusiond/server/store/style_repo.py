@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.errors import AlreadyExistsError, StyleNotFoundError
+from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.like import LIKE_ESCAPE, contains
 from diffusiond.server.store.tables import StyleRow
 from diffusiond.server.styles.schemas import StyleFields, StyleRecord
@@ -15,19 +16,22 @@ from diffusiond.server.styles.schemas import StyleFields, StyleRecord
 FIELDS = ('name', 'prompt', 'negative_prompt', 'description', 'tags')
 
 
-def _record(row: StyleRow) -> StyleRecord:
-	return StyleRecord(
+def style_record(row: StyleRow) -> StyleRecord:
+	read = RowReader(f'style {row.id}')
+	record = StyleRecord(
 		id=row.id,
-		name=row.name,
-		prompt=row.prompt,
-		negative_prompt=row.negative_prompt,
-		description=row.description,
-		tags=list(row.tags),
-		builtin=row.builtin,
-		created_at=row.created_at,
-		updated_at=row.updated_at,
-		last_used_at=row.last_used_at,
+		name=read.text('name', row.name, row.id),
+		prompt=read.text('prompt', row.prompt),
+		negative_prompt=read.text('negative_prompt', row.negative_prompt),
+		description=read.text('description', row.description),
+		tags=read.words('tags', row.tags),
+		builtin=bool(row.builtin),
+		created_at=read.time('created_at', row.created_at),
+		updated_at=read.time('updated_at', row.updated_at),
+		last_used_at=read.optional_time('last_used_at', row.last_used_at),
 	)
+	read.done()
+	return record
 
 
 def _taken(name: str) -> AlreadyExistsError:
@@ -47,14 +51,14 @@ class StyleRepository:
 				or_(*(func.lower(column).like(pattern, escape=LIKE_ESCAPE) for column in text))
 			)
 		async with self._sessions() as session:
-			return [_record(row) for row in await session.scalars(select_styles)]
+			return [style_record(row) for row in await session.scalars(select_styles)]
 
 	async def find(self, ref: str) -> StyleRecord | None:
 		"""By id, else by name (exact, then case-insensitive)."""
 		async with self._sessions() as session:
 			row = await session.get(StyleRow, ref) or await session.scalar(select(StyleRow).where(StyleRow.name == ref))
 			row = row or await session.scalar(select(StyleRow).where(func.lower(StyleRow.name) == ref.lower()))
-			return _record(row) if row is not None else None
+			return style_record(row) if row is not None else None
 
 	async def create(self, fields: StyleFields) -> StyleRecord:
 		now = datetime.now(UTC)
@@ -69,7 +73,7 @@ class StyleRepository:
 				session.add(row)
 		except IntegrityError as exc:
 			raise _taken(row.name) from exc
-		return _record(row)
+		return style_record(row)
 
 	async def update(self, style_id: str, fields: StyleFields) -> StyleRecord:
 		try:
@@ -84,7 +88,7 @@ class StyleRepository:
 				row.updated_at = datetime.now(UTC)
 		except IntegrityError as exc:
 			raise _taken(fields.name or '') from exc
-		return _record(row)
+		return style_record(row)
 
 	async def delete(self, style_id: str) -> None:
 		async with self._sessions.begin() as session:

@@ -2,8 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from diffusiond.server.store.types import StoredJSON, StoredTime
 
 
 class Base(DeclarativeBase):
@@ -33,12 +35,12 @@ class ModelRow(Base):
 	hashed_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
 	hashed_mtime_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
 	display_name: Mapped[str] = mapped_column(String(512), default='')
-	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	tags: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
 	default_sampler: Mapped[str | None] = mapped_column(String(64), default=None)
 	default_steps: Mapped[int | None] = mapped_column(Integer, default=None)
 	default_guidance: Mapped[float | None] = mapped_column(Float, default=None)
-	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+	added_at: Mapped[datetime] = mapped_column(StoredTime)
+	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
 
 class LoraRow(Base):
@@ -59,7 +61,7 @@ class LoraRow(Base):
 	modules: Mapped[int] = mapped_column(Integer, default=0)
 	output_name: Mapped[str] = mapped_column(String(512), default='')
 	trained_on: Mapped[str] = mapped_column(String(512), default='')
-	suggested_triggers: Mapped[list[str]] = mapped_column(JSON, default=list)
+	suggested_triggers: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
 	size_bytes: Mapped[int] = mapped_column(BigInteger)
 	mtime_ns: Mapped[int] = mapped_column(BigInteger)
 	data_offset: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -68,13 +70,13 @@ class LoraRow(Base):
 	hashed_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
 	hashed_mtime_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
 	display_name: Mapped[str] = mapped_column(String(512), default='')
-	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-	trigger_words: Mapped[list[str] | None] = mapped_column(JSON, default=None)  # None = the suggested ones
+	tags: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
+	trigger_words: Mapped[list[str] | None] = mapped_column(StoredJSON, default=None)  # None = the suggested ones
 	default_weight: Mapped[float] = mapped_column(Float, default=1.0)
 	enabled: Mapped[bool] = mapped_column(default=True)
 	hidden: Mapped[bool] = mapped_column(default=False)
-	added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+	added_at: Mapped[datetime] = mapped_column(StoredTime)
+	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
 
 class StyleRow(Base):
@@ -85,32 +87,32 @@ class StyleRow(Base):
 	prompt: Mapped[str] = mapped_column(Text, default='')
 	negative_prompt: Mapped[str] = mapped_column(Text, default='')
 	description: Mapped[str] = mapped_column(Text, default='')
-	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	tags: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
 	builtin: Mapped[bool] = mapped_column(default=False)
-	created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-	updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-	last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+	created_at: Mapped[datetime] = mapped_column(StoredTime)
+	updated_at: Mapped[datetime] = mapped_column(StoredTime)
+	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
 
 class GenerationRow(Base):
 	__tablename__ = 'generations'
 
 	id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the job id
-	created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-	finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+	created_at: Mapped[datetime] = mapped_column(StoredTime, index=True)
+	finished_at: Mapped[datetime] = mapped_column(StoredTime)
 	model_id: Mapped[str] = mapped_column(String(32), index=True)
 	model_name: Mapped[str] = mapped_column(String(512))
 	model_hash: Mapped[str] = mapped_column(String(16), default='')
 	prompt: Mapped[str] = mapped_column(Text)
 	negative_prompt: Mapped[str] = mapped_column(Text)
-	styles: Mapped[list[str]] = mapped_column(JSON, default=list)
-	loras: Mapped[list[dict[str, str | float]]] = mapped_column(JSON, default=list)
+	styles: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
+	loras: Mapped[list[dict[str, str | float]]] = mapped_column(StoredJSON, default=list)
 	spec: Mapped[str] = mapped_column(Text)  # the JobSpec as JSON: everything needed to run it again
 	scheduler: Mapped[str] = mapped_column(String(128))
 	device: Mapped[str] = mapped_column(String(128))
-	timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+	timings: Mapped[dict[str, float]] = mapped_column(StoredJSON, default=dict)
 	favourite: Mapped[bool] = mapped_column(default=False)
-	tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+	tags: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
 	note: Mapped[str] = mapped_column(Text, default='')
 	state: Mapped[str] = mapped_column(String(16), default='succeeded')  # running until its files are written
 	error: Mapped[str] = mapped_column(Text, default='')
