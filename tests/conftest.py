@@ -45,7 +45,7 @@ def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Setting
 
 
 def write_fake_model(folder: Path, cross_attention_dim: int = 32) -> Path:
-	"""A diffusers folder with configs only (no weights): enough for the catalog and a fake backend."""
+	"""A diffusers folder with configs and empty weight files: enough for the catalog and a fake backend."""
 	(folder / 'unet').mkdir(parents=True)
 	(folder / 'vae').mkdir()
 	(folder / 'model_index.json').write_text(json.dumps({'_class_name': 'StableDiffusionPipeline'}))
@@ -57,6 +57,11 @@ def write_fake_model(folder: Path, cross_attention_dim: int = 32) -> Path:
 	}
 	(folder / 'unet' / 'config.json').write_text(json.dumps(unet))
 	(folder / 'vae' / 'config.json').write_text(json.dumps({'block_out_channels': [32, 64]}))
+	for component in (
+		'unet',
+		'vae',
+	):  # placeholders: the catalog checks the weights are there, the fake never reads them
+		(folder / component / 'diffusion_pytorch_model.safetensors').write_bytes(b'')
 	return folder
 
 

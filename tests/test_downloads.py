@@ -191,7 +191,13 @@ async def test_bad_urls_missing_files_and_size_cap(
 	stub: tuple[Daemon, model_grpc.ModelServiceAsyncStub], server: FileServer, body: bytes
 ) -> None:
 	_, models = stub
-	for url in ('ftp://example.com/x.safetensors', 'not a url', ''):
+	malformed = (
+		'http://[::1/x.safetensors',
+		'https://h:99999/x.safetensors',
+		'http://h/x\x01.safetensors',
+		'http://h/a b',
+	)
+	for url in ('ftp://example.com/x.safetensors', 'not a url', '', *malformed):
 		assert (
 			await _failure(models, model_pb.DownloadModelRequest(url=url))
 		).code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -148,20 +148,20 @@ class Daemon:
 		self._prepare = asyncio.create_task(self._prepare_default())
 
 	async def _prepare_default(self) -> None:
+		"""Scans, settles on a default model, then serves: whatever fails here, the daemon serves what is usable."""
+		info = None
 		try:
 			await self.loras.refresh()
 			info = await self.manager.prepare_default()
 		except DiffusiondError as error:
-			log.error('default model not ready: %s', error.message)
-			return
+			log.error('no default model: %s', error.message)
 		except Exception:
-			log.exception('preparing the default model failed; health stays NOT_SERVING')
-			return
+			log.exception('preparing the default model failed; serving without one')
 		finally:
 			if self.settings.models.hash_in_background:
 				self.hasher.start()
 		if info is None:
-			log.warning('no model installed and the demo model is disabled; Generate answers NOT_FOUND')
+			log.warning('no model can serve a plain Generate (none installed, or none loads); it answers NOT_FOUND')
 		else:
 			log.info(
 				'default model %s ready%s', info.name, ' (demo: random weights, produces noise)' if info.demo else ''

@@ -22,6 +22,7 @@ from diffusiond.server.catalog.schemas import (
 	RefreshResult,
 )
 from diffusiond.server.errors import (
+	DiffusiondError,
 	FieldViolation,
 	InvalidArgumentError,
 	ModelLoadError,
@@ -53,11 +54,15 @@ class Catalog:
 		self.default_ref = default_ref
 		self.changed = changed or asyncio.Event()  # set by a rescan that found new or changed files (wakes the hasher)
 		self._lock = asyncio.Lock()
+		self.default_id: str | None = None  # the default start-up settled on
+		self.unloadable: dict[str, str] = {}  # model id → why its load failed
 
 	async def refresh(self) -> RefreshResult:
 		"""Rescans the models folder; probes only new or changed entries (off the event loop)."""
 		async with self._lock:
 			result = await rescan(self.repo, self.models_dir)
+		for stale in result.stale_ids:  # a changed file may load now
+			self.unloadable.pop(stale, None)
 		if result.added or result.changed:
 			self.changed.set()
 		if result.added or result.removed or result.changed:
@@ -105,24 +110,58 @@ class Catalog:
 			f'no model has the id, name or hash {ref!r}{hint}; {FIND_HINT} {self.models_dir}', metadata={'model': ref}
 		)
 
-	async def default(self) -> ModelRecord | None:
-		"""The configured default, else the first ready real model by name, else the demo model."""
+	async def candidates(self) -> list[ModelRecord]:
+		"""Models that may serve a plain Generate, best first: the configured default, then ready real models by
+		name, then the demo model; models whose load failed are left out."""
+		ready = [
+			record
+			for record in await self.repo.all()
+			if record.status is ModelStatus.READY and record.id not in self.unloadable
+		]
+		ranked = [record for record in ready if not record.demo and not record.inpainting]
+		ranked += [record for record in ready if record.demo and not record.inpainting]
 		if self.default_ref:
-			return await self.get(self.default_ref)
-		ready = [record for record in await self.repo.all() if record.status is ModelStatus.READY]
-		real = [record for record in ready if not record.demo and not record.inpainting]
-		return (real or ready)[0] if ready else None
+			try:
+				configured = await self.get(self.default_ref)
+			except DiffusiondError as error:
+				log.error('the configured default model %r: %s', self.default_ref, error.message)
+			else:
+				ranked = [configured, *(record for record in ranked if record.id != configured.id)]
+		return ranked
+
+	async def default(self) -> ModelRecord | None:
+		"""The model a plain Generate uses: the one start-up settled on, else the first candidate that can load."""
+		candidates = await self.candidates()
+		chosen = next((record for record in candidates if record.id == self.default_id), None)
+		if chosen is not None:
+			return chosen
+		for record in candidates:
+			try:
+				await self.loadable(record.id)
+			except DiffusiondError:
+				continue
+			return record
+		return None
+
+	def mark_unloadable(self, record_id: str, why: str) -> None:
+		"""A model whose load failed is no default candidate until the daemon restarts or its file changes."""
+		self.unloadable[record_id] = why
+		if self.default_id == record_id:
+			self.default_id = None
 
 	async def resolve(self, ref: str) -> ModelRecord:
 		"""The model a request names ('' = the default model)."""
 		if ref:
 			return await self.get(ref)
 		record = await self.default()
-		if record is None:
-			raise ModelNotFoundError(
-				f'no model is installed; put a diffusers folder or a .safetensors file into {self.models_dir}'
-			)
-		return record
+		if record is not None:
+			return record
+		if self.unloadable:
+			failed = '; '.join(list(self.unloadable.values())[:3])
+			raise ModelNotFoundError(f'no installed model loads, so there is no default ({failed}); name a model')
+		raise ModelNotFoundError(
+			f'no model is installed; put a diffusers folder or a .safetensors file into {self.models_dir}'
+		)
 
 	async def info(self, record: ModelRecord) -> ModelInfo:
 		"""What the pipeline needs to load `record`: for a single file, the folder its configs come from."""

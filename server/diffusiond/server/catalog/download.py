@@ -41,6 +41,9 @@ class DownloadResult(BaseModel):
 	sha256: str
 
 
+MAX_URL = 8192
+
+
 def _invalid(field: str, text: str) -> InvalidArgumentError:
 	return InvalidArgumentError([FieldViolation(field=field, description=text)])
 
@@ -54,16 +57,23 @@ class Downloader:
 		self._lock = threading.Lock()
 
 	def _check_request(self, request: DownloadRequest) -> urllib.request.Request:
-		parsed = urllib.parse.urlsplit(request.url)
-		if parsed.scheme not in self.settings.allowed_schemes or not parsed.hostname:
-			schemes = '/'.join(self.settings.allowed_schemes)
-			raise _invalid('url', f'url must be an absolute {schemes} URL, got {request.url!r}')
+		schemes = '/'.join(self.settings.allowed_schemes)
+		refusal = _invalid('url', f'url must be an absolute {schemes} URL, got {request.url[:300]!r}')
+		if len(request.url) > MAX_URL or any(ord(char) < 0x21 or ord(char) == 0x7F for char in request.url):
+			raise _invalid('url', f'url must be at most {MAX_URL} characters with no spaces or control characters')
+		try:
+			parsed = urllib.parse.urlsplit(request.url)
+			host, _ = parsed.hostname, parsed.port  # a bad IPv6 literal or port raises here
+		except ValueError:
+			raise refusal from None
+		if parsed.scheme not in self.settings.allowed_schemes or not host:
+			raise refusal
 		if request.sha256 and (
 			len(request.sha256) != 64 or any(c not in '0123456789abcdefABCDEF' for c in request.sha256)
 		):
 			raise _invalid('sha256', 'sha256 must be 64 hex characters (the full hash, not the AutoV2 short one)')
 		http = urllib.request.Request(request.url, headers={'User-Agent': 'diffusiond'})
-		token = self._token_for(parsed.hostname)
+		token = self._token_for(host)
 		if token:  # never sent on to the host of a redirect (signed CDN links)
 			http.add_unredirected_header('Authorization', f'Bearer {token}')
 		return http

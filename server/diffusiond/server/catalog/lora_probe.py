@@ -8,6 +8,7 @@ text encoder width and a second text encoder (SDXL); kohya metadata fills in whe
 
 import enum
 import json
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -77,6 +78,15 @@ def suggested_triggers(metadata: dict[str, str]) -> list[str]:
 	return [tag for tag, _ in ranked if tag][:MAX_TRIGGERS]
 
 
+def _alpha(text: str) -> float | None:
+	"""kohya's network alpha, when it is a plain finite number."""
+	try:
+		value = float(text)
+	except ValueError:
+		return None
+	return value if math.isfinite(value) and abs(value) <= 1e6 else None
+
+
 def probe_lora_header(header: SafetensorsHeader) -> LoraProbe:
 	keys = list(header.shapes)
 	kind = _format(keys)
@@ -92,13 +102,12 @@ def probe_lora_header(header: SafetensorsHeader) -> LoraProbe:
 	base = _BASES.get(context) or (ModelBase.SDXL if second else _BASES.get(text_width, ModelBase.UNKNOWN))
 	if base is ModelBase.UNKNOWN and not context:
 		base = _metadata_base(header.metadata)
-	alpha = header.metadata.get('ss_network_alpha', '')
 	return LoraProbe(
 		format=kind,
 		base=base,
 		cross_attention_dim=context,
 		rank=max((shape[0] for shape in downs.values()), default=0),
-		alpha=float(alpha) if alpha.replace('.', '', 1).isdigit() else None,
+		alpha=_alpha(header.metadata.get('ss_network_alpha', '')),
 		unet=len(downs) > len(text),
 		text_encoder=bool(text),
 		modules=len(downs),

@@ -11,9 +11,9 @@ from pydantic import BaseModel
 
 from diffusiond.server.catalog.files import FileHashes, is_hash_prefix, walk
 from diffusiond.server.catalog.hasher import HashTask
-from diffusiond.server.catalog.lora_probe import probe_lora_file
+from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe, probe_lora_file
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
-from diffusiond.server.catalog.rescan import diff_stamps, new_names
+from diffusiond.server.catalog.rescan import diff_stamps, guarded, new_names
 from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus, RefreshResult
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotApplicableError, LoraNotFoundError
 from diffusiond.server.schemas import LoraRequest, LoraSpec
@@ -75,7 +75,7 @@ class LoraCatalog:
 			stamps = await asyncio.to_thread(walk, self.loras_dir, LORA_SUFFIXES, False)
 			diff = diff_stamps(stamps, await self.repo.all(include_hidden=True))
 			todo = diff.new + [stamp for _, stamp in diff.changed]
-			probes = await asyncio.to_thread(lambda: [probe_lora_file(self.loras_dir / stamp.path) for stamp in todo])
+			probes = await asyncio.to_thread(lambda: [self._probe(stamp) for stamp in todo])
 			found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
 			now = datetime.now(UTC)
 			added = [
@@ -98,6 +98,12 @@ class LoraCatalog:
 			self.changed.set()
 			log.info('loras folder rescanned: %s', result.model_dump_json(exclude={'stale_ids'}))
 		return result
+
+	def _probe(self, stamp: FileStamp) -> LoraProbe:
+		if stamp.problem:
+			return LoraProbe(format=LoraFormat.KOHYA, status=ModelStatus.INVALID, problem=stamp.problem)
+		path = self.loras_dir / stamp.path
+		return guarded(lambda: probe_lora_file(path), path, LoraProbe, LoraFormat.KOHYA)
 
 	async def get(self, ref: str, rescan: bool = True) -> LoraRecord:
 		"""By id, name, or a prefix (6+ hex) of the addnet hash (A1111's 12-character one) or the sha256."""

@@ -3,11 +3,12 @@
 Cross-attention key width 768 → SD1.x, 1024 → SD2.x, 2048 → SDXL; UNet input channels 9 → inpainting.
 """
 
-import json
 import struct
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import from_json
 
 from diffusiond.server.catalog.schemas import Architecture, ModelBase, ModelFormat, ModelStatus, Probe
 
@@ -25,8 +26,11 @@ class HeaderError(ValueError):
 	pass
 
 
+MAX_DIM = 2**31 - 1  # no real tensor has a side this long; larger numbers are a damaged or hostile header
+
+
 class _Tensor(BaseModel):
-	shape: list[int]
+	shape: list[Annotated[int, Field(ge=0, le=MAX_DIM)]] = Field(max_length=8)
 
 
 class SafetensorsHeader(BaseModel):
@@ -48,15 +52,21 @@ def read_safetensors(path: Path) -> SafetensorsHeader:
 	if len(raw) < length:
 		raise HeaderError('the file ends inside its safetensors header (truncated download?)')
 	try:
-		header = json.loads(raw)
+		header = from_json(raw)  # jiter: a depth limit instead of Python's RecursionError
+		if not isinstance(header, dict):
+			raise HeaderError('the safetensors header is not a JSON object')
 		metadata = header.pop('__metadata__', None) or {}
+		if not isinstance(metadata, dict):
+			raise HeaderError('the safetensors __metadata__ is not a JSON object')
 		return SafetensorsHeader(
-			shapes={name: _Tensor.model_validate(value).shape for name, value in header.items()},
+			shapes={str(name): _Tensor.model_validate(value).shape for name, value in header.items()},
 			metadata={str(key): str(value) for key, value in metadata.items()},
 			data_offset=8 + length,
 		)
 	except (ValueError, AttributeError, ValidationError) as exc:
-		raise HeaderError(f'the safetensors header is not valid JSON of tensors: {exc}') from exc
+		if isinstance(exc, HeaderError):
+			raise
+		raise HeaderError(f'the safetensors header is not valid JSON of tensors: {str(exc)[:300]}') from exc
 
 
 def read_header(path: Path) -> dict[str, list[int]]:
@@ -106,25 +116,49 @@ def probe_file(path: Path) -> Probe:
 		return Probe(format=ModelFormat.SAFETENSORS, status=ModelStatus.INVALID, problem=str(exc))
 
 
+Width = Annotated[int, Field(ge=1, le=1 << 20)]
+
+
 class _UnetConfig(BaseModel):
-	cross_attention_dim: int | list[int] = 0
-	in_channels: int = 4
-	block_out_channels: list[int] = [0]
-	sample_size: int = 64
+	cross_attention_dim: Width | Annotated[list[Width], Field(min_length=1, max_length=16)] = 768
+	in_channels: Annotated[int, Field(ge=1, le=64)] = 4
+	block_out_channels: Annotated[list[Width], Field(min_length=1, max_length=16)] = [320]
+	sample_size: Annotated[int, Field(ge=1, le=4096)] = 64
 
 
 class _VaeConfig(BaseModel):
-	block_out_channels: list[int] = [0, 0, 0, 0]
+	block_out_channels: Annotated[list[Width], Field(min_length=1, max_length=8)] = [128, 256, 512, 512]
+
+
+_WEIGHTS = ('.safetensors', '.bin')
+_COMPONENTS = ('unet', 'vae', 'text_encoder')
+
+
+def _missing_weights(folder: Path, index: dict[str, object]) -> list[str]:
+	"""The components a (half-copied) diffusers folder lists but holds no weight files for."""
+	listed = [name for name in _COMPONENTS if name in index] or ['unet', 'vae']
+	return [
+		name
+		for name in listed
+		if not any(path.suffix in _WEIGHTS and path.is_file() for path in (folder / name).glob('*'))
+	]
 
 
 def probe_folder(folder: Path) -> Probe:
-	"""A diffusers folder, from model_index.json and the UNet/VAE configs."""
+	"""A diffusers folder, from model_index.json and the UNet/VAE configs; its weight files must be there."""
 	try:
-		index = json.loads((folder / 'model_index.json').read_text())
-		unet = _UnetConfig.model_validate_json((folder / 'unet' / 'config.json').read_text())
-		vae = _VaeConfig.model_validate_json((folder / 'vae' / 'config.json').read_text())
+		index = from_json((folder / 'model_index.json').read_bytes())
+		if not isinstance(index, dict):
+			raise ValueError('model_index.json is not a JSON object')
+		unet = _UnetConfig.model_validate_json((folder / 'unet' / 'config.json').read_bytes())
+		vae = _VaeConfig.model_validate_json((folder / 'vae' / 'config.json').read_bytes())
 	except (OSError, ValueError) as exc:
-		return Probe(format=ModelFormat.DIFFUSERS, status=ModelStatus.INVALID, problem=f'unreadable config: {exc}')
+		problem = f'unreadable config: {str(exc)[:300]}'
+		return Probe(format=ModelFormat.DIFFUSERS, status=ModelStatus.INVALID, problem=problem)
+	missing = _missing_weights(folder, index)
+	if missing:
+		problem = f'incomplete diffusers folder (still being copied?): no weights in {", ".join(missing)}'
+		return Probe(format=ModelFormat.DIFFUSERS, status=ModelStatus.INVALID, problem=problem)
 	context = unet.cross_attention_dim
 	width = context if isinstance(context, int) else context[0]
 	name = str(index.get('_class_name', '')) if isinstance(index, dict) else ''
@@ -133,7 +167,7 @@ def probe_folder(folder: Path) -> Probe:
 		format=ModelFormat.DIFFUSERS,
 		base=base,
 		inpainting=unet.in_channels == 9,
-		native_size=unet.sample_size << (len(vae.block_out_channels) - 1),
+		native_size=min(unet.sample_size << (len(vae.block_out_channels) - 1), 16384),
 		demo=(folder / DEMO_MARKER).exists(),
 		arch=Architecture(
 			cross_attention_dim=width, in_channels=unet.in_channels, model_channels=unet.block_out_channels[0]

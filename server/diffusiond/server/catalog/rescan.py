@@ -1,23 +1,44 @@
 """One rescan of the models folder against the store: stat everything, probe only what is new or changed."""
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Generic, Protocol, TypeVar
 
 from diffusiond.server.catalog.files import walk
+from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, probe_file, probe_folder
-from diffusiond.server.catalog.schemas import FileStamp, Probe, RefreshResult
+from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatus, Probe, RefreshResult
 from diffusiond.server.store import ModelRepository
 from diffusiond.server.store.model_repo import NewModel, Reprobe
 
+log = logging.getLogger(__name__)
+
 
 def _probe(models_dir: Path, stamp: FileStamp) -> Probe:
+	kind = ModelFormat.DIFFUSERS if stamp.folder else ModelFormat.SAFETENSORS
+	if stamp.problem:
+		return Probe(format=kind, status=ModelStatus.INVALID, problem=stamp.problem)
 	path = models_dir / stamp.path
-	return probe_folder(path) if stamp.folder else probe_file(path)
+	return guarded(lambda: probe_folder(path) if stamp.folder else probe_file(path), path, Probe, kind)
+
+
+P = TypeVar('P', Probe, LoraProbe)
+
+
+def guarded(probe: Callable[[], P], path: Path, kind: type[P], fallback: ModelFormat | LoraFormat) -> P:
+	"""One file's probe; whatever a hostile file makes it raise lists that file as invalid, and the scan goes on."""
+	try:
+		return probe()
+	except Exception as exc:
+		log.warning('probing %s failed; listed as invalid', path, exc_info=exc)
+		problem = f'cannot be read: {type(exc).__name__}: {str(exc)[:200]}'
+		return kind.model_validate({'format': fallback, 'status': ModelStatus.INVALID, 'problem': problem})
 
 
 def _name_for(stamp: FileStamp, taken: set[str]) -> str:

@@ -58,6 +58,7 @@ class FileStamp(BaseModel):
 	size_bytes: int
 	mtime_ns: int
 	folder: bool
+	problem: str = ''  # set when the entry cannot be read at all (a symlink loop, a name that is not UTF-8)
 
 
 class ModelDefaults(BaseModel):

@@ -3,6 +3,7 @@
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -87,21 +88,26 @@ class PipelineManager:
 		return await asyncio.wrap_future(future)
 
 	async def prepare_default(self) -> ModelInfo | None:
-		"""Scans the models folder, builds the demo model if there is none (and it is enabled), loads the default."""
+		"""Scans the models folder, builds the demo model if there is none (and it is enabled), and settles on
+		the default: the first candidate that loads (a model that fails is skipped and remembered)."""
 		models = self._settings.models
 		try:
 			await self.catalog.refresh()
-			if models.demo_model and await self.catalog.default() is None:
+			if models.demo_model and not await self.catalog.candidates():
 				await self.call(lambda: build_demo_model(self.catalog.models_dir / DEMO_MODEL_NAME))
 				await self.catalog.refresh()
-			record = await self.catalog.default()
-			if record is None:
-				return None
-			self.default_model = record.name
-			info = await self.catalog.loadable(record.id)
-			if models.load_default_at_start:
-				await self.call(lambda: self._backend.load(info))
-			return info
+			for record in await self.catalog.candidates():
+				try:
+					info = await self.catalog.loadable(record.id)
+					if models.load_default_at_start:
+						await self.call(functools.partial(self._backend.load, info))
+				except DiffusiondError as error:
+					log.warning('model %s cannot be the default: %s', record.name, error.message)
+					self.catalog.mark_unloadable(record.id, error.message)
+					continue
+				self.catalog.default_id, self.default_model = record.id, record.name
+				return info
+			return None
 		finally:
 			self._default_prepared.set()
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from google.protobuf.message import Message
+from pydantic_core import from_json
 
 from diffusiond.server.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
 from diffusiond.server.generation_rules import spec_violations
@@ -115,7 +116,7 @@ def decode_cursor(token: str) -> tuple[datetime, str] | None:
 	if not token:
 		return None
 	try:
-		created, last_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+		created, last_id = from_json(base64.urlsafe_b64decode(token.encode()))  # depth-limited, unlike json
 		return datetime.fromisoformat(str(created)), str(last_id)
 	except (binascii.Error, ValueError, TypeError) as exc:
 		raise InvalidArgumentError(

@@ -9,6 +9,7 @@ from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 T = TypeVar('T')
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_OFFSET_DIGITS = 9  # a billion rows: far past any list, and inside every database's integer range
 
 
 def _invalid(field: str, description: str) -> InvalidArgumentError:
@@ -40,7 +41,7 @@ def decode_token(token: str) -> int:
 		return 0
 	try:
 		kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(':')
-		if kind == 'offset' and value.isdigit():
+		if kind == 'offset' and value.isascii() and value.isdigit() and len(value) <= MAX_OFFSET_DIGITS:
 			return int(value)
 	except (binascii.Error, UnicodeDecodeError, ValueError):
 		pass
