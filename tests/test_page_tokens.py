@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable
 
 import grpc
 import pytest
@@ -37,7 +38,7 @@ BAD_TOKENS = [
 async def test_bad_page_tokens_are_invalid_argument(start_fake: StartDaemon, token: str) -> None:
 	daemon = await start_fake()
 	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
-		calls = [
+		calls: list[Awaitable[object]] = [
 			history_grpc.HistoryServiceStub(chan).ListGenerations(history_pb.ListGenerationsRequest(page_token=token)),
 			model_grpc.ModelServiceStub(chan).ListModels(model_pb.ListModelsRequest(page_token=token)),
 			lora_grpc.LoraServiceStub(chan).ListLoras(lora_pb.ListLorasRequest(page_token=token)),
