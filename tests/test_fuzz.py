@@ -1,8 +1,9 @@
 """Property-based: every RPC with random and adversarial values answers OK or a precise non-INTERNAL code,
 the daemon stays healthy, and no file appears outside its data dir.
 
-Hostile files (truncated safetensors, a header claiming 2**62 bytes, garbage, a pickle) lie in the models
-and LoRA folders, so Refresh/Load/Generate meet them too. Runs on the real tiny pipeline with tight limits.
+Hostile files (truncated safetensors, a header claiming 2**62 bytes, garbage, a pickle, and tests/hostile_files.py)
+lie in the models and LoRA folders and the database holds damaged rows (tests/hostile_rows.py), so every RPC meets
+them too; a finished image made before must be untouched after. Runs on the real tiny pipeline with tight limits.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ from hypothesis import strategies as st
 
 from diffusiond.server.app import Daemon
 from diffusiond.server.rpc import SERVICES
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.badfiles import safetensors_with_huge_header, truncated_safetensors
 from tests.conftest import TINY_MODEL, make_settings
 from tests.fuzz_values import message
+from tests.helpers import collect
+from tests.hostile_files import hostile_loras, hostile_models
+from tests.hostile_rows import damage
 
 METHODS = [method for service in SERVICES for method in service.methods]
 # Never the answer to bad input; DEADLINE_EXCEEDED would mean a call hung for a minute.
@@ -49,16 +55,26 @@ async def fuzz_daemon(tiny_sd_dir: Path, tmp_path_factory: pytest.TempPathFactor
 		(data / folder).mkdir(parents=True, exist_ok=True)
 		for name, content in hostile.items():
 			(data / folder / name).write_bytes(content)
+	hostile_models(data / 'models')  # symlink loops, names that are not UTF-8, absurd shapes and configs
+	hostile_loras(data / 'loras')
 	(root / 'outside').mkdir()
 	(root / 'outside' / 'keep.txt').write_text('untouched')
 	overrides: dict[str, dict[str, object]] = {'limits': dict(_LIMITS), 'downloads': {'timeout_s': 2.0}}
 	daemon = Daemon(make_settings(data, overrides))
 	await daemon.start()
 	await asyncio.wait_for(daemon.ready.wait(), 60)
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:  # a finished image to keep
+		request = gen_pb.GenerateRequest(prompt='kept', steps=1, width=64, height=64)
+		await collect(gen_grpc.GenerationServiceStub(chan).Generate(request))
+	finished = {path: path.read_bytes() for path in (data / 'outputs').rglob('*.png')}
+	await damage(daemon.database.sessions)  # and rows an old or hand-edited database holds
 	yield daemon
 	await daemon.shutdown(0.0)
 	assert sorted(path.name for path in root.iterdir()) == ['data', 'outside']
 	assert [path.name for path in (root / 'outside').iterdir()] == ['keep.txt']
+	assert (root / 'outside' / 'keep.txt').read_text() == 'untouched'
+	assert len(finished) == 1
+	assert all(path.read_bytes() == data for path, data in finished.items()), 'no finished image is ever removed'
 
 
 def _invoke(channel: grpc.Channel, method: MethodDescriptor, requests: list[Message]) -> None:
