@@ -4,6 +4,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from diffusiond.server.errors import GenerationNotFoundError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
@@ -75,23 +76,21 @@ class HistoryRepository:
 				row.state, row.error = JobState.FAILED.value, error
 			return len(rows)
 
-	async def recorded_paths(self, paths: list[str]) -> set[str]:
-		"""Which of these image paths some record lists (asked in chunks: SQLite caps query parameters)."""
+	async def _present(self, column: InstrumentedAttribute[str], values: list[str]) -> set[str]:
+		"""Which of `values` stand in `column` (asked in chunks: SQLite caps query parameters)."""
 		found: set[str] = set()
 		async with self._sessions() as session:
-			for start in range(0, len(paths), 500):
-				where = GenerationImageRow.path.in_(paths[start : start + 500])
-				found.update(await session.scalars(select(GenerationImageRow.path).where(where)))
+			for start in range(0, len(values), 500):
+				found.update(await session.scalars(select(column).where(column.in_(values[start : start + 500]))))
 		return found
+
+	async def recorded_paths(self, paths: list[str]) -> set[str]:
+		"""Which of these image paths some record lists."""
+		return await self._present(GenerationImageRow.path, paths)
 
 	async def existing(self, generation_ids: list[str]) -> set[str]:
 		"""Which of these ids have a record."""
-		found: set[str] = set()
-		async with self._sessions() as session:
-			for start in range(0, len(generation_ids), 500):
-				where = GenerationRow.id.in_(generation_ids[start : start + 500])
-				found.update(await session.scalars(select(GenerationRow.id).where(where)))
-		return found
+		return await self._present(GenerationRow.id, generation_ids)
 
 	async def attach_images(self, generation_id: str, images: list[StoredImage]) -> set[str]:
 		"""Adds finished files to their record (recovery); the record turns succeeded once it lists every image.
