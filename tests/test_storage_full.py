@@ -3,8 +3,11 @@ client that is told its images were not kept (with no partial file left on disk)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import resource
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -27,9 +30,10 @@ from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
-from tests.conftest import FAKE_MODEL, StartDaemon, make_settings, write_fake_model
+from tests.conftest import FAKE_MODEL, TINY_MODEL, StartDaemon, make_settings, write_fake_model
 from tests.fakes import FakeBackend
 from tests.helpers import collect, error_details, rpc_error
+from tests.processes import spawn_daemon
 
 
 @pytest.fixture
@@ -152,3 +156,36 @@ def test_disk_errors_from_the_os_map_to_storage_errors() -> None:
 	assert isinstance(domain_error_of(OSError(errno.EROFS, 'Read-only file system', '/data')), StorageReadOnlyError)
 	assert domain_error_of(OSError(errno.ENOENT, 'No such file')) is None
 	assert domain_error_of(KeyError('x')) is None
+
+
+async def test_a_real_daemon_on_a_full_disk_says_the_images_were_not_kept(tmp_path: Path, tiny_sd_dir: Path) -> None:
+	"""A real daemon process whose files may not grow past 40 KiB (RLIMIT_FSIZE: the kernel answers EFBIG, as a
+	full disk answers ENOSPC): a 128x128 uncompressed PNG cannot be written, and the client is told."""
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	first, _ = await spawn_daemon(tmp_path)  # creates the database while there is room
+	first.terminate()
+	await asyncio.wait_for(first.wait(), 60)
+	limit = 40 * 1024
+
+	def full_disk() -> None:
+		resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+	process, address = await spawn_daemon(
+		tmp_path, preexec=full_disk, env={'DIFFUSIOND_DEVICE__PNG_COMPRESS_LEVEL': '0'}
+	)
+	try:
+		async with grpc.aio.insecure_channel(address) as chan:
+			request = gen_pb.GenerateRequest(prompt='a fox', steps=1, width=128, height=128, seed=3)
+			events = await collect(gen_grpc.GenerationServiceStub(chan).Generate(request))
+			listed = await history_grpc.HistoryServiceStub(chan).ListGenerations(history_pb.ListGenerationsRequest())
+	finally:
+		process.terminate()
+		await asyncio.wait_for(process.wait(), 60)
+	completed = events[-1].completed
+	image = next(event.image for event in events if event.HasField('image'))
+	assert len(image.data) > limit, 'the image itself came through'
+	assert completed.storage == gen_pb.STORAGE_STATE_NOT_STORED
+	assert 'File too large' in completed.storage_error
+	assert str(tmp_path / 'outputs') in completed.storage_error
+	assert list(listed.generations) == []
+	assert not [path for path in (tmp_path / 'outputs').rglob('*') if path.is_file()], 'no partial file left'
