@@ -8,6 +8,7 @@ import argparse
 import torch
 
 from bench.batching import run_batching
+from bench.busy import run_busy
 from bench.catalog import run_catalog
 from bench.encoding import run_encoding
 from bench.generation import run_generation
@@ -36,6 +37,7 @@ def main() -> None:
 		*run_history(),
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
+		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_batching(args.steps, args.size),
 		*run_encoding(),

@@ -119,6 +119,13 @@ class DeviceSettings(BaseModel):
 		default=False, description='Keep models in RAM, move each component to the GPU while it runs (small GPUs).'
 	)
 	compile: bool = Field(default=False, description='torch.compile the UNet at load, with a warm-up run (CUDA).')
+	cpu_threads: int = Field(
+		default=0,
+		ge=0,
+		le=1024,
+		description='torch CPU threads; 0 = adaptive: the cores this process may use, minus what other processes '
+		'use right now (re-read every step), so a busy machine never makes threads spin for a core.',
+	)
 	png_compress_level: int = Field(default=4, ge=0, le=9, description='zlib level of PNG outputs (0 = fastest).')
 	preview_decoder: Literal['auto', 'taesd', 'latent2rgb'] = Field(
 		default='auto',

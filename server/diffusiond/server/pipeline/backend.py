@@ -24,6 +24,7 @@ from diffusiond.server.pipeline.options import apply_options
 from diffusiond.server.pipeline.preview import Previewers
 from diffusiond.server.pipeline.schedulers import make_scheduler
 from diffusiond.server.pipeline.seam import RunOutput
+from diffusiond.server.pipeline.threads import ThreadPolicy
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 
@@ -62,6 +63,7 @@ class DiffusersBackend:
 		self._lora_files = LoraFiles(self._lora_settings.cache_max_bytes)
 		self._active: Entry | None = None
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
+		self._threads = ThreadPolicy(self._options.cpu_threads)
 		quiet_libraries()
 
 	def load(self, model: ModelInfo) -> None:
@@ -152,8 +154,14 @@ class DiffusersBackend:
 		spec = specs[0]
 		current = self._current(spec)
 		previewer = partial(self._previewers.get, current.info.base)
+		self._threads.adjust()
+
+		def step(done: int, total: int) -> None:
+			self._threads.adjust()  # a machine that became busy mid-job gets fewer threads at the next step
+			on_step(done, total)
+
 		try:
-			images = denoise(current.pipe, previewer, specs, on_step, on_previews)
+			images = denoise(current.pipe, previewer, specs, step, on_previews)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)
