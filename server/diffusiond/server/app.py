@@ -8,12 +8,12 @@ from functools import partial
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 
 from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
+from diffusiond.server.health import Health
 from diffusiond.server.history.recovery import recover
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
@@ -90,7 +90,7 @@ class Daemon:
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
 		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles, self.history)
-		self.health = HealthServicer()
+		self.health = Health()
 		self.gate = Gate.from_settings(settings.security)
 		self.server = build_server(
 			settings.server,

@@ -14,6 +14,7 @@ from grpc_status import rpc_status
 
 from diffusiond.server.error_status import domain_error_of, to_rpc_status
 from diffusiond.server.errors import DiffusiondError, InternalError, ReaderStalledError
+from diffusiond.server.request_guard import check_request, tolerant
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ Handler = Callable[[object, grpc.ServicerContext], object]
 UnaryBehaviour = Callable[[object, Context], Awaitable[object]]
 UploadHandler = Callable[[Iterator[object], grpc.ServicerContext], object]
 UploadBehaviour = Callable[[AsyncIterator[object], Context], Awaitable[object]]
+DuplexHandler = Callable[[Iterator[object], grpc.ServicerContext], object]
+DuplexBehaviour = Callable[[AsyncIterator[object], Context], AsyncIterator[object]]
 
 
 def as_handler_context(context: Context) -> grpc.ServicerContext:
@@ -64,6 +67,7 @@ async def _statuses(context: Context, method: str) -> AsyncIterator[None]:
 def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:
 	async def wrapped(request: object, context: Context) -> object:
 		async with _statuses(context, method):
+			check_request(request)
 			result = behaviour(request, as_handler_context(context))
 			return await result if inspect.isawaitable(result) else result
 		return None  # unreachable: the error path aborts
@@ -71,12 +75,32 @@ def _unary(method: str, behaviour: Handler) -> UnaryBehaviour:
 	return wrapped
 
 
+async def _checked(requests: AsyncIterator[object]) -> AsyncIterator[object]:
+	"""A request stream whose every message is checked before the handler takes it."""
+	async for request in requests:
+		check_request(request)
+		yield request
+
+
 def _upload(method: str, behaviour: UploadHandler) -> UploadBehaviour:
 	async def wrapped(requests: AsyncIterator[object], context: Context) -> object:
 		async with _statuses(context, method):
-			result = behaviour(cast(Iterator[object], requests), as_handler_context(context))
+			result = behaviour(cast(Iterator[object], _checked(requests)), as_handler_context(context))
 			return await result if inspect.isawaitable(result) else result
 		return None  # unreachable: the error path aborts
+
+	return wrapped
+
+
+def _duplex(method: str, behaviour: DuplexHandler) -> DuplexBehaviour:
+	"""Both ways streaming (reflection): checked requests in, the handler's messages out."""
+
+	async def wrapped(requests: AsyncIterator[object], context: Context) -> AsyncIterator[object]:
+		async with _statuses(context, method):
+			result = behaviour(cast(Iterator[object], _checked(requests)), as_handler_context(context))
+			if isinstance(result, AsyncIterator):
+				async for response in result:
+					yield response
 
 	return wrapped
 
@@ -98,6 +122,7 @@ def _stream(method: str, behaviour: Handler, stall_s: float) -> UnaryBehaviour:
 
 	async def wrapped(request: object, context: Context) -> None:
 		async with _statuses(context, method):
+			check_request(request)
 			result = behaviour(request, as_handler_context(context))
 			if isinstance(result, AsyncGenerator):
 				async with contextlib.aclosing(result) as events:
@@ -126,23 +151,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 		method = handler_call_details.method
 		if handler is None:
 			return handler
+		# Bytes that are no message of the request type reach the handler as Malformed: INVALID_ARGUMENT.
+		serializers = (tolerant(handler.request_deserializer), handler.response_serializer)
 		if handler.stream_unary is not None:  # an upload: a request iterator in, one response out
-			return grpc.stream_unary_rpc_method_handler(
-				_upload(method, handler.stream_unary), handler.request_deserializer, handler.response_serializer
-			)
-		if handler.request_streaming:
-			return handler
+			return grpc.stream_unary_rpc_method_handler(_upload(method, handler.stream_unary), *serializers)
+		if handler.stream_stream is not None:
+			return grpc.stream_stream_rpc_method_handler(_duplex(method, handler.stream_stream), *serializers)
 		if handler.unary_stream is not None:
 			# Streams come as async generators (ours) or as coroutines that call context.write (health Watch).
 			stream = handler.unary_stream
 			wrapped = (
 				_stream(method, stream, self._stall_s) if inspect.isasyncgenfunction(stream) else _unary(method, stream)
 			)
-			return grpc.unary_stream_rpc_method_handler(
-				wrapped, handler.request_deserializer, handler.response_serializer
-			)
+			return grpc.unary_stream_rpc_method_handler(wrapped, *serializers)
 		if handler.unary_unary is not None:
-			return grpc.unary_unary_rpc_method_handler(
-				_unary(method, handler.unary_unary), handler.request_deserializer, handler.response_serializer
-			)
+			return grpc.unary_unary_rpc_method_handler(_unary(method, handler.unary_unary), *serializers)
 		return handler
