@@ -10,6 +10,7 @@ a thread never waits for a core it will not get; one thread needs no barrier at 
 feeds the device and the same rule keeps it from fighting other work. `device.cpu_threads` fixes the count.
 """
 
+import contextlib
 import logging
 import math
 import os
@@ -71,10 +72,10 @@ class ThreadPolicy:
 		self._last: _Sample | None = None
 		self.threads = fixed or self.cores
 		torch.set_num_threads(self.threads)
-		try:
-			torch.set_num_interop_threads(1)  # one job at a time: no inter-op parallelism to feed
-		except RuntimeError:  # already set, or inter-op work ran in this process (tests start several daemons)
-			pass
+		# One job at a time: no inter-op parallelism to feed. Refused once set, or once inter-op work ran in this
+		# process (tests start several daemons in one).
+		with contextlib.suppress(RuntimeError):
+			torch.set_num_interop_threads(1)
 		log.info('torch CPU threads: %s (%d usable cores)', fixed or 'adaptive', self.cores)
 
 	def adjust(self) -> int:
