@@ -89,6 +89,11 @@ class _ModelStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelStat
     """A pickle checkpoint: refused unless the daemon allows pickle (then loaded with weights_only)."""
     MODEL_STATUS_INVALID: _ModelStatus.ValueType  # 3
     """Unreadable, truncated or not a Stable Diffusion checkpoint; `problem` says why."""
+    MODEL_STATUS_UNLOADABLE: _ModelStatus.ValueType  # 4
+    """A readable checkpoint that cannot be loaded as things stand: a single file whose component configs are
+    not on this machine, or a model whose last load failed; `problem` says why and what to do. Never the
+    default model. (LoRAs never have this status.)
+    """
 
 class ModelStatus(_ModelStatus, metaclass=_ModelStatusEnumTypeWrapper):
     """ModelStatus says whether a model can be loaded."""
@@ -100,6 +105,11 @@ MODEL_STATUS_UNSAFE: ModelStatus.ValueType  # 2
 """A pickle checkpoint: refused unless the daemon allows pickle (then loaded with weights_only)."""
 MODEL_STATUS_INVALID: ModelStatus.ValueType  # 3
 """Unreadable, truncated or not a Stable Diffusion checkpoint; `problem` says why."""
+MODEL_STATUS_UNLOADABLE: ModelStatus.ValueType  # 4
+"""A readable checkpoint that cannot be loaded as things stand: a single file whose component configs are
+not on this machine, or a model whose last load failed; `problem` says why and what to do. Never the
+default model. (LoRAs never have this status.)
+"""
 Global___ModelStatus: _TypeAlias = ModelStatus  # noqa: Y015
 
 class _ModelOrder:

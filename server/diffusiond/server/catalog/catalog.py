@@ -143,6 +143,20 @@ class Catalog:
 			return record
 		return None
 
+	async def describe(self, records: list[ModelRecord]) -> list[ModelRecord]:
+		"""The records as clients see them: a ready model that cannot load now (no configs for a single file, or
+		a failed load) shows as UNLOADABLE with the reason, so nobody mistakes it for one that works."""
+		described = []
+		for record in records:
+			why = self.unloadable.get(record.id)
+			if why is None and record.status is ModelStatus.READY and record.format is not ModelFormat.DIFFUSERS:
+				info = await self.info(record)
+				why = missing_config_hint(self.configs_dir, record) if info.config_dir is None else None
+			if why is not None and record.status is ModelStatus.READY:
+				record = record.model_copy(update={'status': ModelStatus.UNLOADABLE, 'problem': why})
+			described.append(record)
+		return described
+
 	def mark_unloadable(self, record_id: str, why: str) -> None:
 		"""A model whose load failed is no default candidate until the daemon restarts or its file changes."""
 		self.unloadable[record_id] = why

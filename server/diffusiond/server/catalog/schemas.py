@@ -28,6 +28,7 @@ class ModelStatus(enum.Enum):
 	READY = 'ready'
 	UNSAFE = 'unsafe'  # a pickle checkpoint, refused unless models.allow_pickle
 	INVALID = 'invalid'  # unreadable or not a Stable Diffusion checkpoint; `problem` says why
+	UNLOADABLE = 'unloadable'  # shown, never stored: configs missing, or its last load failed
 
 
 class Architecture(BaseModel):

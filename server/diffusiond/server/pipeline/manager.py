@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
-from diffusiond.server.errors import DiffusiondError, JobCancelledError, ShuttingDownError
+from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.history.writer import History
 from diffusiond.server.pipeline.cache import CachedModel
@@ -154,6 +154,10 @@ class PipelineManager:
 		except (DiffusiondError, SQLAlchemyError) as exc:
 			log.warning('job %s: last-used times not recorded: %s', job.id, exc)
 
+	def failed_to_load(self, job: Job, error: ModelLoadError) -> None:
+		"""A job's model would not load: it is no default candidate until its file changes or the daemon restarts."""
+		self.catalog.mark_unloadable(job.model.id, error.message)
+
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		return self._queue.cancel(job_id, error)
 
@@ -177,10 +181,11 @@ class PipelineManager:
 
 	async def status(self) -> ManagerStatus:
 		device = await asyncio.to_thread(self._backend.stats)
+		default = await self.catalog.default()  # what a plain Generate would use now
 		return ManagerStatus(
 			device=device,
 			cached=self._backend.cached(),
-			default_model=self.default_model,
+			default_model=default.name if default is not None else '',
 			queue_depth=self._queue.depth,
 			queue_capacity=self._queue.capacity,
 			busy=self._queue.busy,

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, ModelLoadError
 from diffusiond.server.pipeline import PipelineManager
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
@@ -37,6 +37,9 @@ async def stream_job(
 	try:
 		async for event in job.channel.events():
 			yield event_to_pb(job.id, event)
+	except ModelLoadError as error:
+		manager.failed_to_load(job, error)
+		raise
 	finally:
 		if params.keep_running:  # it finishes for history and for WatchJob; nothing buffers for this caller
 			job.channel.unsubscribe(job.channel.primary)

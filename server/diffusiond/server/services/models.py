@@ -69,14 +69,14 @@ class ModelService(model_grpc.ModelServiceServicer):
 		)
 		end = offset + len(records)
 		return model_pb.ListModelsResponse(
-			models=[self._to_pb(record, cached) for record in records],
+			models=[self._to_pb(record, cached) for record in await self._catalog.describe(records)],
 			next_page_token=encode_token(end) if end < total else '',
 			total_size=total,
 		)
 
 	async def GetModel(self, request: model_pb.GetModelRequest, context: Context) -> model_pb.GetModelResponse:
 		record = await self._catalog.get(_required('model', request.model))
-		return model_pb.GetModelResponse(model=self._to_pb(record))
+		return model_pb.GetModelResponse(model=self._to_pb((await self._catalog.describe([record]))[0]))
 
 	async def RefreshModels(
 		self, request: model_pb.RefreshModelsRequest, context: Context
