@@ -184,3 +184,18 @@ async def test_a_killed_daemon_leaves_a_failed_record_and_no_stray_files(
 	assert (record.state, len(record.images)) == (gen_pb.JOB_STATE_FAILED, 0)
 	assert 'stopped' in record.error
 	assert not list(daemon.settings.storage.outputs_dir.rglob('*.*')), 'no file of the killed job is left'
+
+
+async def test_a_running_record_has_no_finish_time(
+	gen: gen_grpc.GenerationServiceAsyncStub, history: history_grpc.HistoryServiceAsyncStub
+) -> None:
+	call = gen.Generate(gen_pb.GenerateRequest(prompt='still running', steps=40, seed=3))
+	job_id = (await next_of(call, 'progress')).job_id
+	running = (await history.GetGeneration(history_pb.GetGenerationRequest(id=job_id))).generation
+	events = [event async for event in call]
+	done = (await history.GetGeneration(history_pb.GetGenerationRequest(id=job_id))).generation
+	assert running.state == gen_pb.JOB_STATE_RUNNING
+	assert not running.HasField('finish_time')
+	assert events[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
+	assert done.HasField('finish_time')
+	assert done.finish_time.ToDatetime() >= done.create_time.ToDatetime()

@@ -152,7 +152,7 @@ def _jobs(client: Client, args: argparse.Namespace) -> int:
 		print(
 			json_format.MessageToJson(job, indent=None)
 			if args.json
-			else f'{job.job_id} {state} {job.step}/{job.steps} {job.prompt[:40]!r}'
+			else f'{job.job_id} {state} {job.step}/{job.total_steps or job.steps} {job.prompt[:40]!r}'
 		)
 	return 0
 

@@ -626,10 +626,12 @@ class ProgressEvent(_message.Message):
     ELAPSED_SECONDS_FIELD_NUMBER: _builtins.int
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
     step: _builtins.int
-    """Steps done, 1..total_steps."""
+    """Steps done, 1..total_steps, in the steps the request asked for: a sampler's extra warm-up step
+    (PNDM) or second evaluation per step (Heun, DPM2) is not counted separately.
+    """
     total_steps: _builtins.int
-    """Denoising iterations of this job. Equals `steps` for most samplers; second-order samplers
-    (Heun, DPM2) run about twice as many model evaluations and report those.
+    """The steps this job denoises: the request's `steps` for text-to-image, steps × strength (rounded
+    down, as diffusers and A1111 run them) for img2img and inpainting. ListJobs shows the same.
     """
     elapsed_seconds: _builtins.float
     """Seconds since the job started on the device."""
@@ -879,6 +881,7 @@ class Job(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
     STYLES_FIELD_NUMBER: _builtins.int
+    TOTAL_STEPS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -890,9 +893,12 @@ class Job(_message.Message):
     width: _builtins.int
     height: _builtins.int
     steps: _builtins.int
+    """The steps the request asked for (as the infotext records them)."""
     num_images: _builtins.int
     step: _builtins.int
-    """Steps done so far (running job only)."""
+    """Steps done so far (running job only), out of total_steps: the same count progress events carry."""
+    total_steps: _builtins.int
+    """The steps this job denoises, as ProgressEvent.total_steps counts them."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was submitted."""
@@ -921,10 +927,11 @@ class Job(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         loras: _abc.Iterable[Global___AppliedLora] | None = ...,
         styles: _abc.Iterable[_builtins.str] | None = ...,
+        total_steps: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -84,6 +84,7 @@ class JobInfo(BaseModel):
 	steps: int
 	num_images: int
 	step: int
+	total_steps: int
 	created_at: datetime = Field(description='UTC submission time.')
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)

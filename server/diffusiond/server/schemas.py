@@ -131,3 +131,10 @@ class JobSpec(BaseModel):
 	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255), blurred, sized
 	mask_blur: int = 0  # pixels
 	mask_crop_padding: int | None = None  # inpaint only the masked area, grown by this many pixels
+
+	@property
+	def progress_steps(self) -> int:
+		"""The steps this job denoises, as progress counts them: all of them, or steps × strength for img2img."""
+		if self.strength is None:
+			return self.steps
+		return min(self.steps, int(self.steps * self.strength))

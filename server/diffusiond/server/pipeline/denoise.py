@@ -34,13 +34,15 @@ def denoise(
 		offset += len(spec.seeds)
 	preview = previewer() if shows else None  # made only when some job wants previews (TAESD loads lazily)
 
+	asked = specs[0].progress_steps
+
 	def callback(
 		pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 	) -> dict[str, torch.Tensor]:
-		done, total = step + 1, int(pipeline.num_timesteps)
-		on_step(done, total)
+		done = user_step(step + 1, int(pipeline.num_timesteps), asked)
+		on_step(done, asked)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
 		for first, every, hook in shows:
-			if preview is not None and (done % every == 0 or done == total):
+			if preview is not None and (done % every == 0 or done == asked):
 				shown = preview.jpeg(kwargs['latents'][first : first + 1])
 				if shown is not None:
 					hook(done, *shown)
@@ -70,6 +72,14 @@ def denoise(
 			result = pipe(**sized)
 	images: list[Image.Image] = list(result.images)
 	return images
+
+
+def user_step(timestep: int, timesteps: int, asked: int) -> int:
+	"""The request's step a scheduler timestep belongs to: PNDM runs steps + 1 timesteps, Heun and DPM2 about
+	twice as many as steps; progress counts what the user asked for (the last timestep is the last step)."""
+	if timesteps <= 0 or timestep >= timesteps:
+		return asked
+	return max(0, min(asked, round(timestep * asked / timesteps)))
 
 
 def _prompts(specs: list[JobSpec]) -> dict[str, str | list[str] | int | None]:

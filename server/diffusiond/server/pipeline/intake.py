@@ -8,6 +8,7 @@ import asyncio
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.pipeline.init_image import decode_sources, fit
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
@@ -45,6 +46,16 @@ class Intake:
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
 		spec = resolve(params, model, self._limits, [lora.spec for lora in loras], prompts)
+		if spec.progress_steps < 1:
+			raise InvalidArgumentError(
+				[
+					FieldViolation(
+						field='strength',
+						description=f'strength {spec.strength:g} of {spec.steps} steps denoises no step at all '
+						f'(steps × strength rounds down to 0); raise the strength or the steps',
+					)
+				]
+			)
 		if sources.init is not None:
 			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
 			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})

@@ -50,6 +50,7 @@ class Job:
 			steps=self.spec.steps,
 			num_images=len(self.spec.seeds),
 			step=self.step,
+			total_steps=self.spec.progress_steps,
 			created_at=self.created_at,
 			loras=self.spec.loras,
 			styles=self.spec.styles,

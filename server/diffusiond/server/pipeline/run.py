@@ -66,11 +66,14 @@ class BatchRun:
 		inference_start = time.monotonic()
 
 		def on_step(step: int, total: int) -> None:
+			live = self._live()  # at every timestep: a cancelled job ends at once
+			if step < 1 or step == live[0].step:
+				return  # a timestep within a step already reported (PNDM's warm-up, Heun's second evaluation)
 			elapsed = time.monotonic() - inference_start
 			progress = ProgressEvent(
 				step=step, total_steps=total, elapsed_s=elapsed, eta_s=elapsed / step * (total - step)
 			)
-			for job in self._live():
+			for job in live:
 				job.step = step
 				job.channel.publish(progress)
 

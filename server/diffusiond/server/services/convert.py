@@ -150,6 +150,7 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		width=info.width,
 		height=info.height,
 		steps=info.steps,
+		total_steps=info.total_steps,
 		num_images=info.num_images,
 		step=info.step,
 		loras=applied_to_pb(info.loras),

@@ -12,7 +12,7 @@ from diffusiond.server.errors import FailedPreconditionError, FieldViolation, In
 from diffusiond.server.generation_rules import spec_violations
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
-from diffusiond.server.schemas import GenerateParams, ImageFormat, LoraRequest
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
 from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
 from diffusiond.server.settings import LimitsSettings
@@ -29,10 +29,9 @@ UPDATABLE = ('favourite', 'tags', 'note')
 
 def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 	spec = record.spec
-	return history_pb.Generation(
+	message = history_pb.Generation(
 		id=record.id,
 		create_time=timestamp(record.created_at),
-		finish_time=timestamp(record.finished_at),
 		model_id=record.model_id,
 		model_name=record.model_name,
 		model_hash=record.model_hash,
@@ -57,6 +56,9 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 		state=state_to_pb(record.state),
 		error=record.error,
 	)
+	if record.state is not JobState.RUNNING:  # a running job has not finished: its finish time stays unset
+		message.finish_time.CopyFrom(timestamp(record.finished_at))
+	return message
 
 
 def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> GenerateParams:

@@ -1,6 +1,6 @@
 """The history tables: newest-first keyset pages, records with their images."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -72,8 +72,9 @@ class HistoryRepository:
 		running = select(GenerationRow).where(GenerationRow.state == JobState.RUNNING.value)
 		async with self._sessions.begin() as session:
 			rows = list(await session.scalars(running))
+			now = datetime.now(UTC)
 			for row in rows:
-				row.state, row.error = JobState.FAILED.value, error
+				row.state, row.error, row.finished_at = JobState.FAILED.value, error, now
 			return len(rows)
 
 	async def _present(self, column: InstrumentedAttribute[str], values: list[str]) -> set[str]:
