@@ -134,7 +134,7 @@ class JobSpec(BaseModel):
 
 	@property
 	def progress_steps(self) -> int:
-		"""The steps this job denoises, as progress counts them: all of them, or steps × strength for img2img."""
+		"""The steps this job denoises, as progress counts them: all of them, or steps x strength for img2img."""
 		if self.strength is None:
 			return self.steps
 		return min(self.steps, int(self.steps * self.strength))

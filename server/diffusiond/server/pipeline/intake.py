@@ -52,7 +52,7 @@ class Intake:
 					FieldViolation(
 						field='strength',
 						description=f'strength {spec.strength:g} of {spec.steps} steps denoises no step at all '
-						f'(steps × strength rounds down to 0); raise the strength or the steps',
+						f'(steps x strength rounds down to 0); raise the strength or the steps',
 					)
 				]
 			)
