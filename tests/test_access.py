@@ -220,3 +220,26 @@ async def test_an_empty_token_setting_refuses_to_start(tmp_path: Path, how: str)
 	assert process.returncode == 1
 	assert expected in err.decode()
 	assert 'Traceback' not in err.decode()
+
+
+async def test_the_daemon_says_one_clear_line_when_its_port_is_taken(tmp_path: Path) -> None:
+	"""A real process: the friendly message only, no gRPC C-core log line, no library warnings, no traceback."""
+	holder = socket.socket()
+	holder.bind(('127.0.0.1', 0))
+	holder.listen()
+	port = holder.getsockname()[1]
+	env = {**os.environ, 'DIFFUSIOND_MODELS__DEMO_MODEL': 'false'}
+	command = [sys.executable, '-m', 'diffusiond.server', 'serve', '--port', str(port), '--data-dir', str(tmp_path)]
+	try:
+		process = await asyncio.create_subprocess_exec(
+			*command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+		)
+		_, err = await asyncio.wait_for(process.communicate(), 60)
+	finally:
+		holder.close()
+	text = err.decode()
+	assert process.returncode == 1
+	assert f'cannot listen on 127.0.0.1:{port}' in text
+	assert 'add_port' not in text
+	assert '[transformers]' not in text, 'no library chatter at start'
+	assert 'Traceback' not in text

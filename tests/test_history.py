@@ -199,3 +199,24 @@ async def test_a_running_record_has_no_finish_time(
 	assert events[-1].completed.state == gen_pb.JOB_STATE_SUCCEEDED
 	assert done.HasField('finish_time')
 	assert done.finish_time.ToDatetime() >= done.create_time.ToDatetime()
+
+
+async def test_a_unique_id_prefix_names_a_record(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	chan, gen = stubs(daemon)
+	async with chan:
+		job_id = (await collect(gen.Generate(gen_pb.GenerateRequest(prompt='prefixed', steps=1))))[0].job_id
+		template = await daemon.history.get(job_id)
+		for last in ('1', '2'):
+			twin = f'abcdef01-0000-4000-8000-00000000000{last}'
+			await daemon.history.add(template.model_copy(update={'id': twin, 'images': []}))
+		history = history_grpc.HistoryServiceStub(chan)
+		found = await history.GetGeneration(history_pb.GetGenerationRequest(id=job_id[:8]))
+		short = await rpc_error(history.GetGeneration(history_pb.GetGenerationRequest(id=job_id[:7])))
+		twins = await rpc_error(history.GetGeneration(history_pb.GetGenerationRequest(id='abcdef01')))
+		exact = await history.GetGeneration(history_pb.GetGenerationRequest(id='abcdef01-0000-4000-8000-000000000002'))
+	assert found.generation.id == job_id
+	assert short.code() == grpc.StatusCode.NOT_FOUND
+	assert twins.code() == grpc.StatusCode.INVALID_ARGUMENT
+	assert 'several' in str(twins.details())
+	assert exact.generation.id.endswith('2')

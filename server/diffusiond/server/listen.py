@@ -75,6 +75,28 @@ def _clear_stale(path: Path) -> None:
 	raise StartupError(f'another diffusiond is already listening on {path}; stop it or choose another socket path')
 
 
+def _check_free(host: str, port: int, address: str) -> None:
+	"""A taken port refused here, with the fix, before gRPC's C core logs its own error about it."""
+	if port == 0:
+		return
+	try:
+		infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+	except socket.gaierror as exc:
+		raise StartupError(f'cannot listen on {address}: {exc.strerror}') from exc
+	for family, kind, protocol, _, where in infos[:1]:
+		probe = socket.socket(family, kind, protocol)
+		try:
+			probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: only a listener blocks it
+			probe.bind(where)
+		except OSError as exc:
+			raise StartupError(
+				f'cannot listen on {address}: {exc.strerror} (another diffusiond, or another program, has it; '
+				'choose another --port)'
+			) from exc
+		finally:
+			probe.close()
+
+
 def bind(server: grpc.aio.Server, settings: ServerSettings, security: SecuritySettings) -> Endpoints:
 	"""Adds every configured port to `server`; raises StartupError with the fix when one cannot be used."""
 	endpoints = Endpoints()
@@ -91,6 +113,7 @@ def bind(server: grpc.aio.Server, settings: ServerSettings, security: SecuritySe
 		endpoints.socket = path
 	if settings.tcp:
 		address = f'{settings.host}:{settings.port}'
+		_check_free(settings.host, settings.port, address)
 		credentials = server_credentials(security)
 		with contextlib.suppress(RuntimeError):
 			if credentials is None:

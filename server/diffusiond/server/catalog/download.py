@@ -142,7 +142,13 @@ class Downloader:
 				return self._download(request, key, cancel, report)
 			raise http_error(exc.code, str(exc.reason), request.url) from exc
 		except (urllib.error.URLError, HTTPException, TimeoutError, ConnectionError) as exc:
-			raise DownloadUnavailableError(f'download from {request.url} broke off ({exc}); retry to resume') from exc
+			kept = part.stat().st_size if part.exists() else 0
+			then = (
+				f'retry to resume from the {kept} bytes kept'
+				if kept and validator.exists()
+				else 'retry once the server can be reached'
+			)
+			raise DownloadUnavailableError(f'the download from {request.url} failed ({exc}); {then}') from exc
 		report(DownloadProgress(bytes=total, total_bytes=total, phase='verifying'))
 		try:
 			digest = sha256_file(part)

@@ -15,7 +15,6 @@ from diffusiond.server.errors import (
 	DownloadCancelledError,
 	DownloadRefusedError,
 	DownloadTooLargeError,
-	DownloadUnavailableError,
 )
 from diffusiond.server.settings import DownloadSettings
 
@@ -111,6 +110,6 @@ def receive(
 		file.flush()
 		os.fsync(file.fileno())
 	if total and size != total:
-		raise DownloadUnavailableError(f'the connection closed after {size} of {total} bytes; retry to resume')
+		raise ConnectionError(f'the connection closed after {size} of {total} bytes')  # download.py says what next
 	if size < limits.min_bytes:
 		raise DownloadRefusedError(f'the server sent {size} bytes, far too few for a checkpoint (an error page?)')

@@ -119,10 +119,9 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		self, request: history_pb.UpdateGenerationRequest, context: Context
 	) -> history_pb.UpdateGenerationResponse:
 		changes = changes_from_pb(request)
-		await self._repo.update(request.generation.id, changes)
-		return history_pb.UpdateGenerationResponse(
-			generation=generation_to_pb(await self._repo.get(request.generation.id))
-		)
+		record = await self._repo.get(request.generation.id)
+		await self._repo.update(record.id, changes)
+		return history_pb.UpdateGenerationResponse(generation=generation_to_pb(await self._repo.get(record.id)))
 
 	async def DeleteGeneration(
 		self, request: history_pb.DeleteGenerationRequest, context: Context

@@ -6,12 +6,15 @@ from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
-from diffusiond.server.errors import GenerationNotFoundError
+from diffusiond.server.errors import FieldViolation, GenerationNotFoundError, InvalidArgumentError
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
 from diffusiond.server.history.usage import UsageRow
 from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.history_rows import filters_of, record_of, used_loras
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
+
+
+MIN_PREFIX = 8
 
 
 class HistoryRepository:
@@ -139,9 +142,22 @@ class HistoryRepository:
 				found.setdefault(image.generation_id, []).append(image)
 		return found
 
+	async def _find(self, session: AsyncSession, ref: str) -> GenerationRow | None:
+		"""By id, else by a unique prefix of at least MIN_PREFIX characters (what a person copies from a list)."""
+		row = await session.get(GenerationRow, ref)
+		if row is not None or not MIN_PREFIX <= len(ref) < 36 or ref.strip('0123456789abcdef-'):
+			return row
+		rows = list(await session.scalars(select(GenerationRow).where(GenerationRow.id.startswith(ref)).limit(2)))
+		if len(rows) > 1:
+			raise InvalidArgumentError(
+				[FieldViolation(field='id', description=f'{ref!r} starts several generation ids; give more of it')]
+			)
+		return rows[0] if rows else None
+
 	async def get(self, generation_id: str) -> GenerationRecord:
+		"""A record by its id or a unique prefix of it (8+ characters)."""
 		async with self._sessions() as session:
-			row = await session.get(GenerationRow, generation_id)
+			row = await self._find(session, generation_id)
 			if row is None:
 				raise GenerationNotFoundError(
 					f'no generation {generation_id!r} in the history; list them with ListGenerations',
