@@ -13,7 +13,6 @@ from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.history_rows import filters_of, record_of, used_loras
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
-
 MIN_PREFIX = 8
 
 
