@@ -64,7 +64,7 @@ demo: install
 	trap 'kill -TERM $$pid 2>/dev/null; wait $$pid' EXIT; \
 	for i in $$(seq 1200); do [ -s $(DATA)/daemon.port ] && break; kill -0 $$pid; sleep 0.1; done; \
 	address=127.0.0.1:$$(cat $(DATA)/daemon.port); \
-	$(BIN)/diffusionctl --address $$address generate '$(PROMPT)' -o out/fox.png --size 128x128 --steps 20 --seed 42; \
+	$(BIN)/diffusionctl --address $$address generate '$(PROMPT)' -o out/fox.png --overwrite --size 128x128 --steps 20 --seed 42; \
 	$(BIN)/diffusionctl --address $$address info
 
 lint: install buf-lint

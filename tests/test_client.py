@@ -90,8 +90,12 @@ async def test_cli_generate_info_and_jobs(daemon: Daemon, tmp_path: Path, capsys
 	assert 'seed 7' in captured.out
 	assert 'seed 8' in captured.out
 	assert 'step 3/' in captured.err
-	assert await asyncio.to_thread(ctl, [*args, '--format', 'jpeg']) == 0
-	assert out.read_bytes().startswith(b'\xff\xd8')  # -o names the file, --format picks the encoding
+	assert await asyncio.to_thread(ctl, [*args, '--format', 'jpeg']) == 2, 'a .png name is no JPEG'
+	assert 'make them agree' in capsys.readouterr().err
+	jpeg = ['--address', address(daemon), 'generate', 'a red fox', '-o', str(tmp_path / 'fox.jpg'), '--steps', '3']
+	assert await asyncio.to_thread(ctl, [*jpeg, '--format', 'jpeg']) == 0
+	assert (tmp_path / 'fox.jpg').read_bytes().startswith(b'\xff\xd8')
+	assert not out.exists()
 	capsys.readouterr()
 	assert await asyncio.to_thread(ctl, ['--address', address(daemon), '--json', 'info']) == 0
 	assert json.loads(capsys.readouterr().out)['device']['name'] == 'cpu'

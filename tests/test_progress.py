@@ -28,7 +28,9 @@ def test_scheduler_timesteps_map_to_the_asked_steps() -> None:
 @pytest.mark.parametrize(
 	'sampler', [gen_pb.SAMPLER_UNSPECIFIED, gen_pb.SAMPLER_PNDM, gen_pb.SAMPLER_HEUN, gen_pb.SAMPLER_DPM2_A]
 )
-async def test_every_sampler_reports_the_asked_steps(gen: gen_grpc.GenerationServiceAsyncStub, sampler: int) -> None:
+async def test_every_sampler_reports_the_asked_steps(
+	gen: gen_grpc.GenerationServiceAsyncStub, sampler: gen_pb.Sampler.ValueType
+) -> None:
 	events = await collect(gen.Generate(gen_pb.GenerateRequest(prompt='x', steps=6, seed=1, sampler=sampler)))
 	steps = [event.progress.step for event in events if event.HasField('progress')]
 	totals = {event.progress.total_steps for event in events if event.HasField('progress')}

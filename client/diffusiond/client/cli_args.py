@@ -1,9 +1,10 @@
 """The argument parser of `diffusionctl`."""
 
 import argparse
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from diffusiond.client.cli_examples import add_examples
+from diffusiond.client.cli_examples import add_examples, leaves
 from diffusiond.client.cli_history import add_history_commands
 from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
@@ -29,27 +30,31 @@ def build_parser() -> argparse.ArgumentParser:
 	parser.add_argument('--tls-cert', type=Path, help='PEM client certificate (mutual TLS), with --tls-key')
 	parser.add_argument('--tls-key', type=Path, help='PEM private key of --tls-cert')
 	parser.add_argument('--tls-server-name', help="the name the daemon's certificate carries, if not the address")
-	parser.add_argument('--json', action='store_true', help='machine-readable output')
+	parser.add_argument('--json', action='store_true', help=JSON_HELP)
+	parser.add_argument('--version', action='version', version=f'diffusionctl {client_version()}')
 	commands = parser.add_subparsers(dest='command', required=True)
 	gen = commands.add_parser(
 		'generate',
 		help='generate images',
 		epilog='example: diffusionctl generate "a red fox" -o fox.png --steps 20 --seed 7',
 	)
-	gen.add_argument('prompt')
+	gen.add_argument('prompt', help='what to draw (A1111 prompt text)')
 	gen.add_argument(
 		'-o', '--output', type=Path, default=Path('image.png'), help='file to write (NAME-i.ext for several)'
 	)
-	gen.add_argument('--negative', dest='negative_prompt')
-	gen.add_argument('--model')
-	gen.add_argument('--steps', type=int)
-	gen.add_argument('--seed', type=int)
+	gen.add_argument('--overwrite', action='store_true', help='replace output files that exist (default: refuse)')
+	gen.add_argument('--negative', dest='negative_prompt', help='what to keep out of the image')
+	gen.add_argument('--model', help="id, name or hash prefix (default: the daemon's default model)")
+	gen.add_argument('--steps', type=int, help="denoising steps (default: the model's, else 20)")
+	gen.add_argument('--seed', type=int, help='seed of the first image (default: random); image i uses seed + i')
 	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
-	gen.add_argument('--cfg', dest='guidance_scale', type=float)
+	gen.add_argument('--cfg', dest='guidance_scale', type=float, help="CFG scale (default: the model's, else 7.5)")
 	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
-	gen.add_argument('-n', '--num-images', type=int)
-	gen.add_argument('--format', choices=['png', 'jpeg', 'webp'])
-	gen.add_argument('--quality', type=int)
+	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
+	gen.add_argument(
+		'--format', choices=['png', 'jpeg', 'webp'], help='image format (default: from the -o suffix, else png)'
+	)
+	gen.add_argument('--quality', type=int, help='JPEG/WebP quality 1..100 (default 90)')
 	gen.add_argument(
 		'--lora', action='append', metavar='NAME[:WEIGHT]', help='apply a LoRA (repeatable), e.g. --lora detail:0.8'
 	)
@@ -75,15 +80,33 @@ def build_parser() -> argparse.ArgumentParser:
 	job_commands.add_parser('list', help='queued and running jobs')
 	job_commands.add_parser('clear', help='cancel every queued job (the running one goes on)')
 	watch = job_commands.add_parser('watch', help='follow a queued or running job and save its images')
-	watch.add_argument('job_id')
+	watch.add_argument('job_id', help='the id Generate or jobs list gave')
 	watch.add_argument('-o', '--output', type=Path, default=Path('image.png'), help='where to save the images')
+	watch.add_argument('--overwrite', action='store_true', help='replace output files that exist (default: refuse)')
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
-	cancel.add_argument('job_id')
+	cancel.add_argument('job_id', help='the id Generate or jobs list gave')
 	add_model_commands(commands)
 	add_lora_commands(commands)
 	add_style_commands(commands)
 	add_history_commands(commands)
-	return add_examples(parser)
+	return add_leaf_options(add_examples(parser))
+
+
+JSON_HELP = 'machine-readable output (before or after the command)'
+
+
+def client_version() -> str:
+	try:
+		return version('diffusiond')
+	except PackageNotFoundError:
+		return '0.0.0+unknown'
+
+
+def add_leaf_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+	"""--json after the command too (`diffusionctl models list --json`); SUPPRESS keeps the global one's value."""
+	for _, child in leaves(parser):
+		child.add_argument('--json', action='store_true', default=argparse.SUPPRESS, help=JSON_HELP)
+	return parser
 
 
 def tls_from(args: argparse.Namespace) -> Tls | None:

@@ -5,6 +5,7 @@ import sys
 
 from google.protobuf import json_format
 
+from diffusiond.client.cli_output import refreshed, say_empty
 from diffusiond.client.model_requests import BASES, base_name, enum_name
 from diffusiond.client.sync import Client
 from diffusiond.v1 import lora_service_pb2 as lora_pb
@@ -15,22 +16,22 @@ def add_lora_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPar
 	loras = commands.add_parser('loras', help='the LoRA catalog', epilog='example: diffusionctl loras list --base sd1')
 	actions = loras.add_subparsers(dest='loras_command', required=True)
 	listing = actions.add_parser('list', help='LoRAs in the catalog')
-	listing.add_argument('--base', choices=sorted(BASES))
+	listing.add_argument('--base', choices=sorted(BASES), help='only LoRAs for this family')
 	state = listing.add_mutually_exclusive_group()
-	state.add_argument('--enabled', dest='enabled', action='store_const', const=True)
-	state.add_argument('--disabled', dest='enabled', action='store_const', const=False)
-	listing.add_argument('--tag', default='')
+	state.add_argument('--enabled', dest='enabled', action='store_const', const=True, help='only enabled ones')
+	state.add_argument('--disabled', dest='enabled', action='store_const', const=False, help='only disabled ones')
+	listing.add_argument('--tag', default='', help='only LoRAs with this tag')
 	listing.add_argument('--query', default='', help='text in name, display name, trigger words or tags')
 	actions.add_parser('show', help='one LoRA in full').add_argument('lora', help='id, name or hash prefix')
 	update = actions.add_parser('update', help='display name, tags, trigger words, default weight')
-	update.add_argument('lora')
-	update.add_argument('--display-name')
+	update.add_argument('lora', help='id, name or hash prefix')
+	update.add_argument('--display-name', help='a name to show instead of the file name')
 	update.add_argument('--tags', help='comma-separated; replaces the tags')
 	update.add_argument('--triggers', help='comma-separated trigger words; "" restores the suggested ones')
 	update.add_argument('--weight', type=float, help='default weight, 0..2')
 	for name, text in (('enable', 'allow in Generate'), ('disable', 'refuse in Generate'), ('delete', 'unregister')):
 		batch = actions.add_parser(name, help=text)
-		batch.add_argument('loras', nargs='+')
+		batch.add_argument('loras', nargs='+', help='ids, names or hash prefixes')
 		if name == 'delete':
 			batch.add_argument('--files', action='store_true', help='also delete the files')
 	refresh = actions.add_parser('refresh', help='rescan the loras folder')
@@ -52,8 +53,10 @@ def _split(text: str | None) -> list[str] | None:
 def loras_command(client: Client, args: argparse.Namespace) -> int:
 	action = args.loras_command
 	if action == 'list':
-		for lora in client.list_loras(args.base or '', args.enabled, args.tag, args.query):
+		found = client.list_loras(args.base or '', args.enabled, args.tag, args.query)
+		for lora in found:
 			print(json_format.MessageToJson(lora, indent=None) if args.json else _line(lora))
+		say_empty(found, 'no LoRAs match', args.json)
 	elif action == 'show':
 		print(json_format.MessageToJson(client.get_lora(args.lora)))
 	elif action == 'update':
@@ -67,7 +70,7 @@ def loras_command(client: Client, args: argparse.Namespace) -> int:
 		print(json_format.MessageToJson(lora, indent=None) if args.json else _line(lora))
 	elif action == 'refresh':
 		result = client.refresh_loras(args.restore)
-		print(f'added {result.added}, removed {result.removed}, changed {result.changed}, unchanged {result.unchanged}')
+		print(refreshed(result.added, result.restored, result.removed, result.changed, result.unchanged))
 	else:
 		failed = 0
 		for outcome in client.batch_loras(args.loras, action, getattr(args, 'files', False)):

@@ -5,6 +5,7 @@ import sys
 
 from google.protobuf import json_format
 
+from diffusiond.client.cli_output import refreshed, say_empty
 from diffusiond.client.model_requests import BASES, ORDERS, base_name, enum_name
 from diffusiond.client.progress import ProgressBar
 from diffusiond.client.request import parse_sampler
@@ -19,27 +20,27 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	)
 	actions = models.add_subparsers(dest='models_command', required=True)
 	listing = actions.add_parser('list', help='models in the catalog')
-	listing.add_argument('--base', choices=sorted(BASES))
+	listing.add_argument('--base', choices=sorted(BASES), help='only models of this family')
 	listing.add_argument('--loaded', action='store_true', help='only models in the memory cache')
-	listing.add_argument('--order', choices=sorted(ORDERS), default='name')
+	listing.add_argument('--order', choices=sorted(ORDERS), default='name', help='sort order (default name)')
 	for name, text in (('show', 'one model in full'), ('load', 'load (warm up)'), ('unload', 'free its memory')):
 		actions.add_parser(name, help=text).add_argument('model', help='id, name or sha256 prefix')
 	refresh = actions.add_parser('refresh', help='rescan the models folder')
 	refresh.add_argument('--restore', action='store_true', help='bring back unregistered models')
 	download = actions.add_parser('download', help='download a checkpoint into the models folder')
-	download.add_argument('url')
+	download.add_argument('url', help='http(s) URL of a .safetensors checkpoint')
 	download.add_argument('--name', default='', help='file name inside the models folder')
 	download.add_argument('--sha256', default='', help='expected sha256 (64 hex), verified before the file appears')
-	download.add_argument('--overwrite', action='store_true')
+	download.add_argument('--overwrite', action='store_true', help='replace a file of that name')
 	update = actions.add_parser('update', help='display name, tags, generation defaults')
-	update.add_argument('model')
-	update.add_argument('--display-name')
+	update.add_argument('model', help='id, name or sha256 prefix')
+	update.add_argument('--display-name', help='a name to show instead of the file name')
 	update.add_argument('--tags', help='comma-separated; replaces the tags ("" clears them)')
 	update.add_argument('--sampler', help='default sampler, e.g. "DPM++ 2M Karras" ("" = the model\'s own)')
 	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
 	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
 	delete = actions.add_parser('delete', help='unregister a model (its files stay unless --files)')
-	delete.add_argument('model')
+	delete.add_argument('model', help='id, name or sha256 prefix')
 	delete.add_argument('--files', action='store_true', help='also delete the file or folder')
 
 
@@ -97,8 +98,10 @@ def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 def models_command(client: Client, args: argparse.Namespace) -> int:
 	action = args.models_command
 	if action == 'list':
-		for model in client.list_models(args.base or '', args.loaded, args.order):
+		found = client.list_models(args.base or '', args.loaded, args.order)
+		for model in found:
 			_print(model, args.json)
+		say_empty(found, 'no models: put one into the models folder, or download one', args.json)
 	elif action == 'show':
 		print(json_format.MessageToJson(client.get_model(args.model)))
 	elif action == 'load':
@@ -110,7 +113,7 @@ def models_command(client: Client, args: argparse.Namespace) -> int:
 		print('unloaded' if client.unload_model(args.model) else 'was not loaded', file=sys.stderr)
 	elif action == 'refresh':
 		result = client.refresh_models(args.restore)
-		print(f'added {result.added}, removed {result.removed}, changed {result.changed}, unchanged {result.unchanged}')
+		print(refreshed(result.added, result.restored, result.removed, result.changed, result.unchanged))
 	elif action == 'download':
 		return _download(client, args)
 	elif action == 'update':
