@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of torch is enough for the demo and the tests; set TORCH_SPEC for another build.
 TORCH_SPEC ?= torch==2.13.0
+# Where torch comes from when not the default index, e.g. https://download.pytorch.org/whl/cpu (the CPU build).
+TORCH_INDEX ?=
 DATA ?= $(CURDIR)/data
 PROMPT ?= a red fox in the snow
 STAMP := $(VENV)/.installed
@@ -20,7 +22,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml examples/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install -q '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[server,dev]'
 	@# The Node.js example (and its test) needs node + npm: Debian's packages when the machine has none.
 	if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
