@@ -116,10 +116,20 @@ async def test_a_closed_pipe_ends_quietly(fake: Daemon, tmp_path: Path, argv: li
 	assert ran.err == ''
 
 
+def _ctrl_c_enabled() -> None:
+	"""SIGINT as a terminal delivers it: a test run started in the background (nohup, CI runners) ignores SIGINT,
+	and a child inherits that, so Ctrl-C would never reach it."""
+	signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _interrupt(daemon: Daemon, tmp_path: Path, *argv: str) -> tuple[int, str]:
 	"""Starts the CLI, waits until it shows its job started, sends SIGINT (Ctrl-C); the exit code and its stderr."""
 	process = await asyncio.create_subprocess_exec(
-		*command(_address(daemon), *argv), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path
+		*command(_address(daemon), *argv),
+		stdout=asyncio.subprocess.PIPE,
+		stderr=asyncio.subprocess.PIPE,
+		cwd=tmp_path,
+		preexec_fn=_ctrl_c_enabled,
 	)
 	assert process.stderr is not None
 	first = await asyncio.wait_for(process.stderr.readline(), 60)  # "job … on <model>, seeds …"
