@@ -11,12 +11,23 @@ from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from safetensors import SafetensorError
 
 from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo
 from diffusiond.server.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
-LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError, AttributeError, pickle.UnpicklingError)
+# What reading a damaged or foreign file raises, from diffusers, transformers and safetensors alike.
+LOAD_ERRORS = (
+	OSError,
+	ValueError,
+	KeyError,
+	TypeError,
+	RuntimeError,
+	AttributeError,
+	pickle.UnpicklingError,
+	SafetensorError,
+)
 
 
 def check_pickle(path: Path) -> None:

@@ -24,7 +24,7 @@ from diffusiond.server.errors import LoraNotApplicableError
 from diffusiond.server.schemas import LoraSpec
 
 log = logging.getLogger(__name__)
-LOAD_ERRORS = (ValueError, RuntimeError, KeyError, TypeError, AttributeError, OSError)
+LOAD_ERRORS = (ValueError, RuntimeError, KeyError, TypeError, AttributeError, OSError, SafetensorError)
 Tensors = dict[str, torch.Tensor]
 _UNKNOWN = (('', -1.0),)  # a selection no job asks for: forces the next one to be set
 

@@ -105,6 +105,10 @@ class PipelineManager:
 					log.warning('model %s cannot be the default: %s', record.name, error.message)
 					self.catalog.mark_unloadable(record.id, error.message)
 					continue
+				except Exception as exc:  # a model file no loader anticipated must not cost the daemon its default
+					log.exception('loading model %s failed; trying the next candidate', record.name)
+					self.catalog.mark_unloadable(record.id, f'model {record.name!r} failed to load: {exc}')
+					continue
 				self.catalog.default_id, self.default_model = record.id, record.name
 				return info
 			return None
