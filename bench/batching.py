@@ -15,9 +15,9 @@ import grpc
 import torch
 
 from bench.daemon import start_daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 
@@ -62,7 +62,7 @@ def run_batching(steps: int, size: int, jobs: int = 16) -> list[tuple[str, str]]
 		build_demo_model(Path(scratch) / 'models' / 'tiny-sd')
 		ports = {}
 		for batch in (1, BATCH):  # both daemons up first; then off and on alternate, so drift hits both alike
-			backend = DiffusersBackend(device, dtype, PipelineCache(1, 2**40))
+			backend = DiffusersEngine(device, dtype, PipelineCache(1, 2**40))
 			ports[batch] = start_daemon(Path(scratch), backend, {'batch_max_images': batch}).port
 			_throughput(ports[batch], 1, 2, steps, size)  # warm-up
 		results = {

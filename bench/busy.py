@@ -17,7 +17,7 @@ from pathlib import Path
 
 import grpc
 
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 

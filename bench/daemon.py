@@ -11,10 +11,9 @@ import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
-from diffusiond.server.pipeline.seam import RunOutput
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
+from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -23,19 +22,19 @@ from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 
-class TimedBackend(DiffusersBackend):
+class TimedBackend(DiffusersEngine):
 	"""Records when each step's progress is handed to the loop (same clock as the client)."""
 
 	def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
 		super().__init__(device, dtype, PipelineCache(3, 2**40))
 		self.emitted: dict[int, float] = {}
 
-	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
+	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
 		def timed(step: int, total: int) -> None:
 			self.emitted[step] = time.perf_counter()
 			on_step(step, total)
 
-		return super().run(spec, timed, on_preview)
+		return super().run(specs, timed, on_previews)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -43,7 +42,7 @@ def percentile(values: list[float], q: float) -> float:
 	return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_daemon(data_dir: Path, backend: DiffusersBackend, device: dict[str, int] | None = None) -> Daemon:
+def start_daemon(data_dir: Path, backend: DiffusersEngine, device: dict[str, int] | None = None) -> Daemon:
 	"""A daemon in a background thread with its own loop; `device` overrides device settings."""
 	settings = Settings.model_validate(
 		{

@@ -10,7 +10,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from diffusiond.server.pipeline.encode import encode_image
+from diffusiond.server.jobs.encode import encode_image
 from diffusiond.server.schemas import ImageFormat
 
 SIZE = 1024

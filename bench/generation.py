@@ -21,7 +21,7 @@ from diffusers import StableDiffusionPipeline
 
 from bench.daemon import TimedBackend, percentile, start_daemon, unary_latencies
 from bench.variants import img2img_ratio, with_lora_ratio
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.lora_files import write_tiny_lora

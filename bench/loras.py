@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
+from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, LoraSpec
 from diffusiond.server.settings import LimitsSettings, LoraSettings
-from diffusiond.server.validation import resolve
 from tests.lora_files import write_tiny_lora
 
 
@@ -35,7 +35,7 @@ def run_loras(repeats: int = 7, steps: int = 20, size: int = 64) -> list[tuple[s
 		model = ModelInfo(id='tiny', name='tiny', path=build_demo_model(root / 'tiny'), native_size=64)
 		files = [write_tiny_lora(root / f'lora-{index}.safetensors', seed=index) for index in range(repeats + 2)]
 		slots = 2
-		backend = DiffusersBackend(device, dtype, PipelineCache(1, 1 << 40), loras=LoraSettings(max_adapters=slots))
+		backend = DiffusersEngine(device, dtype, PipelineCache(1, 1 << 40), loras=LoraSettings(max_adapters=slots))
 		backend.load(model)
 
 		def job(loras: list[LoraSpec], job_steps: int = steps) -> None:
@@ -43,7 +43,7 @@ def run_loras(repeats: int = 7, steps: int = 20, size: int = 64) -> list[tuple[s
 			spec = resolve(params, model, LimitsSettings(), loras)
 			backend.prepare(spec)
 			if job_steps:
-				backend.run(spec, lambda step, total: None)
+				backend.run([spec], lambda step, total: None, [None])
 
 		def lora(index: int, weight: float = 1.0) -> LoraSpec:
 			path = files[index]

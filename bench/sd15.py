@@ -19,9 +19,9 @@ from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusio
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from bench.daemon import start_daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend, quiet_libraries
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.demo import offline_tokenizer
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.demo import offline_tokenizer
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine, quiet_libraries
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -112,7 +112,7 @@ def run_sd15(device: torch.device, size: int = 512, steps: int = 25, repeats: in
 		folder = build_sd15(Path(scratch) / 'models' / NAME, dtype)
 		for compiled in (False, True) if device.type == 'cuda' else (False,):
 			label = 'compiled' if compiled else 'eager'
-			backend = DiffusersBackend(device, dtype, PipelineCache(1, 2**40))
+			backend = DiffusersEngine(device, dtype, PipelineCache(1, 2**40))
 			before = _allocated_mib(device)
 			daemon = start_daemon(Path(scratch), backend, {'compile': compiled})
 			served = _daemon_its(daemon.port, request, repeats)

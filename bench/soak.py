@@ -18,7 +18,7 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 

@@ -9,23 +9,23 @@ import psutil
 import torch
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.demo import build_demo_model
-from diffusiond.server.pipeline.device import release_memory
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.engine.device import release_memory
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
+from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.validation import resolve
 
 MIB = 1 << 20
 CHANNELS = (256, 512)  # ~340 MiB of float32 weights: big enough to measure, small enough for CI
 
 
-def _touch(backend: DiffusersBackend, model: ModelInfo) -> None:
+def _touch(backend: DiffusersEngine, model: ModelInfo) -> None:
 	"""One denoising step, so every weight is really in memory (safetensors maps them lazily)."""
 	spec = resolve(GenerateParams(model=model.name, prompt='x', steps=1, seed=1), model, LimitsSettings())
 	backend.prepare(spec)
-	backend.run(spec, lambda step, total: None)
+	backend.run([spec], lambda step, total: None, [None])
 
 
 def _device_memory(device: torch.device) -> str:
@@ -41,7 +41,7 @@ def run_switching(repeats: int = 5) -> list[tuple[str, str]]:
 			ModelInfo(id=name, name=name, path=build_demo_model(Path(scratch) / name, seed, CHANNELS), native_size=64)
 			for seed, name in enumerate(('model-a', 'model-b'))
 		]
-		backend = DiffusersBackend(device, dtype, PipelineCache(2, 1 << 40))
+		backend = DiffusersEngine(device, dtype, PipelineCache(2, 1 << 40))
 		release_memory(device)
 		baseline = process.memory_info().rss
 		base_device = _device_memory(device)

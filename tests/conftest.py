@@ -13,13 +13,13 @@ import pytest
 from grpc_health.v1 import health_pb2_grpc
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.demo import build_demo_model
-from diffusiond.server.pipeline.seam import Backend
+from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 
 TINY_MODEL = 'tiny-sd'
 FAKE_MODEL = 'fake-model'
@@ -29,7 +29,7 @@ Overrides = dict[str, dict[str, object]]
 
 class StartDaemon(Protocol):
 	async def __call__(
-		self, backend: Backend | None = None, overrides: Overrides | None = None, wait: bool = True
+		self, backend: Engine | None = None, overrides: Overrides | None = None, wait: bool = True
 	) -> Daemon: ...
 
 
@@ -114,8 +114,8 @@ async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
 	model = tmp_path / 'models' / FAKE_MODEL
 	write_fake_model(model)
 
-	async def start(backend: Backend | None = None, overrides: Overrides | None = None, wait: bool = True) -> Daemon:
-		instance = Daemon(make_settings(tmp_path, overrides), backend or FakeBackend())
+	async def start(backend: Engine | None = None, overrides: Overrides | None = None, wait: bool = True) -> Daemon:
+		instance = Daemon(make_settings(tmp_path, overrides), backend or FakeEngine())
 		await instance.start()
 		started.append(instance)
 		if wait:

@@ -1,20 +1,18 @@
-"""A fake backend: the one seam where tests replace the real pipeline, for queue and cancel timing."""
+"""A fake engine: the one seam where tests replace the real pipeline, for queue and cancel timing."""
 
 import os
 import threading
 import time
+from pathlib import Path
 
 from PIL import Image
 
-from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.cache import CachedModel
-from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
-from diffusiond.server.pipeline.device import DeviceStats
-from diffusiond.server.pipeline.seam import RunOutput
+from diffusiond.server.catalog.schemas import ModelFormat, ModelInfo, ModelStatus, Probe
+from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StepHook
 from diffusiond.server.schemas import JobSpec
 
 
-class FakeBackend:
+class FakeEngine:
 	def __init__(
 		self, step_s: float = 0.01, load_s: float = 0.0, crash_on_prompt: str = '', noise: bool = False
 	) -> None:
@@ -46,10 +44,7 @@ class FakeBackend:
 	def prepare(self, spec: JobSpec) -> str:
 		return 'FakeScheduler'
 
-	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
-		return self.run_batch([spec], on_step, [on_preview])
-
-	def run_batch(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
 		self.runs += specs
 		self.batches.append([spec.prompt for spec in specs])
 		self.started.set()
@@ -67,6 +62,12 @@ class FakeBackend:
 				images=[Image.frombytes('RGB', (spec.width, spec.height), os.urandom(size)) for _ in seeds]
 			)
 		return RunOutput(images=[Image.new('RGB', (spec.width, spec.height), (seed % 256, 0, 0)) for seed in seeds])
+
+	def probe_pickle(self, path: Path) -> Probe:
+		return Probe(format=ModelFormat.PICKLE, status=ModelStatus.INVALID, problem='the fake engine opens no pickles')
+
+	def build_demo(self, folder: Path) -> Path:
+		raise AssertionError('tests with the fake engine never build the demo model')
 
 	def stats(self) -> DeviceStats:
 		return DeviceStats(kind='cpu', name='fake', dtype='float32')

@@ -7,7 +7,7 @@ from diffusers import StableDiffusionPipeline
 from peft import LoraConfig, get_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from diffusiond.server.pipeline.demo import build_pipeline
+from diffusiond.server.engine.demo import build_pipeline
 
 TARGETS = ['to_q', 'to_k', 'to_v', 'to_out.0']
 

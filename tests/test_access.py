@@ -21,7 +21,7 @@ from diffusiond.server.settings import Settings
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.conftest import StartDaemon, make_settings
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import error_details, rpc_error
 
 TOKEN = 's3cret-token'
@@ -100,7 +100,7 @@ async def test_token_file_and_bad_settings(tmp_path: Path) -> None:
 		make_settings(tmp_path, {'security': {'tls_cert': str(token_file)}})
 	missing = make_settings(tmp_path, {'security': {'token_file': str(tmp_path / 'absent')}})
 	with pytest.raises(StartupError, match='cannot read the API token file'):
-		Daemon(missing, FakeBackend())
+		Daemon(missing, FakeEngine())
 
 
 @pytest.fixture(scope='module')
@@ -153,7 +153,7 @@ async def test_unix_socket(start_fake: StartDaemon, tmp_path: Path) -> None:
 	async with AsyncClient(f'unix:{path}') as client:
 		assert [model.name for model in await client.list_models()] == ['fake-model']
 	with pytest.raises(StartupError, match='already listening'):
-		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(path), 'tcp': False}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(path), 'tcp': False}}), FakeEngine())
 	await daemon.shutdown(0.0)
 	assert not path.exists()
 
@@ -173,16 +173,16 @@ async def test_stale_socket_is_replaced_and_open_folders_refused(start_fake: Sta
 	shared.mkdir(mode=0o755)
 	shared.chmod(0o755)
 	with pytest.raises(StartupError, match='open to other users'):
-		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(shared / 'd.sock')}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(shared / 'd.sock')}}), FakeEngine())
 	(folder / 'file').write_text('x')
 	with pytest.raises(StartupError, match='is not a socket'):
-		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(folder / 'file')}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'socket': str(folder / 'file')}}), FakeEngine())
 
 
 async def test_a_taken_tcp_port_fails_clearly(start_fake: StartDaemon, tmp_path: Path) -> None:
 	daemon = await start_fake()
 	with pytest.raises(StartupError, match='cannot listen on 127'):
-		Daemon(make_settings(tmp_path / 'other', {'server': {'port': daemon.port}}), FakeBackend())
+		Daemon(make_settings(tmp_path / 'other', {'server': {'port': daemon.port}}), FakeEngine())
 
 
 async def test_an_unknown_method_is_refused_like_a_known_one(start_fake: StartDaemon) -> None:

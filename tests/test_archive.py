@@ -21,7 +21,7 @@ from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 from tests.conftest import FAKE_MODEL, StartDaemon, make_settings, write_fake_model
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect
 
 
@@ -43,7 +43,7 @@ async def second(tmp_path: Path) -> AsyncIterator[Daemon]:
 	"""Another daemon with its own, empty data folder."""
 	data = tmp_path / 'second'
 	write_fake_model(data / 'models' / FAKE_MODEL)
-	daemon = Daemon(make_settings(data), FakeBackend())
+	daemon = Daemon(make_settings(data), FakeEngine())
 	await daemon.start()
 	yield daemon
 	await daemon.shutdown(0.0)

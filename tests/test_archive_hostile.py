@@ -23,7 +23,7 @@ from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.archives import Json, chunks, export, records, rezip, with_records, zip_members, zip_with_filler
 from tests.conftest import FAKE_MODEL, StartDaemon, make_settings, write_fake_model
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, rpc_error
 
 SECRET = b'the secret next to the data folder'
@@ -34,7 +34,7 @@ async def exported(tmp_path: Path) -> dict[str, bytes]:
 	"""A real export (with images) of a daemon that ran two jobs, with one style, model and LoRA entry."""
 	data = tmp_path / 'source'
 	write_fake_model(data / 'models' / FAKE_MODEL)
-	daemon = Daemon(make_settings(data), FakeBackend())
+	daemon = Daemon(make_settings(data), FakeEngine())
 	await daemon.start()
 	await daemon.ready.wait()
 	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:

@@ -12,17 +12,17 @@ import pytest
 
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DeadlineTooShortError
-from diffusiond.server.pipeline.channel import EventChannel
-from diffusiond.server.pipeline.estimate import Estimator, check_deadline
-from diffusiond.server.pipeline.job import Job
+from diffusiond.server.jobs.channel import EventChannel
+from diffusiond.server.jobs.estimate import Estimator, check_deadline
+from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.validation import resolve
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import TINY_MODEL, Overrides, StartDaemon, StartReal, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, next_of, pixels, until_error
 
 BATCHING: Overrides = {'device': {'batch_max_images': 4}}
@@ -37,9 +37,9 @@ def _request(prompt: str, **fields: int) -> gen_pb.GenerateRequest:
 
 async def _run_behind(
 	start_fake: StartDaemon, requests: list[gen_pb.GenerateRequest], overrides: Overrides | None = BATCHING
-) -> tuple[FakeBackend, list[list[gen_pb.GenerateEvent]]]:
+) -> tuple[FakeEngine, list[list[gen_pb.GenerateEvent]]]:
 	"""Queues `requests` one at a time (so in this order) behind a running job; the calls made and every stream."""
-	backend = FakeBackend(step_s=0.02)
+	backend = FakeEngine(step_s=0.02)
 	daemon = await start_fake(backend, overrides)
 	chan, stub = stubs(daemon)
 	async with chan:
@@ -77,7 +77,7 @@ async def test_batching_is_off_by_default(start_fake: StartDaemon) -> None:
 
 
 async def test_cancelling_one_job_of_a_batch_leaves_the_others(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.05)
+	backend = FakeEngine(step_s=0.05)
 	daemon = await start_fake(backend, BATCHING)
 	chan, stub = stubs(daemon)
 	async with chan:

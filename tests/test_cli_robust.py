@@ -23,13 +23,13 @@ from diffusiond.server.app import Daemon
 from diffusiond.server.history.schemas import HistoryFilter
 from tests.cli_process import clean, command, run_cli
 from tests.conftest import FAKE_MODEL, StartDaemon
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.lora_files import write_tiny_lora
 
 
 @pytest.fixture
 async def fake(start_fake: StartDaemon) -> Daemon:
-	return await start_fake(FakeBackend(step_s=0.05))
+	return await start_fake(FakeEngine(step_s=0.05))
 
 
 def _address(daemon: Daemon) -> str:

@@ -19,7 +19,7 @@ from diffusiond.client import (
 )
 from diffusiond.server.app import Daemon
 from tests.conftest import StartDaemon
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 
 
 def _free_port() -> int:
@@ -55,7 +55,7 @@ async def test_sync_client_raises_the_same_classes(daemon: Daemon) -> None:
 
 
 async def test_queue_full_says_when_to_retry(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.05), {'limits': {'max_queue': 1}})
+	daemon = await start_fake(FakeEngine(step_s=0.05), {'limits': {'max_queue': 1}})
 	async with AsyncClient(f'127.0.0.1:{daemon.port}') as client:
 		running = client.generate('a', steps=40)
 		assert (await anext(running)).HasField('queued')
@@ -93,7 +93,7 @@ async def test_generate_is_never_retried() -> None:
 
 
 async def test_with_timeout_sets_the_deadline_of_a_view(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.05))
+	daemon = await start_fake(FakeEngine(step_s=0.05))
 	async with AsyncClient(f'127.0.0.1:{daemon.port}') as client:
 		with pytest.raises(DeadlineExceeded):
 			await client.with_timeout(0.3).generate_images('slow', steps=40)

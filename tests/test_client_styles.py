@@ -8,7 +8,7 @@ import pytest
 from diffusiond.client import AsyncClient, build_generate_request
 from diffusiond.client.cli import main as ctl
 from tests.conftest import StartDaemon
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 
 
 async def test_async_client_style_calls(start_fake: StartDaemon) -> None:
@@ -27,7 +27,7 @@ async def test_async_client_style_calls(start_fake: StartDaemon) -> None:
 async def test_cli_styles_and_generate_with_a_style(
 	start_fake: StartDaemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-	backend = FakeBackend()
+	backend = FakeEngine()
 	daemon = await start_fake(backend)
 	base = ['--address', f'127.0.0.1:{daemon.port}']
 	assert (

@@ -14,7 +14,7 @@ from diffusiond.server.lock import LOCK_NAME
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.conftest import StartDaemon, make_settings
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.processes import spawn_daemon
 
 
@@ -97,7 +97,7 @@ async def test_two_daemons_started_together_on_an_empty_dir_give_one_server(tmp_
 async def test_the_lock_is_released_on_shutdown(start_fake: StartDaemon, tmp_path: Path) -> None:
 	daemon = await start_fake()
 	with pytest.raises(StartupError, match=f'pid {os.getpid()}'):
-		Daemon(make_settings(tmp_path), FakeBackend())
+		Daemon(make_settings(tmp_path), FakeEngine())
 	await daemon.shutdown(0.0)
 	again = await start_fake()  # the same folder, free again
 	assert again.ready.is_set()

@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
-from diffusiond.server.pipeline.factory import cache_limits
-from diffusiond.server.pipeline.seam import RunOutput
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
+from diffusiond.server.engine.factory import cache_bounds
+from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
@@ -22,26 +22,27 @@ from tests.conftest import TINY_MODEL, make_settings, stubs
 from tests.helpers import collect, error_details, pixels
 
 
-class OutOfMemoryOnce(DiffusersBackend):
-	"""The real backend, except that the first run's second step raises the device's out-of-memory error."""
+class OutOfMemoryOnce(DiffusersEngine):
+	"""The real engine, except that the first run's second step raises the device's out-of-memory error."""
 
 	failed = False
 
-	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
+	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
 		def failing(step: int, total: int) -> None:
 			if step == 2 and not self.failed:
 				self.failed = True
 				raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB (simulated)')
 			on_step(step, total)
 
-		return super().run(spec, failing, on_preview)
+		return super().run(specs, failing, on_previews)
 
 
 @pytest.fixture
 async def oom_daemon(tiny_sd_dir: Path, tmp_path: Path) -> AsyncIterator[Daemon]:
 	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
 	settings = make_settings(tmp_path)
-	backend = OutOfMemoryOnce(torch.device('cpu'), torch.float32, cache_limits(settings))
+	bounds = cache_bounds(settings)
+	backend = OutOfMemoryOnce(torch.device('cpu'), torch.float32, PipelineCache(bounds.max_models, bounds.max_bytes))
 	daemon = Daemon(settings, backend)
 	await daemon.start()
 	await daemon.ready.wait()

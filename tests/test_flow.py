@@ -12,7 +12,7 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, kinds, next_of, until_error
 from tests.stall_proxy import StallingProxy
 
@@ -21,7 +21,7 @@ _NO_BDP = [('grpc.http2.bdp_probe', 0), ('grpc.max_receive_message_length', 64 *
 
 
 async def test_a_stalled_reader_is_cut_and_never_stalls_the_device(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.005, noise=True)
+	backend = FakeEngine(step_s=0.005, noise=True)
 	daemon = await start_fake(backend, {'server': {'stalled_reader_timeout_s': 0.5}})
 	chan, stub = stubs(daemon)
 	async with chan, StallingProxy(daemon.port) as proxy:
@@ -51,7 +51,7 @@ async def test_a_stalled_reader_is_cut_and_never_stalls_the_device(start_fake: S
 
 
 async def test_a_slow_but_steady_reader_gets_every_image(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.002), {'server': {'stalled_reader_timeout_s': 2.0}})
+	daemon = await start_fake(FakeEngine(step_s=0.002), {'server': {'stalled_reader_timeout_s': 2.0}})
 	chan, stub = stubs(daemon)
 	async with chan:
 		call = stub.Generate(gen_pb.GenerateRequest(prompt='slow', steps=20, num_images=3))
@@ -66,7 +66,7 @@ async def test_a_slow_but_steady_reader_gets_every_image(start_fake: StartDaemon
 
 
 async def test_a_deadline_that_cannot_be_met_is_refused_up_front(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.02)
+	backend = FakeEngine(step_s=0.02)
 	daemon = await start_fake(backend)
 	chan, stub = stubs(daemon)
 	async with chan:
@@ -89,7 +89,7 @@ async def test_a_deadline_that_cannot_be_met_is_refused_up_front(start_fake: Sta
 
 
 async def test_a_deadline_passing_mid_job_frees_the_device_within_a_step(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.01)
+	backend = FakeEngine(step_s=0.01)
 	daemon = await start_fake(backend)
 	chan, stub = stubs(daemon)
 	async with chan:
@@ -121,7 +121,7 @@ async def test_an_oversized_request_is_refused_and_the_daemon_goes_on(start_fake
 
 async def test_a_stream_silent_during_a_long_load_survives_keepalive(start_fake: StartDaemon) -> None:
 	server: dict[str, object] = {'keepalive_time_s': 0.2, 'keepalive_timeout_s': 1.0, 'min_client_ping_s': 0.2}
-	backend = FakeBackend()
+	backend = FakeEngine()
 	daemon = await start_fake(backend, {'server': server})
 	backend.load_s = 1.5  # the next job's load is long and sends nothing
 	options = [('grpc.keepalive_time_ms', 250), ('grpc.keepalive_timeout_ms', 1000)]
@@ -133,7 +133,7 @@ async def test_a_stream_silent_during_a_long_load_survives_keepalive(start_fake:
 
 
 async def test_long_lived_streams_do_not_count_against_the_job_limit(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.01), {'limits': {'max_queue': 2}})
+	daemon = await start_fake(FakeEngine(step_s=0.01), {'limits': {'max_queue': 2}})
 	chan, stub = stubs(daemon)
 	async with chan:
 		health = health_pb2_grpc.HealthStub(chan)

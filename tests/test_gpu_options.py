@@ -9,23 +9,23 @@ import pytest
 import torch
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
+from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import DeviceSettings, LimitsSettings
-from diffusiond.server.validation import resolve
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from tests.conftest import StartDaemon, stubs
 from tests.helpers import collect, pixels
 
 
-def _generate(tiny_sd_dir: Path, options: DeviceSettings) -> tuple[DiffusersBackend, npt.NDArray[np.int16]]:
-	backend = DiffusersBackend(torch.device('cpu'), torch.float32, PipelineCache(1, 2**40), options=options)
+def _generate(tiny_sd_dir: Path, options: DeviceSettings) -> tuple[DiffusersEngine, npt.NDArray[np.int16]]:
+	backend = DiffusersEngine(torch.device('cpu'), torch.float32, PipelineCache(1, 2**40), options=options)
 	model = ModelInfo(id='tiny', name='tiny', path=tiny_sd_dir, native_size=64)
 	backend.load(model)
 	spec = resolve(GenerateParams(prompt='a fox', steps=3, seed=4, num_images=2), model, LimitsSettings())
 	backend.prepare(spec)
-	images = backend.run(spec, lambda step, total: None).images
+	images = backend.run([spec], lambda step, total: None, [None]).images
 	return backend, np.stack([np.asarray(image, dtype=np.int16) for image in images])
 
 

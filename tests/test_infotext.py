@@ -9,8 +9,8 @@ from pathlib import Path
 from PIL import ExifTags, Image
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.encode import USER_COMMENT, encode_image
-from diffusiond.server.pipeline.infotext import image_metadata, quote
+from diffusiond.server.jobs.encode import USER_COMMENT, encode_image
+from diffusiond.server.jobs.infotext import image_metadata, quote
 from diffusiond.server.schemas import ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc

@@ -15,7 +15,7 @@ from PIL import Image, ImageFilter
 
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
-from diffusiond.server.pipeline.demo import build_pipeline
+from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb

@@ -11,7 +11,7 @@ from google.rpc import error_details_pb2
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.conftest import StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, next_of, rpc_status_of, until_error
 
 Call = grpc.aio.UnaryStreamCall[gen_pb.GenerateRequest, gen_pb.GenerateEvent]
@@ -60,7 +60,7 @@ async def test_deadline_cancels_the_job(gen: gen_grpc.GenerationServiceAsyncStub
 
 
 async def test_queue_full_is_resource_exhausted_with_retry_info(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.05), {'limits': {'max_queue': 1}})
+	daemon = await start_fake(FakeEngine(step_s=0.05), {'limits': {'max_queue': 1}})
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=40))
@@ -79,7 +79,7 @@ async def test_queue_full_is_resource_exhausted_with_retry_info(start_fake: Star
 
 
 async def test_cancel_queued_job_leaves_running_one_intact(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.02)
+	backend = FakeEngine(step_s=0.02)
 	daemon = await start_fake(backend)
 	chan, stub = stubs(daemon)
 	async with chan:
@@ -102,7 +102,7 @@ async def test_cancel_queued_job_leaves_running_one_intact(start_fake: StartDaem
 
 
 async def test_queue_positions_move(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.01))
+	daemon = await start_fake(FakeEngine(step_s=0.01))
 	chan, stub = stubs(daemon)
 	async with chan:
 		first = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=60))
@@ -120,7 +120,7 @@ async def test_queue_positions_move(start_fake: StartDaemon) -> None:
 
 
 async def test_list_jobs_pages(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.05))
+	daemon = await start_fake(FakeEngine(step_s=0.05))
 	chan, stub = stubs(daemon)
 	async with chan:
 		calls: list[Call] = []
@@ -140,7 +140,7 @@ async def test_list_jobs_pages(start_fake: StartDaemon) -> None:
 
 
 async def test_a_crashing_job_fails_alone(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(crash_on_prompt='boom'))
+	daemon = await start_fake(FakeEngine(crash_on_prompt='boom'))
 	chan, stub = stubs(daemon)
 	async with chan:
 		with pytest.raises(grpc.aio.AioRpcError) as caught:

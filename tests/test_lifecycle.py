@@ -24,7 +24,7 @@ from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import TINY_MODEL, StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, next_of, rpc_error
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -83,7 +83,7 @@ async def test_unary_rpcs_answer_promptly_while_generating(
 
 
 async def test_health_goes_serving_once_the_default_model_is_ready(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(load_s=0.5), wait=False)
+	daemon = await start_fake(FakeEngine(load_s=0.5), wait=False)
 	assert await health_of(daemon) == NOT_SERVING
 	assert await health_of(daemon, 'diffusiond.v1.GenerationService') == NOT_SERVING
 	await asyncio.wait_for(daemon.ready.wait(), 10)
@@ -106,7 +106,7 @@ async def test_health_watch_streams_the_transition_to_not_serving(start_fake: St
 
 
 async def test_graceful_shutdown_finishes_the_running_job(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.02))
+	daemon = await start_fake(FakeEngine(step_s=0.02))
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='a', steps=30))
@@ -134,7 +134,7 @@ async def test_graceful_shutdown_finishes_the_running_job(start_fake: StartDaemo
 
 
 async def test_shutdown_cancels_a_job_that_outlives_the_grace_period(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.05))
+	daemon = await start_fake(FakeEngine(step_s=0.05))
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='long', steps=150))

@@ -8,9 +8,9 @@ import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
+from diffusiond.server.engine.demo import build_pipeline
+from diffusiond.server.engine.lora_apply import AdapterState, LoraFiles, apply_loras
 from diffusiond.server.errors import LoraNotApplicableError
-from diffusiond.server.pipeline.demo import build_pipeline
-from diffusiond.server.pipeline.lora_apply import AdapterState, LoraFiles, apply_loras
 from diffusiond.server.schemas import LoraSpec
 from tests.lora_files import write_tiny_lora
 

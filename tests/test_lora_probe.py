@@ -12,7 +12,7 @@ from diffusiond.server.catalog.files import lora_hashes
 from diffusiond.server.catalog.lora_probe import LoraFormat, probe_lora_file
 from diffusiond.server.catalog.probe import read_safetensors
 from diffusiond.server.catalog.schemas import ModelBase, ModelStatus
-from diffusiond.server.pipeline.demo import build_pipeline
+from diffusiond.server.engine.demo import build_pipeline
 from tests.checkpoints import write_header
 
 KOHYA_K = 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k'

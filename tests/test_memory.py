@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from diffusiond.server.pipeline.demo import build_demo_model
+from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import system_service_pb2 as sys_pb

@@ -13,11 +13,11 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 from tests.checkpoints import fake_checkpoint
 from tests.conftest import FAKE_MODEL, StartDaemon, model_stubs, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, rpc_error
 
 
-async def _start_with_files(start_fake: StartDaemon, backend: FakeBackend | None = None) -> Daemon:
+async def _start_with_files(start_fake: StartDaemon, backend: FakeEngine | None = None) -> Daemon:
 	daemon = await start_fake(backend)
 	models = daemon.settings.storage.models_dir
 	fake_checkpoint(models / 'sd15' / 'dreamshaper.safetensors', 'sd1', payload=b'dream')
@@ -83,7 +83,7 @@ async def test_get_by_id_name_or_hash_prefix(start_fake: StartDaemon) -> None:
 
 
 async def test_generate_resolves_models_by_hash_and_applies_their_defaults(start_fake: StartDaemon) -> None:
-	backend = FakeBackend()
+	backend = FakeEngine()
 	daemon = await start_fake(backend)
 	chan, stub = model_stubs(daemon)
 	gen_chan, gen = stubs(daemon)

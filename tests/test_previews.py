@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from diffusiond.server.events import ImageEvent, PreviewEvent, ProgressEvent
-from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.helpers import collect, pixels

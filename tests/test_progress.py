@@ -9,7 +9,7 @@ import grpc
 import pytest
 from PIL import Image
 
-from diffusiond.server.pipeline.denoise import user_step
+from diffusiond.server.engine.denoise import user_step
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.helpers import collect, error_details, rpc_error

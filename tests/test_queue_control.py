@@ -9,12 +9,12 @@ import grpc
 from diffusiond.client.cli import main as ctl
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from tests.conftest import StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, next_of, until_error
 
 
 async def test_priority_jobs_run_first_in_their_own_order(start_fake: StartDaemon) -> None:
-	backend = FakeBackend(step_s=0.02)
+	backend = FakeEngine(step_s=0.02)
 	daemon = await start_fake(backend)
 	chan, stub = stubs(daemon)
 	async with chan:
@@ -32,7 +32,7 @@ async def test_priority_jobs_run_first_in_their_own_order(start_fake: StartDaemo
 
 
 async def test_cancel_queued_jobs_leaves_the_running_one(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.02))
+	daemon = await start_fake(FakeEngine(step_s=0.02))
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='running', steps=20))

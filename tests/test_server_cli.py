@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.cli import build_parser, main, settings_from
-from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME
 
 
 def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

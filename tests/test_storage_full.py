@@ -31,7 +31,7 @@ from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 from tests.conftest import FAKE_MODEL, TINY_MODEL, StartDaemon, make_settings, write_fake_model
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, rpc_error
 from tests.processes import spawn_daemon
 
@@ -40,7 +40,7 @@ from tests.processes import spawn_daemon
 async def full_database(tmp_path: Path) -> AsyncIterator[Daemon]:
 	"""A daemon whose SQLite database cannot grow by a single page (what a full disk does to it)."""
 	write_fake_model(tmp_path / 'models' / FAKE_MODEL)
-	daemon = Daemon(make_settings(tmp_path), FakeBackend())
+	daemon = Daemon(make_settings(tmp_path), FakeEngine())
 	pages: list[int] = []
 
 	def cap(connection: DBAPIConnection, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
@@ -114,7 +114,7 @@ async def test_a_full_database_is_resource_exhausted_and_leaves_no_job(full_data
 async def test_unwritable_outputs_tell_the_client_and_leave_no_partial_file(tmp_path: Path) -> None:
 	"""The day's folder cannot be created (a file holds its name): the images come on the stream, marked not kept."""
 	write_fake_model(tmp_path / 'models' / FAKE_MODEL)
-	daemon = Daemon(make_settings(tmp_path), FakeBackend())
+	daemon = Daemon(make_settings(tmp_path), FakeEngine())
 	await daemon.start()
 	await daemon.ready.wait()
 	outputs = daemon.settings.storage.outputs_dir

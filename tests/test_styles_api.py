@@ -10,7 +10,7 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 from tests.conftest import StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, next_of, rpc_error, until_error
 
 
@@ -78,7 +78,7 @@ async def test_import_export_all_or_nothing(start_fake: StartDaemon) -> None:
 
 
 async def test_styles_expand_before_the_pipeline(start_fake: StartDaemon) -> None:
-	backend = FakeBackend()
+	backend = FakeEngine()
 	daemon = await start_fake(backend)
 	chan, gen = stubs(daemon)
 	async with chan:

@@ -10,6 +10,8 @@ from google.rpc import code_pb2
 
 from diffusiond.server.catalog.files import inside, walk
 from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.engine.cache import PipelineCache
+from diffusiond.server.engine.diffusers_engine import DiffusersEngine
 from diffusiond.server.error_status import status_code_for, to_rpc_status
 from diffusiond.server.errors import (
 	DeviceOutOfMemoryError,
@@ -23,13 +25,11 @@ from diffusiond.server.errors import (
 	ShuttingDownError,
 )
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, ProgressEvent
-from diffusiond.server.pipeline.backend import DiffusersBackend
-from diffusiond.server.pipeline.cache import PipelineCache
-from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.jobs.channel import EventChannel
+from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.services.paging import decode_token, encode_token, page
 from diffusiond.server.settings import LimitsSettings, Settings
-from diffusiond.server.validation import resolve
 
 
 async def test_channel_keeps_only_the_latest_progress_and_never_drops_images() -> None:
@@ -127,7 +127,7 @@ def test_paging_tokens() -> None:
 
 
 def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
-	backend = DiffusersBackend(torch.device('cpu'), torch.float32, PipelineCache(2, 2**40))
+	backend = DiffusersEngine(torch.device('cpu'), torch.float32, PipelineCache(2, 2**40))
 	model = ModelInfo(id='tiny', name='tiny', path=tiny_sd_dir, native_size=64)
 	backend.load(model)
 	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), model, LimitsSettings())
@@ -137,7 +137,7 @@ def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
 		raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
 
 	with pytest.raises(DeviceOutOfMemoryError, match='ran out of memory') as caught:
-		backend.run(spec, out_of_memory)
+		backend.run([spec], out_of_memory, [None])
 	assert status_code_for(caught.value) == grpc.StatusCode.RESOURCE_EXHAUSTED
 	backend.unload_all()
 	assert backend.cached() == []

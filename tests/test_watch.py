@@ -13,12 +13,12 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import StartDaemon, stubs
-from tests.fakes import FakeBackend
+from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, kinds, next_of, rpc_error
 
 
 async def test_a_watcher_gets_the_state_so_far_then_every_event(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.02))
+	daemon = await start_fake(FakeEngine(step_s=0.02))
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='running', steps=20, num_images=2))
@@ -40,7 +40,7 @@ async def test_a_watcher_gets_the_state_so_far_then_every_event(start_fake: Star
 
 
 async def test_leaving_a_watch_never_cancels_the_job(start_fake: StartDaemon) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.02))
+	daemon = await start_fake(FakeEngine(step_s=0.02))
 	chan, stub = stubs(daemon)
 	async with chan:
 		running = stub.Generate(gen_pb.GenerateRequest(prompt='keep going', steps=15))
@@ -53,7 +53,7 @@ async def test_leaving_a_watch_never_cancels_the_job(start_fake: StartDaemon) ->
 
 
 async def test_keep_running_outlives_the_caller_and_lands_in_history(start_fake: StartDaemon, tmp_path: Path) -> None:
-	daemon = await start_fake(FakeBackend(step_s=0.03))
+	daemon = await start_fake(FakeEngine(step_s=0.03))
 	chan, stub = stubs(daemon)
 	async with chan:
 		call = stub.Generate(gen_pb.GenerateRequest(prompt='detached', steps=20, keep_running=True))

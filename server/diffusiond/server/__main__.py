@@ -1,3 +1,3 @@
-from diffusiond.server.cli import main
+from diffusiond.server.launch import main
 
 main()

@@ -11,15 +11,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.catalog import Catalog, Hasher
 from diffusiond.server.catalog.loras import LoraCatalog
+from diffusiond.server.catalog.schemas import Probe
+from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
 from diffusiond.server.health import Health
 from diffusiond.server.history.recovery import recover
+from diffusiond.server.jobs.engine_api import Engine
+from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
-from diffusiond.server.pipeline import PipelineManager
-from diffusiond.server.pipeline.factory import cache_limits, default_backend
-from diffusiond.server.pipeline.seam import Backend
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.history import HistoryService
@@ -59,18 +60,18 @@ def _write_atomically(path: Path, text: str) -> None:
 class Daemon:
 	"""The running daemon: gRPC server, health, pipeline manager."""
 
-	def __init__(self, settings: Settings, backend: Backend | None = None) -> None:
+	def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
 		self.settings = settings
 		storage = settings.storage
 		self.lock = DataDirLock(storage.data_dir)
 		self.lock.acquire()  # before anything reads or writes the data folder
 		try:
-			self._build(settings, backend)
+			self._build(settings, engine)
 		except BaseException:
 			self.lock.release()
 			raise
 
-	def _build(self, settings: Settings, backend: Backend | None) -> None:
+	def _build(self, settings: Settings, engine: Engine | None) -> None:
 		storage = settings.storage
 		files_changed = asyncio.Event()
 		self.database = Database(storage.database_url or default_url(storage.data_dir))
@@ -82,14 +83,15 @@ class Daemon:
 			settings.models.allow_pickle,
 			settings.models.hub_cache_dir,
 			files_changed,
+			self._probe_pickle,
 		)
 		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
 		self.hasher = Hasher([self.catalog, self.loras], files_changed)
-		self.cache = cache_limits(settings)
-		backend = backend or default_backend(settings, self.cache)
+		self.cache = cache_bounds(settings)
+		self.engine = engine or default_engine(settings, self.cache)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
-		self.manager = PipelineManager(settings, backend, self.catalog, self.loras, self.styles, self.history)
+		self.manager = PipelineManager(settings, self.engine, self.catalog, self.loras, self.styles, self.history)
 		self.health = Health()
 		self.gate = Gate.from_settings(settings.security)
 		self.server = build_server(
@@ -126,6 +128,10 @@ class Daemon:
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
+
+	async def _probe_pickle(self, path: Path) -> Probe:
+		"""An allowed pickle is opened on the worker, the one owner of torch (weights_only=True)."""
+		return await self.manager.call(partial(self.engine.probe_pickle, path))
 
 	async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
 		for name in _HEALTH_NAMES:

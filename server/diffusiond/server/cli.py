@@ -8,8 +8,9 @@ from pathlib import Path
 
 from diffusiond.server import __version__
 from diffusiond.server.app import serve
+from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
+from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.server.listen import StartupError
-from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, default_url
 

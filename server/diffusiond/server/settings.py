@@ -123,8 +123,8 @@ class DeviceSettings(BaseModel):
 		default=0,
 		ge=0,
 		le=1024,
-		description='torch CPU threads; 0 = adaptive: the cores this process may use, minus what other processes '
-		'use right now (re-read every step), so a busy machine never makes threads spin for a core.',
+		description="torch CPU threads, fixed for the daemon's life; 0 = the cores this process may use "
+		"(affinity and cgroup quota, not the host's count).",
 	)
 	png_compress_level: int = Field(default=4, ge=0, le=9, description='zlib level of PNG outputs (0 = fastest).')
 	preview_decoder: Literal['auto', 'taesd', 'latent2rgb'] = Field(

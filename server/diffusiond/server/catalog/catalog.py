@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,6 @@ from huggingface_hub import constants
 from diffusiond.server.catalog.configs import locate_configs, missing_config_hint, model_info
 from diffusiond.server.catalog.files import MIN_HASH_PREFIX, FileHashes, is_hash_prefix
 from diffusiond.server.catalog.hasher import HashTask
-from diffusiond.server.catalog.pickles import probe_pickle
 from diffusiond.server.catalog.rescan import rescan
 from diffusiond.server.catalog.schemas import (
 	FileStamp,
@@ -19,6 +19,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelInfo,
 	ModelRecord,
 	ModelStatus,
+	Probe,
 	RefreshResult,
 )
 from diffusiond.server.errors import (
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 FIND_HINT = 'list models with `diffusionctl models list` (ModelService.ListModels), or put one into the models folder'
 
 
+PickleProbe = Callable[[Path], Awaitable[Probe]]
+
+
+async def _no_pickles(path: Path) -> Probe:
+	return Probe(format=ModelFormat.PICKLE, status=ModelStatus.UNSAFE, problem='no engine to open pickles')
+
+
 class Catalog:
 	def __init__(
 		self,
@@ -45,6 +53,7 @@ class Catalog:
 		allow_pickle: bool,
 		hub_cache: Path | None = None,
 		changed: asyncio.Event | None = None,
+		open_pickle: PickleProbe | None = None,
 	) -> None:
 		self.repo = repo
 		self.hub_cache = hub_cache or Path(constants.HF_HUB_CACHE)
@@ -54,6 +63,7 @@ class Catalog:
 		self.default_ref = default_ref
 		self.changed = changed or asyncio.Event()  # set by a rescan that found new or changed files (wakes the hasher)
 		self._lock = asyncio.Lock()
+		self._open_pickle = open_pickle or _no_pickles  # torch.load on the worker (the engine), never here
 		self.default_id: str | None = None  # the default start-up settled on
 		self.unloadable: dict[str, str] = {}  # model id → why its load failed
 
@@ -215,7 +225,7 @@ class Catalog:
 
 	async def _probe_pickle(self, record: ModelRecord) -> ModelRecord:
 		"""An allowed pickle is probed on first use (scans never unpickle); the result is stored."""
-		probe = await asyncio.to_thread(probe_pickle, self.models_dir / record.path)
+		probe = await self._open_pickle(self.models_dir / record.path)
 		await self.repo.reprobe(record.id, record.stamp(), probe)
 		record = await self.get(record.id)
 		if record.status is ModelStatus.INVALID:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from diffusiond.server.schemas import Sampler
 
 AUTOV2_LENGTH = 10
+DEMO_MODEL_NAME = 'demo-tiny-random'  # the folder the tiny random demo model is built into
 
 
 class ModelFormat(enum.Enum):

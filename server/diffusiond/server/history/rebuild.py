@@ -14,8 +14,8 @@ from pydantic import BaseModel, ValidationError
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.history.layout import MIME_TYPES
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
-from diffusiond.server.pipeline.encode import JSON_CHUNK, MAKER_NOTE, MAKER_PREFIX
-from diffusiond.server.pipeline.infotext import EmbeddedRecord
+from diffusiond.server.jobs.encode import JSON_CHUNK, MAKER_NOTE, MAKER_PREFIX
+from diffusiond.server.jobs.infotext import EmbeddedRecord
 from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, LoraSpec, Sampler
 
 REBUILT_NOTE = 'rebuilt from the image metadata at start-up (the history had no record of it)'

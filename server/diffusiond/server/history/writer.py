@@ -21,7 +21,7 @@ from diffusiond.server.events import ImageEvent
 from diffusiond.server.history.files import remove_files, write_file
 from diffusiond.server.history.layout import image_path
 from diffusiond.server.history.schemas import GenerationRecord, StoredImage
-from diffusiond.server.pipeline.job import Job
+from diffusiond.server.jobs.job import Job
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, ModelLoadError
-from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
 from diffusiond.server.services.paging import page

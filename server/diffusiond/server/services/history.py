@@ -12,7 +12,7 @@ from diffusiond.server.history.files import remove_files
 from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.history.usage import usage_stats
 from diffusiond.server.images import thumbnail_jpeg
-from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.services.archive import export_chunks, import_chunks
 from diffusiond.server.services.generation import stream_job
 from diffusiond.server.services.history_convert import (

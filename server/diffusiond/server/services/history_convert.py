@@ -9,9 +9,9 @@ from google.protobuf.message import Message
 from pydantic_core import from_json
 
 from diffusiond.server.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
-from diffusiond.server.generation_rules import spec_violations
 from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
+from diffusiond.server.jobs.generation_rules import spec_violations
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
 from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp

@@ -14,7 +14,7 @@ from diffusiond.server.catalog.files import inside, stamp_of
 from diffusiond.server.catalog.schemas import ModelRecord
 from diffusiond.server.catalog.transfer import DownloadProgress
 from diffusiond.server.errors import DownloadRefusedError, FieldViolation, InvalidArgumentError
-from diffusiond.server.pipeline import PipelineManager
+from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.services.model_convert import base_from_pb, changes_from_pb, format_from_pb, model_to_pb
 from diffusiond.server.services.paging import decode_token, encode_token, page_size
 from diffusiond.server.settings import Settings

@@ -8,8 +8,8 @@ import psutil
 from google.protobuf import duration_pb2
 
 from diffusiond.server import __version__
-from diffusiond.server.pipeline import PipelineManager
-from diffusiond.server.pipeline.cache import PipelineCache
+from diffusiond.server.jobs.engine_api import CacheBounds
+from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -28,7 +28,7 @@ def _library_versions() -> list[sys_pb.LibraryVersion]:
 
 
 class SystemService(sys_grpc.SystemServiceServicer):
-	def __init__(self, manager: PipelineManager, cache: PipelineCache) -> None:
+	def __init__(self, manager: PipelineManager, cache: CacheBounds) -> None:
 		self._manager = manager
 		self._cache = cache
 		self._started = time.monotonic()

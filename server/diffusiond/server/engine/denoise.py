@@ -6,12 +6,11 @@ import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 from PIL import Image
 
+from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.errors import FailedPreconditionError
-from diffusiond.server.pipeline.preview import Previewer
+from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
 
-StepHook = Callable[[int, int], None]
-PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
 _Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the batch, every N steps, hook
 
 

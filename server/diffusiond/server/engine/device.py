@@ -6,19 +6,11 @@ import gc
 import sys
 
 import torch
-from pydantic import BaseModel
 
+from diffusiond.server.jobs.engine_api import DeviceStats
 from diffusiond.server.settings import DeviceSettings
 
 _DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16, 'float32': torch.float32}
-
-
-class DeviceStats(BaseModel):
-	kind: str
-	name: str
-	dtype: str
-	memory_total_bytes: int = 0
-	memory_used_bytes: int = 0
 
 
 def _mps_available() -> bool:

@@ -3,9 +3,9 @@
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -13,19 +13,17 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
+from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.history.writer import History
-from diffusiond.server.pipeline.cache import CachedModel
-from diffusiond.server.pipeline.channel import EventChannel
-from diffusiond.server.pipeline.demo import DEMO_MODEL_NAME, build_demo_model
-from diffusiond.server.pipeline.device import DeviceStats
-from diffusiond.server.pipeline.estimate import Estimator, check_deadline
-from diffusiond.server.pipeline.intake import Intake
-from diffusiond.server.pipeline.job import Job
-from diffusiond.server.pipeline.queue import JobQueue
-from diffusiond.server.pipeline.seam import Backend
-from diffusiond.server.pipeline.worker import Worker
+from diffusiond.server.jobs.channel import EventChannel
+from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
+from diffusiond.server.jobs.estimate import Estimator, check_deadline
+from diffusiond.server.jobs.intake import Intake
+from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
@@ -48,7 +46,7 @@ class PipelineManager:
 	def __init__(
 		self,
 		settings: Settings,
-		backend: Backend,
+		engine: Engine,
 		catalog: Catalog,
 		loras: LoraCatalog,
 		styles: StyleBook,
@@ -56,13 +54,13 @@ class PipelineManager:
 	) -> None:
 		self._settings = settings
 		self._history = history
-		self._backend = backend
+		self._engine = engine
 		self.catalog = catalog
 		self.loras = loras
 		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue, settings.device.batch_max_images)
 		self._estimator = Estimator()
-		self._worker = Worker(self._queue, backend, self._estimator, settings.device.png_compress_level)
+		self._worker = Worker(self._queue, engine, self._estimator, settings.device.png_compress_level)
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)
@@ -94,13 +92,13 @@ class PipelineManager:
 		try:
 			await self.catalog.refresh()
 			if models.demo_model and not await self.catalog.candidates():
-				await self.call(lambda: build_demo_model(self.catalog.models_dir / DEMO_MODEL_NAME))
+				await self.call(partial(self._engine.build_demo, self.catalog.models_dir / DEMO_MODEL_NAME))
 				await self.catalog.refresh()
 			for record in await self.catalog.candidates():
 				try:
 					info = await self.catalog.loadable(record.id)
 					if models.load_default_at_start:
-						await self.call(functools.partial(self._backend.load, info))
+						await self.call(partial(self._engine.load, info))
 				except DiffusiondError as error:
 					log.warning('model %s cannot be the default: %s', record.name, error.message)
 					self.catalog.mark_unloadable(record.id, error.message)
@@ -118,13 +116,13 @@ class PipelineManager:
 	async def load(self, ref: str) -> ModelInfo:
 		"""Loads the model `ref` names (warm-up), on the worker between jobs."""
 		info = await self.catalog.loadable(ref)
-		await self.call(lambda: self._backend.load(info))
+		await self.call(lambda: self._engine.load(info))
 		await self.catalog.mark_used(info.id)
 		return info
 
 	async def unload(self, model_id: str) -> bool:
 		"""Drops the model from the cache and frees its memory; False if it was not loaded."""
-		return await self.call(lambda: self._backend.unload(model_id))
+		return await self.call(lambda: self._engine.unload(model_id))
 
 	async def submit(self, params: GenerateParams, deadline_s: float | None = None) -> Job:
 		"""Validates `params`, resolves the model and queues the job (or raises at once).
@@ -181,14 +179,14 @@ class PipelineManager:
 		return self._queue.snapshot()
 
 	def cached(self) -> list[CachedModel]:
-		return self._backend.cached()
+		return self._engine.cached()
 
 	async def status(self) -> ManagerStatus:
-		device = await asyncio.to_thread(self._backend.stats)
+		device = await asyncio.to_thread(self._engine.stats)
 		default = await self.catalog.default()  # what a plain Generate would use now
 		return ManagerStatus(
 			device=device,
-			cached=self._backend.cached(),
+			cached=self._engine.cached(),
 			default_model=default.name if default is not None else '',
 			queue_depth=self._queue.depth,
 			queue_capacity=self._queue.capacity,
@@ -204,4 +202,4 @@ class PipelineManager:
 				job.request_cancel(ShuttingDownError(f'the daemon shut down before job {job.id} finished'))
 		self._queue.stop()
 		await asyncio.to_thread(self._worker.join)
-		await asyncio.to_thread(self._backend.unload_all)
+		await asyncio.to_thread(self._engine.unload_all)

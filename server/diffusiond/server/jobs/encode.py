@@ -9,7 +9,7 @@ import io
 
 from PIL import ExifTags, Image, PngImagePlugin
 
-from diffusiond.server.pipeline.infotext import ImageMetadata
+from diffusiond.server.jobs.infotext import ImageMetadata
 from diffusiond.server.schemas import ImageFormat
 
 _PIL_FORMATS = {ImageFormat.PNG: 'PNG', ImageFormat.JPEG: 'JPEG', ImageFormat.WEBP: 'WEBP'}

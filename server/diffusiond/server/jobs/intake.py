@@ -9,12 +9,12 @@ import asyncio
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.pipeline.init_image import decode_sources, fit
+from diffusiond.server.jobs.init_image import decode_sources, fit
+from diffusiond.server.jobs.validation import Prompts, check, resolve
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.validation import Prompts, check, resolve
 
 
 class Intake:

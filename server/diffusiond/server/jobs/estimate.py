@@ -8,7 +8,7 @@ never run yet has no estimate: its jobs are never refused, and they count as fre
 import threading
 
 from diffusiond.server.errors import DeadlineTooShortError
-from diffusiond.server.pipeline.job import Job
+from diffusiond.server.jobs.job import Job
 from diffusiond.server.schemas import JobSpec, JobState
 
 _SMOOTHING = 0.3

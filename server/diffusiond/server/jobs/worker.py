@@ -1,4 +1,4 @@
-"""The one worker thread: takes jobs from the queue and runs them on the backend, one call at a time.
+"""The one worker thread: takes jobs from the queue and runs them on the engine, one call at a time.
 
 A call runs one job, or with dynamic batching on, the queued jobs that can share it (batching.py).
 """
@@ -9,21 +9,21 @@ import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.history.writer import HistoryWriter
-from diffusiond.server.pipeline.estimate import Estimator
-from diffusiond.server.pipeline.job import Job
-from diffusiond.server.pipeline.queue import JobQueue
-from diffusiond.server.pipeline.run import AllCancelled, BatchRun
-from diffusiond.server.pipeline.seam import Backend
+from diffusiond.server.jobs.engine_api import Engine
+from diffusiond.server.jobs.estimate import Estimator
+from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.jobs.run import AllCancelled, BatchRun
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-	def __init__(self, queue: JobQueue, backend: Backend, estimator: Estimator, png_level: int = 4) -> None:
+	def __init__(self, queue: JobQueue, engine: Engine, estimator: Estimator, png_level: int = 4) -> None:
 		self._png_level = png_level
 		self._queue = queue
-		self._backend = backend
+		self._engine = engine
 		self._estimator = estimator
 		self.history: HistoryWriter | None = None  # set by the manager once the event loop runs
 		self._thread = threading.Thread(target=self._loop, name='diffusiond-worker', daemon=True)
@@ -47,7 +47,7 @@ class Worker:
 				item()
 
 	def _run(self, jobs: list[Job]) -> None:
-		run = BatchRun(jobs, self._backend, self.history, self._png_level)
+		run = BatchRun(jobs, self._engine, self.history, self._png_level)
 		try:
 			run.execute()
 			if all(job.state is JobState.SUCCEEDED for job in jobs):  # a cancelled job's share would skew it

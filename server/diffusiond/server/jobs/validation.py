@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.generation_rules import (
+from diffusiond.server.jobs.generation_rules import (
 	MAX_MASK_BLUR,
 	MAX_MASK_CROP_PADDING,
 	MAX_SEED,

@@ -8,7 +8,7 @@ inpainting jobs never batch.
 
 from collections.abc import Hashable, Iterable
 
-from diffusiond.server.pipeline.job import Job
+from diffusiond.server.jobs.job import Job
 
 
 def batch_key(job: Job) -> Hashable | None:

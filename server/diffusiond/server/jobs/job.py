@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DiffusiondError, JobCancelledError
 from diffusiond.server.events import JobInfo
-from diffusiond.server.pipeline.channel import EventChannel
+from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.schemas import JobSpec, JobState
 
 

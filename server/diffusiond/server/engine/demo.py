@@ -17,8 +17,6 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from diffusiond.server.catalog.probe import DEMO_MARKER
 
-DEMO_MODEL_NAME = 'demo-tiny-random'
-
 _NOTICE = 'diffusiond demo model: tiny, random weights, produces noise; exists to exercise the API offline.\n'
 
 

@@ -18,8 +18,8 @@ from diffusiond.server.errors import (
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobInfo, QueuedEvent
-from diffusiond.server.pipeline.batching import partners
-from diffusiond.server.pipeline.job import Job
+from diffusiond.server.jobs.batching import partners
+from diffusiond.server.jobs.job import Job
 from diffusiond.server.schemas import JobState
 
 _RECENT_LIMIT = 1024

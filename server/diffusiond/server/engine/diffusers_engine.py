@@ -1,6 +1,6 @@
-"""The diffusers backend: loads pipelines and runs jobs. Called from the worker thread only.
+"""The diffusers engine: loads pipelines and runs jobs. Called from the worker thread only.
 
-It implements `seam.Backend`, the protocol the manager depends on (tests put a fake behind it).
+It implements `jobs.engine_api.Engine`, the protocol the jobs side depends on (tests put a fake behind it).
 """
 
 import logging
@@ -13,18 +13,20 @@ import torch
 import transformers
 from diffusers import DiffusionPipeline
 
-from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.catalog.schemas import ModelInfo, Probe
+from diffusiond.server.engine.cache import Entry, PipelineCache, cache_key
+from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.engine.denoise import denoise, warm_up
+from diffusiond.server.engine.device import device_stats, release_memory
+from diffusiond.server.engine.loader import load_pipeline, pipeline_bytes
+from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
+from diffusiond.server.engine.options import apply_options
+from diffusiond.server.engine.pickles import probe_pickle
+from diffusiond.server.engine.preview import Previewers
+from diffusiond.server.engine.schedulers import make_scheduler
+from diffusiond.server.engine.threads import set_threads
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
-from diffusiond.server.pipeline.cache import CachedModel, Entry, PipelineCache, cache_key
-from diffusiond.server.pipeline.denoise import PreviewHook, StepHook, denoise, warm_up
-from diffusiond.server.pipeline.device import DeviceStats, device_stats, release_memory
-from diffusiond.server.pipeline.loader import load_pipeline, pipeline_bytes
-from diffusiond.server.pipeline.lora_apply import LoraFiles, apply_loras
-from diffusiond.server.pipeline.options import apply_options
-from diffusiond.server.pipeline.preview import Previewers
-from diffusiond.server.pipeline.schedulers import make_scheduler
-from diffusiond.server.pipeline.seam import RunOutput
-from diffusiond.server.pipeline.threads import ThreadPolicy
+from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 
@@ -41,7 +43,7 @@ def quiet_libraries() -> None:
 	transformers.utils.logging.set_verbosity_error()
 
 
-class DiffusersBackend:
+class DiffusersEngine:
 	"""An LRU cache of pipelines in RAM; the active one on the device."""
 
 	def __init__(
@@ -63,7 +65,7 @@ class DiffusersBackend:
 		self._lora_files = LoraFiles(self._lora_settings.cache_max_bytes)
 		self._active: Entry | None = None
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
-		self._threads = ThreadPolicy(self._options.cpu_threads)
+		set_threads(self._options.cpu_threads)
 		quiet_libraries()
 
 	def load(self, model: ModelInfo) -> None:
@@ -146,22 +148,14 @@ class DiffusersBackend:
 		apply_loras(current.pipe, current.adapters, spec.loras, self._lora_files, limit)
 		return type(current.pipe.scheduler).__name__
 
-	def run(self, spec: JobSpec, on_step: StepHook, on_preview: PreviewHook | None = None) -> RunOutput:
-		return self.run_batch([spec], on_step, [on_preview])
-
-	def run_batch(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
-		"""Every image of `specs` in one pipeline call (a batch of jobs that share everything but prompts/seeds)."""
+	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+		"""Every image of `specs` in one pipeline call: one job, or a batch of jobs that share everything but
+		prompts and seeds (jobs/batching.py)."""
 		spec = specs[0]
 		current = self._current(spec)
 		previewer = partial(self._previewers.get, current.info.base)
-		self._threads.adjust()
-
-		def step(done: int, total: int) -> None:
-			self._threads.adjust()  # a machine that became busy mid-job gets fewer threads at the next step
-			on_step(done, total)
-
 		try:
-			images = denoise(current.pipe, previewer, specs, step, on_previews)
+			images = denoise(current.pipe, previewer, specs, on_step, on_previews)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)
@@ -174,3 +168,9 @@ class DiffusersBackend:
 
 	def stats(self) -> DeviceStats:
 		return device_stats(self.device, self.dtype)
+
+	def probe_pickle(self, path: Path) -> Probe:
+		return probe_pickle(path)
+
+	def build_demo(self, folder: Path) -> Path:
+		return build_demo_model(folder)

@@ -13,11 +13,10 @@ from PIL import Image
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
 from diffusiond.server.history.writer import HistoryWriter, Storage
-from diffusiond.server.pipeline.denoise import PreviewHook, StepHook
-from diffusiond.server.pipeline.encode import encode_image
-from diffusiond.server.pipeline.infotext import image_metadata
-from diffusiond.server.pipeline.job import Job
-from diffusiond.server.pipeline.seam import Backend, RunOutput
+from diffusiond.server.jobs.encode import encode_image
+from diffusiond.server.jobs.engine_api import Engine, PreviewHook, RunOutput, StepHook
+from diffusiond.server.jobs.infotext import image_metadata
+from diffusiond.server.jobs.job import Job
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
@@ -29,9 +28,9 @@ class AllCancelled(Exception):
 
 
 class BatchRun:
-	def __init__(self, jobs: list[Job], backend: Backend, history: HistoryWriter | None, png_level: int) -> None:
+	def __init__(self, jobs: list[Job], engine: Engine, history: HistoryWriter | None, png_level: int) -> None:
 		self._jobs = jobs
-		self._backend = backend
+		self._engine = engine
 		self._history = history
 		self._png_level = png_level
 		self.work_s = 0.0  # from the first step to the last image encoded
@@ -57,10 +56,10 @@ class BatchRun:
 		begin = time.monotonic()
 		head = self._jobs[0]
 		self._live()
-		self._backend.load(head.model)
-		scheduler = self._backend.prepare(head.spec)
+		self._engine.load(head.model)
+		scheduler = self._engine.prepare(head.spec)
 		load_s = time.monotonic() - begin
-		stats = self._backend.stats()  # once per call: every job of a batch ran on the same device
+		stats = self._engine.stats()  # once per call: every job of a batch ran on the same device
 		for job in self._live():
 			self._start(job, scheduler, f'{stats.name} ({stats.dtype})')
 		inference_start = time.monotonic()
@@ -90,9 +89,7 @@ class BatchRun:
 
 	def _call(self, on_step: StepHook) -> RunOutput:
 		hooks: list[PreviewHook | None] = [self._preview_hook(job) for job in self._jobs]
-		if len(self._jobs) == 1:
-			return self._backend.run(self._jobs[0].spec, on_step, hooks[0])
-		return self._backend.run_batch([job.spec for job in self._jobs], on_step, hooks)
+		return self._engine.run([job.spec for job in self._jobs], on_step, hooks)
 
 	def _preview_hook(self, job: Job) -> PreviewHook:
 		def on_preview(step: int, data: bytes, width: int, height: int) -> None:

@@ -10,15 +10,7 @@ from diffusers import DiffusionPipeline, SchedulerMixin
 from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.pipeline.lora_apply import AdapterState
-
-
-class CachedModel(BaseModel):
-	"""A cache entry as GetSystemInfo shows it."""
-
-	info: ModelInfo
-	bytes: int
-	active: bool  # on the device (the others wait in RAM)
+from diffusiond.server.engine.lora_apply import AdapterState
 
 
 class Entry(BaseModel):

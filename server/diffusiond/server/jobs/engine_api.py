@@ -1,0 +1,60 @@
+"""What the jobs side asks of the engine (engine/ implements it; tests put a fake behind it).
+
+The jobs side never imports torch: it sees the engine through this protocol and these plain types. The
+engine runs on the worker thread only and never calls back into the event loop; it reports steps and
+previews through the plain callables it is given.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+from diffusiond.server.catalog.schemas import ModelInfo, Probe
+from diffusiond.server.schemas import JobSpec
+
+StepHook = Callable[[int, int], None]  # steps done, steps in all (as the request counts them)
+PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
+
+
+class RunOutput(BaseModel):
+	model_config = ConfigDict(arbitrary_types_allowed=True)
+
+	images: list[Image.Image]
+
+
+class CachedModel(BaseModel):
+	"""A cache entry as GetSystemInfo shows it."""
+
+	info: ModelInfo
+	bytes: int
+	active: bool  # on the device (the others wait in RAM)
+
+
+class DeviceStats(BaseModel):
+	kind: str
+	name: str
+	dtype: str
+	memory_total_bytes: int = 0
+	memory_used_bytes: int = 0
+
+
+class CacheBounds(BaseModel):
+	"""How much the model cache may hold (GetSystemInfo shows it)."""
+
+	max_models: int
+	max_bytes: int
+
+
+class Engine(Protocol):
+	def load(self, model: ModelInfo) -> None: ...
+	def unload(self, model_id: str) -> bool: ...
+	def unload_all(self) -> None: ...
+	def cached(self) -> list[CachedModel]: ...
+	def prepare(self, spec: JobSpec) -> str: ...
+	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput: ...
+	def stats(self) -> DeviceStats: ...
+	def probe_pickle(self, path: Path) -> Probe: ...
+	def build_demo(self, folder: Path) -> Path: ...
