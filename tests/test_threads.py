@@ -1,8 +1,9 @@
 """The CPU thread policy: the cores this process may use, fixed; OpenMP threads that sleep at barriers."""
 
+from __future__ import annotations
+
 import asyncio
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -61,13 +62,13 @@ async def test_a_busy_machine_never_changes_the_pixels(gen: gen_grpc.GenerationS
 	"""The thread count is fixed: a run on a busy machine gives the pixels of a run on an idle one."""
 	request = gen_pb.GenerateRequest(prompt='a fox', steps=4, seed=5, width=64, height=64)
 	idle = await collect(gen.Generate(request))
-	spinner = subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+	spinner = await asyncio.create_subprocess_exec(sys.executable, '-c', 'while True: pass')
 	try:
 		await asyncio.sleep(0.3)
 		busy = await collect(gen.Generate(request))
 	finally:
 		spinner.kill()
-		spinner.wait()
+		await spinner.wait()
 	first = next(event.image.data for event in idle if event.HasField('image'))
 	second = next(event.image.data for event in busy if event.HasField('image'))
 	assert np.array_equal(pixels(first), pixels(second))
