@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.daemon import percentile
-from diffusiond.server.history.schemas import HistoryFilter
+from diffusiond.server.records import HistoryFilter
 from diffusiond.server.schemas import ImageFormat, JobSpec, Sampler
 from diffusiond.server.services.history_convert import decode_cursor, encode_cursor, generation_to_pb
 from diffusiond.server.store import Database, default_url
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
+from diffusiond.server.tasks import Txt2Img
 
 
 async def _fill(database: Database, count: int) -> None:
@@ -30,6 +31,7 @@ async def _fill(database: Database, count: int) -> None:
 		seeds=[1],
 		output_format=ImageFormat.PNG,
 		quality=90,
+		task=Txt2Img(),
 	).model_dump_json()
 	start = datetime(2026, 1, 1, tzinfo=UTC)
 	ids = [str(uuid.uuid4()) for _ in range(count)]

@@ -40,7 +40,7 @@ def run_loras(repeats: int = 7, steps: int = 20, size: int = 64) -> list[tuple[s
 
 		def job(loras: list[LoraSpec], job_steps: int = steps) -> None:
 			params = GenerateParams(model='tiny', prompt='a fox', steps=job_steps, seed=1, width=size, height=size)
-			spec = resolve(params, model, LimitsSettings(), loras)
+			spec = resolve(params, model, LimitsSettings(), loras=loras)
 			backend.prepare(spec)
 			if job_steps:
 				backend.run([spec], lambda step, total: None, [None])

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.history.schemas import HistoryFilter
+from diffusiond.server.records import HistoryFilter
 from diffusiond.server.store.tables import GenerationImageRow
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc

@@ -20,7 +20,7 @@ from diffusiond.client.cli import INTERRUPTED, PIPE_CLOSED
 from diffusiond.client.cli_args import build_parser
 from diffusiond.client.cli_examples import leaves
 from diffusiond.server.app import Daemon
-from diffusiond.server.history.schemas import HistoryFilter
+from diffusiond.server.records import HistoryFilter
 from tests.cli_process import clean, command, run_cli
 from tests.conftest import FAKE_MODEL, StartDaemon
 from tests.fakes import FakeEngine

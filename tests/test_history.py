@@ -15,7 +15,8 @@ from google.protobuf import field_mask_pb2, timestamp_pb2
 from PIL import Image
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.history.usage import UsageRow, usage_stats
+from diffusiond.server.history.usage import usage_stats
+from diffusiond.server.records import UsageRow
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb

@@ -12,6 +12,7 @@ from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.jobs.encode import USER_COMMENT, encode_image
 from diffusiond.server.jobs.infotext import image_metadata, quote
 from diffusiond.server.schemas import ImageFormat, JobSpec, LoraSpec, Sampler
+from diffusiond.server.tasks import Txt2Img
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from tests.helpers import collect
@@ -30,6 +31,7 @@ def _spec(**changes: object) -> JobSpec:
 		seeds=[123],
 		output_format=ImageFormat.PNG,
 		quality=90,
+		task=Txt2Img(),
 	)
 	return base.model_copy(update=changes)
 

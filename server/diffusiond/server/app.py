@@ -16,6 +16,7 @@ from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
 from diffusiond.server.health import Health
+from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.recovery import recover
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
@@ -30,7 +31,6 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
-from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository

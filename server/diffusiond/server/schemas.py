@@ -6,8 +6,9 @@ These never import generated protobuf code; `services/convert.py` maps them at t
 import enum
 from pathlib import Path
 
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
+
+from diffusiond.server.tasks import Task, TaskRequest, Txt2ImgRequest
 
 
 class Sampler(enum.Enum):
@@ -93,22 +94,13 @@ class GenerateParams(BaseModel):
 	preview_every: int = 0
 	priority: bool = False
 	keep_running: bool = False  # a caller that goes away does not cancel the job
-	init_image: bytes = b''  # img2img source, still encoded
-	strength: float | None = None
-	mask_image: bytes = b''  # inpainting mask over init_image, still encoded
-	mask_blur: int = 0
-	mask_crop_padding: int | None = None
-
-	@property
-	def inpaint(self) -> bool:
-		"""An inpainting request: an init image and a mask over it."""
-		return bool(self.init_image and self.mask_image)
+	task: TaskRequest = Field(default_factory=Txt2ImgRequest)  # chosen once, by the request's conversion
 
 
 class JobSpec(BaseModel):
 	"""A validated job with every value resolved: what the worker runs."""
 
-	model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+	model_config = ConfigDict(frozen=True)
 
 	model: str
 	prompt: str
@@ -124,17 +116,13 @@ class JobSpec(BaseModel):
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
-	strength: float | None = None  # img2img denoising strength; None = txt2img
-	# The decoded img2img source at width x height; kept out of history (a record notes only its strength).
-	init_image: Image.Image | None = Field(default=None, exclude=True)
-	inpaint: bool = False  # a mask limits the change to its white area
-	mask_image: Image.Image | None = Field(default=None, exclude=True)  # thresholded (0/255), blurred, sized
-	mask_blur: int = 0  # pixels
-	mask_crop_padding: int | None = None  # inpaint only the masked area, grown by this many pixels
+	task: Task  # what kind of work, with its own fields (tasks/)
 
 	@property
 	def progress_steps(self) -> int:
-		"""The steps this job denoises, as progress counts them: all of them, or steps x strength for img2img."""
-		if self.strength is None:
-			return self.steps
-		return min(self.steps, int(self.steps * self.strength))
+		"""The steps this job denoises, as progress counts them (the task says: all, or steps x strength)."""
+		return self.task.progress_steps(self.steps)
+
+	def for_history(self) -> 'JobSpec':
+		"""The spec as a history record keeps it: without the task's source images (only their parameters)."""
+		return self.model_copy(update={'task': self.task.without_sources()})

@@ -1,6 +1,6 @@
 """One pipeline call: txt2img (one job or a batch of jobs), img2img or inpainting on the loaded modules."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
@@ -10,6 +10,8 @@ from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
+from diffusiond.server.tasks import Img2Img, Inpaint, Txt2Img
+from diffusiond.server.tasks.sources import image_of
 
 _Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the batch, every N steps, hook
 
@@ -55,22 +57,36 @@ def denoise(
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for job in specs for seed in job.seeds],
 		'callback_on_step_end': callback,
 	}
-	sized = {**common, 'width': spec.width, 'height': spec.height}
 	with torch.inference_mode():
-		if spec.init_image is not None and spec.mask_image is not None:
-			inpaint = _task_pipe(pipe, AutoPipelineForInpainting, 'inpainting')
-			masks = {'mask_image': spec.mask_image, 'padding_mask_crop': spec.mask_crop_padding}
-			result = inpaint(image=spec.init_image, strength=spec.strength, **masks, **sized)
-			# the kept (black) area is returned exactly as sent, not as its trip through the VAE
-			overlay = inpaint.image_processor.apply_overlay
-			return [overlay(spec.mask_image, spec.init_image, image) for image in result.images]
-		if spec.init_image is not None:
-			image_pipe = _task_pipe(pipe, AutoPipelineForImage2Image, 'img2img')
-			result = image_pipe(image=spec.init_image, strength=spec.strength, **common)
-		else:
-			result = pipe(**sized)
+		match spec.task:
+			case Txt2Img():
+				result = pipe(width=spec.width, height=spec.height, **common)
+			case Img2Img() as task:
+				image_pipe = _task_pipe(pipe, AutoPipelineForImage2Image, 'img2img')
+				result = image_pipe(image=image_of(task.init_image, 'RGB'), strength=task.strength, **common)
+			case Inpaint() as task:
+				return _inpaint(pipe, task, spec.width, spec.height, common)
 	images: list[Image.Image] = list(result.images)
 	return images
+
+
+def _inpaint(
+	pipe: DiffusionPipeline, task: Inpaint, width: int, height: int, common: Mapping[str, object]
+) -> list[Image.Image]:
+	inpaint = _task_pipe(pipe, AutoPipelineForInpainting, 'inpainting')
+	init, mask = image_of(task.init_image, 'RGB'), image_of(task.mask_image, 'L')
+	result = inpaint(
+		image=init,
+		mask_image=mask,
+		padding_mask_crop=task.mask_crop_padding,
+		strength=task.strength,
+		width=width,
+		height=height,
+		**common,
+	)
+	# the kept (black) area is returned exactly as sent, not as its trip through the VAE
+	overlay = inpaint.image_processor.apply_overlay
+	return [overlay(mask, init, image) for image in result.images]
 
 
 def user_step(timestep: int, timesteps: int, asked: int) -> int:

@@ -1,14 +1,15 @@
 """The archive format: a zip of JSON documents (styles, catalog metadata, history) and optional images.
 
-Version 2 keeps the history as `generations.jsonl` (one record a line), so neither writing nor reading
-an archive holds the whole history in memory; version 1 archives (`generations.json`) are still read.
+Since version 2 the history is `generations.jsonl` (one record a line), so neither writing nor reading an
+archive holds the whole history in memory; version 1 archives (`generations.json`) are still read. Version
+3 records state their task (`spec.task`); those of versions 1 and 2 are read in that layout.
 Images are stored (not deflated) under `images/<outputs path>`.
 """
 
 from pydantic import BaseModel, Field
 
 FORMAT = 'diffusiond-archive'
-VERSION = 2
+VERSION = 3  # 3: job specs state their task (tasks/); 1 and 2 are read through tasks/legacy.py
 MANIFEST = 'manifest.json'
 SMALL_DOCUMENTS = ('styles.json', 'models.json', 'loras.json')
 GENERATIONS_V1 = 'generations.json'

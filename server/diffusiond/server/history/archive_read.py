@@ -27,8 +27,9 @@ from diffusiond.server.history.archive_format import (
 	Manifest,
 )
 from diffusiond.server.history.files import write_file
-from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.images import decode_image
+from diffusiond.server.records import GenerationRecord, StoredImage
+from diffusiond.server.tasks.legacy import upgrade_spec
 
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_SMALL_DOCUMENT_BYTES = 32 * 1024**2  # styles, models, LoRAs: far beyond any real catalog
@@ -36,7 +37,8 @@ MAX_V1_GENERATIONS_BYTES = 64 * 1024**2  # version 1 holds the history as one JS
 MAX_RECORD_BYTES = 1024**2  # one line of generations.jsonl
 MAX_IMAGE_BYTES = 96 * 1024**2  # a 4096x4096 RGBA PNG stored uncompressed is 64 MiB
 _CHUNK = 1024 * 1024
-_RECORDS = TypeAdapter(list[GenerationRecord])
+_DOCUMENT = TypeAdapter(dict[str, object])
+_DOCUMENTS = TypeAdapter(list[dict[str, object]])
 M = TypeVar('M', bound=BaseModel)
 
 
@@ -129,9 +131,11 @@ class ArchiveReader:
 		elif GENERATIONS_V1 in self._names:
 			data = self._read(GENERATIONS_V1, MAX_V1_GENERATIONS_BYTES)
 			try:
-				yield from _RECORDS.validate_json(data)
+				documents = _DOCUMENTS.validate_json(data)
 			except ValidationError as exc:
 				raise invalid(f'{GENERATIONS_V1} is damaged or not one of ours ({_first_error(exc)})') from exc
+			for number, document in enumerate(documents, 1):
+				yield _record(document, f'{GENERATIONS_V1} record {number}')
 
 	def _lines(self) -> Iterator[GenerationRecord]:
 		try:
@@ -142,7 +146,7 @@ class ArchiveReader:
 					if len(line) > MAX_RECORD_BYTES:
 						raise invalid(f'{GENERATIONS} line {number} is longer than 1 MiB')
 					if line.strip():
-						yield _record(line, number)
+						yield _record(_document(line, number), f'{GENERATIONS} line {number}')
 		except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
 			if isinstance(exc, DiffusiondError):
 				raise
@@ -168,11 +172,22 @@ class ArchiveReader:
 		return True
 
 
-def _record(line: bytes, number: int) -> GenerationRecord:
+def _document(line: bytes, number: int) -> dict[str, object]:
 	try:
-		return GenerationRecord.model_validate_json(line)
+		return _DOCUMENT.validate_json(line)
 	except ValidationError as exc:
 		raise invalid(f'{GENERATIONS} line {number} is damaged or not one of ours ({_first_error(exc)})') from exc
+
+
+def _record(document: dict[str, object], where: str) -> GenerationRecord:
+	"""One record; a spec of the first wave (archives 1 and 2) is read in today's layout first."""
+	spec = document.get('spec')
+	if isinstance(spec, dict):
+		document = {**document, 'spec': upgrade_spec({str(key): value for key, value in spec.items()})}
+	try:
+		return GenerationRecord.model_validate(document)
+	except ValidationError as exc:
+		raise invalid(f'{where} is damaged or not one of ours ({_first_error(exc)})') from exc
 
 
 def _first_error(exc: ValidationError) -> str:

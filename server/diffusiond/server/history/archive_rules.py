@@ -22,8 +22,8 @@ from diffusiond.server.catalog.schemas import ModelChanges, ModelDefaults
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.history.archive_format import CatalogContents, LoraEntry, ModelEntry
 from diffusiond.server.history.layout import path_problem
-from diffusiond.server.history.schemas import GenerationRecord
 from diffusiond.server.jobs.generation_rules import MAX_SEED, spec_violations
+from diffusiond.server.records import GenerationRecord
 from diffusiond.server.schemas import Sampler
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import style_violations

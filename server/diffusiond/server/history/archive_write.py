@@ -15,7 +15,7 @@ from diffusiond.server.catalog.files import inside
 from diffusiond.server.errors import InvalidArgumentError
 from diffusiond.server.history.archive_format import FORMAT, GENERATIONS, IMAGES, MANIFEST, VERSION, CatalogContents
 from diffusiond.server.history.archive_format import Manifest as ManifestDocument
-from diffusiond.server.history.schemas import GenerationRecord
+from diffusiond.server.records import GenerationRecord
 
 log = logging.getLogger(__name__)
 

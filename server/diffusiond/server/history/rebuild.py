@@ -13,10 +13,11 @@ from pydantic import BaseModel, ValidationError
 
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.history.layout import MIME_TYPES
-from diffusiond.server.history.schemas import GenerationRecord, StoredImage
 from diffusiond.server.jobs.encode import JSON_CHUNK, MAKER_NOTE, MAKER_PREFIX
 from diffusiond.server.jobs.infotext import EmbeddedRecord
+from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, LoraSpec, Sampler
+from diffusiond.server.tasks.legacy import legacy_task
 
 REBUILT_NOTE = 'rebuilt from the image metadata at start-up (the history had no record of it)'
 _MAX_JSON_CHARS = 1024 * 1024
@@ -101,10 +102,8 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		quality=embedded.quality,
 		loras=loras,
 		styles=embedded.styles,
-		strength=embedded.strength,
-		inpaint=embedded.inpaint,
-		mask_blur=embedded.mask_blur,
-		mask_crop_padding=embedded.mask_crop_padding,
+		task=embedded.task
+		or legacy_task(embedded.strength, embedded.inpaint, embedded.mask_blur, embedded.mask_crop_padding),
 	)
 
 

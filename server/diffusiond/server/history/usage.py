@@ -5,16 +5,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-
-class UsageRow(BaseModel):
-	"""What one recorded job contributes."""
-
-	created_at: datetime
-	model_id: str
-	model_name: str
-	loras: list[tuple[str, str]]  # (id, name)
-	styles: list[str]
-	images: int
+from diffusiond.server.records import UsageRow
 
 
 class Usage(BaseModel):

@@ -14,7 +14,7 @@ from diffusiond.server.jobs.job import Job
 def batch_key(job: Job) -> Hashable | None:
 	"""Equal for jobs that can run as one call; None for a job that runs alone."""
 	spec = job.spec
-	if spec.init_image is not None:
+	if not spec.task.batches():
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	return (job.model.id, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, loras)

@@ -9,8 +9,6 @@ from diffusiond.server.settings import LimitsSettings
 
 MAX_SEED = 2**63 - 1
 MAX_LORA_WEIGHT = 2.0
-MAX_MASK_BLUR = 64
-MAX_MASK_CROP_PADDING = 1024
 Checks = list[tuple[str, str | None]]
 
 
@@ -75,16 +73,6 @@ def spec_violations(spec: JobSpec, limits: LimitsSettings, prefix: str) -> list[
 	if any(not 0 <= seed <= MAX_SEED for seed in spec.seeds):
 		checks.append(('seeds', 'every seed is between 0 and 2^63-1'))
 	checks.append(('quality', quality_problem(spec.quality)))
-	strength = spec.strength
-	if strength is not None and (not math.isfinite(strength) or not 0 < strength <= 1):
-		checks.append(('strength', f'strength must be above 0 and at most 1, got {strength}'))
-	if spec.inpaint and strength is None:
-		checks.append(('inpaint', 'an inpainting job has a strength'))
-	if not 0 <= spec.mask_blur <= MAX_MASK_BLUR:
-		checks.append(('mask_blur', f'mask_blur must be between 0 and {MAX_MASK_BLUR}, got {spec.mask_blur}'))
-	padding = spec.mask_crop_padding
-	if padding is not None and not 0 <= padding <= MAX_MASK_CROP_PADDING:
-		checks.append(('mask_crop_padding', f'at most {MAX_MASK_CROP_PADDING} pixels, got {padding}'))
 	if len(spec.loras) > limits.max_loras:
 		checks.append(('loras', f'at most {limits.max_loras} LoRAs per job, got {len(spec.loras)}'))
 	for index, lora in enumerate(spec.loras):
@@ -93,4 +81,5 @@ def spec_violations(spec: JobSpec, limits: LimitsSettings, prefix: str) -> list[
 			checks.append((f'loras[{index}].name', 'a LoRA name has 1 to 512 characters, no NUL'))
 	if len(spec.styles) > limits.max_styles or any(not style or len(style) > 100 for style in spec.styles):
 		checks.append(('styles', f'at most {limits.max_styles} style names of 1 to 100 characters'))
-	return [FieldViolation(field=f'{prefix}.{field}', description=text) for field, text in checks if text is not None]
+	found = [FieldViolation(field=f'{prefix}.{field}', description=text) for field, text in checks if text is not None]
+	return found + spec.task.violations(f'{prefix}.task')

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from diffusiond.server import __version__
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
 from diffusiond.server.schemas import JobSpec, Sampler
+from diffusiond.server.tasks import Task
 
 # The sampler A1111 would name for the model's own scheduler class, when a request left it unset.
 _SCHEDULER_NAMES = {
@@ -62,6 +63,8 @@ class EmbeddedRecord(BaseModel):
 	seeds: list[int] = Field(default_factory=list)  # every seed of the job
 	output_format: str = 'image/png'
 	quality: int = 90
+	task: Task | None = None  # the task and its parameters (not its source images)
+	# What images of the first wave carried instead of `task`: read, never written.
 	strength: float | None = None
 	inpaint: bool = False
 	mask_blur: int = 0
@@ -106,14 +109,7 @@ def image_metadata(
 	if model.sha256:
 		fields.append(('Model hash', model.sha256[:AUTOV2_LENGTH]))
 	fields.append(('Model', model.name))
-	if spec.strength is not None:
-		fields.append(('Denoising strength', f'{spec.strength:g}'))
-	if spec.inpaint:
-		fields.append(('Inpaint', 'masked area'))
-		if spec.mask_blur:
-			fields.append(('Mask blur', str(spec.mask_blur)))
-		if spec.mask_crop_padding is not None:
-			fields += [('Inpaint area', 'Only masked'), ('Masked area padding', str(spec.mask_crop_padding))]
+	fields += spec.task.infotext()
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))
@@ -145,9 +141,6 @@ def image_metadata(
 		seeds=spec.seeds,
 		output_format=spec.output_format.value,
 		quality=spec.quality,
-		strength=spec.strength,
-		inpaint=spec.inpaint,
-		mask_blur=spec.mask_blur,
-		mask_crop_padding=spec.mask_crop_padding,
+		task=spec.task.without_sources(),
 	)
 	return ImageMetadata(parameters='\n'.join(lines), json_text=record.model_dump_json())

@@ -9,12 +9,12 @@ import asyncio
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.jobs.init_image import decode_sources, fit
-from diffusiond.server.jobs.validation import Prompts, check, resolve
+from diffusiond.server.jobs.validation import Prompts, check, job_size, resolve
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.templates import apply_styles
+from diffusiond.server.tasks import InpaintRequest, build
 
 
 class Intake:
@@ -33,11 +33,15 @@ class Intake:
 		self._default_ready = default_ready  # set once the default model is known (start-up)
 
 	async def spec(self, params: GenerateParams) -> tuple[JobSpec, ModelInfo]:
-		params, sources = await asyncio.to_thread(decode_sources, params, self._limits.max_image_pixels)
+		sources = await asyncio.to_thread(params.task.sources, self._limits.max_image_pixels)
+		if sources is not None:  # unset sizes follow the init image
+			width, height = sources.size
+			params = params.model_copy(update={'width': params.width or width, 'height': params.height or height})
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		model = await self._catalog.loadable(params.model, unmasked_job=not params.inpaint)
+		inpainting = isinstance(params.task, InpaintRequest)
+		model = await self._catalog.loadable(params.model, unmasked_job=not inpainting)
 		loras = await self._loras.resolve(params.loras, model)
 		styles = await self._styles.resolve(params.styles)
 		styled = apply_styles(params.prompt, params.negative_prompt, styles)
@@ -45,18 +49,17 @@ class Intake:
 		prompts = Prompts(
 			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
 		)
-		spec = resolve(params, model, self._limits, [lora.spec for lora in loras], prompts)
+		width, height = job_size(params, model)
+		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
+		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
 				[
 					FieldViolation(
 						field='strength',
-						description=f'strength {spec.strength:g} of {spec.steps} steps denoises no step at all '
-						f'(steps x strength rounds down to 0); raise the strength or the steps',
+						description=f'{spec.steps} steps at this strength denoise no step at all '
+						'(steps x strength rounds down to 0); raise the strength or the steps',
 					)
 				]
 			)
-		if sources.init is not None:
-			fitted = await asyncio.to_thread(fit, sources, spec.width, spec.height, spec.mask_blur)
-			spec = spec.model_copy(update={'init_image': fitted.init, 'mask_image': fitted.mask})
 		return spec, model

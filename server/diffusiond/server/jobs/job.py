@@ -26,8 +26,6 @@ class Job:
 		self.cancel_requested = threading.Event()
 		self.ended = threading.Event()  # set by the worker once the job's final event is out
 		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
-		self.recorded = False  # whether history holds a record of it (set by the worker)
-		self.storage_error = ''  # why history could not record it, when it could not
 
 	def request_cancel(self, error: DiffusiondError) -> None:
 		if not self.cancel_requested.is_set():

@@ -16,13 +16,13 @@ from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
 from diffusiond.server.events import JobInfo
-from diffusiond.server.history.writer import History
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
 from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import Settings
@@ -60,7 +60,8 @@ class PipelineManager:
 		self.styles = styles
 		self._queue = JobQueue(settings.limits.max_queue, settings.device.batch_max_images)
 		self._estimator = Estimator()
-		self._worker = Worker(self._queue, engine, self._estimator, settings.device.png_compress_level)
+		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
+		self._recorder: Recorder | None = None
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)
@@ -68,8 +69,9 @@ class PipelineManager:
 
 	async def start(self) -> None:
 		self._loop = asyncio.get_running_loop()
-		if self._history is not None:
-			self._worker.history = History(self._history, self._settings.storage.outputs_dir, self._loop)
+		self._recorder = Recorder(self._history, self._settings.storage.outputs_dir, self._loop)
+		png_level = self._settings.device.png_compress_level
+		self._worker = Worker(self._queue, self._engine, self._estimator, self._recorder, png_level)
 		self._worker.start()
 
 	async def call(self, task: Callable[[], T]) -> T:
@@ -201,5 +203,8 @@ class PipelineManager:
 				log.warning('job %s did not finish within the %.1fs grace period; cancelling it', job.id, grace_s)
 				job.request_cancel(ShuttingDownError(f'the daemon shut down before job {job.id} finished'))
 		self._queue.stop()
-		await asyncio.to_thread(self._worker.join)
+		if self._worker is not None:
+			await asyncio.to_thread(self._worker.join)
+		if self._recorder is not None:
+			await self._recorder.idle()  # every finished job recorded, every stream ended
 		await asyncio.to_thread(self._engine.unload_all)

@@ -1,8 +1,9 @@
-"""Running one pipeline call for its jobs (one, or a batch): events, encoding, history, cancellation.
+"""Running one pipeline call for its jobs (one, or a batch), on the worker thread: events, encoding, outcomes.
 
-Each job of a batch keeps its own stream: its own started/progress/preview/image/completed events, its
-own history record and timings. Cancelling one job of a batch ends its stream at the next step and drops
-its images; the call goes on for the others and stops only when every job in it is cancelled.
+Each job of a batch keeps its own stream: its own started/progress/preview/image events, its own record
+and timings. Cancelling one job of a batch ends its stream at the next step and drops its images; the call
+goes on for the others and stops only when every job in it is cancelled. How each job ended goes to the
+recorder (loop side), which writes history and then ends the stream; the worker never waits for it.
 """
 
 import logging
@@ -11,16 +12,15 @@ import time
 from PIL import Image
 
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
-from diffusiond.server.history.writer import HistoryWriter, Storage
+from diffusiond.server.events import ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
 from diffusiond.server.jobs.encode import encode_image
 from diffusiond.server.jobs.engine_api import Engine, PreviewHook, RunOutput, StepHook
 from diffusiond.server.jobs.infotext import image_metadata
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
-NO_HISTORY = Storage(stored=False, error='this daemon keeps no history')
 
 
 class AllCancelled(Exception):
@@ -28,18 +28,17 @@ class AllCancelled(Exception):
 
 
 class BatchRun:
-	def __init__(self, jobs: list[Job], engine: Engine, history: HistoryWriter | None, png_level: int) -> None:
+	def __init__(self, jobs: list[Job], engine: Engine, recorder: Recorder, png_level: int) -> None:
 		self._jobs = jobs
 		self._engine = engine
-		self._history = history
+		self._recorder = recorder
 		self._png_level = png_level
 		self.work_s = 0.0  # from the first step to the last image encoded
 
 	def _end(self, job: Job, state: JobState, error: DiffusiondError) -> None:
-		"""Ends `job` without images: its history record goes first, so a client that sees the end finds none."""
+		"""Ends `job` without images (the recorder drops its record before its stream ends)."""
 		job.state = state
-		self._discard(job)
-		job.channel.fail(error)
+		self._recorder.ended(job, error)
 
 	def _live(self) -> list[Job]:
 		"""The jobs still wanted; a job whose cancel was requested is ended here (once)."""
@@ -115,8 +114,7 @@ class BatchRun:
 				steps=spec.steps,
 			)
 		)
-		if self._history is not None:
-			self._history.started(job, scheduler, device)
+		self._recorder.started(job, scheduler, device)
 
 	def _finish(self, job: Job, images: list[Image.Image], scheduler: str, timings: JobTimings) -> None:
 		spec = job.spec
@@ -138,28 +136,11 @@ class BatchRun:
 		end = time.monotonic()
 		timings.encode_s = end - encode_start
 		timings.total_s = end - job.submitted
-		# Recorded before `completed`: a client that then lists history sees the job, or is told it is not there.
-		storage = NO_HISTORY if self._history is None else self._history.save(job, events, timings.model_dump())
 		job.state = JobState.SUCCEEDED
-		job.channel.publish(
-			CompletedEvent(
-				state=JobState.SUCCEEDED, timings=timings, stored=storage.stored, storage_error=storage.error
-			)
-		)
+		self._recorder.finished(job, events, timings)  # recorded before `completed`, on the loop
 
 	def fail(self, error: DiffusiondError) -> None:
 		"""Ends every job of the call that has not ended yet with `error`."""
 		for job in self._jobs:
 			if not job.finished:
 				self._end(job, JobState.FAILED, error)
-
-	def _discard(self, job: Job) -> None:
-		if self._history is not None and job.recorded:
-			self._history.discard(job)
-			job.recorded = False
-
-	def discard_unfinished(self) -> None:
-		"""History keeps no record of a job that ended without images (whatever way it ended)."""
-		for job in self._jobs:
-			if job.state is not JobState.SUCCEEDED:
-				self._discard(job)

@@ -5,7 +5,6 @@ field, the rule and the value received.
 """
 
 import logging
-import math
 import secrets
 
 from pydantic import BaseModel, Field
@@ -13,8 +12,6 @@ from pydantic import BaseModel, Field
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.jobs.generation_rules import (
-	MAX_MASK_BLUR,
-	MAX_MASK_CROP_PADDING,
 	MAX_SEED,
 	check_size,
 	count_problem,
@@ -26,9 +23,9 @@ from diffusiond.server.jobs.generation_rules import (
 )
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.tasks import Task, Txt2Img
 
 log = logging.getLogger(__name__)
-DEFAULT_STRENGTH = 0.75
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
@@ -63,41 +60,12 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
-	checks.append(('strength', _check_strength(params)))
-	checks += _mask_checks(params)
+	checks += [(violation.field, violation.description) for violation in params.task.violations()]
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):
 		checks.append(('styles', 'a style is named by its id or name; got an empty one'))
 	return [FieldViolation(field=field, description=text) for field, text in checks if text is not None]
-
-
-def _check_strength(params: GenerateParams) -> str | None:
-	strength = params.strength
-	if strength is None:
-		return None
-	if not params.init_image:
-		return 'strength applies to img2img only: send init_image too, or leave strength unset'
-	if not math.isfinite(strength) or not 0 < strength <= 1:
-		return f'strength must be above 0 and at most 1, got {strength}'
-	return None
-
-
-def _mask_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
-	checks: list[tuple[str, str | None]] = []
-	if params.mask_image and not params.init_image:
-		checks.append(('mask_image', 'mask_image masks an init_image: send init_image too'))
-	for field, value, most in (
-		('mask_blur', params.mask_blur or None, MAX_MASK_BLUR),
-		('mask_crop_padding', params.mask_crop_padding, MAX_MASK_CROP_PADDING),
-	):
-		if value is None:
-			continue
-		if not params.mask_image:
-			checks.append((field, f'{field} applies to inpainting only: send mask_image too, or leave it unset'))
-		elif value > most:
-			checks.append((field, f'{field} must be at most {most} pixels, got {value}'))
-	return checks
 
 
 def _lora_checks(params: GenerateParams, limits: LimitsSettings) -> list[tuple[str, str | None]]:
@@ -136,14 +104,23 @@ def usable_defaults(model: ModelInfo, limits: LimitsSettings) -> ModelDefaults:
 	return defaults.model_copy(update={field: None for field in unusable})
 
 
+def job_size(params: GenerateParams, model: ModelInfo) -> tuple[int, int]:
+	"""The job's width and height: the request's, else the model's native size."""
+	return params.width or model.native_size, params.height or model.native_size
+
+
 def resolve(
 	params: GenerateParams,
 	model: ModelInfo,
 	limits: LimitsSettings,
+	task: Task | None = None,
 	loras: list[LoraSpec] | None = None,
 	prompts: Prompts | None = None,
 ) -> JobSpec:
-	"""Resolves every default of checked `params`: the request's value, else the model's default, else ours."""
+	"""Resolves every default of checked `params`: the request's value, else the model's default, else ours.
+
+	`task`: the task spec at the job's size (intake builds it from the request's task); text-to-image if None."""
+	width, height = job_size(params, model)
 	seed = params.seed if params.seed is not None else secrets.randbits(_RANDOM_SEED_BITS)
 	count = params.num_images or 1
 	defaults = usable_defaults(model, limits)
@@ -153,8 +130,8 @@ def resolve(
 		model=model.name,
 		prompt=params.prompt if prompts is None else prompts.prompt,
 		negative_prompt=params.negative_prompt if prompts is None else prompts.negative_prompt,
-		width=params.width or model.native_size,
-		height=params.height or model.native_size,
+		width=width,
+		height=height,
 		steps=params.steps or defaults.steps or DEFAULT_STEPS,
 		guidance_scale=guidance if guidance is not None else DEFAULT_GUIDANCE,
 		sampler=sampler or Sampler.UNSPECIFIED,
@@ -164,8 +141,5 @@ def resolve(
 		loras=loras or [],
 		styles=prompts.styles if prompts else [],
 		preview_every=params.preview_every,
-		strength=(params.strength or DEFAULT_STRENGTH) if params.init_image else None,
-		inpaint=params.inpaint,
-		mask_blur=params.mask_blur,
-		mask_crop_padding=params.mask_crop_padding,
+		task=task if task is not None else Txt2Img(),
 	)

@@ -8,11 +8,11 @@ import threading
 import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
-from diffusiond.server.history.writer import HistoryWriter
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.run import AllCancelled, BatchRun
 from diffusiond.server.schemas import JobState
 
@@ -20,12 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-	def __init__(self, queue: JobQueue, engine: Engine, estimator: Estimator, png_level: int = 4) -> None:
+	def __init__(
+		self, queue: JobQueue, engine: Engine, estimator: Estimator, recorder: Recorder, png_level: int = 4
+	) -> None:
 		self._png_level = png_level
 		self._queue = queue
 		self._engine = engine
 		self._estimator = estimator
-		self.history: HistoryWriter | None = None  # set by the manager once the event loop runs
+		self._recorder = recorder
 		self._thread = threading.Thread(target=self._loop, name='diffusiond-worker', daemon=True)
 
 	def start(self) -> None:
@@ -47,7 +49,7 @@ class Worker:
 				item()
 
 	def _run(self, jobs: list[Job]) -> None:
-		run = BatchRun(jobs, self._engine, self.history, self._png_level)
+		run = BatchRun(jobs, self._engine, self._recorder, self._png_level)
 		try:
 			run.execute()
 			if all(job.state is JobState.SUCCEEDED for job in jobs):  # a cancelled job's share would skew it
@@ -60,5 +62,3 @@ class Worker:
 		except Exception as exc:
 			log.exception('job(s) %s crashed', ', '.join(job.id for job in jobs))
 			run.fail(JobFailedError(f'the job failed inside the pipeline: {type(exc).__name__}: {exc}'))
-		finally:
-			run.discard_unfinished()

@@ -20,11 +20,11 @@ from pydantic import BaseModel, Field
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, StorageFullError
 from diffusiond.server.history.archive_read import ArchiveReader, invalid
 from diffusiond.server.history.archive_rules import catalog_changes, check_records
+from diffusiond.server.history.archive_store import ArchiveRepository, ImportCounts
 from diffusiond.server.history.archive_write import ArchiveWriter
 from diffusiond.server.history.files import remove_files
-from diffusiond.server.history.schemas import GenerationRecord, StoredImage
+from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.store.archive_repo import ArchiveRepository, ImportCounts
 from diffusiond.v1 import history_service_pb2 as history_pb
 
 CHUNK_BYTES = 1024 * 1024

@@ -11,6 +11,7 @@ from diffusiond.server.events import (
 	StartedEvent,
 )
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Sampler
+from diffusiond.server.tasks import task_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 _FORMATS = {
@@ -56,11 +57,13 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		preview_every=request.preview_every,
 		priority=request.priority,
 		keep_running=request.keep_running,
-		init_image=request.init_image,
-		strength=request.strength if has('strength') else None,
-		mask_image=request.mask_image,
-		mask_blur=request.mask_blur,
-		mask_crop_padding=request.mask_crop_padding if has('mask_crop_padding') else None,
+		task=task_request(
+			init_image=request.init_image,
+			mask_image=request.mask_image,
+			strength=request.strength if has('strength') else None,
+			mask_blur=request.mask_blur,
+			mask_crop_padding=request.mask_crop_padding if has('mask_crop_padding') else None,
+		),
 	)
 
 

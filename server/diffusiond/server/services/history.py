@@ -8,11 +8,12 @@ import grpc
 
 from diffusiond.server.catalog.files import inside
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.files import remove_files
-from diffusiond.server.history.schemas import HistoryFilter
 from diffusiond.server.history.usage import usage_stats
 from diffusiond.server.images import thumbnail_jpeg
 from diffusiond.server.jobs.manager import PipelineManager
+from diffusiond.server.records import HistoryFilter
 from diffusiond.server.services.archive import export_chunks, import_chunks
 from diffusiond.server.services.generation import stream_job
 from diffusiond.server.services.history_convert import (
@@ -26,7 +27,6 @@ from diffusiond.server.services.history_convert import (
 )
 from diffusiond.server.services.paging import filter_text, page_size
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.store.archive_repo import ArchiveRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb

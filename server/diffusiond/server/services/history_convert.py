@@ -9,9 +9,9 @@ from google.protobuf.message import Message
 from pydantic_core import from_json
 
 from diffusiond.server.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
-from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges
 from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.jobs.generation_rules import spec_violations
+from diffusiond.server.records import GenerationRecord, HistoryChanges
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
 from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
@@ -70,11 +70,11 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 			f'generation {record.id} cannot be run again: its stored parameters break the rules '
 			f'({damaged[0].field}: {damaged[0].description})'
 		)
-	if spec.strength is not None:
-		kind, sources = ('inpainting', 'init image and mask are') if spec.inpaint else ('img2img', 'init image is')
+	unstored = spec.task.unstored()
+	if unstored is not None:
 		raise FailedPreconditionError(
-			f'generation {record.id} was {kind} and its {sources} not stored; send it again with Generate '
-			f'(strength {spec.strength:g}, seed {spec.seeds[0]})'
+			f'generation {record.id} {unstored}; send it again with Generate '
+			f'({", ".join(f"{key}: {value}" for key, value in spec.task.infotext())}, seed {spec.seeds[0]})'
 		)
 	return GenerateParams(
 		model=record.model_id,

@@ -7,8 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from diffusiond.server.errors import FieldViolation, GenerationNotFoundError, InvalidArgumentError
-from diffusiond.server.history.schemas import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage
-from diffusiond.server.history.usage import UsageRow
+from diffusiond.server.records import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage, UsageRow
 from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.history_rows import filters_of, record_of, used_loras
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
@@ -36,7 +35,7 @@ class HistoryRepository:
 				{'id': lora.id, 'name': lora.name, 'weight': lora.weight, 'hash': lora.short_hash}
 				for lora in record.spec.loras
 			],
-			spec=record.spec.model_dump_json(),
+			spec=record.spec.for_history().model_dump_json(),  # the task's parameters, not its source images
 			scheduler=record.scheduler,
 			device=record.device,
 			timings=record.timings,

@@ -4,20 +4,31 @@ import json
 import math
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 from sqlalchemy import ColumnElement, Text, cast, func, or_
 
-from diffusiond.server.history.schemas import GenerationRecord, HistoryFilter, StoredImage
+from diffusiond.server.records import GenerationRecord, HistoryFilter, StoredImage
 from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, Sampler
 from diffusiond.server.store.lenient import INT64, RowReader
 from diffusiond.server.store.like import LIKE_ESCAPE, contains
 from diffusiond.server.store.rows import MAX_SIDE
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
+from diffusiond.server.tasks import Task, Txt2Img
+from diffusiond.server.tasks.legacy import upgrade_spec
+
+
+def _document(text: object) -> dict[str, object]:
+	try:
+		value = from_json(text) if isinstance(text, str | bytes) else None
+	except ValueError:
+		value = None
+	return {str(key): item for key, item in value.items()} if isinstance(value, dict) else {}
 
 
 def _spec(read: RowReader, row: GenerationRow) -> JobSpec:
 	"""The stored job spec, every number checked; a spec that is no JobSpec at all keeps the row's prompts."""
 	try:
-		spec = JobSpec.model_validate_json(row.spec if isinstance(row.spec, str | bytes) else '')
+		spec = JobSpec.model_validate(upgrade_spec(_document(row.spec)))
 	except ValidationError:
 		read.damaged.append('spec')
 		spec = JobSpec(
@@ -32,6 +43,7 @@ def _spec(read: RowReader, row: GenerationRow) -> JobSpec:
 			seeds=[],
 			output_format=ImageFormat.PNG,
 			quality=90,
+			task=Txt2Img(),
 		)
 	seeds = [seed for seed in spec.seeds if 0 <= seed <= INT64]
 	if len(seeds) != len(spec.seeds):
@@ -48,12 +60,17 @@ def _spec(read: RowReader, row: GenerationRow) -> JobSpec:
 			'guidance_scale': read.number('spec.guidance_scale', spec.guidance_scale, -1e6, 1e6, 0.0),
 			'seeds': seeds,
 			'quality': read.integer('spec.quality', spec.quality, 1, 100, 90),
-			'strength': read.optional_number('spec.strength', spec.strength, 0, 1),
-			'mask_blur': read.integer('spec.mask_blur', spec.mask_blur, 0, MAX_SIDE, 0),
-			'mask_crop_padding': read.optional_integer('spec.mask_crop_padding', spec.mask_crop_padding, 0, MAX_SIDE),
+			'task': _task(read, spec),
 			'loras': loras,
 		}
 	)
+
+
+def _task(read: RowReader, spec: JobSpec) -> Task:
+	repaired = spec.task.repaired()
+	if repaired != spec.task:
+		read.damaged.append('spec.task')
+	return repaired
 
 
 def _timings(read: RowReader, value: object) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""History records as the rest of the daemon sees them."""
+"""History records as the whole daemon sees them (jobs write them, the store keeps them, history reads them)."""
 
 from datetime import datetime
 
@@ -50,3 +50,14 @@ class HistoryChanges(BaseModel):
 	favourite: bool | None = None
 	tags: list[str] | None = None
 	note: str | None = None
+
+
+class UsageRow(BaseModel):
+	"""What one recorded job contributes to the usage statistics."""
+
+	created_at: datetime
+	model_id: str
+	model_name: str
+	loras: list[tuple[str, str]]  # (id, name)
+	styles: list[str]
+	images: int

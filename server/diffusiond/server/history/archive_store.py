@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.history.archive_format import CatalogContents, LoraEntry, ModelEntry, StyleEntry
 from diffusiond.server.history.archive_rules import CatalogChanges
-from diffusiond.server.history.schemas import GenerationRecord, HistoryFilter
+from diffusiond.server.records import GenerationRecord, HistoryFilter
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import apply_lora_changes

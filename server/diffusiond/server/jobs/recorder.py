@@ -1,0 +1,167 @@
+"""History on the event loop: each job's record, its image files, and the end of its stream.
+
+The worker never waits for this. It reports what happened (a job started, finished with images, ended
+without) through `loop.call_soon_threadsafe`, in order, and goes on with the next job. Here, per job:
+the record is added as running when the job starts; at the end its image files are written (hidden
+temporary name, fsync, rename; in a thread, off the loop), the record lists them and turns succeeded,
+and only then is `completed` sent, saying whether the images were kept. A job that ends without images
+loses its record before its stream reports the end, so a client that sees CANCELLED finds no record.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
+
+from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
+from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings
+from diffusiond.server.history.files import remove_files, write_file
+from diffusiond.server.history.layout import image_path
+from diffusiond.server.jobs.job import Job
+from diffusiond.server.records import GenerationRecord, StoredImage
+from diffusiond.server.schemas import JobState
+from diffusiond.server.store.history_repo import HistoryRepository
+
+log = logging.getLogger(__name__)
+
+
+class Storage(BaseModel):
+	"""Whether a finished job's images are in the outputs folder and the history, and if not, why."""
+
+	stored: bool
+	error: str = ''
+
+
+def _describe(exc: Exception) -> str:
+	return exc.message if isinstance(exc, DiffusiondError) else str(exc).splitlines()[0][:300]
+
+
+class Recorder:
+	def __init__(self, repo: HistoryRepository | None, outputs_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
+		self._repo = repo
+		self._outputs = outputs_dir
+		self._loop = loop
+		self._recording: dict[str, asyncio.Task[str]] = {}  # job id → adding its record ('' or why it failed)
+		self._pending: set[asyncio.Task[None]] = set()
+
+	# The worker's side: thread-safe, returns at once.
+
+	def started(self, job: Job, scheduler: str, device: str) -> None:
+		self._loop.call_soon_threadsafe(self._begin, job, scheduler, device)
+
+	def finished(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> None:
+		self._loop.call_soon_threadsafe(self._spawn, self._finish(job, images, timings))
+
+	def ended(self, job: Job, error: DiffusiondError) -> None:
+		"""The job ended without images (cancelled or failed)."""
+		self._loop.call_soon_threadsafe(self._spawn, self._end(job, error))
+
+	# The loop's side.
+
+	async def idle(self) -> None:
+		"""Waits until every reported outcome is recorded and every stream has its end (shutdown)."""
+		while self._pending:
+			await asyncio.gather(*self._pending)
+
+	def _spawn(self, work: Coroutine[object, object, None]) -> None:
+		task = self._loop.create_task(work)
+		self._pending.add(task)
+		task.add_done_callback(self._pending.discard)
+
+	def _begin(self, job: Job, scheduler: str, device: str) -> None:
+		if self._repo is None:
+			return
+		record = GenerationRecord(
+			id=job.id,
+			created_at=job.created_at,
+			finished_at=job.created_at,
+			model_id=job.model.id,
+			model_name=job.model.name,
+			model_hash=(job.model.sha256 or '')[:AUTOV2_LENGTH],
+			spec=job.spec,
+			scheduler=scheduler,
+			device=device,
+			timings={},
+			favourite=False,
+			tags=[],
+			note='',
+			images=[],
+			state=JobState.RUNNING,
+		)
+		self._recording[job.id] = self._loop.create_task(self._store(job, self._repo.add(record), 'record the start'))
+
+	async def _store(self, job: Job, action: Awaitable[None], what: str) -> str:
+		"""Runs a store call; '' when it worked, else why it failed (logged: the client still gets its images)."""
+		try:
+			await action
+			return ''
+		except (SQLAlchemyError, DiffusiondError) as exc:
+			log.error('job %s: could not %s in the history: %s', job.id, what, _describe(exc))
+			return _describe(exc)
+
+	async def _started(self, job: Job) -> str | None:
+		"""Why the job has no record ('' = it has one); None when it never got as far as starting."""
+		recording = self._recording.pop(job.id, None)
+		if recording is None:
+			return None
+		return await recording
+
+	async def _end(self, job: Job, error: DiffusiondError) -> None:
+		if await self._started(job) == '' and self._repo is not None:
+			await self._store(job, self._repo.delete(job.id), 'remove the record')
+		job.channel.put_error(error)
+
+	async def _finish(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> None:
+		storage = await self._save(job, images, timings)
+		job.channel.put(
+			CompletedEvent(
+				state=JobState.SUCCEEDED, timings=timings, stored=storage.stored, storage_error=storage.error
+			)
+		)
+
+	async def _save(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> Storage:
+		"""Files first (temp + rename), then the record lists them and turns succeeded. All or nothing: a file
+		that cannot be written takes the job's other files and its record with it, and the client is told."""
+		started = await self._started(job)
+		if self._repo is None:
+			return Storage(stored=False, error='this daemon keeps no history')
+		if started:
+			return Storage(stored=False, error=f'the history could not record the job: {started}')
+		stored = [
+			StoredImage(
+				index=image.index,
+				seed=image.seed,
+				path=image_path(job.created_at, job.id, image.index, job.spec.output_format),
+				mime_type=image.mime_type,
+				width=image.width,
+				height=image.height,
+				size_bytes=len(image.data),
+			)
+			for image in images
+		]
+		written: list[Path] = []
+		try:
+			for image, entry in zip(images, stored, strict=True):
+				await asyncio.to_thread(write_file, self._outputs / entry.path, image.data)
+				written.append(self._outputs / entry.path)
+		except OSError as exc:
+			where = exc.filename or self._outputs
+			log.error('job %s: its images could not be written to %s: %s', job.id, where, exc.strerror)
+			await asyncio.to_thread(remove_files, written)
+			await self._store(job, self._repo.delete(job.id), 'remove the record')
+			return Storage(stored=False, error=f'the images could not be written: {exc.strerror}: {where}')
+		error = await self._store(
+			job, self._repo.complete(job.id, stored, timings.model_dump(), datetime.now(UTC)), 'record the images'
+		)
+		if error:
+			return Storage(
+				stored=False,
+				error=f'the images are in {self._outputs} but the history could not list them ({error}); '
+				'the next start of the daemon records them',
+			)
+		return Storage(stored=True)

@@ -1,0 +1,52 @@
+"""Text to image: the prompt alone. The one task that batches (jobs/batching.py)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from diffusiond.server.errors import FieldViolation
+from diffusiond.server.tasks.sources import Sources
+
+
+class Txt2ImgRequest(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	kind: Literal['txt2img'] = 'txt2img'
+	misplaced: list[FieldViolation] = Field(default_factory=list)  # image-task fields sent without an image
+
+	def violations(self) -> list[FieldViolation]:
+		return list(self.misplaced)
+
+	def sources(self, max_pixels: int) -> Sources | None:
+		return None
+
+	def task(self, sources: Sources | None, width: int, height: int) -> 'Txt2Img':
+		return Txt2Img()
+
+
+class Txt2Img(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	kind: Literal['txt2img'] = 'txt2img'
+
+	def progress_steps(self, steps: int) -> int:
+		return steps
+
+	def batches(self) -> bool:
+		"""Whether jobs of this task may share one pipeline call with others of the same shape."""
+		return True
+
+	def unstored(self) -> str | None:
+		return None
+
+	def infotext(self) -> list[tuple[str, str]]:
+		return []
+
+	def without_sources(self) -> 'Txt2Img':
+		return self
+
+	def violations(self, prefix: str) -> list[FieldViolation]:
+		return []
+
+	def repaired(self) -> 'Txt2Img':
+		return self
