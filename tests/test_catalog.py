@@ -100,7 +100,7 @@ async def test_unregistered_models_stay_out_until_restored(catalog: Catalog) -> 
 	fake_checkpoint(catalog.models_dir / 'keep.safetensors')
 	await catalog.refresh()
 	record = await catalog.get('keep')
-	await catalog.unregister(record, files_removed=False)
+	await catalog.delete(record, delete_files=False)
 	assert (await catalog.refresh()).added == 0
 	with pytest.raises(ModelNotFoundError):
 		await catalog.get('keep')

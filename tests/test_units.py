@@ -27,8 +27,9 @@ from diffusiond.server.errors import (
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings, ProgressEvent
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.validation import resolve
+from diffusiond.server.listing import window
 from diffusiond.server.schemas import GenerateParams, JobState
-from diffusiond.server.services.paging import decode_token, encode_token, page
+from diffusiond.server.services.paging import decode_token, encode_token, next_token, page_size
 from diffusiond.server.settings import LimitsSettings, Settings
 
 
@@ -114,16 +115,22 @@ def test_names_stay_inside_the_models_folder(tmp_path: Path) -> None:
 	assert walk(tmp_path / 'missing') == []
 
 
+def _page(items: list[int], size: int, token: str) -> tuple[list[int], str]:
+	found = window(items, decode_token(token), page_size(size))
+	return found.items, next_token(found)
+
+
 def test_paging_tokens() -> None:
 	items = list(range(7))
-	first, token = page(items, 3, '')
+	first, token = _page(items, 3, '')
 	assert first == [0, 1, 2]
-	second, token = page(items, 3, token)
+	second, token = _page(items, 3, token)
 	assert second == [3, 4, 5]
-	third, token = page(items, 3, token)
+	third, token = _page(items, 3, token)
 	assert (third, token) == ([6], '')
 	assert decode_token(encode_token(5)) == 5
-	assert page(items, 0, '')[0] == items
+	assert _page(items, 0, '')[0] == items
+	assert window(items, 5, 50).total == 7
 
 
 def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:

@@ -17,6 +17,7 @@ from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
 from diffusiond.server.health import Health
 from diffusiond.server.history.archive_store import ArchiveRepository
+from diffusiond.server.history.book import History
 from diffusiond.server.history.recovery import recover
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
@@ -106,11 +107,14 @@ class Daemon:
 				partial(
 					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
 					HistoryService(
-						self.history,
+						History(
+							self.history,
+							ArchiveRepository(self.database.sessions, self.history),
+							storage.outputs_dir,
+							storage.scratch_dir,
+							settings.limits,
+						),
 						self.manager,
-						storage.outputs_dir,
-						ArchiveRepository(self.database.sessions, self.history),
-						storage.scratch_dir,
 						settings.limits,
 					),
 				),

@@ -1,7 +1,7 @@
 """The daemon's entry point (`diffusiond`, `python -m diffusiond.server`): the OpenMP environment first.
 
 OpenMP reads how its threads wait for each other once, when torch loads it, so it must be in the
-environment before the first `import torch`. This module imports nothing heavy: it sets what the user did
+environment before torch is first imported. This module imports nothing heavy: it sets what the user did
 not set, then runs the daemon's command line (cli.py) as the main module of this same process.
 """
 

@@ -3,17 +3,21 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from huggingface_hub import constants
+from pydantic import BaseModel
 
 from diffusiond.server.catalog.configs import locate_configs, missing_config_hint, model_info
-from diffusiond.server.catalog.files import MIN_HASH_PREFIX, FileHashes, is_hash_prefix
+from diffusiond.server.catalog.file_catalog import FileCatalog, Noun
+from diffusiond.server.catalog.files import walk
 from diffusiond.server.catalog.hasher import HashTask
-from diffusiond.server.catalog.rescan import rescan
+from diffusiond.server.catalog.probe import probe_file, probe_folder
+from diffusiond.server.catalog.rescan import guarded
 from diffusiond.server.catalog.schemas import (
 	FileStamp,
+	ModelBase,
 	ModelChanges,
 	ModelFormat,
 	ModelInfo,
@@ -24,18 +28,28 @@ from diffusiond.server.catalog.schemas import (
 )
 from diffusiond.server.errors import (
 	DiffusiondError,
-	FieldViolation,
-	InvalidArgumentError,
 	ModelLoadError,
 	ModelNotFoundError,
 	ModelUnsafeError,
 )
+from diffusiond.server.listing import Window
 from diffusiond.server.store import ModelRepository
+from diffusiond.server.store.tables import ModelRow
 
 log = logging.getLogger(__name__)
 FIND_HINT = 'list models with `diffusionctl models list` (ModelService.ListModels), or put one into the models folder'
 
 
+class ModelQuery(BaseModel):
+	"""ListModels' filters and order."""
+
+	base: ModelBase | None = None
+	format: ModelFormat | None = None
+	ids: list[str] | None = None  # only these (the loaded ones)
+	order: Literal['name', 'last_used'] = 'name'
+
+
+MODELS = Noun(field='model', one='model', many='models')
 PickleProbe = Callable[[Path], Awaitable[Probe]]
 
 
@@ -43,7 +57,7 @@ async def _no_pickles(path: Path) -> Probe:
 	return Probe(format=ModelFormat.PICKLE, status=ModelStatus.UNSAFE, problem='no engine to open pickles')
 
 
-class Catalog:
+class Catalog(FileCatalog[ModelRow, ModelRecord, Probe, ModelChanges]):
 	def __init__(
 		self,
 		repo: ModelRepository,
@@ -55,70 +69,49 @@ class Catalog:
 		changed: asyncio.Event | None = None,
 		open_pickle: PickleProbe | None = None,
 	) -> None:
-		self.repo = repo
+		super().__init__(repo, models_dir, MODELS, changed)
+		self.repo: ModelRepository = repo
 		self.hub_cache = hub_cache or Path(constants.HF_HUB_CACHE)
 		self.allow_pickle = allow_pickle
 		self.models_dir = models_dir
 		self.configs_dir = configs_dir
 		self.default_ref = default_ref
-		self.changed = changed or asyncio.Event()  # set by a rescan that found new or changed files (wakes the hasher)
-		self._lock = asyncio.Lock()
 		self._open_pickle = open_pickle or _no_pickles  # torch.load on the worker (the engine), never here
 		self.default_id: str | None = None  # the default start-up settled on
 		self.unloadable: dict[str, str] = {}  # model id → why its load failed
 
-	async def refresh(self) -> RefreshResult:
-		"""Rescans the models folder; probes only new or changed entries (off the event loop)."""
-		async with self._lock:
-			result = await rescan(self.repo, self.models_dir)
+	def _walk(self) -> list[FileStamp]:
+		return walk(self.models_dir)
+
+	def _probe(self, stamp: FileStamp) -> Probe:
+		kind = ModelFormat.DIFFUSERS if stamp.folder else ModelFormat.SAFETENSORS
+		if stamp.problem:
+			return Probe(format=kind, status=ModelStatus.INVALID, problem=stamp.problem)
+		path = self.models_dir / stamp.path
+		return guarded(lambda: probe_folder(path) if stamp.folder else probe_file(path), path, Probe, kind)
+
+	def _refreshed(self, result: RefreshResult) -> None:
 		for stale in result.stale_ids:  # a changed file may load now
 			self.unloadable.pop(stale, None)
-		if result.added or result.changed:
-			self.changed.set()
-		if result.added or result.removed or result.changed:
-			log.info('models folder rescanned: %s', result.model_dump_json())
-		return result
 
-	async def pending_hashes(self) -> list[HashTask]:
-		"""Checkpoint files without a current sha256 (folders have none)."""
-		return [
-			HashTask(record_id=record.id, name=record.name, root=self.models_dir, path=record.path)
-			for record in await self.repo.all()
-			if record.format is not ModelFormat.DIFFUSERS
-			and record.status is not ModelStatus.INVALID
-			and not record.sha256
-		]
-
-	async def store_hashes(self, task: HashTask, hashes: FileHashes, stamp: FileStamp) -> None:
-		await self.repo.set_hash(task.record_id, hashes.sha256, stamp.size_bytes, stamp.mtime_ns)
-
-	async def by_path(self, rel: str) -> ModelRecord | None:
-		return next((record for record in await self.repo.all() if record.path == rel), None)
-
-	async def get(self, ref: str, rescan: bool = True) -> ModelRecord:
-		"""By id, name, or sha256 prefix (AutoV2 hashes are 10 characters); an unknown name triggers one rescan."""
-		if not ref:
-			raise InvalidArgumentError([FieldViolation(field='model', description='give a model id, name or hash')])
-		hashlike = is_hash_prefix(ref)
-		found = await self.repo.find(ref, hashlike)
-		if not found and rescan:  # a file dropped into the models folder since the last scan
-			await self.refresh()
-			found = await self.repo.find(ref, hashlike)
-		if len(found) == 1:
-			return found[0]
-		if len(found) > 1:
-			names = ', '.join(sorted(record.name for record in found))
-			raise InvalidArgumentError(
-				[
-					FieldViolation(
-						field='model', description=f'{ref!r} matches several models ({names}); be more specific'
-					)
-				]
-			)
-		hint = f' (hash prefixes need at least {MIN_HASH_PREFIX} characters)' if len(ref) < MIN_HASH_PREFIX else ''
-		raise ModelNotFoundError(
-			f'no model has the id, name or hash {ref!r}{hint}; {FIND_HINT} {self.models_dir}', metadata={'model': ref}
+	def _not_found(self, ref: str) -> DiffusiondError:
+		return ModelNotFoundError(
+			f'no model has the id, name or hash {ref!r}{self.hash_hint(ref)}; {FIND_HINT} {self.models_dir}',
+			metadata={'model': ref},
 		)
+
+	def _hash_task(self, record: ModelRecord) -> HashTask | None:
+		"""Checkpoint files without a current sha256 (folders have none)."""
+		if record.format is ModelFormat.DIFFUSERS or record.status is ModelStatus.INVALID or record.sha256:
+			return None
+		return HashTask(record_id=record.id, name=record.name, root=self.models_dir, path=record.path)
+
+	async def browse(self, query: ModelQuery, offset: int, limit: int) -> Window[ModelRecord]:
+		"""One window of matching models, as clients see them (`describe`)."""
+		records, total = await self.repo.query(
+			base=query.base, format=query.format, ids=query.ids, order=query.order, offset=offset, limit=limit
+		)
+		return Window[ModelRecord](items=await self.describe(records), offset=offset, total=total)
 
 	async def candidates(self) -> list[ModelRecord]:
 		"""Models that may serve a plain Generate, best first: the configured default, then ready real models by
@@ -233,18 +226,3 @@ class Catalog:
 				f'model {record.name!r} cannot be loaded: {record.problem}', metadata={'model': record.name}
 			)
 		return record
-
-	async def update(self, ref: str, changes: ModelChanges) -> ModelRecord:
-		record = await self.get(ref)
-		await self.repo.update(record.id, changes)
-		return await self.get(record.id)
-
-	async def unregister(self, record: ModelRecord, files_removed: bool) -> None:
-		"""Forgets `record`; with its files kept, later rescans skip it until the file changes."""
-		if files_removed:
-			await self.repo.remove([record.id])
-		else:
-			await self.repo.hide(record.id)
-
-	async def mark_used(self, record_id: str) -> None:
-		await self.repo.touch(record_id, datetime.now(UTC))

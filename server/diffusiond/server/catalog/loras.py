@@ -2,22 +2,28 @@
 
 import asyncio
 import logging
-import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from diffusiond.server.catalog.files import FileHashes, is_hash_prefix, walk
+from diffusiond.server.catalog.file_catalog import FileCatalog, Noun
+from diffusiond.server.catalog.files import walk
 from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe, probe_lora_file
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
-from diffusiond.server.catalog.rescan import diff_stamps, guarded, new_names
-from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus, RefreshResult
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotApplicableError, LoraNotFoundError
+from diffusiond.server.catalog.rescan import guarded
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus
+from diffusiond.server.errors import (
+	DiffusiondError,
+	FieldViolation,
+	InvalidArgumentError,
+	LoraNotApplicableError,
+	LoraNotFoundError,
+)
+from diffusiond.server.listing import Window, window
 from diffusiond.server.schemas import LoraRequest, LoraSpec
-from diffusiond.server.store.lora_repo import LoraRepository, LoraReprobe, NewLora
+from diffusiond.server.store.lora_repo import LoraRepository
+from diffusiond.server.store.tables import LoraRow
 
 log = logging.getLogger(__name__)
 LORA_SUFFIXES = frozenset({'.safetensors', '.pt', '.ckpt', '.bin'})
@@ -61,43 +67,35 @@ def with_trigger_words(prompt: str, loras: list[ResolvedLora]) -> str:
 	return ', '.join([prompt, *words]) if prompt and words else prompt or ', '.join(words)
 
 
-class LoraCatalog:
-	def __init__(self, repo: LoraRepository, loras_dir: Path, changed: asyncio.Event | None = None) -> None:
-		self.repo = repo
-		self.loras_dir = loras_dir
-		self.changed = changed or asyncio.Event()  # wakes the hasher
-		self._lock = asyncio.Lock()
+LORAS = Noun(field='lora', one='LoRA', many='LoRAs')
 
-	async def refresh(self) -> RefreshResult:
-		"""Rescans the loras folder; probes only new or changed files (headers only, in a thread)."""
-		async with self._lock:
-			begin = time.perf_counter()
-			stamps = await asyncio.to_thread(walk, self.loras_dir, LORA_SUFFIXES, False)
-			diff = diff_stamps(stamps, await self.repo.all(include_hidden=True))
-			todo = diff.new + [stamp for _, stamp in diff.changed]
-			probes = await asyncio.to_thread(lambda: [self._probe(stamp) for stamp in todo])
-			found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
-			now = datetime.now(UTC)
-			added = [
-				NewLora(id=uuid.uuid4().hex[:16], name=name, stamp=stamp, probe=found[stamp.path], added_at=now)
-				for name, stamp in new_names(diff.new, diff.taken)
-			]
-			changed = [
-				LoraReprobe(id=record.id, stamp=stamp, probe=found[stamp.path]) for record, stamp in diff.changed
-			]
-			await self.repo.apply_scan(added, changed, [record.id for record in diff.gone])
-			result = RefreshResult(
-				stale_ids=[record.id for record in diff.gone] + [record.id for record, _ in diff.changed],
-				added=len(added),
-				removed=len(diff.gone),
-				changed=len(changed),
-				unchanged=diff.unchanged,
-				elapsed_s=time.perf_counter() - begin,
-			)
-		if todo:
-			self.changed.set()
-			log.info('loras folder rescanned: %s', result.model_dump_json(exclude={'stale_ids'}))
-		return result
+
+class LoraQuery(BaseModel):
+	"""ListLoras' filters: all must hold; `text` is looked for in names, trigger words and tags."""
+
+	base: ModelBase | None = None
+	enabled: bool | None = None
+	tag: str = ''
+	text: str = ''
+
+	def matches(self, record: LoraRecord) -> bool:
+		if self.enabled is not None and record.enabled != self.enabled:
+			return False
+		if self.tag and self.tag not in record.tags:
+			return False
+		text = self.text.lower()
+		haystack = [record.name, record.display_name, record.probe.output_name, *record.trigger_words, *record.tags]
+		return not text or any(text in value.lower() for value in haystack)
+
+
+class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
+	def __init__(self, repo: LoraRepository, loras_dir: Path, changed: asyncio.Event | None = None) -> None:
+		super().__init__(repo, loras_dir, LORAS, changed)
+		self.repo: LoraRepository = repo
+		self.loras_dir = loras_dir
+
+	def _walk(self) -> list[FileStamp]:
+		return walk(self.loras_dir, LORA_SUFFIXES, False)
 
 	def _probe(self, stamp: FileStamp) -> LoraProbe:
 		if stamp.problem:
@@ -105,27 +103,34 @@ class LoraCatalog:
 		path = self.loras_dir / stamp.path
 		return guarded(lambda: probe_lora_file(path), path, LoraProbe, LoraFormat.KOHYA)
 
-	async def get(self, ref: str, rescan: bool = True) -> LoraRecord:
-		"""By id, name, or a prefix (6+ hex) of the addnet hash (A1111's 12-character one) or the sha256."""
-		if not ref:
-			raise InvalidArgumentError([FieldViolation(field='lora', description='give a LoRA id, name or hash')])
-		hashlike = is_hash_prefix(ref)
-		found = await self.repo.find(ref, hashlike)
-		if not found and rescan:
-			await self.refresh()
-			found = await self.repo.find(ref, hashlike)
-		if len(found) > 1:
-			names = ', '.join(sorted(record.name for record in found))
-			raise InvalidArgumentError(
-				[FieldViolation(field='lora', description=f'{ref!r} matches several LoRAs ({names}); be more specific')]
-			)
-		if not found:
-			raise LoraNotFoundError(
-				f'no LoRA has the id, name or hash {ref!r}; list them with `diffusionctl loras list` '
-				f'(LoraService.ListLoras), or put the file into the loras folder {self.loras_dir}',
-				metadata={'lora': ref},
-			)
-		return found[0]
+	def _not_found(self, ref: str) -> DiffusiondError:
+		return LoraNotFoundError(
+			f'no LoRA has the id, name or hash {ref!r}; list them with `diffusionctl loras list` '
+			f'(LoraService.ListLoras), or put the file into the loras folder {self.loras_dir}',
+			metadata={'lora': ref},
+		)
+
+	def _hash_task(self, record: LoraRecord) -> HashTask | None:
+		if record.probe.status is not ModelStatus.READY or record.addnet_hash:
+			return None
+		return HashTask(
+			record_id=record.id,
+			name=record.name,
+			root=self.loras_dir,
+			path=record.path,
+			data_offset=record.probe.data_offset,
+		)
+
+	async def browse(self, query: LoraQuery, offset: int, limit: int) -> Window[LoraRecord]:
+		return window(
+			[record for record in await self.repo.of_base(query.base) if query.matches(record)], offset, limit
+		)
+
+	async def set_enabled(self, ref: str, enabled: bool) -> LoraRecord:
+		"""BatchUpdateLoras' enable/disable: by an exact reference, without the rescan an unknown name triggers."""
+		record = await self.get(ref, rescan=False)
+		await self.repo.update(record.id, LoraChanges(enabled=enabled))
+		return record
 
 	async def resolve(self, requests: list[LoraRequest], model: ModelInfo) -> list[ResolvedLora]:
 		"""Each requested LoRA, checked to be usable with `model` (FAILED_PRECONDITION naming both bases)."""
@@ -148,34 +153,3 @@ class LoraCatalog:
 			)
 			resolved.append(ResolvedLora(record=record, spec=spec))
 		return resolved
-
-	async def update(self, ref: str, changes: LoraChanges) -> LoraRecord:
-		record = await self.get(ref)
-		await self.repo.update(record.id, changes)
-		return await self.get(record.id)
-
-	async def unregister(self, record: LoraRecord, files_removed: bool) -> None:
-		if files_removed:
-			await self.repo.remove([record.id])
-		else:
-			await self.repo.hide(record.id)
-
-	async def mark_used(self, lora_ids: list[str]) -> None:
-		if lora_ids:
-			await self.repo.touch(lora_ids, datetime.now(UTC))
-
-	async def pending_hashes(self) -> list[HashTask]:
-		return [
-			HashTask(
-				record_id=record.id,
-				name=record.name,
-				root=self.loras_dir,
-				path=record.path,
-				data_offset=record.probe.data_offset,
-			)
-			for record in await self.repo.all()
-			if record.probe.status is ModelStatus.READY and not record.addnet_hash
-		]
-
-	async def store_hashes(self, task: HashTask, hashes: FileHashes, stamp: FileStamp) -> None:
-		await self.repo.set_hashes(task.record_id, hashes.sha256, hashes.addnet, stamp)

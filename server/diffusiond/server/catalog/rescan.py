@@ -1,31 +1,16 @@
-"""One rescan of the models folder against the store: stat everything, probe only what is new or changed."""
+"""What a rescan found against what the store knows (pure): the diff, names for new entries, guarded probes."""
 
-import asyncio
 import logging
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Generic, Protocol, TypeVar
 
-from diffusiond.server.catalog.files import walk
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
-from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, probe_file, probe_folder
-from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatus, Probe, RefreshResult
-from diffusiond.server.store import ModelRepository
-from diffusiond.server.store.model_repo import NewModel, Reprobe
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES
+from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatus, Probe
 
 log = logging.getLogger(__name__)
-
-
-def _probe(models_dir: Path, stamp: FileStamp) -> Probe:
-	kind = ModelFormat.DIFFUSERS if stamp.folder else ModelFormat.SAFETENSORS
-	if stamp.problem:
-		return Probe(format=kind, status=ModelStatus.INVALID, problem=stamp.problem)
-	path = models_dir / stamp.path
-	return guarded(lambda: probe_folder(path) if stamp.folder else probe_file(path), path, Probe, kind)
 
 
 P = TypeVar('P', Probe, LoraProbe)
@@ -107,28 +92,3 @@ def new_names(stamps: list[FileStamp], taken: set[str]) -> list[tuple[str, FileS
 		taken.add(name)
 		named.append((name, stamp))
 	return named
-
-
-async def rescan(repo: ModelRepository, models_dir: Path) -> RefreshResult:
-	"""Walks and probes in threads (never on the loop); writes every change in one transaction."""
-	begin = time.perf_counter()
-	stamps = await asyncio.to_thread(walk, models_dir)
-	diff = diff_stamps(stamps, await repo.all(include_hidden=True))
-	todo = diff.new + [stamp for _, stamp in diff.changed]
-	probes = await asyncio.to_thread(lambda: [_probe(models_dir, stamp) for stamp in todo])
-	found = dict(zip((stamp.path for stamp in todo), probes, strict=True))
-	now = datetime.now(UTC)
-	added = [
-		NewModel(id=uuid.uuid4().hex[:16], name=name, stamp=stamp, probe=found[stamp.path], added_at=now)
-		for name, stamp in new_names(diff.new, diff.taken)
-	]
-	reprobed = [Reprobe(id=record.id, stamp=stamp, probe=found[stamp.path]) for record, stamp in diff.changed]
-	await repo.apply_scan(added, reprobed, [record.id for record in diff.gone])
-	return RefreshResult(
-		stale_ids=[record.id for record in diff.gone] + [record.id for record, _ in diff.changed],
-		added=len(diff.new),
-		removed=len(diff.gone),
-		changed=len(diff.changed),
-		unchanged=diff.unchanged,
-		elapsed_s=time.perf_counter() - begin,
-	)

@@ -113,6 +113,7 @@ class RefreshResult(BaseModel):
 	removed: int = 0
 	changed: int = 0
 	unchanged: int = 0
+	restored: int = 0  # unregistered entries listed again first
 	elapsed_s: float = 0.0
 	stale_ids: list[str] = Field(default_factory=list, description='Removed or changed: drop them from the cache.')
 

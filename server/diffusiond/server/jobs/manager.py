@@ -119,7 +119,7 @@ class PipelineManager:
 		"""Loads the model `ref` names (warm-up), on the worker between jobs."""
 		info = await self.catalog.loadable(ref)
 		await self.call(lambda: self._engine.load(info))
-		await self.catalog.mark_used(info.id)
+		await self.catalog.mark_used([info.id])
 		return info
 
 	async def unload(self, model_id: str) -> bool:
@@ -153,7 +153,7 @@ class PipelineManager:
 	async def _mark_used(self, job: Job) -> None:
 		"""Last-used times are bookkeeping: a database that cannot take them (a full disk) does not stop the job."""
 		try:
-			await self.catalog.mark_used(job.model.id)
+			await self.catalog.mark_used([job.model.id])
 			await self.loras.mark_used([lora.id for lora in job.spec.loras])
 		except (DiffusiondError, SQLAlchemyError) as exc:
 			log.warning('job %s: last-used times not recorded: %s', job.id, exc)

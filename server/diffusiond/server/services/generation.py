@@ -7,9 +7,10 @@ import grpc
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, ModelLoadError
 from diffusiond.server.jobs.manager import PipelineManager
+from diffusiond.server.listing import window
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
-from diffusiond.server.services.paging import page
+from diffusiond.server.services.paging import decode_token, next_token, page_size
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 
@@ -70,8 +71,8 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.ListJobsRequest,
 		context: grpc.aio.ServicerContext[gen_pb.ListJobsRequest, gen_pb.ListJobsResponse],
 	) -> gen_pb.ListJobsResponse:
-		jobs, token = page(self._manager.jobs(), request.page_size, request.page_token)
-		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in jobs], next_page_token=token)
+		found = window(self._manager.jobs(), decode_token(request.page_token), page_size(request.page_size))
+		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in found.items], next_page_token=next_token(found))
 
 	async def CancelQueuedJobs(
 		self,

@@ -1,18 +1,15 @@
 """LoraService: the LoRA catalog (list, get, refresh, update, delete, batch)."""
 
-import asyncio
-from pathlib import Path
-
 import grpc
 from google.rpc import code_pb2
 
-from diffusiond.server.catalog.files import inside
-from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
-from diffusiond.server.catalog.loras import LoraCatalog
+from diffusiond.server.catalog.lora_schemas import LoraChanges
+from diffusiond.server.catalog.loras import LoraCatalog, LoraQuery
 from diffusiond.server.error_status import status_code_for
 from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
 from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
-from diffusiond.server.services.paging import filter_text, page
+from diffusiond.server.services.paging import decode_token, filter_text, next_token, page_size
+from diffusiond.server.services.refresh import refresh_counts
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 
@@ -26,25 +23,23 @@ def _required(value: str) -> str:
 	return value
 
 
-def _matches(record: LoraRecord, request: lora_pb.ListLorasRequest) -> bool:
-	if request.HasField('enabled') and record.enabled != request.enabled:
-		return False
-	if request.tag and request.tag not in record.tags:
-		return False
-	text = filter_text(request.query, 'query').lower()
-	haystack = [record.name, record.display_name, record.probe.output_name, *record.trigger_words, *record.tags]
-	return not text or any(text in value.lower() for value in haystack)
-
-
 class LoraService(lora_grpc.LoraServiceServicer):
 	def __init__(self, catalog: LoraCatalog) -> None:
 		self._catalog = catalog
 
 	async def ListLoras(self, request: lora_pb.ListLorasRequest, context: Context) -> lora_pb.ListLorasResponse:
-		records = [r for r in await self._catalog.repo.all(base=base_filter(request.base)) if _matches(r, request)]
-		chunk, token = page(records, request.page_size, request.page_token)
+		query = LoraQuery(
+			base=base_filter(request.base),
+			enabled=request.enabled if request.HasField('enabled') else None,
+			tag=request.tag,
+			text=filter_text(request.query, 'query'),
+		)
+		offset = decode_token(request.page_token)
+		found = await self._catalog.browse(query, offset, page_size(request.page_size))
 		return lora_pb.ListLorasResponse(
-			loras=[lora_to_pb(record) for record in chunk], next_page_token=token, total_size=len(records)
+			loras=[lora_to_pb(record) for record in found.items],
+			next_page_token=next_token(found),
+			total_size=found.total,
 		)
 
 	async def GetLora(self, request: lora_pb.GetLoraRequest, context: Context) -> lora_pb.GetLoraResponse:
@@ -53,30 +48,17 @@ class LoraService(lora_grpc.LoraServiceServicer):
 	async def RefreshLoras(
 		self, request: lora_pb.RefreshLorasRequest, context: Context
 	) -> lora_pb.RefreshLorasResponse:
-		restored = await self._catalog.repo.unhide_all() if request.restore_unregistered else 0
-		result = await self._catalog.refresh()
-		return lora_pb.RefreshLorasResponse(
-			added=result.added,
-			removed=result.removed,
-			changed=result.changed,
-			unchanged=result.unchanged,
-			restored=restored,
-		)
+		result = await self._catalog.refresh(restore=request.restore_unregistered)
+		return lora_pb.RefreshLorasResponse(**refresh_counts(result))
 
 	async def UpdateLora(self, request: lora_pb.UpdateLoraRequest, context: Context) -> lora_pb.UpdateLoraResponse:
 		changes = lora_changes_from_pb(request)
 		record = await self._catalog.update(_required(request.lora.id or request.lora.name), changes)
 		return lora_pb.UpdateLoraResponse(lora=lora_to_pb(record))
 
-	async def _delete(self, record: LoraRecord, delete_files: bool) -> None:
-		if delete_files:
-			target = await asyncio.to_thread(inside, self._catalog.loras_dir, record.path, 'lora')
-			await asyncio.to_thread(Path.unlink, target, True)
-		await self._catalog.unregister(record, files_removed=delete_files)
-
 	async def DeleteLora(self, request: lora_pb.DeleteLoraRequest, context: Context) -> lora_pb.DeleteLoraResponse:
 		record = await self._catalog.get(_required(request.lora))
-		await self._delete(record, request.delete_files)
+		await self._catalog.delete(record, request.delete_files)
 		return lora_pb.DeleteLoraResponse(lora=lora_to_pb(record))
 
 	async def BatchUpdateLoras(
@@ -93,7 +75,7 @@ class LoraService(lora_grpc.LoraServiceServicer):
 				record = await self._catalog.get(_required(ref), rescan=False)
 				result.id = record.id
 				if request.action == lora_pb.BATCH_ACTION_DELETE:
-					await self._delete(record, request.delete_files)
+					await self._catalog.delete(record, request.delete_files)
 				else:
 					enabled = request.action == lora_pb.BATCH_ACTION_ENABLE
 					await self._catalog.repo.update(record.id, LoraChanges(enabled=enabled))

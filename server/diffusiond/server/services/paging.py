@@ -1,10 +1,11 @@
-"""AIP-158 paging over in-memory lists: page_size rules and opaque page tokens."""
+"""AIP-158 paging: page_size rules, and opaque page tokens for the domain's offset windows (listing.py)."""
 
 import base64
 import binascii
 from typing import TypeVar
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.listing import Window
 
 T = TypeVar('T')
 DEFAULT_PAGE_SIZE = 50
@@ -48,9 +49,6 @@ def decode_token(token: str) -> int:
 	raise _invalid('page_token', 'page_token is not a token from a previous response; send it back unchanged')
 
 
-def page(items: list[T], size: int, token: str) -> tuple[list[T], str]:
-	"""One page of `items` and the token of the next page ('' at the end)."""
-	start = decode_token(token)
-	chunk = items[start : start + page_size(size)]
-	end = start + len(chunk)
-	return chunk, encode_token(end) if end < len(items) else ''
+def next_token(found: Window[T]) -> str:
+	"""The token of the page after `found` ('' at the end)."""
+	return encode_token(found.end) if found.end < found.total else ''

@@ -2,7 +2,7 @@
 
 import grpc
 
-from diffusiond.server.services.paging import filter_text, page
+from diffusiond.server.services.paging import decode_token, filter_text, next_token, page_size
 from diffusiond.server.services.style_convert import fields_from_pb, style_to_pb
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import style_service_pb2 as style_pb
@@ -16,10 +16,12 @@ class StyleService(style_grpc.StyleServiceServicer):
 		self._book = book
 
 	async def ListStyles(self, request: style_pb.ListStylesRequest, context: Context) -> style_pb.ListStylesResponse:
-		styles = await self._book.repo.all(filter_text(request.query, 'query'))
-		chunk, token = page(styles, request.page_size, request.page_token)
+		offset = decode_token(request.page_token)
+		found = await self._book.browse(filter_text(request.query, 'query'), offset, page_size(request.page_size))
 		return style_pb.ListStylesResponse(
-			styles=[style_to_pb(style) for style in chunk], next_page_token=token, total_size=len(styles)
+			styles=[style_to_pb(style) for style in found.items],
+			next_page_token=next_token(found),
+			total_size=found.total,
 		)
 
 	async def GetStyle(self, request: style_pb.GetStyleRequest, context: Context) -> style_pb.GetStyleResponse:
@@ -35,8 +37,7 @@ class StyleService(style_grpc.StyleServiceServicer):
 		return style_pb.UpdateStyleResponse(style=style_to_pb(style))
 
 	async def DeleteStyle(self, request: style_pb.DeleteStyleRequest, context: Context) -> style_pb.DeleteStyleResponse:
-		style = await self._book.get(request.style)
-		await self._book.repo.delete(style.id)
+		style = await self._book.delete(request.style)
 		return style_pb.DeleteStyleResponse(style=style_to_pb(style))
 
 	async def ImportStyles(

@@ -1,9 +1,6 @@
 """The model catalog table: rows in, pydantic ModelRecords out."""
 
-from datetime import datetime
-
-from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.catalog.schemas import (
@@ -15,22 +12,13 @@ from diffusiond.server.catalog.schemas import (
 	Probe,
 )
 from diffusiond.server.errors import ModelNotFoundError
+from diffusiond.server.store.file_repo import FileRepository, NewEntry, Reprobe
 from diffusiond.server.store.rows import apply_probe, record_of
 from diffusiond.server.store.tables import ModelRow
 
 
-class NewModel(BaseModel):
-	id: str
-	name: str
-	stamp: FileStamp
-	probe: Probe
-	added_at: datetime
-
-
-class Reprobe(BaseModel):
-	id: str
-	stamp: FileStamp
-	probe: Probe
+def _missing(record_id: str) -> ModelNotFoundError:
+	return ModelNotFoundError(f'model {record_id} was removed meanwhile', metadata={'model': record_id})
 
 
 ORDERS = {
@@ -53,22 +41,21 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 	return before != (row.display_name, list(row.tags), row.default_sampler, row.default_steps, row.default_guidance)
 
 
-class ModelRepository:
+class ModelRepository(FileRepository[ModelRow, ModelRecord, Probe, ModelChanges]):
 	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-		self._sessions = sessions
+		super().__init__(sessions, ModelRow, record_of, _missing)
 
-	@staticmethod
-	async def _row(session: AsyncSession, record_id: str) -> ModelRow:
-		row = await session.get(ModelRow, record_id)
-		if row is None:  # removed by a concurrent call (a rescan or a delete)
-			raise ModelNotFoundError(f'model {record_id} was removed meanwhile', metadata={'model': record_id})
-		return row
+	def _new_row(self, new: NewEntry[Probe]) -> ModelRow:
+		return ModelRow(id=new.id, name=new.name, display_name='', tags=[], added_at=new.added_at, hidden=False)
 
-	async def all(self, include_hidden: bool = False) -> list[ModelRecord]:
-		query = select(ModelRow).order_by(ModelRow.name)
-		async with self._sessions() as session:
-			rows = await session.scalars(query if include_hidden else query.where(ModelRow.hidden.is_(False)))
-			return [record_of(row) for row in rows]
+	def _take_probe(self, row: ModelRow, stamp: FileStamp, probe: Probe) -> None:
+		apply_probe(row, stamp, probe)
+
+	def _take_changes(self, row: ModelRow, changes: ModelChanges) -> None:
+		apply_model_changes(row, changes)
+
+	def _hashed(self, record: ModelRecord) -> bool:
+		return bool(record.sha256)
 
 	async def query(
 		self,
@@ -95,62 +82,5 @@ class ModelRepository:
 			)
 			return [record_of(row) for row in rows], total
 
-	async def find(self, ref: str, hash_prefix: bool = True) -> list[ModelRecord]:
-		"""Models whose id or name is `ref`, else whose sha256 starts with it (several = ambiguous)."""
-		async with self._sessions() as session:
-			visible = select(ModelRow).where(ModelRow.hidden.is_(False))
-			exact = await session.scalars(visible.where(or_(ModelRow.id == ref, ModelRow.name == ref)))
-			found = [record_of(row) for row in exact]
-			if found or not ref or not hash_prefix:
-				return found
-			prefix = ref.lower()
-			rows = await session.scalars(visible.where(ModelRow.sha256.startswith(prefix, autoescape=True)))
-			return [record for record in map(record_of, rows) if record.sha256]
-
-	async def apply_scan(self, added: list[NewModel], changed: list[Reprobe], removed: list[str]) -> None:
-		"""One rescan's changes in one transaction (a thousand new files cost one commit, not a thousand)."""
-		async with self._sessions.begin() as session:
-			if removed:
-				await session.execute(delete(ModelRow).where(ModelRow.id.in_(removed)))
-			for new in added:
-				row = ModelRow(id=new.id, name=new.name, display_name='', tags=[], added_at=new.added_at, hidden=False)
-				apply_probe(row, new.stamp, new.probe)
-				session.add(row)
-			for item in changed:
-				row = await self._row(session, item.id)
-				apply_probe(row, item.stamp, item.probe)
-				row.hidden = False  # a replaced file is a new version: list it again
-
 	async def reprobe(self, record_id: str, stamp: FileStamp, probe: Probe) -> None:
-		await self.apply_scan([], [Reprobe(id=record_id, stamp=stamp, probe=probe)], [])
-
-	async def remove(self, record_ids: list[str]) -> None:
-		async with self._sessions.begin() as session:
-			await session.execute(delete(ModelRow).where(ModelRow.id.in_(record_ids)))
-
-	async def hide(self, record_id: str) -> None:
-		"""Unregisters a model whose files stay: rescans skip it until its file changes or `unhide_all`."""
-		async with self._sessions.begin() as session:
-			row = await self._row(session, record_id)
-			row.hidden = True
-
-	async def unhide_all(self) -> int:
-		async with self._sessions.begin() as session:
-			rows = list(await session.scalars(select(ModelRow).where(ModelRow.hidden.is_(True))))
-			for row in rows:
-				row.hidden = False
-			return len(rows)
-
-	async def update(self, record_id: str, changes: ModelChanges) -> None:
-		async with self._sessions.begin() as session:
-			apply_model_changes(await self._row(session, record_id), changes)
-
-	async def set_hash(self, record_id: str, sha256: str, size_bytes: int, mtime_ns: int) -> None:
-		"""Stores a full-file hash for the file as it was (size, mtime) when hashed."""
-		values = {'sha256': sha256, 'hashed_size': size_bytes, 'hashed_mtime_ns': mtime_ns}
-		async with self._sessions.begin() as session:  # an UPDATE: a row deleted meanwhile is no error
-			await session.execute(update(ModelRow).where(ModelRow.id == record_id).values(**values))
-
-	async def touch(self, record_id: str, when: datetime) -> None:
-		async with self._sessions.begin() as session:
-			await session.execute(update(ModelRow).where(ModelRow.id == record_id).values(last_used_at=when))
+		await self.apply_scan([], [Reprobe[Probe](id=record_id, stamp=stamp, probe=probe)], [])

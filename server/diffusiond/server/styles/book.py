@@ -3,6 +3,7 @@
 import asyncio
 
 from diffusiond.server.errors import AlreadyExistsError, FieldViolation, InvalidArgumentError, StyleNotFoundError
+from diffusiond.server.listing import Window, window
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.csvfile import parse_styles_csv, write_styles_csv
 from diffusiond.server.styles.schemas import MAX_TEMPLATE, ImportResult, StyleFields, StyleRecord, name_problem
@@ -47,6 +48,15 @@ class StyleBook:
 				metadata={'style': ref},
 			)
 		return record
+
+	async def browse(self, text: str, offset: int, limit: int) -> Window[StyleRecord]:
+		"""The styles whose name, prompts or description contain `text`, by name."""
+		return window(await self.repo.all(text), offset, limit)
+
+	async def delete(self, ref: str) -> StyleRecord:
+		style = await self.get(ref)
+		await self.repo.delete(style.id)
+		return style
 
 	async def _check_name_free(self, name: str | None, own_id: str = '') -> None:
 		"""Names are unique regardless of case, as lookups ignore case."""

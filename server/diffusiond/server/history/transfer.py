@@ -1,4 +1,4 @@
-"""Streaming archives out of and into the daemon; temporary files live in the data folder's scratch folder.
+"""Archives streamed out of and into the daemon as chunks of bytes; temporary files live in the data folder's scratch folder.
 
 An import is all or nothing, with bounded memory: the upload is written to a hidden scratch file; a first
 pass checks the documents and every record (archive_rules) and finds the new ones; their images are checked
@@ -25,7 +25,6 @@ from diffusiond.server.history.archive_write import ArchiveWriter
 from diffusiond.server.history.files import remove_files
 from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.v1 import history_service_pb2 as history_pb
 
 CHUNK_BYTES = 1024 * 1024
 MAX_ARCHIVE_BYTES = 64 * 1024**3
@@ -42,7 +41,7 @@ def _scratch(folder: Path) -> Path:
 
 async def export_chunks(
 	archives: ArchiveRepository, scratch_dir: Path, outputs_dir: Path, include_images: bool
-) -> AsyncIterator[history_pb.ArchiveChunk]:
+) -> AsyncIterator[bytes]:
 	path = await asyncio.to_thread(_scratch, scratch_dir)
 	try:
 		writer = await asyncio.to_thread(ArchiveWriter, path)
@@ -58,7 +57,7 @@ async def export_chunks(
 			await asyncio.to_thread(writer.close)
 		with path.open('rb') as file:
 			while data := await asyncio.to_thread(file.read, CHUNK_BYTES):
-				yield history_pb.ArchiveChunk(data=data)
+				yield data
 	finally:
 		path.unlink(missing_ok=True)
 
@@ -129,7 +128,7 @@ async def import_chunks(
 	scratch_dir: Path,
 	outputs_dir: Path,
 	limits: LimitsSettings,
-	chunks: AsyncIterator[history_pb.ArchiveChunk],
+	chunks: AsyncIterator[bytes],
 ) -> ImportCounts:
 	path = await asyncio.to_thread(_scratch, scratch_dir)
 	written: list[Path] = []
@@ -151,13 +150,13 @@ async def import_chunks(
 		path.unlink(missing_ok=True)
 
 
-async def _receive(path: Path, chunks: AsyncIterator[history_pb.ArchiveChunk]) -> None:
+async def _receive(path: Path, chunks: AsyncIterator[bytes]) -> None:
 	size = 0
 	with path.open('wb') as file:
 		async for chunk in chunks:
-			size += len(chunk.data)
+			size += len(chunk)
 			if size > MAX_ARCHIVE_BYTES:
 				raise InvalidArgumentError(
 					[FieldViolation(field='archive', description='the archive is larger than 64 GiB')]
 				)
-			await asyncio.to_thread(file.write, chunk.data)
+			await asyncio.to_thread(file.write, chunk)

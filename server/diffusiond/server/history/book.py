@@ -1,0 +1,106 @@
+"""The history as HistoryService sees it: records with their image files, usage figures and archives. History pages
+by keyset (created_at, id), not offset: a page stays right while new records are added."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from diffusiond.server.catalog.files import inside
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from diffusiond.server.history.archive_store import ArchiveRepository, ImportCounts
+from diffusiond.server.history.files import remove_files
+from diffusiond.server.history.transfer import export_chunks, import_chunks
+from diffusiond.server.history.usage import UsageStats, usage_stats
+from diffusiond.server.images import thumbnail_jpeg
+from diffusiond.server.records import GenerationRecord, HistoryChanges, HistoryFilter
+from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.store.history_repo import HistoryRepository
+
+THUMBNAIL_SIZES = range(16, 1025)
+
+
+class HistoryPage(BaseModel):
+	records: list[GenerationRecord]
+	more: bool  # records follow the last one
+
+
+class ImageData(BaseModel):
+	data: bytes
+	mime_type: str
+
+
+def _own_file(outputs_dir: Path, relative: str) -> Path | None:
+	"""A record's image file, resolved inside the outputs folder (symlinks included); None if it points elsewhere."""
+	try:
+		return inside(outputs_dir, relative, 'path')
+	except InvalidArgumentError:
+		return None
+
+
+class History:
+	def __init__(
+		self,
+		repo: HistoryRepository,
+		archives: ArchiveRepository,
+		outputs_dir: Path,
+		scratch_dir: Path,
+		limits: LimitsSettings,
+	) -> None:
+		self.repo = repo
+		self._archives = archives
+		self._outputs = outputs_dir
+		self._scratch = scratch_dir
+		self._limits = limits
+
+	async def page(self, filters: HistoryFilter, after: tuple[datetime, str] | None, size: int) -> HistoryPage:
+		"""Newest first, the `size` records after the cursor (created_at, id) of the previous page's last one."""
+		records = await self.repo.page(filters, after, size + 1)
+		return HistoryPage(records=records[:size], more=len(records) > size)
+
+	async def get(self, generation_id: str) -> GenerationRecord:
+		return await self.repo.get(generation_id)
+
+	async def image(self, generation_id: str, index: int, thumbnail_size: int) -> ImageData:
+		"""One image as stored, or a JPEG thumbnail `thumbnail_size` pixels on its long side (0 = the original)."""
+		if thumbnail_size and thumbnail_size not in THUMBNAIL_SIZES:
+			description = 'thumbnail_size is 16..1024 pixels (0 = the original)'
+			raise InvalidArgumentError([FieldViolation(field='thumbnail_size', description=description)])
+		record = await self.repo.get(generation_id)
+		image = next((image for image in record.images if image.index == index), None)
+		if image is None:
+			raise NotFoundError(f'generation {record.id} has images 0..{len(record.images) - 1}, not {index}')
+		path = await asyncio.to_thread(_own_file, self._outputs, image.path)
+		if path is None:
+			raise NotFoundError(f'the file of image {index} of {record.id} is not in the outputs folder')
+		try:
+			if thumbnail_size:
+				limit = self._limits.max_image_pixels
+				data = await asyncio.to_thread(thumbnail_jpeg, path, thumbnail_size, limit, 'index')
+				return ImageData(data=data, mime_type='image/jpeg')
+			return ImageData(data=await asyncio.to_thread(path.read_bytes), mime_type=image.mime_type)
+		except FileNotFoundError as exc:
+			raise NotFoundError(f'the file of image {index} of {record.id} is gone from the outputs folder') from exc
+
+	async def update(self, generation_id: str, changes: HistoryChanges) -> GenerationRecord:
+		record = await self.repo.get(generation_id)
+		await self.repo.update(record.id, changes)
+		return await self.repo.get(record.id)
+
+	async def delete(self, generation_id: str) -> None:
+		"""The record, then its image files (only those inside the outputs folder)."""
+		record = await self.repo.get(generation_id)
+		found = [await asyncio.to_thread(_own_file, self._outputs, image.path) for image in record.images]
+		await self.repo.delete(record.id)
+		await asyncio.to_thread(remove_files, [path for path in found if path is not None])
+
+	async def usage(self) -> UsageStats:
+		return await asyncio.to_thread(usage_stats, await self.repo.usage_rows())
+
+	def export(self, include_images: bool) -> AsyncIterator[bytes]:
+		return export_chunks(self._archives, self._scratch, self._outputs, include_images)
+
+	async def import_archive(self, chunks: AsyncIterator[bytes]) -> ImportCounts:
+		return await import_chunks(self._archives, self._scratch, self._outputs, self._limits, chunks)
