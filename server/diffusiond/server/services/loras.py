@@ -3,7 +3,6 @@
 import grpc
 from google.rpc import code_pb2
 
-from diffusiond.server.catalog.lora_schemas import LoraChanges
 from diffusiond.server.catalog.loras import LoraCatalog, LoraQuery
 from diffusiond.server.error_status import status_code_for
 from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
@@ -72,13 +71,13 @@ class LoraService(lora_grpc.LoraServiceServicer):
 		for ref in request.loras:
 			result = lora_pb.BatchResult(lora=ref, code=code_pb2.OK)
 			try:
-				record = await self._catalog.get(_required(ref), rescan=False)
-				result.id = record.id
 				if request.action == lora_pb.BATCH_ACTION_DELETE:
+					record = await self._catalog.get(_required(ref), rescan=False)
+					result.id = record.id
 					await self._catalog.delete(record, request.delete_files)
 				else:
-					enabled = request.action == lora_pb.BATCH_ACTION_ENABLE
-					await self._catalog.repo.update(record.id, LoraChanges(enabled=enabled))
+					enable = request.action == lora_pb.BATCH_ACTION_ENABLE
+					result.id = (await self._catalog.set_enabled(_required(ref), enable)).id
 			except DiffusiondError as error:
 				result.code = getattr(code_pb2, status_code_for(error).name)
 				result.reason, result.message = error.reason, error.message
