@@ -74,6 +74,7 @@ class GetSystemInfoResponse(_message.Message):
     MODEL_CACHE_MAX_MODELS_FIELD_NUMBER: _builtins.int
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: _builtins.int
     MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version (semantic version)."""
     process_rss_bytes: _builtins.int
@@ -93,6 +94,8 @@ class GetSystemInfoResponse(_message.Message):
     memory_total_bytes: _builtins.int
     """System RAM: total and available, in bytes."""
     memory_available_bytes: _builtins.int
+    node: _builtins.str
+    """This daemon's node id: the name its history records carry (see Generation.node)."""
     @_builtins.property
     def device(self) -> Global___DeviceInfo: ...
     @_builtins.property
@@ -125,10 +128,11 @@ class GetSystemInfoResponse(_message.Message):
         model_cache_max_models: _builtins.int = ...,
         memory_total_bytes: _builtins.int = ...,
         memory_available_bytes: _builtins.int = ...,
+        node: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "memory_available_bytes", b"memory_available_bytes", "memory_total_bytes", b"memory_total_bytes", "model_cache_bytes", b"model_cache_bytes", "model_cache_max_bytes", b"model_cache_max_bytes", "model_cache_max_models", b"model_cache_max_models", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "memory_available_bytes", b"memory_available_bytes", "memory_total_bytes", b"memory_total_bytes", "model_cache_bytes", b"model_cache_bytes", "model_cache_max_bytes", b"model_cache_max_bytes", "model_cache_max_models", b"model_cache_max_models", "node", b"node", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -23,6 +23,7 @@ from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
+from diffusiond.server.node import resolve_node_id
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.history import HistoryService
@@ -132,6 +133,7 @@ class Daemon:
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
+		self.node = ''  # the node id (node.py), settled by start()
 
 	async def _probe_pickle(self, path: Path) -> Probe:
 		"""An allowed pickle is opened on the worker, the one owner of torch (weights_only=True)."""
@@ -146,9 +148,10 @@ class Daemon:
 		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
 		storage = self.settings.storage
-		self.recovery = await recover(self.history, storage.outputs_dir, storage.scratch_dir)  # before any job writes
+		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
+		self.recovery = await recover(self.history, self.node, storage.outputs_dir, storage.scratch_dir)
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-		await self.manager.start()
+		await self.manager.start(self.node)
 		await self.server.start()
 		self.endpoints.log(self.settings.server.host)
 		if self.gate.needs_token:

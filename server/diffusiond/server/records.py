@@ -34,6 +34,7 @@ class GenerationRecord(BaseModel):
 	images: list[StoredImage]
 	state: JobState = JobState.SUCCEEDED  # RUNNING until complete; FAILED if the daemon died meanwhile
 	error: str = ''
+	node: str = ''  # the daemon that ran it (node.py); '' = recorded before nodes existed
 
 
 class HistoryFilter(BaseModel):

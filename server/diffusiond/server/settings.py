@@ -146,6 +146,12 @@ class StorageSettings(BaseModel):
 	database_url: str = Field(
 		default='', description='SQLAlchemy async URL; empty = SQLite (WAL) at <data_dir>/diffusiond.db.'
 	)
+	node_id: str = Field(
+		default='',
+		pattern=r'^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$',
+		description="This daemon's name in the records it shares a database with others (start-up recovery touches "
+		'only its own); empty = generated once and kept in <data_dir>/node-id.',
+	)
 
 	@field_validator('data_dir')
 	@classmethod

@@ -107,7 +107,7 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 	)
 
 
-def rebuilt_record(job_id: str, images: list[FoundImage]) -> GenerationRecord | None:
+def rebuilt_record(job_id: str, images: list[FoundImage], node: str) -> GenerationRecord | None:
 	"""A succeeded record of `job_id` listing `images`, from the first one's embedded record; None if none has one."""
 	source = next((image.embedded for image in images if image.embedded is not None), None)
 	if source is None or source.job_id != job_id:
@@ -133,4 +133,5 @@ def rebuilt_record(job_id: str, images: list[FoundImage]) -> GenerationRecord | 
 		note=REBUILT_NOTE,
 		images=[image.stored for image in sorted(images, key=lambda item: item.index)],
 		state=JobState.SUCCEEDED,
+		node=node,
 	)

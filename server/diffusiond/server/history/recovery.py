@@ -70,9 +70,11 @@ def _read(outputs_dir: Path, files: list[tuple[str, int]]) -> tuple[list[FoundIm
 	return readable, unreadable
 
 
-async def recover(repo: HistoryRepository, outputs_dir: Path, scratch_dir: Path) -> RecoveryReport:
-	"""Runs before any job can write: the report says what was done (and is logged)."""
-	report = RecoveryReport(failed_jobs=await repo.fail_running('the daemon stopped while this job ran'))
+async def recover(repo: HistoryRepository, node: str, outputs_dir: Path, scratch_dir: Path) -> RecoveryReport:
+	"""Runs before any job can write: the report says what was done (and is logged). Only this node's running
+	records are failed (other daemons sharing the database may be running theirs); the files are this data
+	folder's own."""
+	report = RecoveryReport(failed_jobs=await repo.fail_running(node, 'the daemon stopped while this job ran'))
 	scan = await asyncio.to_thread(_scan, outputs_dir, scratch_dir)
 	await asyncio.to_thread(remove_files, scan.temporary)
 	report.temporary_removed = len(scan.temporary)
@@ -91,7 +93,7 @@ async def recover(repo: HistoryRepository, outputs_dir: Path, scratch_dir: Path)
 			report.attached += len(attached)
 			report.left += [image.relative for image in images if image.relative not in attached]
 			continue
-		record = rebuilt_record(job_id, images)
+		record = rebuilt_record(job_id, images, node)
 		if record is None:
 			report.left += [image.relative for image in images]
 			continue

@@ -58,6 +58,7 @@ class PipelineManager:
 		self.catalog = catalog
 		self.loras = loras
 		self.styles = styles
+		self.node = ''  # this daemon's node id, from start()
 		self._queue = JobQueue(settings.limits.max_queue, settings.device.batch_max_images)
 		self._estimator = Estimator()
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
@@ -67,9 +68,11 @@ class PipelineManager:
 		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)
 		self.default_model = ''
 
-	async def start(self) -> None:
+	async def start(self, node: str = '') -> None:
+		"""`node`: this daemon's node id (node.py), written into every record."""
 		self._loop = asyncio.get_running_loop()
-		self._recorder = Recorder(self._history, self._settings.storage.outputs_dir, self._loop)
+		self.node = node
+		self._recorder = Recorder(self._history, self._settings.storage.outputs_dir, self._loop, node)
 		png_level = self._settings.device.png_compress_level
 		self._worker = Worker(self._queue, self._engine, self._estimator, self._recorder, png_level)
 		self._worker.start()

@@ -42,8 +42,11 @@ def _describe(exc: Exception) -> str:
 
 
 class Recorder:
-	def __init__(self, repo: HistoryRepository | None, outputs_dir: Path, loop: asyncio.AbstractEventLoop) -> None:
+	def __init__(
+		self, repo: HistoryRepository | None, outputs_dir: Path, loop: asyncio.AbstractEventLoop, node: str
+	) -> None:
 		self._repo = repo
+		self._node = node
 		self._outputs = outputs_dir
 		self._loop = loop
 		self._recording: dict[str, asyncio.Task[str]] = {}  # job id → adding its record ('' or why it failed)
@@ -92,6 +95,7 @@ class Recorder:
 			note='',
 			images=[],
 			state=JobState.RUNNING,
+			node=self._node,
 		)
 		self._recording[job.id] = self._loop.create_task(self._store(job, self._repo.add(record), 'record the start'))
 

@@ -55,6 +55,7 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 		images=[history_pb.GeneratedImage(**image.model_dump()) for image in record.images],
 		state=state_to_pb(record.state),
 		error=record.error,
+		node=record.node,
 	)
 	if record.state is not JobState.RUNNING:  # a running job has not finished: its finish time stays unset
 		message.finish_time.CopyFrom(timestamp(record.finished_at))

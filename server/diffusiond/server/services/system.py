@@ -72,6 +72,7 @@ class SystemService(sys_grpc.SystemServiceServicer):
 			model_cache_max_models=self._cache.max_models,
 			memory_total_bytes=memory.total,
 			memory_available_bytes=memory.available,
+			node=self._manager.node,
 			default_model=status.default_model,
 			queue_depth=status.queue_depth,
 			queue_capacity=status.queue_capacity,

@@ -76,14 +76,15 @@ class Database:
 		if self.engine.dialect.name == 'sqlite' and path and path != ':memory:':
 			Path(path).parent.mkdir(parents=True, exist_ok=True)
 
-	async def upgrade(self) -> None:
-		"""Applies every pending Alembic migration (on the engine's own connection, never blocking the loop)."""
+	async def upgrade(self, target: str = 'head') -> None:
+		"""Applies every pending Alembic migration up to `target` (on the engine's own connection, never blocking
+		the loop)."""
 		self._make_folder()
 
 		def run(connection: Connection) -> None:
 			config = alembic_config(self.url)
 			config.attributes['connection'] = connection
-			command.upgrade(config, 'head')
+			command.upgrade(config, target)
 
 		async with self.engine.begin() as connection:
 			await connection.run_sync(run)

@@ -44,6 +44,7 @@ class HistoryRepository:
 			note=record.note,
 			state=record.state.value,
 			error=record.error,
+			node=record.node,
 		)
 
 	async def add(self, record: GenerationRecord) -> None:
@@ -68,9 +69,12 @@ class HistoryRepository:
 			row.state, row.finished_at, row.timings = JobState.SUCCEEDED.value, finished_at, timings
 			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in images)
 
-	async def fail_running(self, error: str) -> int:
-		"""Marks every record still running as failed (at start-up: their process died); returns how many."""
-		running = select(GenerationRow).where(GenerationRow.state == JobState.RUNNING.value)
+	async def fail_running(self, node: str, error: str) -> int:
+		"""Marks the node's records still running as failed (at start-up: their process died); returns how many.
+		Records from before nodes existed ('') count as anyone's: the daemon that wrote them has stopped."""
+		running = select(GenerationRow).where(
+			GenerationRow.state == JobState.RUNNING.value, GenerationRow.node.in_([node, ''])
+		)
 		async with self._sessions.begin() as session:
 			rows = list(await session.scalars(running))
 			now = datetime.now(UTC)

@@ -116,6 +116,7 @@ def record_of(row: GenerationRow, images: list[GenerationImageRow]) -> Generatio
 		note=read.text('note', row.note),
 		state=read.member('state', JobState, row.state, JobState.FAILED),
 		error=read.text('error', row.error),
+		node=read.text('node', row.node),
 		images=stored,
 	)
 	read.done()

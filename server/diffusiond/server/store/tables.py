@@ -116,6 +116,7 @@ class GenerationRow(Base):
 	note: Mapped[str] = mapped_column(Text, default='')
 	state: Mapped[str] = mapped_column(String(16), default='succeeded')  # running until its files are written
 	error: Mapped[str] = mapped_column(Text, default='')
+	node: Mapped[str] = mapped_column(String(64), default='', index=True)  # the daemon that ran it
 
 
 class GenerationImageRow(Base):
