@@ -145,10 +145,10 @@ async def test_ctrl_c_cancels_the_job_and_exits_130(fake: Daemon, tmp_path: Path
 	assert 'Traceback' not in err
 	assert 'was cancelled' in err.splitlines()[-1]
 	for _ in range(100):
-		if not fake.manager.jobs():
+		if not fake.manager.queue.snapshot():
 			break
 		await asyncio.sleep(0.05)
-	assert fake.manager.jobs() == [], 'the job did not run on for nobody'
+	assert fake.manager.queue.snapshot() == [], 'the job did not run on for nobody'
 	assert await _records(fake) == 0
 	assert not (tmp_path / 'fox.png').exists()
 
@@ -169,7 +169,7 @@ async def test_a_watch_interrupted_never_touches_the_job(fake: Daemon, tmp_path:
 		run_cli(_address(fake), 'generate', 'x', '--steps', '40', '-o', 'g.png', cwd=tmp_path)
 	)
 	for _ in range(300):
-		jobs = fake.manager.jobs()
+		jobs = fake.manager.queue.snapshot()
 		if jobs and jobs[0].state.value == 'running':
 			break
 		await asyncio.sleep(0.05)
@@ -183,10 +183,10 @@ async def test_a_watch_interrupted_never_touches_the_job(fake: Daemon, tmp_path:
 async def test_a_cancelled_job_has_its_own_exit_code(fake: Daemon, tmp_path: Path) -> None:
 	task = asyncio.create_task(run_cli(_address(fake), 'generate', 'x', '--steps', '150', cwd=tmp_path))
 	for _ in range(300):
-		if fake.manager.jobs():
+		if fake.manager.queue.snapshot():
 			break
 		await asyncio.sleep(0.05)
-	cancelled = await run_cli(_address(fake), 'jobs', 'cancel', fake.manager.jobs()[0].job_id)
+	cancelled = await run_cli(_address(fake), 'jobs', 'cancel', fake.manager.queue.snapshot()[0].job_id)
 	ran = await task
 	assert cancelled.code == 0
 	assert (ran.code, clean(ran)) == (6, True)

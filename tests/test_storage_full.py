@@ -108,7 +108,7 @@ async def test_a_full_database_is_resource_exhausted_and_leaves_no_job(full_data
 	assert [job.job_id for job in jobs.jobs] == []
 	assert list(listed.generations) == []
 	assert not list(full_database.settings.storage.outputs_dir.rglob('*')), 'nothing half-kept'
-	assert full_database.manager.jobs() == []
+	assert full_database.manager.queue.snapshot() == []
 
 
 async def test_unwritable_outputs_tell_the_client_and_leave_no_partial_file(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ EXIT_CODES = {
 }
 INTERRUPTED = 130
 PIPE_CLOSED = 141
-_DAEMON_GONE = ('', 'SHUTTING_DOWN', 'NOT_READY')  # UNAVAILABLE reasons that are about the daemon itself
+_DAEMON_GONE = ('', 'SHUTTING_DOWN')  # UNAVAILABLE reasons that are about the daemon itself
 
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'generate': generate,

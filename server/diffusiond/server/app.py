@@ -18,6 +18,7 @@ from diffusiond.server.gate import Gate
 from diffusiond.server.health import Health
 from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.book import History
+from diffusiond.server.history.files import write_file
 from diffusiond.server.history.recovery import recover
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
@@ -50,13 +51,6 @@ log = logging.getLogger(__name__)
 
 _HEALTH_NAMES = ('', *SERVICE_NAMES)
 _STOP_GRACE_S = 5.0  # for streams to flush their last events after the manager drained
-
-
-def _write_atomically(path: Path, text: str) -> None:
-	path.parent.mkdir(parents=True, exist_ok=True)
-	scratch = path.with_name(f'.{path.name}.tmp')
-	scratch.write_text(text)
-	scratch.replace(path)
 
 
 class Daemon:
@@ -157,7 +151,7 @@ class Daemon:
 		if self.gate.needs_token:
 			log.info('an API token is required for every RPC but health')
 		if self.settings.server.port_file is not None:
-			await asyncio.to_thread(_write_atomically, self.settings.server.port_file, f'{self.port}\n')
+			await asyncio.to_thread(write_file, self.settings.server.port_file, f'{self.port}\n'.encode())
 		self._prepare = asyncio.create_task(self._prepare_default())
 
 	async def _prepare_default(self) -> None:

@@ -153,10 +153,6 @@ class ShuttingDownError(UnavailableError):
 	reason = 'SHUTTING_DOWN'
 
 
-class NotReadyError(UnavailableError):
-	reason = 'NOT_READY'
-
-
 class DownloadUnavailableError(UnavailableError):
 	"""The download server could not be reached or broke off; retrying resumes where it stopped."""
 

@@ -41,16 +41,21 @@ class Estimator:
 		left = max(0.0, 1.0 - done_steps / spec.steps)
 		return rate * _work(spec) * left
 
+	def wait(self, ahead: list[Job]) -> float:
+		"""The expected seconds until the jobs `ahead` (running and queued) have ended; unknown ones count as free.
+
+		The running jobs (several when batched) end together: the longest of them, then each queued job."""
+		running = [self.seconds(other.spec, other.step) or 0.0 for other in ahead if other.state is JobState.RUNNING]
+		queued = [self.seconds(other.spec) or 0.0 for other in ahead if other.state is not JobState.RUNNING]
+		return max(running, default=0.0) + sum(queued)
+
 
 def check_deadline(estimator: Estimator, job: Job, ahead: list[Job], deadline_s: float) -> None:
 	"""Raises DeadlineTooShortError when the jobs ahead plus `job` are expected to outlast `deadline_s`."""
 	own = estimator.seconds(job.spec)
 	if own is None:
 		return
-	# the running jobs (several when batched) end together: the longest of them, then each queued job
-	running = [estimator.seconds(other.spec, other.step) or 0.0 for other in ahead if other.state is JobState.RUNNING]
-	queued = [estimator.seconds(other.spec) or 0.0 for other in ahead if other.state is not JobState.RUNNING]
-	wait = max(running, default=0.0) + sum(queued)
+	wait = estimator.wait(ahead)
 	if wait + own <= deadline_s:
 		return
 	raise DeadlineTooShortError(

@@ -15,7 +15,6 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
-from diffusiond.server.events import JobInfo
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
@@ -24,7 +23,7 @@ from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.worker import Worker
-from diffusiond.server.schemas import GenerateParams, JobState
+from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.styles.book import StyleBook
@@ -59,8 +58,10 @@ class PipelineManager:
 		self.loras = loras
 		self.styles = styles
 		self.node = ''  # this daemon's node id, from start()
-		self._queue = JobQueue(settings.limits.max_queue, settings.device.batch_max_images)
 		self._estimator = Estimator()
+		self.queue = JobQueue(  # the jobs: services cancel, find and list them here
+			settings.limits.max_queue, self._estimator, settings.device.batch_max_images
+		)
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
 		self._recorder: Recorder | None = None
 		self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,7 +75,7 @@ class PipelineManager:
 		self.node = node
 		self._recorder = Recorder(self._history, self._settings.storage.outputs_dir, self._loop, node)
 		png_level = self._settings.device.png_compress_level
-		self._worker = Worker(self._queue, self._engine, self._estimator, self._recorder, png_level)
+		self._worker = Worker(self.queue, self._engine, self._estimator, self._recorder, png_level)
 		self._worker.start()
 
 	async def call(self, task: Callable[[], T]) -> T:
@@ -87,7 +88,7 @@ class PipelineManager:
 			except BaseException as exc:
 				future.set_exception(exc)
 
-		self._queue.put_control(run)
+		self.queue.put_control(run)
 		return await asyncio.wrap_future(future)
 
 	async def prepare_default(self) -> ModelInfo | None:
@@ -139,9 +140,9 @@ class PipelineManager:
 		spec, model = await self._intake.spec(params)
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		if deadline_s is not None:
-			check_deadline(self._estimator, job, self._queue.ahead(), deadline_s)
+			check_deadline(self._estimator, job, self.queue.ahead(), deadline_s)
 		await self._mark_used(job)
-		self._queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
+		self.queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
 			job.id,
@@ -165,25 +166,14 @@ class PipelineManager:
 		"""A job's model would not load: it is no default candidate until its file changes or the daemon restarts."""
 		self.catalog.mark_unloadable(job.model.id, error.message)
 
-	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
-		return self._queue.cancel(job_id, error)
-
-	def find(self, job_id: str) -> Job:
-		return self._queue.find(job_id)
-
-	def cancel_queued(self) -> list[str]:
-		return self._queue.cancel_queued()
-
 	def abandon(self, job: Job, why: str) -> None:
 		"""Cancels `job` because its caller went away; nothing happens if it already finished."""
 		if not job.finished:
 			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
-				self._queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
-
-	def jobs(self) -> list[JobInfo]:
-		return self._queue.snapshot()
+				self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
 
 	def cached(self) -> list[CachedModel]:
+		"""The engine's memory cache (a snapshot: the one engine call that does not go through the worker)."""
 		return self._engine.cached()
 
 	async def status(self) -> ManagerStatus:
@@ -193,19 +183,19 @@ class PipelineManager:
 			device=device,
 			cached=self._engine.cached(),
 			default_model=default.name if default is not None else '',
-			queue_depth=self._queue.depth,
-			queue_capacity=self._queue.capacity,
-			busy=self._queue.busy,
+			queue_depth=self.queue.depth,
+			queue_capacity=self.queue.capacity,
+			busy=self.queue.busy,
 		)
 
 	async def drain(self, grace_s: float) -> None:
 		"""Shutdown: refuse new jobs, cancel queued ones, give the running one `grace_s`, then stop."""
-		running = self._queue.close()
+		running = self.queue.close()
 		if running and not await asyncio.to_thread(running[-1].ended.wait, grace_s):  # a batch ends together
 			for job in running:
 				log.warning('job %s did not finish within the %.1fs grace period; cancelling it', job.id, grace_s)
 				job.request_cancel(ShuttingDownError(f'the daemon shut down before job {job.id} finished'))
-		self._queue.stop()
+		self.queue.stop()
 		if self._worker is not None:
 			await asyncio.to_thread(self._worker.join)
 		if self._recorder is not None:

@@ -19,6 +19,7 @@ from diffusiond.server.errors import (
 )
 from diffusiond.server.events import JobInfo, QueuedEvent
 from diffusiond.server.jobs.batching import partners
+from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.schemas import JobState
 
@@ -28,8 +29,9 @@ ControlTask = Callable[[], None]
 
 
 class JobQueue:
-	def __init__(self, capacity: int, batch_max_images: int = 1) -> None:
+	def __init__(self, capacity: int, estimator: Estimator, batch_max_images: int = 1) -> None:
 		self.capacity = capacity
+		self._estimator = estimator  # the one source of job-time estimates (estimate.py)
 		self._batch_max_images = batch_max_images  # 1 = no batching
 		self._lock = threading.Condition()
 		self._jobs: collections.deque[Job] = collections.deque()
@@ -38,7 +40,6 @@ class JobQueue:
 		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
 		self._closing = False
 		self._stopped = False
-		self.mean_job_s = 1.0
 
 	def _announce_positions(self) -> None:
 		total = len(self._jobs)
@@ -55,7 +56,7 @@ class JobQueue:
 			if self._closing:
 				raise ShuttingDownError('the daemon is shutting down and accepts no new jobs')
 			if len(self._jobs) >= self.capacity:
-				wait = max(1.0, self.mean_job_s * len(self._jobs))
+				wait = max(1.0, self._estimator.wait([*self._running, *self._jobs]))
 				raise QueueFullError(
 					f'the queue is full ({self.capacity} jobs waiting); retry in about {wait:.0f}s',
 					retry_after_s=wait,
@@ -98,13 +99,12 @@ class JobQueue:
 			self._announce_positions()
 			return batch
 
-	def done(self, jobs: list[Job], seconds: float) -> None:
+	def done(self, jobs: list[Job]) -> None:
 		"""Worker-only: the running job or batch ended (their states are final)."""
 		with self._lock:
 			self._running = []
 			for job in jobs:
 				self._remember(job)
-			self.mean_job_s = 0.8 * self.mean_job_s + 0.2 * seconds
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
 		"""Cancels a queued (removed at once) or running (stops within one step) job."""

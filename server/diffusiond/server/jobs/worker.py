@@ -5,7 +5,6 @@ A call runs one job, or with dynamic batching on, the queued jobs that can share
 
 import logging
 import threading
-import time
 
 from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.jobs.engine_api import Engine
@@ -40,9 +39,8 @@ class Worker:
 		while (item := self._queue.take()) is not None:
 			if isinstance(item, list):
 				jobs = item
-				started = time.monotonic()
 				self._run(jobs)
-				self._queue.done(jobs, time.monotonic() - started)
+				self._queue.done(jobs)
 				for job in jobs:
 					job.ended.set()
 			else:

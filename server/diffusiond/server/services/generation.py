@@ -63,7 +63,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.CancelJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.CancelJobRequest, gen_pb.CancelJobResponse],
 	) -> gen_pb.CancelJobResponse:
-		previous = self._manager.cancel(_job_id(request.job_id))
+		previous = self._manager.queue.cancel(_job_id(request.job_id))
 		return gen_pb.CancelJobResponse(previous_state=state_to_pb(previous))
 
 	async def ListJobs(
@@ -71,7 +71,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.ListJobsRequest,
 		context: grpc.aio.ServicerContext[gen_pb.ListJobsRequest, gen_pb.ListJobsResponse],
 	) -> gen_pb.ListJobsResponse:
-		found = window(self._manager.jobs(), decode_token(request.page_token), page_size(request.page_size))
+		found = window(self._manager.queue.snapshot(), decode_token(request.page_token), page_size(request.page_size))
 		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in found.items], next_page_token=next_token(found))
 
 	async def CancelQueuedJobs(
@@ -79,14 +79,14 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.CancelQueuedJobsRequest,
 		context: grpc.aio.ServicerContext[gen_pb.CancelQueuedJobsRequest, gen_pb.CancelQueuedJobsResponse],
 	) -> gen_pb.CancelQueuedJobsResponse:
-		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.cancel_queued())
+		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.queue.cancel_queued())
 
 	async def WatchJob(
 		self,
 		request: gen_pb.WatchJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.WatchJobRequest, gen_pb.GenerateEvent],
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
-		job = self._manager.find(_job_id(request.job_id))
+		job = self._manager.queue.find(_job_id(request.job_id))
 		subscription = job.channel.subscribe()
 		try:
 			async for event in subscription.events():
