@@ -7,14 +7,14 @@ styles, applies styles and trigger words, fills in every default, and sizes the 
 import asyncio
 
 from diffusiond.server.catalog import Catalog, ModelInfo
-from diffusiond.server.catalog.loras import LoraCatalog, with_trigger_words
+from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.jobs.validation import Prompts, check, job_size, resolve
+from diffusiond.server.jobs.prompts import expand
+from diffusiond.server.jobs.validation import check, job_size, resolve
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
-from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import InpaintRequest, build
+from diffusiond.server.tasks import build
 
 
 class Intake:
@@ -40,15 +40,10 @@ class Intake:
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		inpainting = isinstance(params.task, InpaintRequest)
-		model = await self._catalog.loadable(params.model, unmasked_job=not inpainting)
+		model = await self._catalog.loadable(params.model, unmasked_job=not params.task.inpaints())
 		loras = await self._loras.resolve(params.loras, model)
 		styles = await self._styles.resolve(params.styles)
-		styled = apply_styles(params.prompt, params.negative_prompt, styles)
-		prompt = with_trigger_words(styled.prompt, loras) if params.add_trigger_words else styled.prompt
-		prompts = Prompts(
-			prompt=prompt, negative_prompt=styled.negative_prompt, styles=[style.name for style in styles]
-		)
+		prompts = expand(params.prompt, params.negative_prompt, styles, loras, params.add_trigger_words)
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)

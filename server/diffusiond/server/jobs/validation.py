@@ -7,8 +7,6 @@ field, the rule and the value received.
 import logging
 import secrets
 
-from pydantic import BaseModel, Field
-
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.jobs.generation_rules import (
@@ -21,6 +19,7 @@ from diffusiond.server.jobs.generation_rules import (
 	quality_problem,
 	steps_problem,
 )
+from diffusiond.server.jobs.prompts import Prompts
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.tasks import Task, Txt2Img
@@ -29,14 +28,6 @@ log = logging.getLogger(__name__)
 DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
-
-
-class Prompts(BaseModel):
-	"""The prompts as the pipeline sees them (styles expanded, trigger words added) and the styles used."""
-
-	prompt: str
-	negative_prompt: str
-	styles: list[str] = Field(default_factory=list)
 
 
 _RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111

@@ -25,6 +25,10 @@ class Img2ImgRequest(BaseModel):
 	strength: float | None = None  # None = DEFAULT_STRENGTH
 	misplaced: list[FieldViolation] = Field(default_factory=list)
 
+	def inpaints(self) -> bool:
+		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
+		return False
+
 	def violations(self) -> list[FieldViolation]:
 		return self.misplaced + strength_violations(self.strength)
 

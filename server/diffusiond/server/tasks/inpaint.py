@@ -23,6 +23,10 @@ class InpaintRequest(BaseModel):
 	mask_crop_padding: int | None = None
 	misplaced: list[FieldViolation] = Field(default_factory=list)
 
+	def inpaints(self) -> bool:
+		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
+		return True
+
 	def violations(self) -> list[FieldViolation]:
 		found = self.misplaced + strength_violations(self.strength)
 		for field, value, most in (

@@ -14,6 +14,10 @@ class Txt2ImgRequest(BaseModel):
 	kind: Literal['txt2img'] = 'txt2img'
 	misplaced: list[FieldViolation] = Field(default_factory=list)  # image-task fields sent without an image
 
+	def inpaints(self) -> bool:
+		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
+		return False
+
 	def violations(self) -> list[FieldViolation]:
 		return list(self.misplaced)
 
