@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
@@ -10,6 +11,7 @@ import numpy.typing as npt
 from google.rpc import error_details_pb2, status_pb2
 from PIL import Image
 
+from diffusiond.server.styles.schemas import StyleRecord
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 Req = TypeVar('Req')  # Generate, Regenerate and WatchJob all stream GenerateEvents
@@ -85,3 +87,20 @@ async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
 	except grpc.aio.AioRpcError as error:
 		return error
 	raise AssertionError('the call succeeded')
+
+
+def style_record(name: str, prompt: str, negative: str = '') -> StyleRecord:
+	"""A stored style as the store returns it."""
+	now = datetime.now(UTC)
+	return StyleRecord(
+		id=name,
+		name=name,
+		prompt=prompt,
+		negative_prompt=negative,
+		description='',
+		tags=[],
+		builtin=False,
+		created_at=now,
+		updated_at=now,
+		last_used_at=None,
+	)

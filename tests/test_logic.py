@@ -21,8 +21,8 @@ from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, JobSpec, JobState, LoraSpec
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.styles.schemas import StyleRecord
 from diffusiond.server.tasks import Img2Img, Img2ImgRequest, InpaintRequest, Txt2Img, Txt2ImgRequest, task_request
+from tests.helpers import style_record
 
 MODEL = ModelInfo(id='m', name='m', path=Path('m'), native_size=64)
 NOW = datetime.now(UTC)
@@ -104,21 +104,6 @@ async def test_estimates_scale_with_the_work_and_count_a_batch_once() -> None:
 	assert estimator.wait([*running, _job(spec)]) == pytest.approx(2 * rate), 'the batch ends together'
 
 
-def _style(name: str, prompt: str, negative: str = '') -> StyleRecord:
-	return StyleRecord(
-		id=name,
-		name=name,
-		prompt=prompt,
-		negative_prompt=negative,
-		description='',
-		tags=[],
-		builtin=False,
-		created_at=NOW,
-		updated_at=NOW,
-		last_used_at=None,
-	)
-
-
 def _lora(*words: str) -> ResolvedLora:
 	probe = LoraProbe(format=LoraFormat.KOHYA, status=ModelStatus.READY)
 	record = LoraRecord(
@@ -145,7 +130,7 @@ def _lora(*words: str) -> ResolvedLora:
 
 
 def test_prompts_take_styles_in_order_then_missing_trigger_words() -> None:
-	styles = [_style('frame', 'a photo of {prompt}', 'blurry'), _style('light', 'golden hour', 'dark')]
+	styles = [style_record('frame', 'a photo of {prompt}', 'blurry'), style_record('light', 'golden hour', 'dark')]
 	prompts = expand('a fox', 'ugly', styles, [_lora('FoxStyle', 'sks')], trigger_words=True)
 	assert prompts.prompt == 'a photo of a fox, golden hour, FoxStyle, sks'
 	assert prompts.negative_prompt == 'ugly, blurry, dark'

@@ -1,29 +1,12 @@
 """Style templates and styles.csv, as A1111 users know them."""
 
-from datetime import UTC, datetime
-
 import pytest
 
 from diffusiond.server.errors import InvalidArgumentError
 from diffusiond.server.styles.csvfile import parse_styles_csv, write_styles_csv
-from diffusiond.server.styles.schemas import StyleRecord, name_problem
+from diffusiond.server.styles.schemas import name_problem
 from diffusiond.server.styles.templates import apply_styles, merge
-
-
-def _style(name: str, prompt: str, negative: str = '') -> StyleRecord:
-	now = datetime.now(UTC)
-	return StyleRecord(
-		id=name,
-		name=name,
-		prompt=prompt,
-		negative_prompt=negative,
-		description='',
-		tags=[],
-		builtin=False,
-		created_at=now,
-		updated_at=now,
-		last_used_at=None,
-	)
+from tests.helpers import style_record
 
 
 def test_templates_replace_or_append() -> None:
@@ -33,7 +16,9 @@ def test_templates_replace_or_append() -> None:
 	assert merge('', 'a fox ') == 'a fox'
 	assert merge('{prompt} and {prompt}', 'x') == 'x and x'
 	styled = apply_styles(
-		'a fox', 'blurry', [_style('a', 'photo of {prompt}', 'cartoon'), _style('b', 'sharp', '{prompt}, lowres')]
+		'a fox',
+		'blurry',
+		[style_record('a', 'photo of {prompt}', 'cartoon'), style_record('b', 'sharp', '{prompt}, lowres')],
 	)
 	assert (styled.prompt, styled.negative_prompt) == ('photo of a fox, sharp', 'blurry, cartoon, lowres')
 
@@ -75,7 +60,7 @@ def test_malformed_csv_names_the_line(data: bytes, line: int, words: str) -> Non
 
 
 def test_export_round_trips() -> None:
-	styles = [_style('A, with comma', 'x "quoted" {prompt}', 'neg\nline'), _style('B', 'y')]
+	styles = [style_record('A, with comma', 'x "quoted" {prompt}', 'neg\nline'), style_record('B', 'y')]
 	data = write_styles_csv(styles)
 	assert data.startswith('\ufeffname,prompt,negative_prompt\n'.encode())
 	assert [(s.name, s.prompt, s.negative_prompt) for s in parse_styles_csv(data)] == [

@@ -105,8 +105,7 @@ class Daemon:
 						History(
 							self.history,
 							ArchiveRepository(self.database.sessions, self.history),
-							storage.outputs_dir,
-							storage.scratch_dir,
+							storage,
 							settings.limits,
 						),
 						self.manager,

@@ -16,7 +16,7 @@ from diffusiond.server.history.transfer import export_chunks, import_chunks
 from diffusiond.server.history.usage import UsageStats, usage_stats
 from diffusiond.server.images import thumbnail_jpeg
 from diffusiond.server.records import GenerationRecord, HistoryChanges, HistoryFilter
-from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.settings import LimitsSettings, StorageSettings
 from diffusiond.server.store.history_repo import HistoryRepository
 
 THUMBNAIL_SIZES = range(16, 1025)
@@ -42,17 +42,12 @@ def _own_file(outputs_dir: Path, relative: str) -> Path | None:
 
 class History:
 	def __init__(
-		self,
-		repo: HistoryRepository,
-		archives: ArchiveRepository,
-		outputs_dir: Path,
-		scratch_dir: Path,
-		limits: LimitsSettings,
+		self, repo: HistoryRepository, archives: ArchiveRepository, storage: StorageSettings, limits: LimitsSettings
 	) -> None:
 		self.repo = repo
 		self._archives = archives
-		self._outputs = outputs_dir
-		self._scratch = scratch_dir
+		self._outputs = storage.outputs_dir
+		self._scratch = storage.scratch_dir  # archive uploads in progress
 		self._limits = limits
 
 	async def page(self, filters: HistoryFilter, after: tuple[datetime, str] | None, size: int) -> HistoryPage:

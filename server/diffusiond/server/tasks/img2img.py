@@ -44,10 +44,12 @@ class Img2ImgRequest(BaseModel):
 		return Img2Img(strength=strength, init_image=fitted_init(sources, width, height))
 
 
-class Img2Img(BaseModel):
+class FromImage(BaseModel):
+	"""What the tasks that denoise a source image share (img2img, inpainting)."""
+
 	model_config = ConfigDict(frozen=True)
 
-	kind: Literal['img2img'] = 'img2img'
+	kind: str
 	strength: float
 	init_image: bytes = b''  # PNG at the job's size; empty where it was not kept (history records)
 
@@ -56,7 +58,12 @@ class Img2Img(BaseModel):
 		return min(steps, int(steps * self.strength))
 
 	def batches(self) -> bool:
+		"""Each job has its own source image: it runs alone."""
 		return False
+
+
+class Img2Img(FromImage):
+	kind: Literal['img2img'] = 'img2img'
 
 	def unstored(self) -> str | None:
 		"""Why a record of this task cannot simply run again (its sources are not kept), or None."""

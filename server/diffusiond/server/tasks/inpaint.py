@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.errors import FieldViolation
-from diffusiond.server.tasks.img2img import DEFAULT_STRENGTH, strength_violations
+from diffusiond.server.tasks.img2img import DEFAULT_STRENGTH, FromImage, strength_violations
 from diffusiond.server.tasks.sources import Sources, decode, fitted_init, fitted_mask
 
 MAX_MASK_BLUR = 64
@@ -56,21 +56,11 @@ class InpaintRequest(BaseModel):
 		)
 
 
-class Inpaint(BaseModel):
-	model_config = ConfigDict(frozen=True)
-
+class Inpaint(FromImage):
 	kind: Literal['inpaint'] = 'inpaint'
-	strength: float
 	mask_blur: int = 0  # pixels
 	mask_crop_padding: int | None = None  # inpaint only the masked area, grown by this many pixels
-	init_image: bytes = b''  # PNG at the job's size; empty where it was not kept (history records)
 	mask_image: bytes = b''  # PNG: thresholded to 0/255, then blurred by mask_blur
-
-	def progress_steps(self, steps: int) -> int:
-		return min(steps, int(steps * self.strength))
-
-	def batches(self) -> bool:
-		return False
 
 	def unstored(self) -> str | None:
 		return 'was inpainting and its init image and mask are not stored'

@@ -1,9 +1,5 @@
 """Records carry the daemon that ran them (generations.node), so that start-up recovery of one daemon leaves the
 running records of others sharing the database alone. Older records read '' (before nodes existed).
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
