@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml examples/node/package-lock.json
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[server,dev]'
+	@# The CLIP BPE vocabulary the offline tokenizers are made from (catalog/tokenizer_files.py): only its data
+	@# is read, so not its model code's dependencies (torchvision, timm).
+	$(BIN)/python -m pip install -q --no-deps 'open-clip-torch==3.3.0'
 	@# The Node.js example (and its test) needs node + npm: Debian's packages when the machine has none.
 	if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
 	if command -v npm >/dev/null; then npm ci --prefix examples/node --no-audit --no-fund --loglevel=error; \

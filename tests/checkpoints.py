@@ -7,7 +7,7 @@ import json
 import struct
 from pathlib import Path
 
-CONTEXT = {'sd1': 768, 'sd2': 1024, 'sdxl': 2048}
+CONTEXT = {'sd1': 768, 'sd2': 1024, 'sdxl': 2048, 'unknown': 640}  # 640: no family has it
 UNET = 'model.diffusion_model.'
 
 
@@ -25,7 +25,7 @@ def write_header(
 
 
 def fake_checkpoint(path: Path, base: str = 'sd1', inpainting: bool = False, payload: bytes = b'') -> Path:
-	"""A single-file Stable Diffusion checkpoint of `base` (sd1, sd2, sdxl) as far as its header tells."""
+	"""A single-file Stable Diffusion checkpoint of `base` (sd1, sd2, sdxl, unknown) as far as its header tells."""
 	context = CONTEXT[base]
 	shapes = {
 		UNET + 'input_blocks.0.0.weight': [320, 9 if inpainting else 4, 3, 3],

@@ -61,24 +61,39 @@ def _rename(key: str, prefixes: dict[str, str]) -> str:
 
 def _unet(folder: Path) -> dict[str, torch.Tensor]:
 	config = json.loads((folder / 'config.json').read_text())
-	weights = load_file(folder / 'diffusion_pytorch_model.safetensors')
-	levels = len(config['block_out_channels'])
-	attention = ['CrossAttn' in kind for kind in config['up_block_types']]
-	prefixes = _unet_prefixes(levels, config['layers_per_block'], attention)
+	return unet_to_ldm(config, load_file(folder / 'diffusion_pytorch_model.safetensors'))
+
+
+def unet_to_ldm(config: dict[str, object], weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+	"""A diffusers UNet's weights under their original (LDM) names."""
+	blocks, kinds, per_block = config['block_out_channels'], config['up_block_types'], config['layers_per_block']
+	assert isinstance(blocks, list)
+	assert isinstance(kinds, list)
+	assert isinstance(per_block, int)
+	levels = len(blocks)
+	attention = ['CrossAttn' in kind for kind in kinds]
+	prefixes = _unet_prefixes(levels, per_block, attention)
 	return {'model.diffusion_model.' + _rename(key, prefixes): value for key, value in weights.items()}
 
 
 def _vae(folder: Path) -> dict[str, torch.Tensor]:
 	config = json.loads((folder / 'config.json').read_text())
-	weights = load_file(folder / 'diffusion_pytorch_model.safetensors')
-	levels = len(config['block_out_channels'])
+	return vae_to_ldm(config, load_file(folder / 'diffusion_pytorch_model.safetensors'))
+
+
+def vae_to_ldm(config: dict[str, object], weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+	"""A diffusers VAE's weights under their original names."""
+	blocks, per_block = config['block_out_channels'], config['layers_per_block']
+	assert isinstance(blocks, list)
+	assert isinstance(per_block, int)
+	levels = len(blocks)
 	prefixes = {'mid_block.attentions.0.': 'mid.attn_1.', 'conv_norm_out.': 'norm_out.'}
 	for j in range(2):
 		prefixes[f'mid_block.resnets.{j}.'] = f'mid.block_{j + 1}.'
 	for i in range(levels):
 		prefixes[f'down_blocks.{i}.downsamplers.0.'] = f'down.{i}.downsample.'
 		prefixes[f'up_blocks.{i}.upsamplers.0.'] = f'up.{levels - 1 - i}.upsample.'
-		for j in range(config['layers_per_block'] + 1):
+		for j in range(per_block + 1):
 			prefixes[f'down_blocks.{i}.resnets.{j}.'] = f'down.{i}.block.{j}.'
 			prefixes[f'up_blocks.{i}.resnets.{j}.'] = f'up.{levels - 1 - i}.block.{j}.'
 	converted = {}
@@ -99,17 +114,17 @@ def _vae(folder: Path) -> dict[str, torch.Tensor]:
 	return converted
 
 
+def text_to_ldm(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+	"""An SD1 text encoder's (OpenAI CLIP-L) weights under their original names."""
+	return {
+		'cond_stage_model.transformer.text_model.' + key.removeprefix('text_model.'): v for key, v in weights.items()
+	}
+
+
 def write_single_file(model_dir: Path, target: Path) -> Path:
 	"""`model_dir` (a diffusers SD1-style folder) as one original-layout .safetensors file at `target`."""
 	text = load_file(model_dir / 'text_encoder' / 'model.safetensors')
-	weights = {
-		**_unet(model_dir / 'unet'),
-		**_vae(model_dir / 'vae'),
-		**{
-			'cond_stage_model.transformer.text_model.' + key.removeprefix('text_model.'): value
-			for key, value in text.items()
-		},
-	}
+	weights = {**_unet(model_dir / 'unet'), **_vae(model_dir / 'vae'), **text_to_ldm(text)}
 	target.parent.mkdir(parents=True, exist_ok=True)
 	save_file({key: value.contiguous() for key, value in weights.items()}, target)
 	return target

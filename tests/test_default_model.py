@@ -27,7 +27,8 @@ async def test_unloadable_models_are_never_the_default(
 	broken = shutil.copytree(tiny_sd_dir, models / 'aaa-broken-weights')  # sorts first; its weights are garbage
 	for weights in broken.rglob('*.safetensors'):
 		weights.write_bytes(b'not safetensors at all' * 10)
-	fake_checkpoint(models / 'aab-single-without-configs.safetensors')  # an SD1 file, no SD1 configs here
+	fake_checkpoint(models / 'aab-single-without-configs.safetensors', base='unknown')  # no family: no configs
+	fake_checkpoint(models / 'aac-sd1-without-weights.safetensors')  # configs shipped, but only a header
 	daemon = await start_real()
 	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
 		info = await sys_grpc.SystemServiceStub(chan).GetSystemInfo(sys_pb.GetSystemInfoRequest())
@@ -49,3 +50,5 @@ async def test_unloadable_models_are_never_the_default(
 	assert 'aaa-broken-weights' in listed['aaa-broken-weights'].problem, 'the reason names the model'
 	assert single.status == model_pb.MODEL_STATUS_UNLOADABLE
 	assert 'needs component configs' in single.problem
+	assert listed['aac-sd1-without-weights'].status == model_pb.MODEL_STATUS_UNLOADABLE
+	assert 'could not be loaded' in listed['aac-sd1-without-weights'].problem, 'its load was tried and failed'

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from diffusiond.server.app import Daemon
-from diffusiond.server.catalog.configs import find_config_dir
+from diffusiond.server.catalog.configs import BUILTIN, find_config_dir
 from diffusiond.server.catalog.schemas import Architecture, ModelBase, ModelRecord
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -175,7 +175,7 @@ def test_config_folders_come_from_the_configs_dir_first(tmp_path: Path, tiny_sd_
 	)
 	assert record.base is ModelBase.SD1
 	configs, hub = tmp_path / 'configs', tmp_path / 'hub'
-	assert find_config_dir(configs, record, [], hub) is None
+	assert find_config_dir(configs, record, [], hub) == configs / BUILTIN / 'sd1', 'the shipped configs, last'
 	snapshot = hub / 'models--stable-diffusion-v1-5--stable-diffusion-v1-5' / 'snapshots' / 'abc123'
 	shutil.copytree(tiny_sd_dir, snapshot, ignore=shutil.ignore_patterns('*.safetensors'))
 	assert find_config_dir(configs, record, [], hub) == snapshot
@@ -183,4 +183,6 @@ def test_config_folders_come_from_the_configs_dir_first(tmp_path: Path, tiny_sd_
 	shutil.copytree(tiny_sd_dir, configs / 'sd1', ignore=shutil.ignore_patterns('*.safetensors'))
 	assert find_config_dir(configs, record, [tiny_sd_dir], hub) == configs / 'sd1'
 	inpainting = record.model_copy(update={'inpainting': True})
-	assert find_config_dir(configs, inpainting, [], hub) is None
+	assert find_config_dir(configs, inpainting, [], hub) == configs / BUILTIN / 'sd1-inpainting'
+	unknown = record.model_copy(update={'base': ModelBase.UNKNOWN})
+	assert find_config_dir(configs, unknown, [], hub) is None

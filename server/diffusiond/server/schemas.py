@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from diffusiond.server.prompting.chunks import PromptTokens
 from diffusiond.server.tasks import Task, TaskRequest, Txt2ImgRequest
 
 
@@ -117,6 +118,7 @@ class JobSpec(BaseModel):
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
 	task: Task  # what kind of work, with its own fields (tasks/)
+	tokens: PromptTokens | None = None  # the prompts in 75-token chunks (prompting/); None = the engine makes them
 
 	@property
 	def progress_steps(self) -> int:
@@ -125,4 +127,4 @@ class JobSpec(BaseModel):
 
 	def for_history(self) -> 'JobSpec':
 		"""The spec as a history record keeps it: without the task's source images (only their parameters)."""
-		return self.model_copy(update={'task': self.task.without_sources()})
+		return self.model_copy(update={'task': self.task.without_sources(), 'tokens': None})

@@ -9,16 +9,29 @@ tokenizer files beside it. Looked up in order:
    width, input and base channels): its configs and tokenizer are used, never its weights;
 3. the Hugging Face cache (`HF_HUB_CACHE`), where diffusers scripts leave the reference repositories
    (stable-diffusion-v1-5, stable-diffusion-2-1, stable-diffusion-xl-base-1.0 and their inpainting
-   versions): any snapshot of the matching one that holds the configs.
+   versions): any snapshot of the matching one that holds the configs;
+4. the configs shipped with the daemon (families.py), laid out once in `<data>/configs/.builtin/<name>/`
+   with tokenizers made offline from the CLIP vocabulary of the open-clip-torch package.
+
+The first three are overrides: the shipped configs serve every checkpoint of a known family.
 """
 
 import asyncio
+import logging
+import shutil
+import tempfile
 from pathlib import Path
 
+from diffusiond.server.catalog.families import FAMILIES, write_family
 from diffusiond.server.catalog.probe import probe_folder
 from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, ModelRecord, ModelStatus
+from diffusiond.server.catalog.tokenizer_files import TokenizerFilesError
 
-_REQUIRED = ('model_index.json', 'unet/config.json', 'vae/config.json', 'tokenizer')
+log = logging.getLogger(__name__)
+BUILTIN = '.builtin'
+BUILTIN_VERSION = '1'  # bump when families.py or the tokenizer files change: the folders are laid out again
+_MARKER = 'diffusiond-builtin'
+_REQUIRED = ('model_index.json', 'unet/config.json', 'vae/config.json')
 # The repositories diffusers itself would fetch configs from (DIFFUSERS_DEFAULT_PIPELINE_PATHS).
 HUB_REPOS = {
 	(ModelBase.SD1, False): 'stable-diffusion-v1-5/stable-diffusion-v1-5',
@@ -31,7 +44,9 @@ HUB_REPOS = {
 
 
 def is_config_dir(folder: Path) -> bool:
-	return all((folder / name).exists() for name in _REQUIRED)
+	"""Configs and a tokenizer (an SDXL refiner has only the second one)."""
+	tokenizer = (folder / 'tokenizer').exists() or (folder / 'tokenizer_2').exists()
+	return tokenizer and all((folder / name).exists() for name in _REQUIRED)
 
 
 def config_names(record: ModelRecord) -> list[str]:
@@ -51,10 +66,42 @@ def hub_snapshots(hub_cache: Path, record: ModelRecord) -> list[Path]:
 	return sorted(snapshots.iterdir(), key=lambda path: path.stat().st_mtime_ns, reverse=True)
 
 
+def builtin_config_dir(configs_dir: Path, name: str) -> Path | None:
+	"""The shipped configs of family `name`, laid out on first use (blocking: call through a thread); None for a
+	family not shipped, or when the tokenizer vocabulary is missing (logged: the hint says what to install)."""
+	family = FAMILIES.get(name)
+	if family is None:
+		return None
+	target = configs_dir / BUILTIN / name
+	marker = target / _MARKER
+	if marker.is_file() and marker.read_text() == BUILTIN_VERSION:
+		return target
+	target.parent.mkdir(parents=True, exist_ok=True)
+	scratch = Path(tempfile.mkdtemp(prefix=f'.{name}-', dir=target.parent))
+	try:
+		write_family(scratch, family)
+		(scratch / _MARKER).write_text(BUILTIN_VERSION)
+		shutil.rmtree(target, ignore_errors=True)  # an older version, or a half-written one
+		scratch.rename(target)
+	except TokenizerFilesError as exc:
+		log.error('the shipped %s configs cannot be laid out: %s', name, exc)
+		return None
+	except OSError:
+		if not marker.is_file():  # another lookup laid it out meanwhile: that one serves
+			raise
+	finally:
+		shutil.rmtree(scratch, ignore_errors=True)
+	return target
+
+
 def find_config_dir(configs_dir: Path, record: ModelRecord, same_arch: list[Path], hub_cache: Path) -> Path | None:
 	"""Blocking file checks: call through a thread."""
-	candidates = [configs_dir / name for name in config_names(record)] + same_arch + hub_snapshots(hub_cache, record)
-	return next((candidate for candidate in candidates if is_config_dir(candidate)), None)
+	names = config_names(record)
+	candidates = [configs_dir / name for name in names] + same_arch + hub_snapshots(hub_cache, record)
+	found = next((candidate for candidate in candidates if is_config_dir(candidate)), None)
+	if found is not None or not names:
+		return found
+	return builtin_config_dir(configs_dir, names[0])
 
 
 def missing_config_hint(configs_dir: Path, record: ModelRecord) -> str:

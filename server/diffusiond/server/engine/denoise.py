@@ -7,6 +7,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, Dif
 from PIL import Image
 
 from diffusiond.server.engine.preview import Previewer
+from diffusiond.server.engine.prompt_embeds import chunk_count, embed, job_tokens
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
@@ -50,14 +51,14 @@ def denoise(
 		return kwargs
 
 	spec = specs[0]
-	common = {
-		**_prompts(specs),
+	common: dict[str, object] = {
 		'num_inference_steps': spec.steps,
 		'guidance_scale': spec.guidance_scale,
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for job in specs for seed in job.seeds],
 		'callback_on_step_end': callback,
 	}
 	with torch.inference_mode():
+		common = {**_prompts(pipe, specs), **common}
 		match spec.task:
 			case Txt2Img():
 				result = pipe(width=spec.width, height=spec.height, **common)
@@ -97,21 +98,16 @@ def user_step(timestep: int, timesteps: int, asked: int) -> int:
 	return max(0, min(asked, round(timestep * asked / timesteps)))
 
 
-def _prompts(specs: list[JobSpec]) -> dict[str, str | list[str] | int | None]:
-	"""One job: its prompts, repeated per image by diffusers. A batch: one prompt pair per image."""
+def _prompts(pipe: DiffusionPipeline, specs: list[JobSpec]) -> dict[str, torch.Tensor | int]:
+	"""The prompts as embeddings (prompt_embeds.py). One job: one row, repeated per image by diffusers. A batch:
+	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
+	tokens = [job_tokens(pipe, spec) for spec in specs]
+	count = max(chunk_count(found) for found in tokens)
+	rows = [embed(pipe, found, not spec.negative_prompt, count) for spec, found in zip(specs, tokens, strict=True)]
 	if len(specs) == 1:
-		spec = specs[0]
-		return {
-			'prompt': spec.prompt,
-			'negative_prompt': spec.negative_prompt or None,
-			'num_images_per_prompt': len(spec.seeds),
-		}
-	negatives = [spec.negative_prompt for spec in specs for _ in spec.seeds]
-	return {
-		'prompt': [spec.prompt for spec in specs for _ in spec.seeds],
-		'negative_prompt': negatives if any(negatives) else None,
-		'num_images_per_prompt': 1,
-	}
+		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
+	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]
+	return {key: torch.cat([row[key] for row in repeated]) for key in rows[0]} | {'num_images_per_prompt': 1}
 
 
 def _task_pipe(

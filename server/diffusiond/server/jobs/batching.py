@@ -1,7 +1,7 @@
 """Dynamic batching: which queued jobs may share one pipeline call (`device.batch_max_images` > 1).
 
-Jobs batch when one call can serve them all: the same model, LoRAs and weights, size, steps, sampler and
-guidance scale. Prompts, negative prompts, seeds, image counts, output formats and previews may differ:
+Jobs batch when one call can serve them all: the same model, LoRAs and weights, size, steps, sampler,
+guidance scale and prompt chunk counts (75-token chunks: a longer prompt is a longer conditioning). Prompts, negative prompts, seeds, image counts, output formats and previews may differ:
 each image keeps its own generator, so its starting noise is the one it gets unbatched. img2img and
 inpainting jobs never batch.
 """
@@ -17,7 +17,8 @@ def batch_key(job: Job) -> Hashable | None:
 	if not spec.task.batches():
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
-	return (job.model.id, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, loras)
+	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently
+	return (job.model.id, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, loras, chunks)
 
 
 def partners(head: Job, queued: Iterable[Job], max_images: int) -> list[Job]:

@@ -11,6 +11,7 @@ from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.jobs.prompts import expand
 from diffusiond.server.jobs.validation import check, job_size, resolve
+from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
@@ -31,6 +32,7 @@ class Intake:
 		self._styles = styles
 		self._limits = limits
 		self._default_ready = default_ready  # set once the default model is known (start-up)
+		self._tokenizers = Tokenizers()  # the models' tokenizers, for the prompts' chunks
 
 	async def spec(self, params: GenerateParams) -> tuple[JobSpec, ModelInfo]:
 		sources = await asyncio.to_thread(params.task.sources, self._limits.max_image_pixels)
@@ -47,6 +49,8 @@ class Intake:
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, spec.prompt, spec.negative_prompt)
+		spec = spec.model_copy(update={'tokens': tokens})
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
 				[
