@@ -43,7 +43,7 @@ def test_the_a1111_text_is_exact() -> None:
 	lora = LoraSpec(id='l', name='detail', path=Path('d'), weight=0.8, short_hash='abcdef012345', key='k')
 	text = image_metadata(_spec(loras=[lora]), MODEL, 'EulerAncestralDiscreteScheduler', 123, 0, 'job').parameters
 	assert text == (
-		'a red fox, snow\n'
+		'a red fox, snow <lora:detail:0.8>\n'  # a LoRA given in `loras` is written as A1111 writes it: a tag
 		'Negative prompt: blurry\n'
 		'Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 123, Size: 512x768, Model hash: 0123456789, '
 		'Model: sd15/dream, Lora hashes: "detail: abcdef012345", Version: diffusiond 0.1.0'

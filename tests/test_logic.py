@@ -11,15 +11,15 @@ from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.lora_schemas import LoraRecord
 from diffusiond.server.catalog.loras import ResolvedLora
 from diffusiond.server.catalog.schemas import ModelInfo, ModelStatus
-from diffusiond.server.errors import QueueFullError
+from diffusiond.server.errors import InvalidArgumentError, QueueFullError
 from diffusiond.server.jobs.batching import partners
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
-from diffusiond.server.jobs.prompts import expand
+from diffusiond.server.jobs.prompts import expand, styled, tagged_loras
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.validation import resolve
-from diffusiond.server.schemas import GenerateParams, JobSpec, JobState, LoraSpec
+from diffusiond.server.schemas import GenerateParams, JobSpec, JobState, LoraRequest, LoraSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.tasks import Img2Img, Img2ImgRequest, InpaintRequest, Txt2Img, Txt2ImgRequest, task_request
 from tests.helpers import style_record
@@ -131,13 +131,13 @@ def _lora(*words: str) -> ResolvedLora:
 
 def test_prompts_take_styles_in_order_then_missing_trigger_words() -> None:
 	styles = [style_record('frame', 'a photo of {prompt}', 'blurry'), style_record('light', 'golden hour', 'dark')]
-	prompts = expand('a fox', 'ugly', styles, [_lora('FoxStyle', 'sks')], trigger_words=True)
+	prompts = expand(styled('a fox', 'ugly', styles), styles, [_lora('FoxStyle', 'sks')], trigger_words=True)
 	assert prompts.prompt == 'a photo of a fox, golden hour, FoxStyle, sks'
 	assert prompts.negative_prompt == 'ugly, blurry, dark'
 	assert prompts.styles == ['frame', 'light']
-	assert expand('SKS fox', '', [], [_lora('sks')], trigger_words=True).prompt == 'SKS fox', 'already there'
-	assert expand('fox', '', [], [_lora('sks')], trigger_words=False).prompt == 'fox'
-	assert expand('', '', [], [_lora('sks')], trigger_words=True).prompt == 'sks'
+	assert expand(styled('SKS fox', '', []), [], [_lora('sks')], True).prompt == 'SKS fox', 'already there'
+	assert expand(styled('fox', '', []), [], [_lora('sks')], trigger_words=False).prompt == 'fox'
+	assert expand(styled('', '', []), [], [_lora('sks')], trigger_words=True).prompt == 'sks'
 
 
 def test_the_kind_is_decided_once_and_stray_fields_are_named() -> None:
@@ -164,3 +164,13 @@ def test_tasks_say_their_steps_batching_and_infotext() -> None:
 	assert img2img.infotext() == [('Denoising strength', '0.55')]
 	assert Img2Img(strength=7.0).repaired().strength == 0.75, 'a damaged stored value reads as the default'
 	assert Img2Img(strength=0.5, init_image=b'png').without_sources().init_image == b''
+
+
+def test_prompt_tags_add_loras_and_refuse_doubles() -> None:
+	limits = LimitsSettings()
+	found = tagged_loras([LoraRequest(ref='a', weight=0.5)], 'x <lora:b:-1> y', limits)
+	assert found == [LoraRequest(ref='a', weight=0.5), LoraRequest(ref='b', weight=-1.0, in_prompt=True)]
+	with pytest.raises(InvalidArgumentError, match='named in `loras` and as <lora:a>'):
+		tagged_loras([LoraRequest(ref='a')], 'x <lora:a>', limits)
+	with pytest.raises(InvalidArgumentError, match='at most 8 LoRAs'):
+		tagged_loras([], ' '.join(f'<lora:l{index}>' for index in range(9)), limits)

@@ -101,7 +101,7 @@ async def test_refusals_before_the_job_runs(
 	cases = [
 		(_request(('sd1-style', 1.0)), grpc.StatusCode.FAILED_PRECONDITION, 'made for SD1'),
 		(_request(('nope', 1.0)), grpc.StatusCode.NOT_FOUND, 'loras list'),
-		(_request(('tiny-lora', 2.5)), grpc.StatusCode.INVALID_ARGUMENT, 'between 0 and 2'),
+		(_request(('tiny-lora', 2.5)), grpc.StatusCode.INVALID_ARGUMENT, 'between -2 and 2'),
 		(_request(('tiny-lora', 1.0), ('tiny-lora', 0.5)), grpc.StatusCode.INVALID_ARGUMENT, 'named twice'),
 	]
 	for request, code, words in cases:

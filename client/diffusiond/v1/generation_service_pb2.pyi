@@ -388,8 +388,9 @@ class LoraRef(_message.Message):
     lora: _builtins.str
     """LoRA id, name, or a prefix (6+ hex) of its addnet hash or sha256 (see LoraService)."""
     weight: _builtins.float
-    """Strength, 0.0..2.0 (0 = no effect at all: the output equals the job without it). Unset = the
-    LoRA's default weight (1.0 unless changed with UpdateLora).
+    """Strength, -2.0..2.0 (0 = no effect at all: the output equals the job without it; negative values
+    reverse it, as slider LoRAs need). Unset = the LoRA's default weight (1.0 unless changed with
+    UpdateLora). A `<lora:name:weight>` tag in the prompt does the same.
     """
     def __init__(
         self,

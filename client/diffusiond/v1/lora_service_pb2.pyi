@@ -122,7 +122,7 @@ class Lora(_message.Message):
     trained_on: _builtins.str
     display_name: _builtins.str
     default_weight: _builtins.float
-    """Weight used when a request leaves it unset, 0.0..2.0."""
+    """Weight used when a request leaves it unset, -2.0..2.0."""
     enabled: _builtins.bool
     """Disabled LoRAs are listed but refused by Generate."""
     size_bytes: _builtins.int

@@ -57,6 +57,7 @@ class LoraRequest(BaseModel):
 
 	ref: str
 	weight: float | None = None
+	in_prompt: bool = False  # named by a <lora:name:weight> tag in the prompt (prompting/lora_tags.py)
 
 
 class LoraSpec(BaseModel):
@@ -70,6 +71,7 @@ class LoraSpec(BaseModel):
 	weight: float
 	short_hash: str
 	key: str  # changes when the file changes: id, size, mtime
+	in_prompt: bool = False  # named by a tag in the prompt, which records it; else the infotext adds a tag
 
 
 class GenerateParams(BaseModel):

@@ -138,9 +138,12 @@ class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
 		for request in requests:
 			record = await self.get(request.ref)
 			check_usable(record, model)
-			if any(item.record.id == record.id for item in resolved):
+			twice = next((item for item in resolved if item.record.id == record.id), None)
+			if twice is not None:
+				both = twice.spec.in_prompt != request.in_prompt
+				where = ' (in `loras` and as a <lora:…> tag in the prompt); name it one way' if both else ''
 				raise InvalidArgumentError(
-					[FieldViolation(field='loras', description=f'LoRA {record.name!r} is named twice')]
+					[FieldViolation(field='loras', description=f'LoRA {record.name!r} is named twice{where}')]
 				)
 			weight = record.default_weight if request.weight is None else request.weight
 			spec = LoraSpec(
@@ -150,6 +153,7 @@ class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
 				weight=weight,
 				short_hash=record.short_hash,
 				key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
+				in_prompt=request.in_prompt,
 			)
 			resolved.append(ResolvedLora(record=record, spec=spec))
 		return resolved

@@ -61,8 +61,8 @@ def model_changes_violations(changes: ModelChanges, limits: LimitsSettings, pref
 
 
 def weight_problem(weight: float) -> str | None:
-	if not (math.isfinite(weight) and 0 <= weight <= MAX_WEIGHT):
-		return f'must be between 0 and {MAX_WEIGHT}, got {weight}'
+	if not (math.isfinite(weight) and -MAX_WEIGHT <= weight <= MAX_WEIGHT):
+		return f'must be between -{MAX_WEIGHT:g} and {MAX_WEIGHT:g}, got {weight}'
 	return None
 
 

@@ -140,7 +140,7 @@ def apply_loras(
 	The adapters are selected in name order, whatever order the request gave: peft adds their outputs one
 	after the other, and float addition is not associative, so a set of LoRAs must have one order to give
 	one result."""
-	wanted = sorted((lora for lora in loras if lora.weight > 0), key=lambda lora: (lora.name, lora.key))
+	wanted = sorted((lora for lora in loras if lora.weight != 0), key=lambda lora: (lora.name, lora.key))
 	keep = {lora.key for lora in wanted}
 	names = []
 	for lora in wanted:

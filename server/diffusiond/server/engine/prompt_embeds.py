@@ -13,6 +13,7 @@ from diffusers import DiffusionPipeline
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from diffusiond.server.prompting.chunks import Chunk, PromptTokens
+from diffusiond.server.prompting.lora_tags import strip_tags
 from diffusiond.server.prompting.tokens import PromptTokenizer
 from diffusiond.server.schemas import JobSpec
 
@@ -70,7 +71,7 @@ def _encode(
 def job_tokens(pipe: DiffusionPipeline, spec: JobSpec) -> PromptTokens:
 	"""The spec's chunks, or the engine's own for a spec made without them."""
 	tokenizer = PromptTokenizer(pipe.tokenizer or pipe.tokenizer_2)
-	return spec.tokens or tokenizer.tokens(spec.prompt, spec.negative_prompt)
+	return spec.tokens or tokenizer.tokens(strip_tags(spec.prompt), spec.negative_prompt)
 
 
 def chunk_count(tokens: PromptTokens) -> int:

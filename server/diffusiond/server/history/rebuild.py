@@ -85,7 +85,15 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 	except ValueError:
 		output_format = ImageFormat.PNG
 	loras = [
-		LoraSpec(id=lora.id, name=lora.name, path=Path(lora.name), weight=lora.weight, short_hash=lora.hash, key='')
+		LoraSpec(
+			id=lora.id,
+			name=lora.name,
+			path=Path(lora.name),
+			weight=lora.weight,
+			short_hash=lora.hash,
+			key='',
+			in_prompt=lora.in_prompt,
+		)
 		for lora in embedded.loras
 	]
 	return JobSpec(

@@ -55,8 +55,8 @@ def quality_problem(quality: int | None) -> str | None:
 
 
 def lora_weight_problem(weight: float | None) -> str | None:
-	if weight is not None and (not math.isfinite(weight) or not 0 <= weight <= MAX_LORA_WEIGHT):
-		return f'weight must be between 0 and {MAX_LORA_WEIGHT}, got {weight}'
+	if weight is not None and (not math.isfinite(weight) or not -MAX_LORA_WEIGHT <= weight <= MAX_LORA_WEIGHT):
+		return f'weight must be between -{MAX_LORA_WEIGHT:g} and {MAX_LORA_WEIGHT:g} (A1111 allows negative ones), got {weight}'
 	return None
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from diffusiond.server import __version__
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
+from diffusiond.server.prompting.lora_tags import tag_for
 from diffusiond.server.schemas import JobSpec, Sampler
 from diffusiond.server.tasks import Task
 
@@ -38,6 +39,7 @@ class EmbeddedLora(BaseModel):
 	name: str
 	weight: float
 	hash: str
+	in_prompt: bool = False  # named by a tag in the prompt
 
 
 class EmbeddedRecord(BaseModel):
@@ -90,6 +92,13 @@ def _sampler_name(spec: JobSpec, scheduler: str) -> str:
 	return _SCHEDULER_NAMES.get(scheduler, scheduler)
 
 
+def prompt_with_tags(spec: JobSpec) -> str:
+	"""The prompt as A1111 writes it: every LoRA as a <lora:name:weight> tag (those the request gave in `loras`
+	are added at the end), so A1111's "send to txt2img" applies them again."""
+	added = ' '.join(tag_for(lora.name, lora.weight) for lora in spec.loras if not lora.in_prompt)
+	return ' '.join(part for part in (spec.prompt, added) if part)
+
+
 def image_metadata(
 	spec: JobSpec,
 	model: ModelInfo,
@@ -117,7 +126,7 @@ def image_metadata(
 	if spec.styles:
 		fields.append(('Styles array', json.dumps(spec.styles, ensure_ascii=False)))
 	fields.append(('Version', f'diffusiond {__version__}'))
-	lines = [spec.prompt]
+	lines = [prompt_with_tags(spec)]
 	if spec.negative_prompt:
 		lines.append(f'Negative prompt: {spec.negative_prompt}')
 	lines.append(', '.join(f'{key}: {quote(value)}' for key, value in fields if value))
@@ -134,7 +143,10 @@ def image_metadata(
 		width=spec.width,
 		height=spec.height,
 		model=EmbeddedModel(id=model.id, name=model.name, sha256=model.sha256),
-		loras=[EmbeddedLora(id=x.id, name=x.name, weight=x.weight, hash=x.short_hash) for x in spec.loras],
+		loras=[
+			EmbeddedLora(id=x.id, name=x.name, weight=x.weight, hash=x.short_hash, in_prompt=x.in_prompt)
+			for x in spec.loras
+		],
 		styles=spec.styles,
 		version=__version__,
 		created_at=created_at,

@@ -9,8 +9,9 @@ import asyncio
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.jobs.prompts import expand
+from diffusiond.server.jobs.prompts import expand, styled, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
+from diffusiond.server.prompting.lora_tags import strip_tags
 from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
@@ -43,13 +44,15 @@ class Intake:
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
 		model = await self._catalog.loadable(params.model, unmasked_job=not params.task.inpaints())
-		loras = await self._loras.resolve(params.loras, model)
 		styles = await self._styles.resolve(params.styles)
-		prompts = expand(params.prompt, params.negative_prompt, styles, loras, params.add_trigger_words)
+		texts = styled(params.prompt, params.negative_prompt, styles)
+		loras = await self._loras.resolve(tagged_loras(params.loras, texts.prompt, self._limits), model)
+		prompts = expand(texts, styles, loras, params.add_trigger_words)
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
-		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, spec.prompt, spec.negative_prompt)
+		encoded = strip_tags(spec.prompt)  # a LoRA tag is applied, not read as text
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, encoded, spec.negative_prompt)
 		spec = spec.model_copy(update={'tokens': tokens})
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
