@@ -78,6 +78,8 @@ def test_request_building() -> None:
 		parse_sampler('nope')
 	with pytest.raises(ValueError, match='unknown image format'):
 		build_generate_request('p', output_format='gif')
+	assert not build_generate_request('p', seed=-1).HasField('seed'), "A1111's -1: random"
+	assert build_generate_request('p', seed=0).seed == 0
 
 
 async def test_cli_generate_info_and_jobs(daemon: Daemon, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,6 +102,11 @@ async def test_cli_generate_info_and_jobs(daemon: Daemon, tmp_path: Path, capsys
 	assert await asyncio.to_thread(ctl, ['--address', address(daemon), '--json', 'info']) == 0
 	assert json.loads(capsys.readouterr().out)['device']['name'] == 'cpu'
 	assert await asyncio.to_thread(ctl, ['--address', address(daemon), 'jobs', 'list']) == 0
+	random = ['--address', address(daemon), 'generate', 'x', '-o', str(tmp_path / 'r.png'), '--steps', '1']
+	assert await asyncio.to_thread(ctl, [*random, '--seed', '-1', '--size', '64x64']) == 0
+	drawn = capsys.readouterr().out
+	assert 'seed ' in drawn, 'the seed drawn is reported'
+	assert 'seed -1' not in drawn
 
 
 @pytest.mark.parametrize(

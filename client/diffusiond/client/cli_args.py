@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument('--negative', dest='negative_prompt', help='what to keep out of the image')
 	gen.add_argument('--model', help="id, name or hash prefix (default: the daemon's default model)")
 	gen.add_argument('--steps', type=int, help="denoising steps (default: the model's, else 20)")
-	gen.add_argument('--seed', type=int, help='seed of the first image (default: random); image i uses seed + i')
+	gen.add_argument(
+		'--seed', type=int, help='seed of the first image (default or -1: random, as in A1111); image i uses seed + i'
+	)
 	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
 	gen.add_argument('--cfg', dest='guidance_scale', type=float, help="CFG scale (default: the model's, else 7.5)")
 	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')

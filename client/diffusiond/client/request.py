@@ -15,6 +15,9 @@ _FORMATS = {
 }
 
 
+RANDOM_SEED = -1  # A1111's seed for "pick one"
+
+
 class GenerateOptions(TypedDict, total=False):
 	"""Optional GenerateRequest fields; anything left out takes the daemon's default."""
 
@@ -72,6 +75,8 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	)
 	for field in ('width', 'height', 'steps', 'seed', 'num_images', 'quality'):
 		value = options.get(field)
+		if field == 'seed' and value == RANDOM_SEED:
+			continue  # A1111's "random": left unset, the daemon draws one and reports it
 		if isinstance(value, int):
 			setattr(request, field, value)
 	if 'guidance_scale' in options:
