@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 	)
 	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
 	gen.add_argument('--cfg', dest='guidance_scale', type=float, help="CFG scale (default: the model's, else 7.5)")
+	gen.add_argument(
+		'--clip-skip',
+		type=int,
+		help="A1111's clip skip: 1 = last CLIP layer, 2 = penultimate (default: the model's, else 1)",
+	)
 	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
 	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
 	gen.add_argument(

@@ -34,6 +34,7 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'num_images',
 		'quality',
 		'guidance_scale',
+		'clip_skip',
 		'sampler',
 		'strength',
 		'mask_blur',

@@ -39,6 +39,7 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	update.add_argument('--sampler', help='default sampler, e.g. "DPM++ 2M Karras" ("" = the model\'s own)')
 	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
 	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
+	update.add_argument('--clip-skip', type=int, help="default clip skip, A1111's numbering (0 clears it)")
 	delete = actions.add_parser('delete', help='unregister a model (its files stay unless --files)')
 	delete.add_argument('model', help='id, name or sha256 prefix')
 	delete.add_argument('--files', action='store_true', help='also delete the file or folder')
@@ -78,7 +79,7 @@ def _download(client: Client, args: argparse.Namespace) -> int:
 
 def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 	defaults = None
-	if args.sampler is not None or args.steps is not None or args.cfg is not None:
+	if any(value is not None for value in (args.sampler, args.steps, args.cfg, args.clip_skip)):
 		defaults = model_pb.ModelDefaults()
 		defaults.CopyFrom(client.get_model(args.model).defaults)  # change only what was given
 		if args.sampler is not None:
@@ -91,6 +92,10 @@ def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 			defaults.ClearField('guidance_scale')
 		elif args.cfg is not None:
 			defaults.guidance_scale = args.cfg
+		if args.clip_skip == 0:
+			defaults.ClearField('clip_skip')
+		elif args.clip_skip is not None:
+			defaults.clip_skip = args.clip_skip
 	tags = None if args.tags is None else [tag.strip() for tag in args.tags.split(',') if tag.strip()]
 	return client.update_model(args.model, display_name=args.display_name, tags=tags, defaults=defaults)
 

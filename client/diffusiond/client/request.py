@@ -27,6 +27,7 @@ class GenerateOptions(TypedDict, total=False):
 	height: int
 	steps: int
 	guidance_scale: float
+	clip_skip: int  # A1111's: 1 = the last CLIP layer, 2 = the penultimate
 	sampler: str
 	seed: int
 	num_images: int
@@ -73,7 +74,7 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	request = gen_pb.GenerateRequest(
 		prompt=prompt, model=options.get('model', ''), negative_prompt=options.get('negative_prompt', '')
 	)
-	for field in ('width', 'height', 'steps', 'seed', 'num_images', 'quality'):
+	for field in ('width', 'height', 'steps', 'seed', 'num_images', 'quality', 'clip_skip'):
 		value = options.get(field)
 		if field == 'seed' and value == RANDOM_SEED:
 			continue  # A1111's "random": left unset, the daemon draws one and reports it

@@ -86,6 +86,7 @@ class GenerateParams(BaseModel):
 	height: int | None = None
 	steps: int | None = None
 	guidance_scale: float | None = None
+	clip_skip: int | None = None  # A1111's numbering; None = the model's default, else 1
 	sampler: Sampler = Sampler.UNSPECIFIED
 	seed: int | None = None
 	num_images: int | None = None
@@ -112,6 +113,7 @@ class JobSpec(BaseModel):
 	height: int
 	steps: int
 	guidance_scale: float
+	clip_skip: int = 1  # A1111's: 1 = the last CLIP layer
 	sampler: Sampler
 	seeds: list[int]
 	output_format: ImageFormat

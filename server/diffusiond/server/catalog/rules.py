@@ -6,7 +6,7 @@ Each function returns every violation at once (empty = fine); the caller raises 
 import math
 
 from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraChanges
-from diffusiond.server.catalog.schemas import ModelChanges
+from diffusiond.server.catalog.schemas import MAX_CLIP_SKIP, ModelChanges
 from diffusiond.server.errors import FieldViolation
 from diffusiond.server.settings import LimitsSettings
 
@@ -57,7 +57,15 @@ def model_changes_violations(changes: ModelChanges, limits: LimitsSettings, pref
 					description=f'defaults.guidance_scale must be between 0 and {limits.max_guidance}, got {cfg}',
 				)
 			)
+		if (problem := clip_skip_problem(defaults.clip_skip)) is not None:
+			found.append(FieldViolation(field=f'{prefix}.defaults.clip_skip', description=f'defaults.{problem}'))
 	return found
+
+
+def clip_skip_problem(clip_skip: int | None) -> str | None:
+	if clip_skip is not None and not 1 <= clip_skip <= MAX_CLIP_SKIP:
+		return f'clip_skip is 1 (the last CLIP layer) to {MAX_CLIP_SKIP}, got {clip_skip}'
+	return None
 
 
 def weight_problem(weight: float) -> str | None:

@@ -63,12 +63,16 @@ class FileStamp(BaseModel):
 	problem: str = ''  # set when the entry cannot be read at all (a symlink loop, a name that is not UTF-8)
 
 
+MAX_CLIP_SKIP = 12  # A1111's range: 1 (the last CLIP layer) .. 12
+
+
 class ModelDefaults(BaseModel):
 	"""Values used when a request leaves them unset."""
 
 	sampler: Sampler | None = None
 	steps: int | None = None
 	guidance_scale: float | None = None
+	clip_skip: int | None = None
 
 
 class ModelRecord(BaseModel):

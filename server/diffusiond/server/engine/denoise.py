@@ -103,7 +103,10 @@ def _prompts(pipe: DiffusionPipeline, specs: list[JobSpec]) -> dict[str, torch.T
 	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
 	tokens = [job_tokens(pipe, spec) for spec in specs]
 	count = max(chunk_count(found) for found in tokens)
-	rows = [embed(pipe, found, not spec.negative_prompt, count) for spec, found in zip(specs, tokens, strict=True)]
+	skip = specs[0].clip_skip  # the same for every job of a batch
+	rows = [
+		embed(pipe, found, not spec.negative_prompt, count, skip) for spec, found in zip(specs, tokens, strict=True)
+	]
 	if len(specs) == 1:
 		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
 	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]

@@ -12,6 +12,7 @@ import torch
 from diffusers import DiffusionPipeline
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.prompting.chunks import Chunk, PromptTokens
 from diffusiond.server.prompting.lora_tags import strip_tags
 from diffusiond.server.prompting.tokens import PromptTokenizer
@@ -36,12 +37,22 @@ def _encode_chunk(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
 	"""One chunk's hidden states (`layer` from the end, 1 = last) and, for a projecting encoder, its pooled output."""
 	device = encoder.device
+	layers = int(encoder.config.num_hidden_layers)
+	if layer > layers:
+		raise FailedPreconditionError(
+			f'clip skip reaches layer {layer} from the end, but this text encoder has {layers} layers; use a smaller '
+			'clip_skip'
+		)
 	output = encoder(torch.tensor([ids], device=device), output_hidden_states=layer > 1)
 	pooled = output.text_embeds if isinstance(encoder, CLIPTextModelWithProjection) else None
 	if layer <= 1:
 		return output.last_hidden_state, pooled
 	hidden: torch.Tensor = output.hidden_states[-layer]
-	return (encoder.text_model.final_layer_norm(hidden) if norm else hidden), pooled
+	if not norm:
+		return hidden, pooled
+	model = getattr(encoder, 'text_model', encoder)  # transformers 5 flattened CLIPTextModel
+	normed: torch.Tensor = model.final_layer_norm(hidden)
+	return normed, pooled
 
 
 def _weighted(z: torch.Tensor, weights: list[float]) -> torch.Tensor:

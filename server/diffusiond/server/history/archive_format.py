@@ -39,6 +39,7 @@ class ModelEntry(BaseModel):
 	default_sampler: str | None = None  # a Sampler member name (EULER_A)
 	default_steps: int | None = None
 	default_guidance: float | None = None
+	default_clip_skip: int | None = None
 
 
 class LoraEntry(BaseModel):

@@ -66,7 +66,12 @@ def _model(entry: ModelEntry, limits: LimitsSettings, prefix: str) -> tuple[Mode
 					description=f'unknown sampler {entry.default_sampler[:50]!r}; one of {known}',
 				)
 			)
-	defaults = ModelDefaults(sampler=sampler, steps=entry.default_steps, guidance_scale=entry.default_guidance)
+	defaults = ModelDefaults(
+		sampler=sampler,
+		steps=entry.default_steps,
+		guidance_scale=entry.default_guidance,
+		clip_skip=entry.default_clip_skip,
+	)
 	changes = ModelChanges(display_name=entry.display_name, tags=clean_words(entry.tags), defaults=defaults)
 	return changes, found + model_changes_violations(changes, limits, prefix)
 

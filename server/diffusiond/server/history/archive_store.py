@@ -64,6 +64,7 @@ class ArchiveRepository:
 					default_sampler=model.defaults.sampler.name if model.defaults.sampler else None,
 					default_steps=model.defaults.steps,
 					default_guidance=model.defaults.guidance_scale,
+					default_clip_skip=model.defaults.clip_skip,
 				)
 				for model in models
 			],

@@ -104,6 +104,7 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		height=embedded.height,
 		steps=embedded.steps,
 		guidance_scale=embedded.guidance_scale,
+		clip_skip=embedded.clip_skip,
 		sampler=sampler,
 		seeds=embedded.seeds or [embedded.seed - embedded.index + i for i in range(embedded.index + 1)],
 		output_format=output_format,

@@ -18,7 +18,8 @@ def batch_key(job: Job) -> Hashable | None:
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently
-	return (job.model.id, spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, loras, chunks)
+	shape = (spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, spec.clip_skip)
+	return (job.model.id, *shape, loras, chunks)
 
 
 def partners(head: Job, queued: Iterable[Job], max_images: int) -> list[Job]:

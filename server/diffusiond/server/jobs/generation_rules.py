@@ -3,6 +3,7 @@ from outside (imported history records): each returns a problem text or None, ag
 
 import math
 
+from diffusiond.server.catalog.rules import clip_skip_problem
 from diffusiond.server.errors import FieldViolation
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import LimitsSettings
@@ -69,6 +70,7 @@ def spec_violations(spec: JobSpec, limits: LimitsSettings, prefix: str) -> list[
 	checks += prompt_checks((('prompt', spec.prompt), ('negative_prompt', spec.negative_prompt)), limits)
 	checks.append(('steps', steps_problem(spec.steps, limits)))
 	checks.append(('guidance_scale', guidance_problem(spec.guidance_scale, limits)))
+	checks.append(('clip_skip', clip_skip_problem(spec.clip_skip)))
 	checks.append(('seeds', count_problem(len(spec.seeds), limits)))
 	if any(not 0 <= seed <= MAX_SEED for seed in spec.seeds):
 		checks.append(('seeds', 'every seed is between 0 and 2^63-1'))

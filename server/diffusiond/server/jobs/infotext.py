@@ -54,6 +54,7 @@ class EmbeddedRecord(BaseModel):
 	sampler: str  # A1111's name, as Sampler values are
 	scheduler: str
 	guidance_scale: float
+	clip_skip: int = 1
 	width: int
 	height: int
 	model: EmbeddedModel
@@ -119,6 +120,8 @@ def image_metadata(
 		fields.append(('Model hash', model.sha256[:AUTOV2_LENGTH]))
 	fields.append(('Model', model.name))
 	fields += spec.task.infotext()
+	if spec.clip_skip > 1:  # A1111 writes it only when it is not the default
+		fields.append(('Clip skip', str(spec.clip_skip)))
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))
@@ -140,6 +143,7 @@ def image_metadata(
 		sampler=spec.sampler.value,
 		scheduler=scheduler,
 		guidance_scale=spec.guidance_scale,
+		clip_skip=spec.clip_skip,
 		width=spec.width,
 		height=spec.height,
 		model=EmbeddedModel(id=model.id, name=model.name, sha256=model.sha256),

@@ -7,6 +7,7 @@ field, the rule and the value received.
 import logging
 import secrets
 
+from diffusiond.server.catalog.rules import clip_skip_problem
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.jobs.generation_rules import (
@@ -41,6 +42,7 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	checks += prompt_checks((('prompt', params.prompt), ('negative_prompt', params.negative_prompt)), limits)
 	checks.append(('steps', steps_problem(params.steps, limits)))
 	checks.append(('guidance_scale', guidance_problem(params.guidance_scale, limits)))
+	checks.append(('clip_skip', clip_skip_problem(params.clip_skip)))
 	count = params.num_images
 	checks.append(('num_images', count_problem(count, limits)))
 	seed = params.seed
@@ -87,7 +89,11 @@ def usable_defaults(model: ModelInfo, limits: LimitsSettings) -> ModelDefaults:
 	by hand) is left out, logged, and ours apply instead."""
 	defaults = model.defaults
 	steps, cfg = defaults.steps, defaults.guidance_scale
-	problems = {'steps': steps_problem(steps, limits), 'guidance_scale': guidance_problem(cfg, limits)}
+	problems = {
+		'steps': steps_problem(steps, limits),
+		'guidance_scale': guidance_problem(cfg, limits),
+		'clip_skip': clip_skip_problem(defaults.clip_skip),
+	}
 	unusable = {field: problem for field, problem in problems.items() if problem is not None}
 	if not unusable:
 		return defaults
@@ -125,6 +131,7 @@ def resolve(
 		height=height,
 		steps=params.steps or defaults.steps or DEFAULT_STEPS,
 		guidance_scale=guidance if guidance is not None else DEFAULT_GUIDANCE,
+		clip_skip=params.clip_skip or defaults.clip_skip or 1,
 		sampler=sampler or Sampler.UNSPECIFIED,
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,

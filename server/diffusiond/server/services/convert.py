@@ -43,6 +43,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		height=request.height if has('height') else None,
 		steps=request.steps if has('steps') else None,
 		guidance_scale=request.guidance_scale if has('guidance_scale') else None,
+		clip_skip=request.clip_skip if has('clip_skip') else None,
 		sampler=sampler_from_pb(request.sampler),
 		seed=request.seed if has('seed') else None,
 		num_images=request.num_images if has('num_images') else None,

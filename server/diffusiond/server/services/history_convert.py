@@ -56,6 +56,7 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 		state=state_to_pb(record.state),
 		error=record.error,
 		node=record.node,
+		clip_skip=record.spec.clip_skip,
 	)
 	if record.state is not JobState.RUNNING:  # a running job has not finished: its finish time stays unset
 		message.finish_time.CopyFrom(timestamp(record.finished_at))
@@ -85,6 +86,7 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		height=spec.height,
 		steps=spec.steps,
 		guidance_scale=spec.guidance_scale,
+		clip_skip=spec.clip_skip,
 		sampler=spec.sampler,
 		seed=spec.seeds[0],
 		num_images=len(spec.seeds),

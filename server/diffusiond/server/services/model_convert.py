@@ -40,6 +40,8 @@ def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
 		message.steps = defaults.steps
 	if defaults.guidance_scale is not None:
 		message.guidance_scale = defaults.guidance_scale
+	if defaults.clip_skip is not None:
+		message.clip_skip = defaults.clip_skip
 	return message
 
 
@@ -95,6 +97,7 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 			sampler=sampler_from_pb(defaults.sampler) if defaults.sampler else None,
 			steps=defaults.steps if defaults.HasField('steps') else None,
 			guidance_scale=defaults.guidance_scale if defaults.HasField('guidance_scale') else None,
+			clip_skip=defaults.clip_skip if defaults.HasField('clip_skip') else None,
 		)
 		if 'defaults' in paths
 		else None,

@@ -27,9 +27,14 @@ ORDERS = {
 }
 
 
+def _user_fields(row: ModelRow) -> tuple[object, ...]:
+	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip)
+	return (row.display_name, list(row.tags), *defaults)
+
+
 def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 	"""Sets what `changes` sets; whether anything changed."""
-	before = (row.display_name, list(row.tags), row.default_sampler, row.default_steps, row.default_guidance)
+	before = _user_fields(row)
 	if changes.display_name is not None:
 		row.display_name = changes.display_name
 	if changes.tags is not None:
@@ -38,7 +43,8 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 		row.default_sampler = changes.defaults.sampler.name if changes.defaults.sampler else None
 		row.default_steps = changes.defaults.steps
 		row.default_guidance = changes.defaults.guidance_scale
-	return before != (row.display_name, list(row.tags), row.default_sampler, row.default_steps, row.default_guidance)
+		row.default_clip_skip = changes.defaults.clip_skip
+	return before != _user_fields(row)
 
 
 class ModelRepository(FileRepository[ModelRow, ModelRecord, Probe, ModelChanges]):

@@ -4,6 +4,7 @@ from pathlib import PurePosixPath
 
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES
 from diffusiond.server.catalog.schemas import (
+	MAX_CLIP_SKIP,
 	Architecture,
 	FileStamp,
 	ModelBase,
@@ -68,6 +69,7 @@ def record_of(row: ModelRow) -> ModelRecord:
 			sampler=read.named('default_sampler', Sampler, row.default_sampler),
 			steps=read.optional_integer('default_steps', row.default_steps, 1, 10_000),
 			guidance_scale=read.optional_number('default_guidance', row.default_guidance, 0, 1000),
+			clip_skip=read.optional_integer('default_clip_skip', row.default_clip_skip, 1, MAX_CLIP_SKIP),
 		),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),

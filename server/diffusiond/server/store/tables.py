@@ -39,6 +39,7 @@ class ModelRow(Base):
 	default_sampler: Mapped[str | None] = mapped_column(String(64), default=None)
 	default_steps: Mapped[int | None] = mapped_column(Integer, default=None)
 	default_guidance: Mapped[float | None] = mapped_column(Float, default=None)
+	default_clip_skip: Mapped[int | None] = mapped_column(Integer, default=None)
 	added_at: Mapped[datetime] = mapped_column(StoredTime)
 	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
