@@ -91,6 +91,15 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		request = gen_pb.CancelQueuedJobsRequest()
 		return list((self._generation.CancelQueuedJobs(request, timeout=self.timeout)).job_ids)
 
+	def tokenize_prompt(
+		self, prompt: str, negative_prompt: str = '', model: str = '', styles: list[str] | None = None
+	) -> gen_pb.TokenizePromptResponse:
+		"""How Generate would read the prompts (tokens per 75-token chunk, weights, LoRA tags); nothing runs."""
+		request = gen_pb.TokenizePromptRequest(
+			prompt=prompt, negative_prompt=negative_prompt, model=model, styles=styles or []
+		)
+		return self._generation.TokenizePrompt(request, timeout=self.timeout)
+
 	def list_jobs(self) -> list[gen_pb.Job]:
 		def page(token: str) -> tuple[Iterable[gen_pb.Job], str]:
 			response = self._generation.ListJobs(gen_pb.ListJobsRequest(page_token=token), timeout=self.timeout)

@@ -577,6 +577,8 @@ class StartedEvent(_message.Message):
     PROMPT_FIELD_NUMBER: _builtins.int
     NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
     STYLES_FIELD_NUMBER: _builtins.int
+    PROMPT_REPORT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_REPORT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that runs the job (its resolved name)."""
     sampler: Global___Sampler.ValueType
@@ -604,6 +606,12 @@ class StartedEvent(_message.Message):
     def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The names of the styles applied, in order."""
 
+    @_builtins.property
+    def prompt_report(self) -> Global___PromptReport:
+        """How the prompt and the negative prompt were read (as TokenizePrompt reports them)."""
+
+    @_builtins.property
+    def negative_prompt_report(self) -> Global___PromptReport: ...
     def __init__(
         self,
         *,
@@ -618,14 +626,181 @@ class StartedEvent(_message.Message):
         prompt: _builtins.str = ...,
         negative_prompt: _builtins.str = ...,
         styles: _abc.Iterable[_builtins.str] | None = ...,
+        prompt_report: Global___PromptReport | None = ...,
+        negative_prompt_report: Global___PromptReport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["negative_prompt_report", b"negative_prompt_report", "prompt_report", b"prompt_report"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "negative_prompt_report", b"negative_prompt_report", "prompt", b"prompt", "prompt_report", b"prompt_report", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StartedEvent: _TypeAlias = StartedEvent  # noqa: Y015
+
+@_typing.final
+class TokenizePromptRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
+    STYLES_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Model id, name or hash ('' = the default model): its tokenizer counts the tokens."""
+    prompt: _builtins.str
+    negative_prompt: _builtins.str
+    @_builtins.property
+    def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Style ids or names, applied first, as Generate applies them."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        prompt: _builtins.str = ...,
+        negative_prompt: _builtins.str = ...,
+        styles: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "styles", b"styles"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenizePromptRequest: _TypeAlias = TokenizePromptRequest  # noqa: Y015
+
+@_typing.final
+class TokenizePromptResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
+    UNKNOWN_LORAS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model whose tokenizer counted (its resolved name)."""
+    @_builtins.property
+    def prompt(self) -> Global___PromptReport: ...
+    @_builtins.property
+    def negative_prompt(self) -> Global___PromptReport: ...
+    @_builtins.property
+    def unknown_loras(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The names in <lora:...> tags that no LoRA has (Generate refuses them)."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        prompt: Global___PromptReport | None = ...,
+        negative_prompt: Global___PromptReport | None = ...,
+        unknown_loras: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["negative_prompt", b"negative_prompt", "prompt", b"prompt"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "unknown_loras", b"unknown_loras"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenizePromptResponse: _TypeAlias = TokenizePromptResponse  # noqa: Y015
+
+@_typing.final
+class PromptReport(_message.Message):
+    """PromptReport says how a prompt is read in the A1111 prompt language."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_COUNT_FIELD_NUMBER: _builtins.int
+    CHUNK_TOKENS_FIELD_NUMBER: _builtins.int
+    FRAGMENTS_FIELD_NUMBER: _builtins.int
+    LORAS_FIELD_NUMBER: _builtins.int
+    token_count: _builtins.int
+    """The prompt's tokens; A1111's counter shows them against the next multiple of 75."""
+    @_builtins.property
+    def chunk_tokens(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The prompt's tokens in each 75-token chunk, in order (BREAK and a comma near a chunk's end start
+        the next one early).
+        """
+
+    @_builtins.property
+    def fragments(self) -> _containers.RepeatedCompositeFieldContainer[Global___WeightedText]:
+        """The text in pieces of one attention weight each ((word:1.3), [word], ...), LoRA tags left out."""
+
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromptLora]:
+        """The <lora:name:weight> tags, in order."""
+
+    def __init__(
+        self,
+        *,
+        token_count: _builtins.int = ...,
+        chunk_tokens: _abc.Iterable[_builtins.int] | None = ...,
+        fragments: _abc.Iterable[Global___WeightedText] | None = ...,
+        loras: _abc.Iterable[Global___PromptLora] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_tokens", b"chunk_tokens", "fragments", b"fragments", "loras", b"loras", "token_count", b"token_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptReport: _TypeAlias = PromptReport  # noqa: Y015
+
+@_typing.final
+class WeightedText(_message.Message):
+    """WeightedText is a piece of a prompt and the attention weight it is encoded with."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TEXT_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    text: _builtins.str
+    weight: _builtins.float
+    def __init__(
+        self,
+        *,
+        text: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["text", b"text", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WeightedText: _TypeAlias = WeightedText  # noqa: Y015
+
+@_typing.final
+class PromptLora(_message.Message):
+    """PromptLora is one <lora:name:weight> tag of a prompt."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAG_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    LORA_ID_FIELD_NUMBER: _builtins.int
+    tag: _builtins.str
+    """The tag as written."""
+    name: _builtins.str
+    """The LoRA id, name or hash the tag gives."""
+    weight: _builtins.float
+    lora_id: _builtins.str
+    """The id of the LoRA it names; empty when none does."""
+    def __init__(
+        self,
+        *,
+        tag: _builtins.str = ...,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        lora_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lora_id", b"lora_id", "name", b"name", "tag", b"tag", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptLora: _TypeAlias = PromptLora  # noqa: Y015
 
 @_typing.final
 class ProgressEvent(_message.Message):

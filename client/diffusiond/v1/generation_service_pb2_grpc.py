@@ -70,6 +70,11 @@ class GenerationServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
                 _registered_method=True)
+        self.TokenizePrompt = channel.unary_unary(
+                '/diffusiond.v1.GenerationService/TokenizePrompt',
+                request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -131,6 +136,15 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TokenizePrompt(self, request, context):
+        """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
+        75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
+        the LoRAs those name. Cheap: for prompt editors, as you type.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +172,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.WatchJob,
                     request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.SerializeToString,
+            ),
+            'TokenizePrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.TokenizePrompt,
+                    request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +325,33 @@ class GenerationService:
             '/diffusiond.v1.GenerationService/WatchJob',
             diffusiond_dot_v1_dot_generation__service__pb2.WatchJobRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TokenizePrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.GenerationService/TokenizePrompt',
+            diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.SerializeToString,
+            diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.FromString,
             options,
             channel_credentials,
             insecure,

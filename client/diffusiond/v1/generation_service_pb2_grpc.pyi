@@ -68,6 +68,11 @@ class GenerationServiceStub:
     NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
     are then in history (HistoryService.GetGeneration with the job id).
     """
+    TokenizePrompt: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.TokenizePromptRequest, _generation_service_pb2.TokenizePromptResponse]
+    """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
+    75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
+    the LoRAs those name. Cheap: for prompt editors, as you type.
+    """
 
 @_typing.type_check_only
 class GenerationServiceAsyncStub(GenerationServiceStub):
@@ -108,6 +113,11 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     its events as Generate streams them, to the end. Leaving a watch never cancels the job.
     NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
     are then in history (HistoryService.GetGeneration with the job id).
+    """
+    TokenizePrompt: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.TokenizePromptRequest, _generation_service_pb2.TokenizePromptResponse]  # type: ignore[assignment]
+    """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
+    75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
+    the LoRAs those name. Cheap: for prompt editors, as you type.
     """
 
 class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -176,6 +186,17 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
         its events as Generate streams them, to the end. Leaving a watch never cancels the job.
         NOT_FOUND for an unknown id; FAILED_PRECONDITION (JOB_ALREADY_FINISHED) once it ended: its images
         are then in history (HistoryService.GetGeneration with the job id).
+        """
+
+    @_abc_1.abstractmethod
+    def TokenizePrompt(
+        self,
+        request: _generation_service_pb2.TokenizePromptRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generation_service_pb2.TokenizePromptResponse, _abc.Awaitable[_generation_service_pb2.TokenizePromptResponse]]:
+        """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
+        75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
+        the LoRAs those name. Cheap: for prompt editors, as you type.
         """
 
 def add_GenerationServiceServicer_to_server(servicer: GenerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from diffusiond.server.prompting.report import PromptReport
 from diffusiond.server.schemas import JobState, LoraSpec, Sampler
 
 
@@ -27,6 +28,8 @@ class StartedEvent(BaseModel):
 	width: int
 	height: int
 	steps: int
+	prompt_report: PromptReport = Field(default_factory=PromptReport)
+	negative_report: PromptReport = Field(default_factory=PromptReport)
 
 
 class ProgressEvent(BaseModel):

@@ -8,10 +8,12 @@ import asyncio
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
+from diffusiond.server.jobs.generation_rules import prompt_checks
 from diffusiond.server.jobs.prompts import expand, styled, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
 from diffusiond.server.prompting.lora_tags import strip_tags
+from diffusiond.server.prompting.report import PromptCheck, report
 from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
@@ -34,6 +36,34 @@ class Intake:
 		self._limits = limits
 		self._default_ready = default_ready  # set once the default model is known (start-up)
 		self._tokenizers = Tokenizers()  # the models' tokenizers, for the prompts' chunks
+
+	async def check(self, model_ref: str, prompt: str, negative: str, style_refs: list[str]) -> PromptCheck:
+		"""How Generate would read these prompts with this model, with no job made (TokenizePrompt)."""
+		problems = [
+			FieldViolation(field=field, description=problem)
+			for field, problem in prompt_checks((('prompt', prompt), ('negative_prompt', negative)), self._limits)
+			if problem is not None
+		]
+		if problems:
+			raise InvalidArgumentError(problems)
+		if not model_ref:
+			await self._default_ready.wait()
+		model = await self._catalog.info(await self._catalog.resolve(model_ref))
+		texts = styled(prompt, negative, await self._styles.resolve(style_refs, used=False))
+		tokens = await asyncio.to_thread(
+			self._tokenizers.tokens, model, strip_tags(texts.prompt), texts.negative_prompt
+		)
+		found = PromptCheck(
+			model=model.name,
+			prompt=report(texts.prompt, tokens.prompt if tokens else None),
+			negative=report(texts.negative_prompt, tokens.negative if tokens else None),
+		)
+		for tag in found.prompt.loras:
+			try:
+				tag.id = (await self._loras.get(tag.name, rescan=False)).id
+			except LoraNotFoundError:
+				found.unknown_loras.append(tag.name)
+		return found
 
 	async def spec(self, params: GenerateParams) -> tuple[JobSpec, ModelInfo]:
 		sources = await asyncio.to_thread(params.task.sources, self._limits.max_image_pixels)

@@ -23,6 +23,7 @@ from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.worker import Worker
+from diffusiond.server.prompting.report import PromptCheck
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
@@ -161,6 +162,10 @@ class PipelineManager:
 			await self.loras.mark_used([lora.id for lora in job.spec.loras])
 		except (DiffusiondError, SQLAlchemyError) as exc:
 			log.warning('job %s: last-used times not recorded: %s', job.id, exc)
+
+	async def check_prompt(self, model: str, prompt: str, negative: str, styles: list[str]) -> PromptCheck:
+		"""TokenizePrompt: how Generate would read the prompts, with nothing queued."""
+		return await self._intake.check(model, prompt, negative, styles)
 
 	def failed_to_load(self, job: Job, error: ModelLoadError) -> None:
 		"""A job's model would not load: it is no default candidate until its file changes or the daemon restarts."""

@@ -18,6 +18,7 @@ from diffusiond.server.jobs.engine_api import Engine, PreviewHook, RunOutput, St
 from diffusiond.server.jobs.infotext import image_metadata
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.recorder import Recorder
+from diffusiond.server.prompting.report import report
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,12 @@ class BatchRun:
 				width=spec.width,
 				height=spec.height,
 				steps=spec.steps,
+				prompt_report=report(
+					spec.prompt,
+					spec.tokens.prompt if spec.tokens else None,
+					[lora.id for lora in spec.loras if lora.in_prompt],
+				),
+				negative_report=report(spec.negative_prompt, spec.tokens.negative if spec.tokens else None),
 			)
 		)
 		self._recorder.started(job, scheduler, device)

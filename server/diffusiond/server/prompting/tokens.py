@@ -71,7 +71,7 @@ class Tokenizers:
 			if found is not None:
 				self._loaded.move_to_end(folder)
 				return found
-		if not (folder / 'vocab.json').is_file():
+		if not any((folder / name).is_file() for name in ('vocab.json', 'tokenizer.json')):
 			return None
 		made = PromptTokenizer(CLIPTokenizer.from_pretrained(str(folder), local_files_only=True))
 		with self._lock:

@@ -11,6 +11,7 @@ from diffusiond.server.events import (
 	StartedEvent,
 )
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Sampler
+from diffusiond.server.services.prompt_convert import report_to_pb
 from diffusiond.server.tasks import task_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
@@ -91,6 +92,8 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					width=event.width,
 					height=event.height,
 					steps=event.steps,
+					prompt_report=report_to_pb(event.prompt_report),
+					negative_prompt_report=report_to_pb(event.negative_report),
 				)
 			)
 		case ProgressEvent():

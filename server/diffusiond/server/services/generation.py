@@ -11,6 +11,7 @@ from diffusiond.server.listing import window
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
 from diffusiond.server.services.paging import decode_token, next_token, page_size
+from diffusiond.server.services.prompt_convert import check_to_pb
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 
@@ -80,6 +81,16 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		context: grpc.aio.ServicerContext[gen_pb.CancelQueuedJobsRequest, gen_pb.CancelQueuedJobsResponse],
 	) -> gen_pb.CancelQueuedJobsResponse:
 		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.queue.cancel_queued())
+
+	async def TokenizePrompt(
+		self,
+		request: gen_pb.TokenizePromptRequest,
+		context: grpc.aio.ServicerContext[gen_pb.TokenizePromptRequest, gen_pb.TokenizePromptResponse],
+	) -> gen_pb.TokenizePromptResponse:
+		found = await self._manager.check_prompt(
+			request.model, request.prompt, request.negative_prompt, list(request.styles)
+		)
+		return check_to_pb(found)
 
 	async def WatchJob(
 		self,

@@ -79,8 +79,8 @@ class StyleBook:
 		await self._check_name_free(fields.name, style.id)
 		return await self.repo.update(style.id, fields)
 
-	async def resolve(self, refs: list[str]) -> list[StyleRecord]:
-		"""The styles a request names, in order (each once)."""
+	async def resolve(self, refs: list[str], used: bool = True) -> list[StyleRecord]:
+		"""The styles a request names, in order (each once); `used`: they count as used now (a job, not a check)."""
 		styles: list[StyleRecord] = []
 		for ref in refs:
 			style = await self.get(ref)
@@ -89,7 +89,8 @@ class StyleBook:
 					[FieldViolation(field='styles', description=f'style {style.name!r} is named twice')]
 				)
 			styles.append(style)
-		await self.repo.touch([style.id for style in styles])
+		if used:
+			await self.repo.touch([style.id for style in styles])
 		return styles
 
 	async def import_csv(self, data: bytes, overwrite: bool) -> ImportResult:
