@@ -14,6 +14,7 @@ from bench.encoding import run_encoding
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
+from bench.prompts import run_prompts
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
 from bench.switching import run_switching
@@ -39,6 +40,7 @@ def main() -> None:
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
+		*run_prompts(),
 		*run_batching(args.steps, args.size),
 		*run_encoding(),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),
