@@ -16,7 +16,7 @@ import grpc
 
 from diffusiond.client.cli_args import build_parser, tls_from
 from diffusiond.client.cli_files import LocalFileError
-from diffusiond.client.cli_generate import generate, info, jobs
+from diffusiond.client.cli_generate import generate, info, jobs, png_info
 from diffusiond.client.cli_history import history_command
 from diffusiond.client.cli_loras import loras_command
 from diffusiond.client.cli_models import models_command
@@ -39,6 +39,7 @@ _DAEMON_GONE = ('', 'SHUTTING_DOWN')  # UNAVAILABLE reasons that are about the d
 _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'generate': generate,
 	'info': info,
+	'png-info': png_info,
 	'jobs': jobs,
 	'models': models_command,
 	'loras': loras_command,

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
 	gen.add_argument('--style', action='append', metavar='NAME', help='apply a style (repeatable, in order)')
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
+	png_info = commands.add_parser(
+		'png-info', help="read an image's generation parameters (A1111, ComfyUI, InvokeAI, ...) as a Generate request"
+	)
+	png_info.add_argument('file', type=Path, help='the image; - reads a pasted A1111 infotext from stdin')
 	jobs = commands.add_parser('jobs', help='list or cancel jobs', epilog='example: diffusionctl jobs cancel JOB_ID')
 	job_commands = jobs.add_subparsers(dest='jobs_command', required=True)
 	job_commands.add_parser('list', help='queued and running jobs')

@@ -122,6 +122,20 @@ def generate(client: Client, args: argparse.Namespace) -> int:
 	return follow.run(client.generate(args.prompt, **options))
 
 
+def png_info(client: Client, args: argparse.Namespace) -> int:
+	"""Prints the request (JSON, as grpcurl and Generate take it), the program that made the image, unknown keys."""
+	text = sys.stdin.read() if str(args.file) == '-' else ''
+	parsed = client.parse_parameters(image=b'' if text else args.file.read_bytes(), text=text)
+	if args.json:
+		print(json_format.MessageToJson(parsed))
+		return 0
+	print(f'made by {parsed.generator}')
+	print(json_format.MessageToJson(parsed.request))
+	for entry in parsed.unknown:
+		print(f'not used here: {entry}')
+	return 0
+
+
 def info(client: Client, args: argparse.Namespace) -> int:
 	system = client.system_info()
 	if args.json:

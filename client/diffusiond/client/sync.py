@@ -100,6 +100,11 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		)
 		return self._generation.TokenizePrompt(request, timeout=self.timeout)
 
+	def parse_parameters(self, image: bytes = b'', text: str = '') -> gen_pb.ParseParametersResponse:
+		"""The GenerateRequest in an image's metadata (A1111, ComfyUI, InvokeAI, ...) or a pasted A1111 infotext."""
+		request = gen_pb.ParseParametersRequest(image=image, text=text)
+		return self._generation.ParseParameters(request, timeout=self.timeout)
+
 	def list_jobs(self) -> list[gen_pb.Job]:
 		def page(token: str) -> tuple[Iterable[gen_pb.Job], str]:
 			response = self._generation.ListJobs(gen_pb.ListJobsRequest(page_token=token), timeout=self.timeout)

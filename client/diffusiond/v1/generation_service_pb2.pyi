@@ -638,6 +638,65 @@ class StartedEvent(_message.Message):
 Global___StartedEvent: _TypeAlias = StartedEvent  # noqa: Y015
 
 @_typing.final
+class ParseParametersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    image: _builtins.bytes
+    """An image (PNG, JPEG or WebP) with the parameters in its metadata; or set `text`."""
+    text: _builtins.str
+    """An A1111 infotext as its "PNG info" shows it: the prompt, "Negative prompt: ...", "Steps: ..."."""
+    def __init__(
+        self,
+        *,
+        image: _builtins.bytes = ...,
+        text: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image", b"image", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParseParametersRequest: _TypeAlias = ParseParametersRequest  # noqa: Y015
+
+@_typing.final
+class ParseParametersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_FIELD_NUMBER: _builtins.int
+    GENERATOR_FIELD_NUMBER: _builtins.int
+    UNKNOWN_FIELD_NUMBER: _builtins.int
+    generator: _builtins.str
+    """The program that wrote the parameters, e.g. "AUTOMATIC1111", "COMFYUI", "INVOKEAI"."""
+    @_builtins.property
+    def request(self) -> Global___GenerateRequest:
+        """The request that runs it here: prompts (<lora:...> tags kept), size, steps, CFG scale, seed,
+        sampler, clip skip, and the model by the name (else hash) found. An img2img image's strength is
+        set, but its init image is not in the metadata: add one, or clear `strength`.
+        """
+
+    @_builtins.property
+    def unknown(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"key: value" of each parameter found that has no GenerateRequest field."""
+
+    def __init__(
+        self,
+        *,
+        request: Global___GenerateRequest | None = ...,
+        generator: _builtins.str = ...,
+        unknown: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generator", b"generator", "request", b"request", "unknown", b"unknown"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ParseParametersResponse: _TypeAlias = ParseParametersResponse  # noqa: Y015
+
+@_typing.final
 class TokenizePromptRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

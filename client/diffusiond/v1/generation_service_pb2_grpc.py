@@ -75,6 +75,11 @@ class GenerationServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.FromString,
                 _registered_method=True)
+        self.ParseParameters = channel.unary_unary(
+                '/diffusiond.v1.GenerationService/ParseParameters',
+                request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -145,6 +150,15 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ParseParameters(self, request, context):
+        """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
+        Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
+        it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +191,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.TokenizePrompt,
                     request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.SerializeToString,
+            ),
+            'ParseParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ParseParameters,
+                    request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -352,6 +371,33 @@ class GenerationService:
             '/diffusiond.v1.GenerationService/TokenizePrompt',
             diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.TokenizePromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ParseParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.GenerationService/ParseParameters',
+            diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.SerializeToString,
+            diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.FromString,
             options,
             channel_credentials,
             insecure,

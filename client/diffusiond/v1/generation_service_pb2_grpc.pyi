@@ -73,6 +73,11 @@ class GenerationServiceStub:
     75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
     the LoRAs those name. Cheap: for prompt editors, as you type.
     """
+    ParseParameters: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.ParseParametersRequest, _generation_service_pb2.ParseParametersResponse]
+    """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
+    Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
+    it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
+    """
 
 @_typing.type_check_only
 class GenerationServiceAsyncStub(GenerationServiceStub):
@@ -118,6 +123,11 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
     75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
     the LoRAs those name. Cheap: for prompt editors, as you type.
+    """
+    ParseParameters: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.ParseParametersRequest, _generation_service_pb2.ParseParametersResponse]  # type: ignore[assignment]
+    """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
+    Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
+    it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
     """
 
 class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -197,6 +207,17 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
         """TokenizePrompt reads prompts as Generate would, without queueing anything: their tokens in
         75-token chunks (A1111's counter), their pieces of one attention weight, their <lora:...> tags and
         the LoRAs those name. Cheap: for prompt editors, as you type.
+        """
+
+    @_abc_1.abstractmethod
+    def ParseParameters(
+        self,
+        request: _generation_service_pb2.ParseParametersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_generation_service_pb2.ParseParametersResponse, _abc.Awaitable[_generation_service_pb2.ParseParametersResponse]]:
+        """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
+        Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
+        it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
         """
 
 def add_GenerationServiceServicer_to_server(servicer: GenerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -95,7 +95,8 @@ class Daemon:
 			self.gate,
 			[
 				partial(
-					generation_service_pb2_grpc.add_GenerationServiceServicer_to_server, GenerationService(self.manager)
+					generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
+					GenerationService(self.manager, settings.limits),
 				),
 				partial(lora_service_pb2_grpc.add_LoraServiceServicer_to_server, LoraService(self.loras)),
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),

@@ -10,8 +10,9 @@ from diffusiond.server.events import (
 	QueuedEvent,
 	StartedEvent,
 )
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Sampler
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec
 from diffusiond.server.services.prompt_convert import report_to_pb
+from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
 from diffusiond.server.tasks import task_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
@@ -22,16 +23,6 @@ _FORMATS = {
 	gen_pb.IMAGE_FORMAT_WEBP: ImageFormat.WEBP,
 }
 _STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
-
-
-def sampler_from_pb(value: gen_pb.Sampler.ValueType) -> Sampler:
-	"""Unknown values (from a newer client) fall back to the model's own scheduler."""
-	name = gen_pb.Sampler.Name(value) if value in gen_pb.Sampler.values() else 'SAMPLER_UNSPECIFIED'
-	return Sampler[name.removeprefix('SAMPLER_')]
-
-
-def sampler_to_pb(sampler: Sampler) -> gen_pb.Sampler.ValueType:
-	return gen_pb.Sampler.Value(f'SAMPLER_{sampler.name}')
 
 
 def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:

@@ -8,10 +8,12 @@ import grpc
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, ModelLoadError
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listing import window
+from diffusiond.server.prompting.parameters import read_parameters
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
 from diffusiond.server.services.paging import decode_token, next_token, page_size
-from diffusiond.server.services.prompt_convert import check_to_pb
+from diffusiond.server.services.prompt_convert import check_to_pb, parsed_to_pb
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 
@@ -50,8 +52,9 @@ async def stream_job(
 
 
 class GenerationService(gen_grpc.GenerationServiceServicer):
-	def __init__(self, manager: PipelineManager) -> None:
+	def __init__(self, manager: PipelineManager, limits: LimitsSettings) -> None:
 		self._manager = manager
+		self._limits = limits
 
 	async def Generate(
 		self, request: gen_pb.GenerateRequest, context: GenerateContext
@@ -91,6 +94,14 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 			request.model, request.prompt, request.negative_prompt, list(request.styles)
 		)
 		return check_to_pb(found)
+
+	async def ParseParameters(
+		self,
+		request: gen_pb.ParseParametersRequest,
+		context: grpc.aio.ServicerContext[gen_pb.ParseParametersRequest, gen_pb.ParseParametersResponse],
+	) -> gen_pb.ParseParametersResponse:
+		found = await read_parameters(request.image, request.text, self._limits.max_image_pixels)
+		return parsed_to_pb(found)
 
 	async def WatchJob(
 		self,

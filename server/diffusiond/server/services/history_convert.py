@@ -13,8 +13,9 @@ from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.jobs.generation_rules import spec_violations
 from diffusiond.server.records import GenerationRecord, HistoryChanges
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
-from diffusiond.server.services.convert import applied_to_pb, sampler_to_pb, state_to_pb
+from diffusiond.server.services.convert import applied_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
+from diffusiond.server.services.sampler_convert import sampler_to_pb
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb

@@ -14,7 +14,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelStatus,
 )
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.services.convert import sampler_from_pb, sampler_to_pb
+from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import model_service_pb2 as model_pb
 
