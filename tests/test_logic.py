@@ -16,11 +16,12 @@ from diffusiond.server.jobs.batching import partners
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
-from diffusiond.server.jobs.prompts import expand, styled, tagged_loras
+from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, JobSpec, JobState, LoraRequest, LoraSpec
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.styles.templates import apply_styles
 from diffusiond.server.tasks import Img2Img, Img2ImgRequest, InpaintRequest, Txt2Img, Txt2ImgRequest, task_request
 from tests.helpers import style_record
 
@@ -131,13 +132,13 @@ def _lora(*words: str) -> ResolvedLora:
 
 def test_prompts_take_styles_in_order_then_missing_trigger_words() -> None:
 	styles = [style_record('frame', 'a photo of {prompt}', 'blurry'), style_record('light', 'golden hour', 'dark')]
-	prompts = expand(styled('a fox', 'ugly', styles), styles, [_lora('FoxStyle', 'sks')], trigger_words=True)
+	prompts = expand(apply_styles('a fox', 'ugly', styles), styles, [_lora('FoxStyle', 'sks')], trigger_words=True)
 	assert prompts.prompt == 'a photo of a fox, golden hour, FoxStyle, sks'
 	assert prompts.negative_prompt == 'ugly, blurry, dark'
 	assert prompts.styles == ['frame', 'light']
-	assert expand(styled('SKS fox', '', []), [], [_lora('sks')], True).prompt == 'SKS fox', 'already there'
-	assert expand(styled('fox', '', []), [], [_lora('sks')], trigger_words=False).prompt == 'fox'
-	assert expand(styled('', '', []), [], [_lora('sks')], trigger_words=True).prompt == 'sks'
+	assert expand(apply_styles('SKS fox', '', []), [], [_lora('sks')], True).prompt == 'SKS fox', 'already there'
+	assert expand(apply_styles('fox', '', []), [], [_lora('sks')], trigger_words=False).prompt == 'fox'
+	assert expand(apply_styles('', '', []), [], [_lora('sks')], trigger_words=True).prompt == 'sks'
 
 
 def test_the_kind_is_decided_once_and_stray_fields_are_named() -> None:

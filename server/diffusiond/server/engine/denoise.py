@@ -7,7 +7,7 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, Dif
 from PIL import Image
 
 from diffusiond.server.engine.preview import Previewer
-from diffusiond.server.engine.prompt_embeds import chunk_count, embed, job_tokens
+from diffusiond.server.engine.prompt_embeds import embed, job_tokens
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
@@ -102,7 +102,7 @@ def _prompts(pipe: DiffusionPipeline, specs: list[JobSpec]) -> dict[str, torch.T
 	"""The prompts as embeddings (prompt_embeds.py). One job: one row, repeated per image by diffusers. A batch:
 	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
 	tokens = [job_tokens(pipe, spec) for spec in specs]
-	count = max(chunk_count(found) for found in tokens)
+	count = max(max(found.shape) for found in tokens)
 	skip = specs[0].clip_skip  # the same for every job of a batch
 	rows = [
 		embed(pipe, found, not spec.negative_prompt, count, skip) for spec, found in zip(specs, tokens, strict=True)

@@ -13,16 +13,14 @@ from diffusers import DiffusionPipeline
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
 from diffusiond.server.errors import FailedPreconditionError
-from diffusiond.server.prompting.chunks import Chunk, PromptTokens
-from diffusiond.server.prompting.lora_tags import strip_tags
+from diffusiond.server.prompting.chunks import Chunk, PromptTokens, empty_chunk
 from diffusiond.server.prompting.tokens import PromptTokenizer
 from diffusiond.server.schemas import JobSpec
 
 
 def _padded(chunks: list[Chunk], count: int, start: int, end: int) -> list[Chunk]:
 	"""`chunks` made `count` long with empty chunks (what an empty prompt encodes as)."""
-	empty = Chunk(tokens=[start, *[end] * 76], weights=[1.0] * 77, used=0)
-	return chunks + [empty] * (count - len(chunks))
+	return chunks + [empty_chunk(start, end)] * (count - len(chunks))
 
 
 def _ids(chunk: Chunk, end: int, pad: int) -> list[int]:
@@ -81,12 +79,9 @@ def _encode(
 
 def job_tokens(pipe: DiffusionPipeline, spec: JobSpec) -> PromptTokens:
 	"""The spec's chunks, or the engine's own for a spec made without them."""
-	tokenizer = PromptTokenizer(pipe.tokenizer or pipe.tokenizer_2)
-	return spec.tokens or tokenizer.tokens(strip_tags(spec.prompt), spec.negative_prompt)
-
-
-def chunk_count(tokens: PromptTokens) -> int:
-	return max(len(tokens.prompt.chunks), len(tokens.negative.chunks))
+	if spec.tokens is not None:
+		return spec.tokens
+	return PromptTokenizer(pipe.tokenizer or pipe.tokenizer_2).tokens(spec.prompt, spec.negative_prompt)
 
 
 def embed(

@@ -10,14 +10,14 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
 from diffusiond.server.jobs.generation_rules import prompt_checks
-from diffusiond.server.jobs.prompts import expand, styled, tagged_loras
+from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
-from diffusiond.server.prompting.lora_tags import strip_tags
 from diffusiond.server.prompting.report import PromptCheck, report
 from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
+from diffusiond.server.styles.templates import apply_styles
 from diffusiond.server.tasks import build
 
 
@@ -49,10 +49,8 @@ class Intake:
 		if not model_ref:
 			await self._default_ready.wait()
 		model = await self._catalog.info(await self._catalog.resolve(model_ref))
-		texts = styled(prompt, negative, await self._styles.resolve(style_refs, used=False))
-		tokens = await asyncio.to_thread(
-			self._tokenizers.tokens, model, strip_tags(texts.prompt), texts.negative_prompt
-		)
+		texts = apply_styles(prompt, negative, await self._styles.resolve(style_refs, used=False))
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, texts.prompt, texts.negative_prompt)
 		found = PromptCheck(
 			model=model.name,
 			prompt=report(texts.prompt, tokens.prompt if tokens else None),
@@ -75,14 +73,13 @@ class Intake:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
 		model = await self._catalog.loadable(params.model, unmasked_job=not params.task.inpaints())
 		styles = await self._styles.resolve(params.styles)
-		texts = styled(params.prompt, params.negative_prompt, styles)
+		texts = apply_styles(params.prompt, params.negative_prompt, styles)
 		loras = await self._loras.resolve(tagged_loras(params.loras, texts.prompt, self._limits), model)
 		prompts = expand(texts, styles, loras, params.add_trigger_words)
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
-		encoded = strip_tags(spec.prompt)  # a LoRA tag is applied, not read as text
-		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, encoded, spec.negative_prompt)
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, spec.prompt, spec.negative_prompt)
 		spec = spec.model_copy(update={'tokens': tokens})
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(

@@ -11,7 +11,7 @@ from diffusiond.server.prompting.lora_tags import find_tags
 from diffusiond.server.schemas import LoraRequest
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.schemas import StyleRecord
-from diffusiond.server.styles.templates import StyledPrompts, apply_styles
+from diffusiond.server.styles.templates import StyledPrompts
 
 
 class Prompts(BaseModel):
@@ -20,10 +20,6 @@ class Prompts(BaseModel):
 	prompt: str
 	negative_prompt: str
 	styles: list[str] = Field(default_factory=list)
-
-
-def styled(prompt: str, negative_prompt: str, styles: list[StyleRecord]) -> StyledPrompts:
-	return apply_styles(prompt, negative_prompt, styles)
 
 
 def tagged_loras(requested: list[LoraRequest], prompt: str, limits: LimitsSettings) -> list[LoraRequest]:

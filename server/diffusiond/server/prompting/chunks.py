@@ -48,6 +48,11 @@ class TokenIds(BaseModel):
 Tokenize = Callable[[list[str]], list[list[int]]]
 
 
+def empty_chunk(start: int, end: int) -> Chunk:
+	"""What an empty prompt is: the start token, then end tokens (pads a shorter conditioning)."""
+	return Chunk(tokens=[start, *[end] * (CHUNK + 1)], weights=[1.0] * (CHUNK + 2), used=0)
+
+
 class _Builder:
 	def __init__(self, ids: TokenIds) -> None:
 		self.ids = ids

@@ -12,6 +12,7 @@ from transformers import CLIPTokenizer
 from diffusiond.server.catalog.schemas import ModelFormat, ModelInfo
 from diffusiond.server.prompting.attention import parse_attention
 from diffusiond.server.prompting.chunks import Chunked, PromptTokens, TokenIds, chunk_prompt
+from diffusiond.server.prompting.lora_tags import strip_tags
 
 _CACHED = 8  # tokenizers kept (a few MiB each)
 
@@ -40,7 +41,8 @@ class PromptTokenizer:
 		return chunk_prompt(parse_attention(prompt), self.tokenize, self.ids)
 
 	def tokens(self, prompt: str, negative: str) -> PromptTokens:
-		return PromptTokens(prompt=self.chunks(prompt), negative=self.chunks(negative))
+		"""The prompts as the text encoder reads them: a `<lora:…>` tag is applied, not read as text."""
+		return PromptTokens(prompt=self.chunks(strip_tags(prompt)), negative=self.chunks(negative))
 
 
 def tokenizer_folder(model: ModelInfo) -> Path | None:
