@@ -12,7 +12,8 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from diffusiond.server.catalog.configs import BUILTIN, builtin_config_dir, is_config_dir
-from diffusiond.server.catalog.families import FAMILIES, TextEncoder
+from diffusiond.server.catalog.families import FAMILIES
+from diffusiond.server.catalog.family_layout import TextEncoder
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb

@@ -22,7 +22,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from diffusiond.server.catalog.families import FAMILIES, write_family
+from diffusiond.server.catalog.families import FAMILIES
+from diffusiond.server.catalog.family_layout import write_family
 from diffusiond.server.catalog.probe import probe_folder
 from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, ModelRecord, ModelStatus
 from diffusiond.server.catalog.tokenizer_files import TokenizerFilesError

@@ -4,20 +4,12 @@ checkpoint loads with no network and no diffusers folder beside it.
 Written from the published model configs (stable-diffusion-v1-5, stable-diffusion-inpainting,
 stable-diffusion-2-1, stable-diffusion-2-inpainting, stable-diffusion-xl-base-1.0,
 stable-diffusion-xl-1.0-inpainting-0.1, stable-diffusion-xl-refiner-1.0): what differs between families is
-stated once below; `write_family` lays a family out as a diffusers folder without weights (model_index.json,
-*/config.json, scheduler/, tokenizer/ [tokenizer_2/]), the tokenizers made offline (tokenizer_files.py).
+stated once below. family_layout.py says what a family is and lays it out as a folder.
 """
 
-import json
-from pathlib import Path
-from typing import Literal
+from diffusiond.server.catalog.family_layout import Family, Json, TextEncoder
+from diffusiond.server.catalog.tokenizer_files import END
 
-from pydantic import BaseModel
-
-from diffusiond.server.catalog.tokenizer_files import END, write_tokenizer
-from diffusiond.server.history.files import write_file
-
-Json = dict[str, object]
 BETAS: Json = {'beta_start': 0.00085, 'beta_end': 0.012, 'beta_schedule': 'scaled_linear', 'num_train_timesteps': 1000}
 SD_SCHEDULER: Json = {'set_alpha_to_one': False, 'skip_prk_steps': True, 'steps_offset': 1, 'clip_sample': False}
 VAE: Json = {
@@ -58,39 +50,6 @@ SDXL_UNET: Json = {
 }
 
 
-class TextEncoder(BaseModel):
-	folder: str  # text_encoder, text_encoder_2
-	cls: Literal['CLIPTextModel', 'CLIPTextModelWithProjection']
-	width: int
-	layers: int
-	heads: int
-	projection: int
-	act: Literal['quick_gelu', 'gelu']
-	pad_token: str  # '<|endoftext|>' (OpenAI CLIP) or '!' (OpenCLIP)
-
-	def config(self) -> Json:
-		return {
-			'architectures': [self.cls],
-			'model_type': 'clip_text_model',
-			'hidden_size': self.width,
-			'intermediate_size': self.width * 4,
-			'num_hidden_layers': self.layers,
-			'num_attention_heads': self.heads,
-			'projection_dim': self.projection,
-			'hidden_act': self.act,
-			'max_position_embeddings': 77,
-			'vocab_size': 49408,
-			'layer_norm_eps': 1e-05,
-			'attention_dropout': 0.0,
-			'dropout': 0.0,
-			'initializer_factor': 1.0,
-			'initializer_range': 0.02,
-			'bos_token_id': 0,
-			'eos_token_id': 2,
-			'pad_token_id': 1,
-		}
-
-
 CLIP_L = TextEncoder(
 	folder='text_encoder',
 	cls='CLIPTextModel',
@@ -121,29 +80,6 @@ OPENCLIP_G = TextEncoder(
 	act='gelu',
 	pad_token='!',
 )
-
-
-class Family(BaseModel):
-	pipeline: str
-	unet: Json
-	vae: Json
-	encoders: list[TextEncoder]
-	scheduler: str
-	scheduler_config: Json
-	extra: Json = {}  # model_index entries of the pipeline (SDXL's empty-prompt and aesthetic-score flags)
-
-	def model_index(self) -> Json:
-		index: Json = {
-			'_class_name': self.pipeline,
-			'unet': ['diffusers', 'UNet2DConditionModel'],
-			'vae': ['diffusers', 'AutoencoderKL'],
-			'scheduler': ['diffusers', self.scheduler],
-			**self.extra,
-		}
-		for encoder in self.encoders:
-			index[encoder.folder] = ['transformers', encoder.cls]
-			index[encoder.folder.replace('text_encoder', 'tokenizer')] = ['transformers', 'CLIPTokenizer']
-		return index
 
 
 def _sd(pipeline: str, unet: Json, sample: int, encoder: TextEncoder, scheduler: str, config: Json) -> Family:
@@ -250,18 +186,3 @@ FAMILIES: dict[str, Family] = {
 		},
 	),
 }
-
-
-def _json(path: Path, value: Json) -> None:
-	write_file(path, json.dumps(value, indent=2, sort_keys=True).encode())
-
-
-def write_family(folder: Path, family: Family) -> None:
-	"""The family as a diffusers folder without weights (blocking file writes: call through a thread)."""
-	_json(folder / 'model_index.json', family.model_index())
-	_json(folder / 'unet' / 'config.json', family.unet)
-	_json(folder / 'vae' / 'config.json', family.vae)
-	_json(folder / 'scheduler' / 'scheduler_config.json', {'_class_name': family.scheduler, **family.scheduler_config})
-	for encoder in family.encoders:
-		_json(folder / encoder.folder / 'config.json', encoder.config())
-		write_tokenizer(folder / encoder.folder.replace('text_encoder', 'tokenizer'), encoder.pad_token)
