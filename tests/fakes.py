@@ -66,6 +66,9 @@ class FakeEngine:
 	def probe_pickle(self, path: Path) -> Probe:
 		return Probe(format=ModelFormat.PICKLE, status=ModelStatus.INVALID, problem='the fake engine opens no pickles')
 
+	def pickle_shapes(self, path: Path) -> dict[str, list[int]]:
+		return {}
+
 	def build_demo(self, folder: Path) -> Path:
 		raise AssertionError('tests with the fake engine never build the demo model')
 

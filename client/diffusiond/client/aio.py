@@ -10,10 +10,12 @@ from diffusiond.client.aio_loras import AsyncLoraCalls
 from diffusiond.client.aio_styles import AsyncStyleCalls
 from diffusiond.client.connection import Connection, Tls
 from diffusiond.client.images import GeneratedImage
-from diffusiond.client.model_requests import download_request, list_request, update_request
+from diffusiond.client.model_requests import BASES, download_request, list_request, update_request
 from diffusiond.client.paging import all_pages_async
 from diffusiond.client.request import GenerateOptions, build_generate_request
 from diffusiond.client.translate import translate_errors
+from diffusiond.v1 import asset_service_pb2 as asset_pb
+from diffusiond.v1 import asset_service_pb2_grpc as asset_grpc
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
@@ -48,6 +50,7 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		self._system = sys_grpc.SystemServiceStub(self._channel)
 		self._models = model_grpc.ModelServiceStub(self._channel)
 		self._loras = lora_grpc.LoraServiceStub(self._channel)
+		self._assets = asset_grpc.AssetServiceStub(self._channel)
 		self._styles = style_grpc.StyleServiceStub(self._channel)
 		self._history = history_grpc.HistoryServiceStub(self._channel)
 
@@ -108,6 +111,16 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 			prompt=prompt, negative_prompt=negative_prompt, model=model, styles=styles or []
 		)
 		return await self._generation.TokenizePrompt(request, timeout=self.timeout)
+
+	async def list_embeddings(self, base: str = '') -> list[asset_pb.Asset]:
+		"""The embeddings folder (a prompt names one by its file name); `base`: sd1, sd2 or sdxl only."""
+		request = asset_pb.ListEmbeddingsRequest(base=BASES.get(base, model_pb.MODEL_BASE_UNSPECIFIED))
+		return list((await self._assets.ListEmbeddings(request, timeout=self.timeout)).embeddings)
+
+	async def list_vaes(self, base: str = '') -> list[asset_pb.Asset]:
+		"""The vaes folder (GenerateRequest.vae names one); `base`: sd1, sd2 or sdxl only."""
+		request = asset_pb.ListVaesRequest(base=BASES.get(base, model_pb.MODEL_BASE_UNSPECIFIED))
+		return list((await self._assets.ListVaes(request, timeout=self.timeout)).vaes)
 
 	async def parse_parameters(self, image: bytes = b'', text: str = '') -> gen_pb.ParseParametersResponse:
 		"""The GenerateRequest in an image's metadata (A1111, ComfyUI, InvokeAI, ...) or a pasted A1111 infotext."""

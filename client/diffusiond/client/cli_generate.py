@@ -35,6 +35,7 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'quality',
 		'guidance_scale',
 		'clip_skip',
+		'vae',
 		'sampler',
 		'strength',
 		'mask_blur',

@@ -34,6 +34,7 @@ class GenerateOptions(TypedDict, total=False):
 	output_format: str
 	quality: int
 	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
+	vae: str  # a VAE of the vaes folder (name, id or hash prefix); 'none' = the model's own
 	add_trigger_words: bool
 	styles: list[str]  # style ids or names, applied in order
 	preview_every: int  # a JPEG preview every N steps (0 = none)
@@ -87,6 +88,7 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 	if 'output_format' in options:
 		request.output_format = parse_format(options['output_format'])
 	request.loras.extend(parse_lora(text) for text in options.get('loras', []))
+	request.vae = options.get('vae', '')
 	request.add_trigger_words = options.get('add_trigger_words', False)
 	request.styles.extend(options.get('styles', []))
 	request.preview_every = options.get('preview_every', 0)

@@ -222,6 +222,7 @@ class GenerateRequest(_message.Message):
     MASK_BLUR_FIELD_NUMBER: _builtins.int
     MASK_CROP_PADDING_FIELD_NUMBER: _builtins.int
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
+    VAE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -301,6 +302,10 @@ class GenerateRequest(_message.Message):
     (what many anime models are made for). Unset = the model's default (UpdateModel), else 1. Applies to
     the prompt and the negative prompt; SDXL counts from its penultimate layer, as A1111 does.
     """
+    vae: _builtins.str
+    """The VAE to decode with (AssetService.ListVaes: name, id or a hash prefix). Empty = the model's default VAE
+    (UpdateModel), else the model's own; "none" = the model's own even where a default is set.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -340,10 +345,11 @@ class GenerateRequest(_message.Message):
         mask_blur: _builtins.int = ...,
         mask_crop_padding: _builtins.int | None = ...,
         clip_skip: _builtins.int | None = ...,
+        vae: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
@@ -772,6 +778,7 @@ class PromptReport(_message.Message):
     CHUNK_TOKENS_FIELD_NUMBER: _builtins.int
     FRAGMENTS_FIELD_NUMBER: _builtins.int
     LORAS_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
     token_count: _builtins.int
     """The prompt's tokens; A1111's counter shows them against the next multiple of 75."""
     @_builtins.property
@@ -788,6 +795,10 @@ class PromptReport(_message.Message):
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromptLora]:
         """The <lora:name:weight> tags, in order."""
 
+    @_builtins.property
+    def embeddings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The textual-inversion embeddings the prompt names (AssetService.ListEmbeddings), in order of first use."""
+
     def __init__(
         self,
         *,
@@ -795,10 +806,11 @@ class PromptReport(_message.Message):
         chunk_tokens: _abc.Iterable[_builtins.int] | None = ...,
         fragments: _abc.Iterable[Global___WeightedText] | None = ...,
         loras: _abc.Iterable[Global___PromptLora] | None = ...,
+        embeddings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_tokens", b"chunk_tokens", "fragments", b"fragments", "loras", b"loras", "token_count", b"token_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk_tokens", b"chunk_tokens", "embeddings", b"embeddings", "fragments", b"fragments", "loras", b"loras", "token_count", b"token_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -952,6 +964,7 @@ class CompletedEvent(_message.Message):
     TIMINGS_FIELD_NUMBER: _builtins.int
     STORAGE_FIELD_NUMBER: _builtins.int
     STORAGE_ERROR_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
     state: Global___JobState.ValueType
     """How the job ended: JOB_STATE_SUCCEEDED on this stream."""
     storage: Global___StorageState.ValueType
@@ -964,6 +977,12 @@ class CompletedEvent(_message.Message):
     def timings(self) -> Global___JobTimings:
         """Timings of the job."""
 
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What the daemon did differently from the request's plain reading, e.g. "the VAE gave NaNs in float16; the
+        images were decoded again in float32" (A1111's automatic VAE precision).
+        """
+
     def __init__(
         self,
         *,
@@ -971,10 +990,11 @@ class CompletedEvent(_message.Message):
         timings: Global___JobTimings | None = ...,
         storage: Global___StorageState.ValueType = ...,
         storage_error: _builtins.str = ...,
+        notices: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["state", b"state", "storage", b"storage", "storage_error", b"storage_error", "timings", b"timings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["notices", b"notices", "state", b"state", "storage", b"storage", "storage_error", b"storage_error", "timings", b"timings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.catalog import Catalog, Hasher
+from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.engine.factory import cache_bounds, default_engine
@@ -20,12 +21,14 @@ from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.book import History
 from diffusiond.server.history.files import write_file
 from diffusiond.server.history.recovery import recover
+from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
 from diffusiond.server.node import resolve_node_id
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
+from diffusiond.server.services.assets import AssetService
 from diffusiond.server.services.generation import GenerationService
 from diffusiond.server.services.history import HistoryService
 from diffusiond.server.services.loras import LoraService
@@ -34,11 +37,13 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
+from diffusiond.server.store.asset_repo import EmbeddingRepository, VaeRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import (
+	asset_service_pb2_grpc,
 	generation_service_pb2_grpc,
 	history_service_pb2_grpc,
 	lora_service_pb2_grpc,
@@ -82,12 +87,21 @@ class Daemon:
 			self._probe_pickle,
 		)
 		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
-		self.hasher = Hasher([self.catalog, self.loras], files_changed)
+		pickles = settings.models.allow_pickle
+		self.assets = JobAssets(
+			EmbeddingCatalog(
+				EmbeddingRepository(self.database.sessions), storage.embeddings_dir, pickles, self._pickle_shapes
+			),
+			VaeCatalog(VaeRepository(self.database.sessions), storage.vaes_dir, pickles, self._pickle_shapes),
+		)
+		self.hasher = Hasher([self.catalog, self.loras, self.assets.embeddings, self.assets.vaes], files_changed)
 		self.cache = cache_bounds(settings)
 		self.engine = engine or default_engine(settings, self.cache)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
-		self.manager = PipelineManager(settings, self.engine, self.catalog, self.loras, self.styles, self.history)
+		self.manager = PipelineManager(
+			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history
+		)
 		self.health = Health()
 		self.gate = Gate.from_settings(settings.security)
 		self.server = build_server(
@@ -99,6 +113,7 @@ class Daemon:
 					GenerationService(self.manager, settings.limits),
 				),
 				partial(lora_service_pb2_grpc.add_LoraServiceServicer_to_server, LoraService(self.loras)),
+				partial(asset_service_pb2_grpc.add_AssetServiceServicer_to_server, AssetService(self.assets)),
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
 				partial(
 					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
@@ -133,6 +148,10 @@ class Daemon:
 		"""An allowed pickle is opened on the worker, the one owner of torch (weights_only=True)."""
 		return await self.manager.call(partial(self.engine.probe_pickle, path))
 
+	async def _pickle_shapes(self, path: Path) -> dict[str, list[int]]:
+		"""An allowed pickle's tensor shapes (an embedding's or a VAE's), read on the worker with weights_only=True."""
+		return await self.manager.call(partial(self.engine.pickle_shapes, path))
+
 	async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
 		for name in _HEALTH_NAMES:
 			await self.health.set(name, status)
@@ -140,6 +159,8 @@ class Daemon:
 	async def start(self) -> None:
 		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
+		self.settings.storage.embeddings_dir.mkdir(parents=True, exist_ok=True)
+		self.settings.storage.vaes_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
 		storage = self.settings.storage
 		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
@@ -159,6 +180,8 @@ class Daemon:
 		info = None
 		try:
 			await self.loras.refresh()
+			await self.assets.embeddings.refresh()
+			await self.assets.vaes.refresh()
 			info = await self.manager.prepare_default()
 		except DiffusiondError as error:
 			log.error('no default model: %s', error.message)

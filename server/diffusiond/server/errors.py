@@ -42,6 +42,14 @@ class LoraNotFoundError(NotFoundError):
 	reason = 'LORA_NOT_FOUND'
 
 
+class EmbeddingNotFoundError(NotFoundError):
+	reason = 'EMBEDDING_NOT_FOUND'
+
+
+class VaeNotFoundError(NotFoundError):
+	reason = 'VAE_NOT_FOUND'
+
+
 class StyleNotFoundError(NotFoundError):
 	reason = 'STYLE_NOT_FOUND'
 
@@ -86,6 +94,13 @@ class LoraNotApplicableError(FailedPreconditionError):
 	"""A LoRA that cannot be used with this request: disabled, unreadable, or made for another base model."""
 
 	reason = 'LORA_INCOMPATIBLE'
+
+
+class AssetNotApplicableError(FailedPreconditionError):
+	"""An embedding or a VAE that cannot be used with this request: unreadable, a refused pickle, or made for
+	another base model."""
+
+	reason = 'ASSET_INCOMPATIBLE'
 
 
 class ModelUnsafeError(FailedPreconditionError):

@@ -69,6 +69,7 @@ class CompletedEvent(BaseModel):
 	timings: JobTimings
 	stored: bool = True  # the images are in the outputs folder and the history
 	storage_error: str = ''  # why they are not, when `stored` is False
+	notices: list[str] = Field(default_factory=list)  # what the engine did differently (a float32 re-decode)
 
 
 JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent

@@ -9,6 +9,7 @@ from diffusiond.server.gate import Gate
 from diffusiond.server.interceptors import ErrorInterceptor
 from diffusiond.server.settings import ServerSettings
 from diffusiond.v1 import (
+	asset_service_pb2,
 	generation_service_pb2,
 	history_service_pb2,
 	lora_service_pb2,
@@ -21,6 +22,7 @@ SERVICE_MODULES = (
 	generation_service_pb2,
 	model_service_pb2,
 	lora_service_pb2,
+	asset_service_pb2,
 	style_service_pb2,
 	history_service_pb2,
 	system_service_pb2,

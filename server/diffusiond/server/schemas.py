@@ -74,6 +74,20 @@ class LoraSpec(BaseModel):
 	in_prompt: bool = False  # named by a tag in the prompt, which records it; else the infotext adds a tag
 
 
+class AssetSpec(BaseModel):
+	"""A resolved embedding or VAE of a job: the file, and what the infotext and history record about it."""
+
+	model_config = ConfigDict(frozen=True)
+
+	id: str
+	name: str  # an embedding: the word the prompt names it by; a VAE: its catalog name
+	file: str  # the file's name in its folder (A1111's "VAE: name.safetensors")
+	path: Path
+	key: str  # changes when the file changes: id, size, mtime
+	sha256: str = ''  # '' until the background hasher has hashed it
+	vectors: int = 0  # an embedding's
+
+
 class GenerateParams(BaseModel):
 	"""A generation request as the client sent it; unset optionals are None."""
 
@@ -93,6 +107,7 @@ class GenerateParams(BaseModel):
 	output_format: ImageFormat = ImageFormat.PNG
 	quality: int | None = None
 	loras: list[LoraRequest] = Field(default_factory=list)
+	vae: str = ''  # '' = the model's default VAE, else its own; 'none' = its own
 	add_trigger_words: bool = False
 	styles: list[str] = Field(default_factory=list)
 	preview_every: int = 0
@@ -119,6 +134,8 @@ class JobSpec(BaseModel):
 	output_format: ImageFormat
 	quality: int
 	loras: list[LoraSpec] = Field(default_factory=list)
+	embeddings: list[AssetSpec] = Field(default_factory=list)  # those the prompts name (tokens' fixes)
+	vae: AssetSpec | None = None  # None = the model's own
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
 	task: Task  # what kind of work, with its own fields (tasks/)

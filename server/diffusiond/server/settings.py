@@ -171,6 +171,16 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'loras'
 
 	@property
+	def embeddings_dir(self) -> Path:
+		"""Textual-inversion embeddings (A1111's `embeddings/`)."""
+		return self.data_dir / 'embeddings'
+
+	@property
+	def vaes_dir(self) -> Path:
+		"""VAEs (A1111's `models/VAE`)."""
+		return self.data_dir / 'vaes'
+
+	@property
 	def scratch_dir(self) -> Path:
 		"""Uploads in progress (archive imports): hidden temporary files, removed at start-up."""
 		return self.data_dir / 'tmp'

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Generic, Protocol, TypeVar
 
+from diffusiond.server.catalog.asset_schemas import AssetProbe
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES
 from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatus, Probe
@@ -13,7 +14,7 @@ from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatu
 log = logging.getLogger(__name__)
 
 
-P = TypeVar('P', Probe, LoraProbe)
+P = TypeVar('P', Probe, LoraProbe, AssetProbe)
 
 
 def guarded(probe: Callable[[], P], path: Path, kind: type[P], fallback: ModelFormat | LoraFormat) -> P:
@@ -27,9 +28,12 @@ def guarded(probe: Callable[[], P], path: Path, kind: type[P], fallback: ModelFo
 
 
 def _name_for(stamp: FileStamp, taken: set[str]) -> str:
-	"""The path without its suffix ('sd15/dreamshaper_8'), or with it where that name is taken."""
+	"""The path without its suffix ('sd15/dreamshaper_8'), or with it where that name is taken; a diffusers
+	component file ('sdxl-vae/diffusion_pytorch_model.safetensors') is named by its folder."""
 	path = PurePosixPath(stamp.path)
 	name = stamp.path if stamp.folder else str(path.with_suffix(''))
+	if path.stem == 'diffusion_pytorch_model' and len(path.parts) > 1:  # a component saved by diffusers: its folder
+		name = str(path.parent)
 	return stamp.path if name in taken else name
 
 

@@ -73,6 +73,7 @@ class ModelDefaults(BaseModel):
 	steps: int | None = None
 	guidance_scale: float | None = None
 	clip_skip: int | None = None
+	vae: str | None = None  # a VAE's name (vaes folder); None = the model's own
 
 
 class ModelRecord(BaseModel):

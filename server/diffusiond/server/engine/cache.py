@@ -6,7 +6,7 @@ Changed by the worker thread only; read (for GetSystemInfo) from the event loop,
 import threading
 from collections import OrderedDict
 
-from diffusers import DiffusionPipeline, SchedulerMixin
+from diffusers import AutoencoderKL, DiffusionPipeline, SchedulerMixin
 from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.catalog.schemas import ModelInfo
@@ -19,6 +19,7 @@ class Entry(BaseModel):
 	info: ModelInfo
 	pipe: DiffusionPipeline
 	scheduler: SchedulerMixin  # the model's own scheduler, whatever sampler ran last
+	vae: AutoencoderKL | None = None  # the model's own VAE, whatever VAE ran last
 	bytes: int
 	adapters: AdapterState = Field(default_factory=AdapterState)  # LoRAs attached to this pipeline
 	warmed: bool = False  # torch.compile warm-up done

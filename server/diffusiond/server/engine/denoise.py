@@ -8,6 +8,7 @@ from PIL import Image
 
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.engine.prompt_embeds import embed, job_tokens
+from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
@@ -23,11 +24,12 @@ def denoise(
 	specs: list[JobSpec],
 	on_step: StepHook,
 	on_previews: list[PreviewHook | None],
+	vectors: list[dict[str, Tensors]] | None = None,
 ) -> list[Image.Image]:
 	"""Runs `specs` as one call (every image of every job, in order); `on_step` may raise to stop the call.
 
 	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
-	inpainting run one spec at a time."""
+	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name."""
 	shows: list[_Shown] = []
 	offset = 0
 	for spec, hook in zip(specs, on_previews, strict=True):
@@ -58,7 +60,7 @@ def denoise(
 		'callback_on_step_end': callback,
 	}
 	with torch.inference_mode():
-		common = {**_prompts(pipe, specs), **common}
+		common = {**_prompts(pipe, specs, vectors or [{} for _ in specs]), **common}
 		match spec.task:
 			case Txt2Img():
 				result = pipe(width=spec.width, height=spec.height, **common)
@@ -98,14 +100,17 @@ def user_step(timestep: int, timesteps: int, asked: int) -> int:
 	return max(0, min(asked, round(timestep * asked / timesteps)))
 
 
-def _prompts(pipe: DiffusionPipeline, specs: list[JobSpec]) -> dict[str, torch.Tensor | int]:
+def _prompts(
+	pipe: DiffusionPipeline, specs: list[JobSpec], vectors: list[dict[str, Tensors]]
+) -> dict[str, torch.Tensor | int]:
 	"""The prompts as embeddings (prompt_embeds.py). One job: one row, repeated per image by diffusers. A batch:
 	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
 	tokens = [job_tokens(pipe, spec) for spec in specs]
 	count = max(max(found.shape) for found in tokens)
 	skip = specs[0].clip_skip  # the same for every job of a batch
 	rows = [
-		embed(pipe, found, not spec.negative_prompt, count, skip) for spec, found in zip(specs, tokens, strict=True)
+		embed(pipe, found, not spec.negative_prompt, count, skip, spec_vectors)
+		for spec, found, spec_vectors in zip(specs, tokens, vectors, strict=True)
 	]
 	if len(specs) == 1:
 		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}

@@ -18,13 +18,16 @@ from diffusiond.server.engine.cache import Entry, PipelineCache, cache_key
 from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.server.engine.denoise import denoise, warm_up
 from diffusiond.server.engine.device import device_stats, release_memory
+from diffusiond.server.engine.embeddings import EmbeddingVectors
 from diffusiond.server.engine.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.engine.options import apply_options
 from diffusiond.server.engine.pickles import probe_pickle
 from diffusiond.server.engine.preview import Previewers
 from diffusiond.server.engine.schedulers import make_scheduler
+from diffusiond.server.engine.tensor_files import pickle_shapes
 from diffusiond.server.engine.threads import set_threads
+from diffusiond.server.engine.vaes import VaeSwitch, upcast_on_nan
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StepHook
 from diffusiond.server.schemas import JobSpec
@@ -64,6 +67,8 @@ class DiffusersEngine:
 		self._lora_settings = loras or LoraSettings()
 		self._lora_files = LoraFiles(self._lora_settings.cache_max_bytes)
 		self._active: Entry | None = None
+		self._vectors = EmbeddingVectors(allow_pickle)
+		self._vaes = VaeSwitch(allow_pickle)
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
 		set_threads(self._options.cpu_threads)
 		quiet_libraries()
@@ -77,7 +82,12 @@ class DiffusersEngine:
 			pipe = load_pipeline(model, self.dtype, self.allow_pickle)
 			self_placed = apply_options(pipe, self._options, self.device)
 			entry = Entry(
-				info=model, pipe=pipe, scheduler=pipe.scheduler, bytes=pipeline_bytes(pipe), self_placed=self_placed
+				info=model,
+				pipe=pipe,
+				scheduler=pipe.scheduler,
+				vae=getattr(pipe, 'vae', None),
+				bytes=pipeline_bytes(pipe),
+				self_placed=self_placed,
 			)
 			evicted = self._cache.put(entry)
 			if evicted:
@@ -117,6 +127,7 @@ class DiffusersEngine:
 		log.info('unloading model %s (%d MiB)', entry.info.name, entry.bytes >> 20)
 		if entry is self._active:
 			self._active = None
+		self._vaes.forget(model_id)
 		del entry
 		release_memory(self.device)
 		return True
@@ -146,6 +157,8 @@ class DiffusersEngine:
 		current.pipe.scheduler = make_scheduler(spec.sampler, current.scheduler)
 		limit = self._lora_settings.max_adapters
 		apply_loras(current.pipe, current.adapters, spec.loras, self._lora_files, limit)
+		if current.vae is not None:
+			self._vaes.use(current.pipe, current.vae, cache_key(current.info), spec.vae)
 		return type(current.pipe.scheduler).__name__
 
 	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
@@ -154,8 +167,11 @@ class DiffusersEngine:
 		spec = specs[0]
 		current = self._current(spec)
 		previewer = partial(self._previewers.get, current.info.base)
+		vectors = [{item.name: self._vectors.of(item) for item in job.embeddings} for job in specs]
+		notices: list[str] = []
 		try:
-			images = denoise(current.pipe, previewer, specs, on_step, on_previews)
+			with upcast_on_nan(current.pipe.vae, notices):
+				images = denoise(current.pipe, previewer, specs, on_step, on_previews, vectors)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)
@@ -164,13 +180,16 @@ class DiffusersEngine:
 				'try fewer images or a smaller size'
 				+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
 			) from exc
-		return RunOutput(images=images)
+		return RunOutput(images=images, notices=notices)
 
 	def stats(self) -> DeviceStats:
 		return device_stats(self.device, self.dtype)
 
 	def probe_pickle(self, path: Path) -> Probe:
 		return probe_pickle(path)
+
+	def pickle_shapes(self, path: Path) -> dict[str, list[int]]:
+		return pickle_shapes(path)
 
 	def build_demo(self, folder: Path) -> Path:
 		return build_demo_model(folder)

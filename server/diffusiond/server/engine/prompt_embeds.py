@@ -5,17 +5,30 @@ For a prompt of one chunk without weights this is exactly what diffusers' own `e
 token ids, the same encoder call; a weight of 1 and a mean ratio of 1 change no bit), so plain prompts keep the
 pixels of a direct diffusers call. SD2 and SDXL's second encoder pad after the end token with their own pad
 token; SDXL concatenates the penultimate layers of both encoders and takes the pooled embedding of the first
-chunk. `clip_skip` counts as A1111 does: 1 = the last layer.
+chunk. `clip_skip` counts as A1111 does: 1 = the last layer. Textual-inversion vectors take the places the
+chunks' fixes say (engine/embeddings.py).
 """
 
 import torch
 from diffusers import DiffusionPipeline
+from pydantic import BaseModel, ConfigDict
 from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
+from diffusiond.server.engine.embeddings import Placed, placed, vectors_in
+from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.prompting.chunks import Chunk, PromptTokens, empty_chunk
 from diffusiond.server.prompting.tokens import PromptTokenizer
 from diffusiond.server.schemas import JobSpec
+
+
+class Vectors(BaseModel):
+	"""The embeddings' vectors by name, and which encoder's part of them is wanted."""
+
+	model_config = ConfigDict(arbitrary_types_allowed=True)
+
+	by_name: dict[str, Tensors]
+	part: str
 
 
 def _padded(chunks: list[Chunk], count: int, start: int, end: int) -> list[Chunk]:
@@ -31,7 +44,7 @@ def _ids(chunk: Chunk, end: int, pad: int) -> list[int]:
 
 
 def _encode_chunk(
-	encoder: CLIPTextModel | CLIPTextModelWithProjection, ids: list[int], layer: int, norm: bool
+	encoder: CLIPTextModel | CLIPTextModelWithProjection, ids: list[int], layer: int, norm: bool, fixes: Placed
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
 	"""One chunk's hidden states (`layer` from the end, 1 = last) and, for a projecting encoder, its pooled output."""
 	device = encoder.device
@@ -41,7 +54,8 @@ def _encode_chunk(
 			f'clip skip reaches layer {layer} from the end, but this text encoder has {layers} layers; use a smaller '
 			'clip_skip'
 		)
-	output = encoder(torch.tensor([ids], device=device), output_hidden_states=layer > 1)
+	with vectors_in(encoder, fixes):
+		output = encoder(torch.tensor([ids], device=device), output_hidden_states=layer > 1)
 	pooled = output.text_embeds if isinstance(encoder, CLIPTextModelWithProjection) else None
 	if layer <= 1:
 		return output.last_hidden_state, pooled
@@ -68,10 +82,12 @@ def _encode(
 	pad: int,
 	layer: int,
 	norm: bool,
+	vectors: Vectors,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
 	parts, pooled = [], None
 	for index, chunk in enumerate(chunks):
-		z, chunk_pooled = _encode_chunk(encoder, _ids(chunk, end, pad), layer, norm)
+		fixes = placed(chunk.fixes, vectors.by_name, vectors.part)
+		z, chunk_pooled = _encode_chunk(encoder, _ids(chunk, end, pad), layer, norm, fixes)
 		parts.append(_weighted(z, chunk.weights))
 		pooled = chunk_pooled if index == 0 else pooled
 	return torch.cat(parts, dim=1), pooled
@@ -85,9 +101,15 @@ def job_tokens(pipe: DiffusionPipeline, spec: JobSpec) -> PromptTokens:
 
 
 def embed(
-	pipe: DiffusionPipeline, tokens: PromptTokens, negative_empty: bool, count: int, clip_skip: int = 1
+	pipe: DiffusionPipeline,
+	tokens: PromptTokens,
+	negative_empty: bool,
+	count: int,
+	clip_skip: int = 1,
+	embeddings: dict[str, Tensors] | None = None,
 ) -> dict[str, torch.Tensor]:
-	"""The keyword arguments that give `pipe` one job's prompts as embeddings, `count` chunks long."""
+	"""The keyword arguments that give `pipe` one job's prompts as embeddings, `count` chunks long.
+	`embeddings`: the vectors of the textual-inversion embeddings the chunks' fixes name."""
 	sdxl = getattr(pipe, 'text_encoder_2', None) is not None
 	layer, norm = (clip_skip + 1, False) if sdxl else (clip_skip, True)
 	found: dict[str, list[torch.Tensor]] = {'prompt': [], 'negative': []}
@@ -97,8 +119,10 @@ def embed(
 		if encoder is None or tokenizer is None:
 			continue
 		start, end, pad = tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id
+		vectors = Vectors(by_name=embeddings or {}, part=('clip_g' if name else 'clip_l') if sdxl else '')
 		for side, chunked in (('prompt', tokens.prompt), ('negative', tokens.negative)):
-			z, side_pooled = _encode(encoder, _padded(chunked.chunks, count, start, end), end, pad, layer, norm)
+			chunks = _padded(chunked.chunks, count, start, end)
+			z, side_pooled = _encode(encoder, chunks, end, pad, layer, norm, vectors)
 			found[side].append(z)
 			if side_pooled is not None:
 				pooled[side] = side_pooled

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.catalog.schemas import ModelInfo, Probe
 from diffusiond.server.schemas import JobSpec
@@ -23,6 +23,7 @@ class RunOutput(BaseModel):
 	model_config = ConfigDict(arbitrary_types_allowed=True)
 
 	images: list[Image.Image]
+	notices: list[str] = Field(default_factory=list)  # what the engine did differently (a float32 re-decode)
 
 
 class CachedModel(BaseModel):
@@ -57,4 +58,5 @@ class Engine(Protocol):
 	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput: ...
 	def stats(self) -> DeviceStats: ...
 	def probe_pickle(self, path: Path) -> Probe: ...
+	def pickle_shapes(self, path: Path) -> dict[str, list[int]]: ...
 	def build_demo(self, folder: Path) -> Path: ...

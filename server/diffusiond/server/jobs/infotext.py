@@ -10,6 +10,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from diffusiond.server import __version__
+from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LENGTH
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
 from diffusiond.server.prompting.lora_tags import tag_for
 from diffusiond.server.schemas import JobSpec, Sampler
@@ -119,6 +120,8 @@ def image_metadata(
 	if model.sha256:
 		fields.append(('Model hash', model.sha256[:AUTOV2_LENGTH]))
 	fields.append(('Model', model.name))
+	if spec.vae is not None:
+		fields += [('VAE hash', spec.vae.sha256[:VAE_HASH_LENGTH]), ('VAE', spec.vae.file)]
 	fields += spec.task.infotext()
 	if spec.clip_skip > 1:  # A1111 writes it only when it is not the default
 		fields.append(('Clip skip', str(spec.clip_skip)))
@@ -126,6 +129,11 @@ def image_metadata(
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))
 		)
+	if spec.embeddings:
+		hashes = [
+			(item.name.replace(':', '').replace(',', ''), item.sha256[:TI_HASH_LENGTH]) for item in spec.embeddings
+		]
+		fields.append(('TI hashes', ', '.join(f'{name}: {short}' for name, short in hashes if short)))
 	if spec.styles:
 		fields.append(('Styles array', json.dumps(spec.styles, ensure_ascii=False)))
 	fields.append(('Version', f'diffusiond {__version__}'))

@@ -1,7 +1,7 @@
 """Intake: a Generate request turned into the job spec the worker runs, or refused with the reason.
 
-Decodes the init image and mask (off the loop), validates every field, resolves the model, LoRAs and
-styles, applies styles and trigger words, fills in every default, and sizes the sources to the job.
+Decodes the init image and mask (off the loop), validates every field, resolves the model, LoRAs, styles,
+embeddings and VAE, applies styles and trigger words, fills in every default, and sizes the sources to the job.
 """
 
 import asyncio
@@ -9,6 +9,7 @@ import asyncio
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
+from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.generation_rules import prompt_checks
 from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
@@ -26,12 +27,14 @@ class Intake:
 		self,
 		catalog: Catalog,
 		loras: LoraCatalog,
+		assets: JobAssets,
 		styles: StyleBook,
 		limits: LimitsSettings,
 		default_ready: asyncio.Event,
 	) -> None:
 		self._catalog = catalog
 		self._loras = loras
+		self._assets = assets
 		self._styles = styles
 		self._limits = limits
 		self._default_ready = default_ready  # set once the default model is known (start-up)
@@ -50,7 +53,8 @@ class Intake:
 			await self._default_ready.wait()
 		model = await self._catalog.info(await self._catalog.resolve(model_ref))
 		texts = apply_styles(prompt, negative, await self._styles.resolve(style_refs, used=False))
-		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, texts.prompt, texts.negative_prompt)
+		names = (await self._assets.vocabulary()).names
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, texts.prompt, texts.negative_prompt, names)
 		found = PromptCheck(
 			model=model.name,
 			prompt=report(texts.prompt, tokens.prompt if tokens else None),
@@ -79,8 +83,12 @@ class Intake:
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
-		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, spec.prompt, spec.negative_prompt)
-		spec = spec.model_copy(update={'tokens': tokens})
+		vocabulary = await self._assets.vocabulary()
+		prompts_of = (model, spec.prompt, spec.negative_prompt, vocabulary.names)
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, *prompts_of)
+		embeddings = self._assets.embedding_specs(tokens, vocabulary, model)
+		vae = await self._assets.vae(params.vae, model)
+		spec = spec.model_copy(update={'tokens': tokens, 'embeddings': embeddings, 'vae': vae})
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
 				[

@@ -23,6 +23,7 @@ class Job:
 		self.submitted = time.monotonic()
 		self.state = JobState.QUEUED
 		self.step = 0
+		self.notices: list[str] = []  # what the engine did differently, for `completed`
 		self.cancel_requested = threading.Event()
 		self.ended = threading.Event()  # set by the worker once the job's final event is out
 		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')

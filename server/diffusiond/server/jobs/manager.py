@@ -15,6 +15,7 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
+from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
@@ -49,6 +50,7 @@ class PipelineManager:
 		engine: Engine,
 		catalog: Catalog,
 		loras: LoraCatalog,
+		assets: JobAssets,
 		styles: StyleBook,
 		history: HistoryRepository | None = None,
 	) -> None:
@@ -57,6 +59,7 @@ class PipelineManager:
 		self._engine = engine
 		self.catalog = catalog
 		self.loras = loras
+		self.assets = assets
 		self.styles = styles
 		self.node = ''  # this daemon's node id, from start()
 		self._estimator = Estimator()
@@ -67,7 +70,7 @@ class PipelineManager:
 		self._recorder: Recorder | None = None
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
-		self._intake = Intake(catalog, loras, styles, settings.limits, self._default_prepared)
+		self._intake = Intake(catalog, loras, assets, styles, settings.limits, self._default_prepared)
 		self.default_model = ''
 
 	async def start(self, node: str = '') -> None:
@@ -160,6 +163,8 @@ class PipelineManager:
 		try:
 			await self.catalog.mark_used([job.model.id])
 			await self.loras.mark_used([lora.id for lora in job.spec.loras])
+			await self.assets.embeddings.mark_used([embedding.id for embedding in job.spec.embeddings])
+			await self.assets.vaes.mark_used([job.spec.vae.id] if job.spec.vae is not None else [])
 		except (DiffusiondError, SQLAlchemyError) as exc:
 			log.warning('job %s: last-used times not recorded: %s', job.id, exc)
 

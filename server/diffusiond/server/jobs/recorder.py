@@ -124,7 +124,11 @@ class Recorder:
 		storage = await self._save(job, images, timings)
 		job.channel.put(
 			CompletedEvent(
-				state=JobState.SUCCEEDED, timings=timings, stored=storage.stored, storage_error=storage.error
+				state=JobState.SUCCEEDED,
+				timings=timings,
+				stored=storage.stored,
+				storage_error=storage.error,
+				notices=job.notices,
 			)
 		)
 

@@ -4,6 +4,7 @@ program's metadata layout, and mapped onto ours. What has no field here is liste
 
 import asyncio
 import math
+from pathlib import PurePosixPath
 
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -36,6 +37,7 @@ COMFY_SAMPLERS = {
 	('uni_pc', 'normal'): Sampler.UNIPC,
 	('deis', 'normal'): Sampler.DEIS,
 }
+VAE_SUFFIXES = ('.safetensors', '.pt', '.ckpt', '.bin')
 _USED = {'steps', 'cfg_scale', 'seed', 'scheduler', 'size', 'clip_skip', 'denoising_strength', 'denoise'}
 
 
@@ -51,6 +53,7 @@ class ParsedParameters(BaseModel):
 	height: int | None = None
 	model: str = ''  # the checkpoint's name as written, else its hash
 	clip_skip: int | None = None
+	vae: str = ''  # the VAE's name (A1111 writes the file name: its suffix is dropped), else its hash
 	strength: float | None = None  # img2img's denoising strength (the init image is not in the metadata)
 	unknown: list[str] = Field(default_factory=list)  # 'key: value' of what has no field here
 
@@ -108,6 +111,9 @@ def from_prompt_info(info: PromptInfo) -> ParsedParameters:
 		if sampler.model is not None:
 			parsed.model = sampler.model.name or sampler.model.hash or ''
 	parsed.clip_skip = _integer(metadata.pop('Clip skip', None))
+	vae, vae_hash = str(metadata.pop('VAE', '')), str(metadata.pop('VAE hash', ''))
+	parsed.vae = PurePosixPath(vae).stem if vae.lower().endswith(VAE_SUFFIXES) else vae or vae_hash
+	metadata.pop('TI hashes', None)  # the prompt names its embeddings; the hashes only confirm them
 	strength = _number(metadata.pop('Denoising strength', params.get('denoise')))
 	parsed.strength = strength if strength is not None and strength < 1 else None
 	parsed.unknown += [f'{key}: {value}' for key, value in params.items() if key not in _USED]

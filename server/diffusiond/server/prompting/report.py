@@ -25,6 +25,7 @@ class PromptReport(BaseModel):
 	chunk_tokens: list[int] = Field(default_factory=list)  # the prompt's tokens in each 75-token chunk
 	fragments: list[WeightedText] = Field(default_factory=list)
 	loras: list[TaggedLora] = Field(default_factory=list)
+	embeddings: list[str] = Field(default_factory=list)  # the embeddings it names, in order of first use
 
 
 class PromptCheck(BaseModel):
@@ -52,4 +53,5 @@ def report(prompt: str, chunked: Chunked | None, tagged_ids: list[str] | None = 
 	if chunked is not None:
 		found.token_count = chunked.token_count
 		found.chunk_tokens = [chunk.used for chunk in chunked.chunks]
+		found.embeddings = list(dict.fromkeys(fix.embedding for chunk in chunked.chunks for fix in chunk.fixes))
 	return found

@@ -13,8 +13,10 @@ from diffusiond.server.catalog.schemas import ModelFormat, ModelInfo
 from diffusiond.server.prompting.attention import parse_attention
 from diffusiond.server.prompting.chunks import Chunked, PromptTokens, TokenIds, chunk_prompt
 from diffusiond.server.prompting.lora_tags import strip_tags
+from diffusiond.server.prompting.words import Word, Words
 
 _CACHED = 8  # tokenizers kept (a few MiB each)
+Names = tuple[tuple[str, int], ...]  # embeddings a prompt may name: (name, vectors)
 
 
 def clip_clean(text: str) -> str:
@@ -26,6 +28,8 @@ def clip_clean(text: str) -> str:
 class PromptTokenizer:
 	def __init__(self, tokenizer: CLIPTokenizer) -> None:
 		self._tokenizer = tokenizer
+		self._lock = threading.Lock()
+		self._words: tuple[Names, Words] | None = None
 		vocab = tokenizer.get_vocab()
 		self.ids = TokenIds(start=tokenizer.bos_token_id, end=tokenizer.eos_token_id, comma=vocab.get(',</w>'))
 
@@ -37,12 +41,29 @@ class PromptTokenizer:
 		ids: list[list[int]] = self._tokenizer(cleaned, add_special_tokens=False, truncation=False).input_ids
 		return ids
 
-	def chunks(self, prompt: str) -> Chunked:
-		return chunk_prompt(parse_attention(prompt), self.tokenize, self.ids)
+	def words(self, names: Names) -> Words:
+		"""The embeddings `names` (name, vectors) as tokens; the last set is kept (a catalog changes seldom)."""
+		with self._lock:
+			if self._words is not None and self._words[0] == names:
+				return self._words[1]
+		made = Words.of(
+			[
+				Word(ids=ids, name=name, vectors=vectors)
+				for (name, vectors), ids in zip(names, self.tokenize([name for name, _ in names]), strict=True)
+			]
+		)
+		with self._lock:
+			self._words = (names, made)
+		return made
 
-	def tokens(self, prompt: str, negative: str) -> PromptTokens:
-		"""The prompts as the text encoder reads them: a `<lora:…>` tag is applied, not read as text."""
-		return PromptTokens(prompt=self.chunks(strip_tags(prompt)), negative=self.chunks(negative))
+	def chunks(self, prompt: str, words: Words | None = None) -> Chunked:
+		return chunk_prompt(parse_attention(prompt), self.tokenize, self.ids, words)
+
+	def tokens(self, prompt: str, negative: str, names: Names = ()) -> PromptTokens:
+		"""The prompts as the text encoder reads them: a `<lora:…>` tag is applied, not read as text; the
+		embeddings of `names` take their places."""
+		words = self.words(names) if names else None
+		return PromptTokens(prompt=self.chunks(strip_tags(prompt), words), negative=self.chunks(negative, words))
 
 
 def tokenizer_folder(model: ModelInfo) -> Path | None:
@@ -60,11 +81,11 @@ class Tokenizers:
 		self._lock = threading.Lock()
 		self._loaded: OrderedDict[Path, PromptTokenizer] = OrderedDict()
 
-	def tokens(self, model: ModelInfo, prompt: str, negative: str) -> PromptTokens | None:
+	def tokens(self, model: ModelInfo, prompt: str, negative: str, names: Names = ()) -> PromptTokens | None:
 		"""The prompts in chunks with the model's tokenizer; None where its files are not to be found."""
 		folder = tokenizer_folder(model)
 		tokenizer = self.get(folder) if folder is not None else None
-		return tokenizer.tokens(prompt, negative) if tokenizer is not None else None
+		return tokenizer.tokens(prompt, negative, names) if tokenizer is not None else None
 
 	def get(self, folder: Path) -> PromptTokenizer | None:
 		"""The tokenizer in `folder`, or None where there is none (a model without tokenizer files)."""

@@ -45,6 +45,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 			LoraRequest(ref=lora.lora, weight=lora.weight if lora.HasField('weight') else None)
 			for lora in request.loras
 		],
+		vae=request.vae,
 		add_trigger_words=request.add_trigger_words,
 		styles=list(request.styles),
 		preview_every=request.preview_every,
@@ -120,6 +121,7 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					state=state_to_pb(event.state),
 					storage=gen_pb.STORAGE_STATE_STORED if event.stored else gen_pb.STORAGE_STATE_NOT_STORED,
 					storage_error=event.storage_error,
+					notices=event.notices,
 					timings=gen_pb.JobTimings(
 						queued_seconds=timings.queued_s,
 						load_seconds=timings.load_s,

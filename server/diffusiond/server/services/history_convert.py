@@ -94,6 +94,7 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		output_format=spec.output_format,
 		quality=None if spec.output_format is ImageFormat.PNG else spec.quality,
 		loras=[LoraRequest(ref=lora.id, weight=lora.weight) for lora in spec.loras if not lora.in_prompt],
+		vae=spec.vae.id if spec.vae is not None else 'none',
 	)
 
 

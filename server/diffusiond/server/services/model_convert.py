@@ -42,6 +42,8 @@ def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
 		message.guidance_scale = defaults.guidance_scale
 	if defaults.clip_skip is not None:
 		message.clip_skip = defaults.clip_skip
+	if defaults.vae is not None:
+		message.vae = defaults.vae
 	return message
 
 
@@ -98,6 +100,7 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 			steps=defaults.steps if defaults.HasField('steps') else None,
 			guidance_scale=defaults.guidance_scale if defaults.HasField('guidance_scale') else None,
 			clip_skip=defaults.clip_skip if defaults.HasField('clip_skip') else None,
+			vae=defaults.vae or None,
 		)
 		if 'defaults' in paths
 		else None,

@@ -16,6 +16,7 @@ def report_to_pb(found: PromptReport) -> gen_pb.PromptReport:
 		loras=[
 			gen_pb.PromptLora(tag=lora.tag, name=lora.name, weight=lora.weight, lora_id=lora.id) for lora in found.loras
 		],
+		embeddings=found.embeddings,
 	)
 
 
@@ -29,7 +30,9 @@ def check_to_pb(found: PromptCheck) -> gen_pb.TokenizePromptResponse:
 
 
 def parsed_to_pb(found: ParsedParameters) -> gen_pb.ParseParametersResponse:
-	request = gen_pb.GenerateRequest(prompt=found.prompt, negative_prompt=found.negative_prompt, model=found.model)
+	request = gen_pb.GenerateRequest(
+		prompt=found.prompt, negative_prompt=found.negative_prompt, model=found.model, vae=found.vae
+	)
 	for field in ('width', 'height', 'steps', 'clip_skip'):
 		value = getattr(found, field)
 		if isinstance(value, int) and 0 < value < 2**32:

@@ -1,4 +1,4 @@
-"""What the models and loras tables share: rows of files in a folder, found by id, name or hash, rescanned in one
+"""What the catalog tables (models, loras, embeddings, vaes) share: rows of files in a folder, found by id, name or hash, rescanned in one
 transaction, hidden when unregistered with their files kept. model_repo.py and lora_repo.py say the rest."""
 
 from collections.abc import Callable
@@ -9,15 +9,16 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from diffusiond.server.catalog.asset_schemas import AssetProbe
 from diffusiond.server.catalog.files import FileHashes
 from diffusiond.server.catalog.lora_probe import LoraProbe
 from diffusiond.server.catalog.schemas import FileStamp, Probe
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.store.tables import LoraRow, ModelRow
+from diffusiond.server.store.tables import EmbeddingRow, LoraRow, ModelRow, VaeRow
 
-RowT = TypeVar('RowT', ModelRow, LoraRow)
+RowT = TypeVar('RowT', ModelRow, LoraRow, EmbeddingRow, VaeRow)
 RecordT = TypeVar('RecordT')
-ProbeT = TypeVar('ProbeT', Probe, LoraProbe)
+ProbeT = TypeVar('ProbeT', Probe, LoraProbe, AssetProbe)
 ChangesT = TypeVar('ChangesT', bound=BaseModel)
 
 

@@ -28,7 +28,7 @@ ORDERS = {
 
 
 def _user_fields(row: ModelRow) -> tuple[object, ...]:
-	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip)
+	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip, row.default_vae)
 	return (row.display_name, list(row.tags), *defaults)
 
 
@@ -44,6 +44,7 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 		row.default_steps = changes.defaults.steps
 		row.default_guidance = changes.defaults.guidance_scale
 		row.default_clip_skip = changes.defaults.clip_skip
+		row.default_vae = changes.defaults.vae
 	return before != _user_fields(row)
 
 

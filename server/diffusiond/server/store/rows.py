@@ -70,6 +70,7 @@ def record_of(row: ModelRow) -> ModelRecord:
 			steps=read.optional_integer('default_steps', row.default_steps, 1, 10_000),
 			guidance_scale=read.optional_number('default_guidance', row.default_guidance, 0, 1000),
 			clip_skip=read.optional_integer('default_clip_skip', row.default_clip_skip, 1, MAX_CLIP_SKIP),
+			vae=None if row.default_vae is None else read.text('default_vae', row.default_vae) or None,
 		),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),

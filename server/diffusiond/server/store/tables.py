@@ -40,6 +40,7 @@ class ModelRow(Base):
 	default_steps: Mapped[int | None] = mapped_column(Integer, default=None)
 	default_guidance: Mapped[float | None] = mapped_column(Float, default=None)
 	default_clip_skip: Mapped[int | None] = mapped_column(Integer, default=None)
+	default_vae: Mapped[str | None] = mapped_column(String(512), default=None)  # a VAE's name; None = its own
 	added_at: Mapped[datetime] = mapped_column(StoredTime)
 	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
@@ -78,6 +79,37 @@ class LoraRow(Base):
 	hidden: Mapped[bool] = mapped_column(default=False)
 	added_at: Mapped[datetime] = mapped_column(StoredTime)
 	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
+
+
+class AssetColumns:
+	"""The columns of the embeddings and the vaes tables: one file each, probed from its shapes."""
+
+	id: Mapped[str] = mapped_column(String(32), primary_key=True)
+	name: Mapped[str] = mapped_column(String(512), unique=True, index=True)
+	path: Mapped[str] = mapped_column(Text, unique=True)  # relative to its folder
+	status: Mapped[str] = mapped_column(String(32))
+	problem: Mapped[str] = mapped_column(Text, default='')
+	layout: Mapped[str] = mapped_column(String(32), default='unknown')
+	base: Mapped[str] = mapped_column(String(32), index=True)
+	pickle: Mapped[bool] = mapped_column(default=False)
+	width: Mapped[int] = mapped_column(Integer, default=0)
+	vectors: Mapped[int] = mapped_column(Integer, default=0)
+	size_bytes: Mapped[int] = mapped_column(BigInteger)
+	mtime_ns: Mapped[int] = mapped_column(BigInteger)
+	sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+	hashed_size: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	hashed_mtime_ns: Mapped[int | None] = mapped_column(BigInteger, default=None)
+	hidden: Mapped[bool] = mapped_column(default=False)
+	added_at: Mapped[datetime] = mapped_column(StoredTime)
+	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
+
+
+class EmbeddingRow(AssetColumns, Base):
+	__tablename__ = 'embeddings'
+
+
+class VaeRow(AssetColumns, Base):
+	__tablename__ = 'vaes'
 
 
 class StyleRow(Base):

@@ -1,0 +1,66 @@
+"""A job's embeddings and VAE, resolved at intake: the embeddings its prompts name (matched on tokens by the
+tokenizer, prompting/words.py) and the VAE it asks for or its model's default, each checked to suit the model."""
+
+from pathlib import Path, PurePosixPath
+
+from pydantic import BaseModel
+
+from diffusiond.server.catalog.asset_schemas import AssetRecord
+from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.prompting.chunks import PromptTokens
+from diffusiond.server.prompting.tokens import Names
+from diffusiond.server.schemas import AssetSpec
+
+OWN_VAE = 'none'  # GenerateRequest.vae: the model's own VAE even where the model has a default one
+
+
+class Vocabulary(BaseModel):
+	"""The embeddings a prompt may name, by their word (the file's stem; the first by name where stems repeat)."""
+
+	by_word: dict[str, AssetRecord]
+
+	@property
+	def names(self) -> Names:
+		return tuple((word, max(record.probe.vectors, 1)) for word, record in self.by_word.items())
+
+
+def asset_spec(record: AssetRecord, name: str, folder: Path) -> AssetSpec:
+	return AssetSpec(
+		id=record.id,
+		name=name,
+		file=PurePosixPath(record.path).name,
+		path=folder / record.path,
+		key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
+		sha256=record.sha256 or '',
+		vectors=record.probe.vectors,
+	)
+
+
+class JobAssets:
+	def __init__(self, embeddings: EmbeddingCatalog, vaes: VaeCatalog) -> None:
+		self.embeddings = embeddings
+		self.vaes = vaes
+
+	async def vocabulary(self) -> Vocabulary:
+		by_word: dict[str, AssetRecord] = {}
+		for record in await self.embeddings.named():
+			by_word.setdefault(PurePosixPath(record.name).name, await self.embeddings.opened(record))
+		return Vocabulary(by_word=by_word)
+
+	def embedding_specs(self, tokens: PromptTokens | None, vocabulary: Vocabulary, model: ModelInfo) -> list[AssetSpec]:
+		"""The embeddings the prompts name, each checked to suit `model` (FAILED_PRECONDITION naming both)."""
+		found = []
+		for word in tokens.embeddings if tokens is not None else []:
+			record = vocabulary.by_word[word]
+			self.embeddings.check_usable(record, model)
+			found.append(asset_spec(record, word, self.embeddings.folder))
+		return found
+
+	async def vae(self, ref: str, model: ModelInfo) -> AssetSpec | None:
+		"""The VAE the request names, else the model's default; None = the model's own."""
+		ref = ref or model.defaults.vae or ''
+		if not ref or ref.lower() == OWN_VAE:
+			return None
+		record = await self.vaes.resolve(ref, model)
+		return asset_spec(record, record.name, self.vaes.folder)

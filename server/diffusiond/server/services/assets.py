@@ -1,0 +1,63 @@
+"""AssetService: the embeddings and VAE catalogs (list, refresh)."""
+
+import grpc
+
+from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LENGTH, AssetRecord
+from diffusiond.server.catalog.schemas import ModelBase
+from diffusiond.server.jobs.assets import JobAssets
+from diffusiond.server.services.model_convert import BASES, STATUSES, base_from_pb
+from diffusiond.server.services.refresh import refresh_counts
+from diffusiond.v1 import asset_service_pb2 as asset_pb
+from diffusiond.v1 import asset_service_pb2_grpc as asset_grpc
+from diffusiond.v1 import model_service_pb2 as model_pb
+
+Context = grpc.aio.ServicerContext[object, object]
+
+
+def asset_to_pb(record: AssetRecord, hash_length: int) -> asset_pb.Asset:
+	probe = record.probe
+	return asset_pb.Asset(
+		id=record.id,
+		name=record.name,
+		path=record.path,
+		base=BASES.get(probe.base, model_pb.MODEL_BASE_UNSPECIFIED),
+		status=STATUSES[probe.status],
+		problem=probe.problem,
+		size_bytes=record.size_bytes,
+		sha256=record.sha256 or '',
+		short_hash=record.short_hash(hash_length),
+		layout=probe.layout.value,
+		vectors=probe.vectors,
+		width=probe.width,
+		pickle=probe.pickle,
+	)
+
+
+def _of_base(records: list[AssetRecord], base: ModelBase | None) -> list[AssetRecord]:
+	return [record for record in records if base is None or record.probe.base is base]
+
+
+class AssetService(asset_grpc.AssetServiceServicer):
+	def __init__(self, assets: JobAssets) -> None:
+		self._embeddings = assets.embeddings
+		self._vaes = assets.vaes
+
+	async def ListEmbeddings(
+		self, request: asset_pb.ListEmbeddingsRequest, context: Context
+	) -> asset_pb.ListEmbeddingsResponse:
+		found = _of_base(await self._embeddings.repo.all(), base_from_pb(request.base))
+		return asset_pb.ListEmbeddingsResponse(embeddings=[asset_to_pb(record, TI_HASH_LENGTH) for record in found])
+
+	async def ListVaes(self, request: asset_pb.ListVaesRequest, context: Context) -> asset_pb.ListVaesResponse:
+		found = _of_base(await self._vaes.repo.all(), base_from_pb(request.base))
+		return asset_pb.ListVaesResponse(vaes=[asset_to_pb(record, VAE_HASH_LENGTH) for record in found])
+
+	async def RefreshEmbeddings(
+		self, request: asset_pb.RefreshEmbeddingsRequest, context: Context
+	) -> asset_pb.RefreshEmbeddingsResponse:
+		result = await self._embeddings.refresh(restore=request.restore_unregistered)
+		return asset_pb.RefreshEmbeddingsResponse(**refresh_counts(result))
+
+	async def RefreshVaes(self, request: asset_pb.RefreshVaesRequest, context: Context) -> asset_pb.RefreshVaesResponse:
+		result = await self._vaes.refresh(restore=request.restore_unregistered)
+		return asset_pb.RefreshVaesResponse(**refresh_counts(result))

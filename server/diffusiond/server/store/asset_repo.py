@@ -1,0 +1,94 @@
+"""The embeddings and vaes tables: rows in, pydantic AssetRecords out (both tables have the same columns)."""
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetLayout, AssetProbe, AssetRecord
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelStatus
+from diffusiond.server.errors import EmbeddingNotFoundError, VaeNotFoundError
+from diffusiond.server.store.file_repo import FileRepository, NewEntry
+from diffusiond.server.store.lenient import INT64, RowReader
+from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
+from diffusiond.server.store.tables import EmbeddingRow, VaeRow
+
+AssetRow = EmbeddingRow | VaeRow
+
+
+def asset_of(row: AssetRow) -> AssetRecord:
+	read = RowReader(f'{row.__tablename__} row {row.id}')
+	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
+	problem = read.text('problem', row.problem)
+	if status is ModelStatus.INVALID and not problem:
+		problem = 'its catalog entry is damaged; refresh the folder to probe the file again'
+	probe = AssetProbe(
+		status=status,
+		problem=problem,
+		layout=read.member('layout', AssetLayout, row.layout, AssetLayout.UNKNOWN),
+		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
+		pickle=bool(row.pickle),
+		width=read.integer('width', row.width, 0, MAX_WIDTH, 0),
+		vectors=read.integer('vectors', row.vectors, 0, MAX_WIDTH, 0),
+	)
+	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
+	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
+	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
+	record = AssetRecord(
+		id=row.id,
+		name=read.text('name', row.name, row.id),
+		path=read.text('path', row.path),
+		probe=probe,
+		size_bytes=size,
+		mtime_ns=mtime,
+		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
+		added_at=read.time('added_at', row.added_at),
+		last_used_at=read.optional_time('last_used_at', row.last_used_at),
+	)
+	read.done()
+	return record.model_copy(update={'mtime_ns': REPROBE}) if read.any_of(PROBED) else record
+
+
+def apply_asset_probe(row: AssetRow, stamp: FileStamp, probe: AssetProbe) -> None:
+	row.path, row.size_bytes, row.mtime_ns = stamp.path, stamp.size_bytes, stamp.mtime_ns
+	row.status, row.problem, row.layout = probe.status.value, probe.problem, probe.layout.value
+	row.base, row.pickle, row.width, row.vectors = probe.base.value, probe.pickle, probe.width, probe.vectors
+
+
+def _missing_embedding(record_id: str) -> EmbeddingNotFoundError:
+	return EmbeddingNotFoundError(f'embedding {record_id} was removed meanwhile', metadata={'embedding': record_id})
+
+
+def _missing_vae(record_id: str) -> VaeNotFoundError:
+	return VaeNotFoundError(f'VAE {record_id} was removed meanwhile', metadata={'vae': record_id})
+
+
+class EmbeddingRepository(FileRepository[EmbeddingRow, AssetRecord, AssetProbe, AssetChanges]):
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		super().__init__(sessions, EmbeddingRow, asset_of, _missing_embedding)
+
+	def _new_row(self, new: NewEntry[AssetProbe]) -> EmbeddingRow:
+		return EmbeddingRow(id=new.id, name=new.name, added_at=new.added_at, hidden=False)
+
+	def _take_probe(self, row: EmbeddingRow, stamp: FileStamp, probe: AssetProbe) -> None:
+		apply_asset_probe(row, stamp, probe)
+
+	def _take_changes(self, row: EmbeddingRow, changes: AssetChanges) -> None:
+		"""Nothing to change (AssetChanges is empty)."""
+
+	def _hashed(self, record: AssetRecord) -> bool:
+		return bool(record.sha256)
+
+
+class VaeRepository(FileRepository[VaeRow, AssetRecord, AssetProbe, AssetChanges]):
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		super().__init__(sessions, VaeRow, asset_of, _missing_vae)
+
+	def _new_row(self, new: NewEntry[AssetProbe]) -> VaeRow:
+		return VaeRow(id=new.id, name=new.name, added_at=new.added_at, hidden=False)
+
+	def _take_probe(self, row: VaeRow, stamp: FileStamp, probe: AssetProbe) -> None:
+		apply_asset_probe(row, stamp, probe)
+
+	def _take_changes(self, row: VaeRow, changes: AssetChanges) -> None:
+		"""Nothing to change (AssetChanges is empty)."""
+
+	def _hashed(self, record: AssetRecord) -> bool:
+		return bool(record.sha256)
