@@ -7,6 +7,7 @@ import argparse
 
 import torch
 
+from bench.assets import run_assets
 from bench.batching import run_batching
 from bench.busy import run_busy
 from bench.catalog import run_catalog
@@ -41,6 +42,7 @@ def main() -> None:
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),
+		*run_assets(),
 		*run_batching(args.steps, args.size),
 		*run_encoding(),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),

@@ -144,6 +144,7 @@ def test_every_service_is_fuzzed() -> None:
 		'GenerationService',
 		'ModelService',
 		'LoraService',
+		'AssetService',
 		'StyleService',
 		'HistoryService',
 		'SystemService',

@@ -6,6 +6,8 @@ EXAMPLES = {
 	'generate': 'diffusionctl generate "a red fox" -o fox.png --seed 7 --lora detail:0.8 --init-image sketch.png --strength 0.6',
 	'info': 'diffusionctl info',
 	'png-info': 'diffusionctl png-info 00012-1234.png',
+	'embeddings': 'diffusionctl embeddings --base sd1',
+	'vaes': 'diffusionctl --json vaes',
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',
 	'jobs clear': 'diffusionctl jobs clear',

@@ -14,6 +14,7 @@ from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusio
 from safetensors import SafetensorError
 
 from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo
+from diffusiond.server.engine.prediction import settle_sd2_prediction
 from diffusiond.server.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def _from_file(model: ModelInfo, dtype: torch.dtype) -> DiffusionPipeline:
 		safety_checker=None,
 		requires_safety_checker=False,
 	)
+	if model.base is ModelBase.SD2:
+		settle_sd2_prediction(pipe, model.name)
 	return pipe
 
 

@@ -49,7 +49,7 @@ def load_vae(spec: AssetSpec, own: AutoencoderKL, allow_pickle: bool) -> Autoenc
 		raise AssetNotApplicableError(
 			f"VAE {spec.name!r} does not fit this model's VAE: {str(exc)[:300]}", metadata={'vae': spec.name}
 		) from None
-	return vae.to(own.dtype).eval()
+	return (vae if own.dtype == vae.dtype else vae.to(own.dtype)).eval()
 
 
 class VaeSwitch:
