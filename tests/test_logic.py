@@ -19,7 +19,7 @@ from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.validation import resolve
-from diffusiond.server.schemas import GenerateParams, JobSpec, JobState, LoraRequest, LoraSpec
+from diffusiond.server.schemas import AssetSpec, GenerateParams, JobSpec, JobState, LoraRequest, LoraSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.templates import apply_styles
 from diffusiond.server.tasks import Img2Img, Img2ImgRequest, InpaintRequest, Txt2Img, Txt2ImgRequest, task_request
@@ -46,6 +46,16 @@ async def test_partners_share_a_shape_up_to_the_image_limit() -> None:
 	assert partners(head, queued, 1) == [], 'batching off'
 	assert partners(_job(_spec(task=Img2Img(strength=0.5))), [same], 8) == [], 'img2img runs alone'
 	assert partners(head, [_job(_spec(task=Img2Img(strength=0.5)))], 8) == []
+
+
+async def test_jobs_with_other_vaes_never_share_a_call_but_other_embeddings_do() -> None:
+	vae = AssetSpec(id='v', name='v', file='v.safetensors', path=Path('v'), key='v:1:1')
+	embedding = AssetSpec(id='e', name='e', file='e.pt', path=Path('e'), key='e:1:1', vectors=2)
+	head = _job(_spec())
+	with_vae = _job(_spec().model_copy(update={'vae': vae}))
+	with_embedding = _job(_spec().model_copy(update={'embeddings': [embedding]}))
+	assert partners(head, [with_vae, with_embedding], 8) == [with_embedding]
+	assert partners(with_vae, [head, _job(_spec().model_copy(update={'vae': vae}))], 8)[0].spec.vae == vae
 
 
 async def test_a_waiting_priority_job_of_another_shape_lets_only_priority_partners_ride() -> None:
