@@ -7,7 +7,7 @@ import json
 import struct
 from pathlib import Path
 
-CONTEXT = {'sd1': 768, 'sd2': 1024, 'sdxl': 2048, 'unknown': 640}  # 640: no family has it
+CONTEXT = {'sd1': 768, 'sd2': 1024, 'sdxl': 2048, 'sdxl-refiner': 1280, 'unknown': 640}  # 640: no family has it
 UNET = 'model.diffusion_model.'
 
 

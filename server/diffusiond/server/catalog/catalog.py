@@ -25,6 +25,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelStatus,
 	Probe,
 	RefreshResult,
+	is_refiner,
 )
 from diffusiond.server.errors import (
 	DiffusiondError,
@@ -115,14 +116,15 @@ class Catalog(FileCatalog[ModelRow, ModelRecord, Probe, ModelChanges]):
 
 	async def candidates(self) -> list[ModelRecord]:
 		"""Models that may serve a plain Generate, best first: the configured default, then ready real models by
-		name, then the demo model; models whose load failed are left out."""
+		name, then the demo model; inpainting models and SDXL refiners (they cannot start from noise) and models
+		whose load failed are left out."""
 		ready = [
 			record
 			for record in await self.repo.all()
 			if record.status is ModelStatus.READY and record.id not in self.unloadable
 		]
-		ranked = [record for record in ready if not record.demo and not record.inpainting]
-		ranked += [record for record in ready if record.demo and not record.inpainting]
+		plain = [record for record in ready if not record.inpainting and not is_refiner(record.base, record.arch)]
+		ranked = [record for record in plain if not record.demo] + [record for record in plain if record.demo]
 		if self.default_ref:
 			try:
 				configured = await self.get(self.default_ref)
@@ -189,10 +191,11 @@ class Catalog(FileCatalog[ModelRow, ModelRecord, Probe, ModelChanges]):
 		)
 		return model_info(record, self.models_dir, config_dir, native)
 
-	async def loadable(self, ref: str, unmasked_job: bool = False) -> ModelInfo:
+	async def loadable(self, ref: str, unmasked_job: bool = False, from_noise: bool = False) -> ModelInfo:
 		"""The model `ref` names, checked to be loadable (FAILED_PRECONDITION with the cause if not).
 
-		`unmasked_job`: for a txt2img or img2img job, which an inpainting model (9 input channels) cannot run."""
+		`unmasked_job`: for a txt2img or img2img job, which an inpainting model (9 input channels) cannot run;
+		`from_noise`: for a txt2img job, which an SDXL refiner cannot start."""
 		record = await self.resolve(ref)
 		meta = {'model': record.name}
 		if record.status is ModelStatus.INVALID:
@@ -209,6 +212,12 @@ class Catalog(FileCatalog[ModelRow, ModelRecord, Probe, ModelChanges]):
 			raise ModelLoadError(
 				f'model {record.name!r} is an inpainting model (9 input channels): it only inpaints; send '
 				'init_image and mask_image, or choose another model',
+				metadata=meta,
+			)
+		if from_noise and is_refiner(record.base, record.arch):
+			raise ModelLoadError(
+				f'model {record.name!r} is an SDXL refiner: it refines images and cannot start one from noise; send '
+				'init_image (img2img), or generate with an SDXL base model',
 				metadata=meta,
 			)
 		info = await self.info(record)

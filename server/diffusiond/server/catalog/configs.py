@@ -25,7 +25,7 @@ from pathlib import Path
 from diffusiond.server.catalog.families import FAMILIES
 from diffusiond.server.catalog.family_layout import write_family
 from diffusiond.server.catalog.probe import probe_folder
-from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, ModelRecord, ModelStatus
+from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, ModelRecord, ModelStatus, is_refiner
 from diffusiond.server.catalog.tokenizer_files import TokenizerFilesError
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,13 @@ _MARKER = 'diffusiond-builtin'
 _REQUIRED = ('model_index.json', 'unet/config.json', 'vae/config.json')
 # The repositories diffusers itself would fetch configs from (DIFFUSERS_DEFAULT_PIPELINE_PATHS).
 HUB_REPOS = {
-	(ModelBase.SD1, False): 'stable-diffusion-v1-5/stable-diffusion-v1-5',
-	(ModelBase.SD1, True): 'stable-diffusion-v1-5/stable-diffusion-inpainting',
-	(ModelBase.SD2, False): 'stabilityai/stable-diffusion-2-1',
-	(ModelBase.SD2, True): 'stabilityai/stable-diffusion-2-inpainting',
-	(ModelBase.SDXL, False): 'stabilityai/stable-diffusion-xl-base-1.0',
-	(ModelBase.SDXL, True): 'diffusers/stable-diffusion-xl-1.0-inpainting-0.1',
+	'sd1': 'stable-diffusion-v1-5/stable-diffusion-v1-5',
+	'sd1-inpainting': 'stable-diffusion-v1-5/stable-diffusion-inpainting',
+	'sd2': 'stabilityai/stable-diffusion-2-1',
+	'sd2-inpainting': 'stabilityai/stable-diffusion-2-inpainting',
+	'sdxl': 'stabilityai/stable-diffusion-xl-base-1.0',
+	'sdxl-inpainting': 'diffusers/stable-diffusion-xl-1.0-inpainting-0.1',
+	'sdxl-refiner': 'stabilityai/stable-diffusion-xl-refiner-1.0',
 }
 
 
@@ -53,12 +54,15 @@ def is_config_dir(folder: Path) -> bool:
 def config_names(record: ModelRecord) -> list[str]:
 	if record.base is ModelBase.UNKNOWN:
 		return []
+	if is_refiner(record.base, record.arch):
+		return ['sdxl-refiner']
 	return [f'{record.base.value}-inpainting' if record.inpainting else record.base.value]
 
 
 def hub_snapshots(hub_cache: Path, record: ModelRecord) -> list[Path]:
 	"""Snapshots of the reference repository for `record` in a Hugging Face cache, newest first."""
-	repo = HUB_REPOS.get((record.base, record.inpainting))
+	names = config_names(record)
+	repo = HUB_REPOS.get(names[0]) if names else None
 	if repo is None:
 		return []
 	snapshots = hub_cache / f'models--{repo.replace("/", "--")}' / 'snapshots'
@@ -107,7 +111,7 @@ def find_config_dir(configs_dir: Path, record: ModelRecord, same_arch: list[Path
 
 def missing_config_hint(configs_dir: Path, record: ModelRecord) -> str:
 	names = config_names(record) or ['<name>']
-	repo = HUB_REPOS.get((record.base, record.inpainting), 'a diffusers model of the same kind')
+	repo = HUB_REPOS.get(names[0], 'a diffusers model of the same kind')
 	return (
 		f'single-file checkpoint {record.name!r} ({record.base.value}) needs component configs and tokenizer files, '
 		f'which are never downloaded: put a diffusers model of the same kind (e.g. {repo}) into the models '

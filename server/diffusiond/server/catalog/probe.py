@@ -1,6 +1,7 @@
 """Tells what a checkpoint is from configs or the safetensors JSON header alone: no tensor is read.
 
-Cross-attention key width 768 → SD1.x, 1024 → SD2.x, 2048 → SDXL; UNet input channels 9 → inpainting.
+Cross-attention key width 768 → SD1.x, 1024 → SD2.x, 2048 → SDXL, 1280 → the SDXL refiner; UNet input channels
+9 → inpainting.
 """
 
 import struct
@@ -16,7 +17,7 @@ DEMO_MARKER = 'DIFFUSIOND_DEMO_MODEL'
 SAFETENSORS_SUFFIXES = frozenset({'.safetensors'})
 PICKLE_SUFFIXES = frozenset({'.ckpt', '.pt', '.pth', '.bin'})
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
-_BASES = {768: ModelBase.SD1, 1024: ModelBase.SD2, 2048: ModelBase.SDXL}
+_BASES = {768: ModelBase.SD1, 1024: ModelBase.SD2, 2048: ModelBase.SDXL, 1280: ModelBase.SDXL}  # 1280: the refiner
 _NATIVE = {ModelBase.SD1: 512, ModelBase.SD2: 768, ModelBase.SDXL: 1024, ModelBase.UNKNOWN: 512}
 _UNET = 'model.diffusion_model.'
 _CONV_IN = _UNET + 'input_blocks.0.0.weight'

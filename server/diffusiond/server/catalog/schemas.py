@@ -40,6 +40,14 @@ class Architecture(BaseModel):
 	model_channels: int = 0
 
 
+REFINER_WIDTH = 1280  # the SDXL refiner's cross-attention: its one text encoder, OpenCLIP bigG
+
+
+def is_refiner(base: ModelBase, arch: Architecture) -> bool:
+	"""An SDXL refiner: it refines images (img2img, or the second stage of an SDXL job), it does not start one."""
+	return base is ModelBase.SDXL and arch.cross_attention_dim == REFINER_WIDTH
+
+
 class Probe(BaseModel):
 	"""What a file or folder is, found from configs or the safetensors header alone (no tensors read)."""
 

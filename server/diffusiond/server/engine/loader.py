@@ -10,10 +10,15 @@ import zipfile
 from pathlib import Path
 
 import torch
-from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import (
+	DiffusionPipeline,
+	StableDiffusionPipeline,
+	StableDiffusionXLImg2ImgPipeline,
+	StableDiffusionXLPipeline,
+)
 from safetensors import SafetensorError
 
-from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo
+from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelInfo, is_refiner
 from diffusiond.server.engine.prediction import settle_sd2_prediction
 from diffusiond.server.errors import ModelLoadError
 
@@ -59,6 +64,8 @@ def _from_file(model: ModelInfo, dtype: torch.dtype) -> DiffusionPipeline:
 	if model.format is ModelFormat.PICKLE:
 		check_pickle(model.path)
 	cls = StableDiffusionXLPipeline if model.base is ModelBase.SDXL else StableDiffusionPipeline
+	if is_refiner(model.base, model.arch):
+		cls = StableDiffusionXLImg2ImgPipeline
 	pipe: DiffusionPipeline = cls.from_single_file(
 		str(model.path),
 		config=str(model.config_dir),

@@ -19,7 +19,7 @@ from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import build
+from diffusiond.server.tasks import Txt2ImgRequest, build
 
 
 class Intake:
@@ -75,7 +75,8 @@ class Intake:
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		model = await self._catalog.loadable(params.model, unmasked_job=not params.task.inpaints())
+		from_noise = isinstance(params.task, Txt2ImgRequest)
+		model = await self._catalog.loadable(params.model, not params.task.inpaints(), from_noise)
 		styles = await self._styles.resolve(params.styles)
 		texts = apply_styles(params.prompt, params.negative_prompt, styles)
 		loras = await self._loras.resolve(tagged_loras(params.loras, texts.prompt, self._limits), model)
