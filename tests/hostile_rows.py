@@ -15,6 +15,15 @@ MODEL_DAMAGE = (
 	'tags = \'{"not": "a list"}\'',
 	'cross_attention_dim = -1',
 	'size_bytes = -5',
+	'default_vae = 5',
+)
+ASSET_DAMAGE = (
+	"status = 'zombie'",
+	"layout = 'weird'",
+	'vectors = -3',
+	"base = 'sd9'",
+	'size_bytes = -5',
+	'pickle = 7',
 )
 LORA_DAMAGE = (
 	'default_weight = 1e30',
@@ -41,6 +50,8 @@ IMAGE_DAMAGE = ('seed = 18446744073709551616', 'width = -64', "mime_type = 'text
 DAMAGE = {
 	'models': MODEL_DAMAGE,
 	'loras': LORA_DAMAGE,
+	'embeddings': ASSET_DAMAGE,
+	'vaes': ASSET_DAMAGE,
 	'styles': STYLE_DAMAGE,
 	'generations': GENERATION_DAMAGE,
 	'generation_images': IMAGE_DAMAGE,

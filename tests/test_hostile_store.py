@@ -11,6 +11,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.app import Daemon
+from diffusiond.v1 import asset_service_pb2 as asset_pb
+from diffusiond.v1 import asset_service_pb2_grpc as asset_grpc
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -23,6 +25,8 @@ from diffusiond.v1 import style_service_pb2 as style_pb
 from diffusiond.v1 import style_service_pb2_grpc as style_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
+from tests.asset_files import random_vectors, write_embedding
+from tests.checkpoints import write_header
 from tests.conftest import FAKE_MODEL, StartDaemon
 from tests.helpers import collect
 from tests.hostile_rows import damage
@@ -37,6 +41,8 @@ async def _answers(chan: grpc.aio.Channel, generation: str) -> dict[str, grpc.St
 	styles, history = style_grpc.StyleServiceStub(chan), history_grpc.HistoryServiceStub(chan)
 	gen, system = gen_grpc.GenerationServiceStub(chan), sys_grpc.SystemServiceStub(chan)
 	with_lora = gen_pb.GenerateRequest(prompt='x', steps=1, loras=[gen_pb.LoraRef(lora='ink')])
+	with_assets = gen_pb.GenerateRequest(prompt='x inkemb', steps=1, vae='inkvae')
+	assets = asset_grpc.AssetServiceStub(chan)
 	calls: dict[str, Call] = {
 		'ListModels': lambda: models.ListModels(model_pb.ListModelsRequest()),
 		'GetModel': lambda: models.GetModel(model_pb.GetModelRequest(model=FAKE_MODEL)),
@@ -53,6 +59,9 @@ async def _answers(chan: grpc.aio.Channel, generation: str) -> dict[str, grpc.St
 		'Regenerate': lambda: collect(history.Regenerate(history_pb.RegenerateRequest(id=generation))),
 		'Generate': lambda: collect(gen.Generate(gen_pb.GenerateRequest(prompt='x', steps=1))),
 		'Generate+LoRA': lambda: collect(gen.Generate(with_lora)),
+		'Generate+assets': lambda: collect(gen.Generate(with_assets)),
+		'ListEmbeddings': lambda: assets.ListEmbeddings(asset_pb.ListEmbeddingsRequest()),
+		'ListVaes': lambda: assets.ListVaes(asset_pb.ListVaesRequest()),
 		'DeleteGeneration': lambda: history.DeleteGeneration(history_pb.DeleteGenerationRequest(id=generation)),
 	}
 	codes = {}
@@ -77,6 +86,11 @@ async def _serving(daemon: Daemon) -> bool:
 
 async def test_damaged_rows_degrade_their_fields_not_the_service(start_fake: StartDaemon, tmp_path: Path) -> None:
 	write_tiny_lora(tmp_path / 'loras' / 'ink.safetensors')
+	write_embedding(tmp_path / 'embeddings' / 'inkemb.safetensors', random_vectors(1, 1))
+	write_header(
+		tmp_path / 'vaes' / 'inkvae.safetensors',
+		{'decoder.conv_in.weight': [64, 4, 3, 3], 'decoder.mid.attn_1.q.weight': [64, 64, 1, 1]},
+	)
 	daemon = await start_fake()
 	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
 		generation = (await collect(gen_grpc.GenerationServiceStub(chan).Generate(gen_pb.GenerateRequest(prompt='x'))))[
@@ -102,6 +116,7 @@ async def test_damaged_rows_degrade_their_fields_not_the_service(start_fake: Sta
 		lora = (await lora_grpc.LoraServiceStub(chan).GetLora(lora_pb.GetLoraRequest(lora='ink'))).lora
 	assert grpc.StatusCode.INTERNAL not in after.values(), after
 	assert after['Generate+LoRA'] == grpc.StatusCode.OK, 'the damaged LoRA row was probed again and healed'
+	assert after['Generate+assets'] == grpc.StatusCode.OK, 'the damaged embedding and VAE rows healed too'
 	assert (model.status, lora.status) == (model_pb.MODEL_STATUS_READY, model_pb.MODEL_STATUS_READY)
 	assert lora.default_weight == 1.0, 'a default weight of 1e30 reads as 1'
 	assert not model.defaults.HasField('steps'), 'a default of 100000 steps is not used'

@@ -131,3 +131,34 @@ async def test_a_vae_that_cannot_be_used_is_refused_before_queueing(
 	assert error.code() == code
 	assert error_details(error)[0].reason == reason
 	assert all(word in (error.details() or '') for word in words)
+
+
+async def test_a_default_vae_must_exist_and_one_deleted_later_falls_back_with_a_notice(
+	gen: gen_grpc.GenerationServiceAsyncStub,
+	channel: grpc.aio.Channel,
+	daemon: Daemon,
+	tiny_sd_dir: Path,
+	vae_files: Path,
+) -> None:
+	models, assets = model_grpc.ModelServiceStub(channel), asset_grpc.AssetServiceStub(channel)
+	update = model_pb.UpdateModelRequest(model=model_pb.Model(name=TINY_MODEL))
+	update.update_mask.paths.append('defaults')
+	for missing, code in (('nosuchvae', grpc.StatusCode.NOT_FOUND), ('notavae', grpc.StatusCode.FAILED_PRECONDITION)):
+		update.model.defaults.vae = missing
+		assert (await rpc_error(models.UpdateModel(update))).code() == code
+	doomed = write_vae(tiny_sd_dir, daemon.settings.storage.vaes_dir / 'doomed.safetensors', scale=0.5)
+	await assets.RefreshVaes(asset_pb.RefreshVaesRequest())
+	own = _image(await _events(gen, 'none'))
+	update.model.defaults.vae = 'doomed'
+	try:
+		await models.UpdateModel(update)
+		assert not np.array_equal(_image(await _events(gen)), own)
+		doomed.unlink()
+		await assets.RefreshVaes(asset_pb.RefreshVaesRequest())
+		events = await _events(gen)
+		assert np.array_equal(_image(events), own), 'the model decodes with its own VAE'
+		completed = next(event.completed for event in events if event.HasField('completed'))
+		assert "default VAE 'doomed' cannot be used" in ' '.join(completed.notices)
+	finally:
+		update.model.defaults.vae = ''
+		await models.UpdateModel(update)

@@ -140,6 +140,7 @@ class JobSpec(BaseModel):
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
 	task: Task  # what kind of work, with its own fields (tasks/)
 	tokens: PromptTokens | None = None  # the prompts in 75-token chunks (prompting/); None = the engine makes them
+	notices: list[str] = Field(default_factory=list)  # what intake did differently (a default VAE that is gone)
 
 	@property
 	def progress_steps(self) -> int:

@@ -1,6 +1,7 @@
 """A job's embeddings and VAE, resolved at intake: the embeddings its prompts name (matched on tokens by the
 tokenizer, prompting/words.py) and the VAE it asks for or its model's default, each checked to suit the model."""
 
+import logging
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel
@@ -8,10 +9,12 @@ from pydantic import BaseModel
 from diffusiond.server.catalog.asset_schemas import AssetRecord
 from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.errors import AssetNotApplicableError, VaeNotFoundError
 from diffusiond.server.prompting.chunks import PromptTokens
 from diffusiond.server.prompting.tokens import Names
 from diffusiond.server.schemas import AssetSpec
 
+log = logging.getLogger(__name__)
 OWN_VAE = 'none'  # GenerateRequest.vae: the model's own VAE even where the model has a default one
 
 
@@ -57,10 +60,19 @@ class JobAssets:
 			found.append(asset_spec(record, word, self.embeddings.folder))
 		return found
 
-	async def vae(self, ref: str, model: ModelInfo) -> AssetSpec | None:
-		"""The VAE the request names, else the model's default; None = the model's own."""
+	async def vae(self, ref: str, model: ModelInfo) -> tuple[AssetSpec | None, list[str]]:
+		"""The VAE the request names, else the model's default; None = the model's own. A default that is gone
+		or unusable (its file deleted) falls back to the model's own VAE, with a notice for the job; a VAE the
+		request names is refused instead."""
+		default = not ref
 		ref = ref or model.defaults.vae or ''
 		if not ref or ref.lower() == OWN_VAE:
-			return None
-		record = await self.vaes.resolve(ref, model)
-		return asset_spec(record, record.name, self.vaes.folder)
+			return None, []
+		try:
+			record = await self.vaes.resolve(ref, model)
+		except (VaeNotFoundError, AssetNotApplicableError) as error:
+			if not default:
+				raise
+			log.warning('model %s: default VAE not used: %s', model.name, error.message)
+			return None, [f"the model's default VAE {ref!r} cannot be used ({error.message}); its own VAE decoded"]
+		return asset_spec(record, record.name, self.vaes.folder), []

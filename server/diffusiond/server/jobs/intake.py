@@ -88,8 +88,9 @@ class Intake:
 		prompts_of = (model, spec.prompt, spec.negative_prompt, vocabulary.names)
 		tokens = await asyncio.to_thread(self._tokenizers.tokens, *prompts_of)
 		embeddings = self._assets.embedding_specs(tokens, vocabulary, model)
-		vae = await self._assets.vae(params.vae, model)
-		spec = spec.model_copy(update={'tokens': tokens, 'embeddings': embeddings, 'vae': vae})
+		vae, notices = await self._assets.vae(params.vae, model)
+		update = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices}
+		spec = spec.model_copy(update=update)
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
 				[

@@ -82,7 +82,7 @@ class BatchRun:
 		for job in self._jobs:
 			count = len(job.spec.seeds)
 			if not job.finished:
-				job.notices = output.notices
+				job.notices = [*job.spec.notices, *output.notices]
 				timings = JobTimings(queued_s=begin - job.submitted, load_s=load_s, inference_s=inference_s)
 				self._finish(job, output.images[offset : offset + count], scheduler, timings)
 			offset += count

@@ -14,6 +14,7 @@ from diffusiond.server.catalog.files import FileHashes, stamp_of
 from diffusiond.server.catalog.schemas import ModelChanges, ModelRecord, RefreshResult
 from diffusiond.server.catalog.transfer import DownloadProgress
 from diffusiond.server.errors import DownloadRefusedError
+from diffusiond.server.jobs.assets import OWN_VAE
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listing import Window
 
@@ -59,6 +60,13 @@ class ModelShelf:
 		return await self._manager.unload((await self.catalog.get(ref)).id)
 
 	async def update(self, ref: str, changes: ModelChanges) -> ModelRecord:
+		"""A default VAE must name one that suits the model now (NOT_FOUND / FAILED_PRECONDITION otherwise); one
+		deleted later falls back to the model's own, with a notice (jobs/assets.py)."""
+		defaults = changes.defaults
+		if defaults is not None and defaults.vae and defaults.vae.lower() != OWN_VAE:
+			model = await self.catalog.info(await self.catalog.get(ref))
+			record = await self._manager.assets.vaes.resolve(defaults.vae, model)
+			changes = changes.model_copy(update={'defaults': defaults.model_copy(update={'vae': record.name})})
 		return await self.catalog.update(ref, changes)
 
 	async def delete(self, ref: str, delete_files: bool) -> ModelRecord:

@@ -3,10 +3,11 @@
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetLayout, AssetProbe, AssetRecord
-from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelStatus
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase
 from diffusiond.server.errors import EmbeddingNotFoundError, VaeNotFoundError
 from diffusiond.server.store.file_repo import FileRepository, NewEntry
-from diffusiond.server.store.lenient import INT64, RowReader
+from diffusiond.server.store.file_rows import file_fields
+from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
 from diffusiond.server.store.tables import EmbeddingRow, VaeRow
 
@@ -15,30 +16,24 @@ AssetRow = EmbeddingRow | VaeRow
 
 def asset_of(row: AssetRow) -> AssetRecord:
 	read = RowReader(f'{row.__tablename__} row {row.id}')
-	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
-	problem = read.text('problem', row.problem)
-	if status is ModelStatus.INVALID and not problem:
-		problem = 'its catalog entry is damaged; refresh the folder to probe the file again'
+	fields = file_fields(read, row, 'refresh the folder')
 	probe = AssetProbe(
-		status=status,
-		problem=problem,
+		status=fields.status,
+		problem=fields.problem,
 		layout=read.member('layout', AssetLayout, row.layout, AssetLayout.UNKNOWN),
 		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
 		pickle=bool(row.pickle),
 		width=read.integer('width', row.width, 0, MAX_WIDTH, 0),
 		vectors=read.integer('vectors', row.vectors, 0, MAX_WIDTH, 0),
 	)
-	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
-	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
-	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
 	record = AssetRecord(
 		id=row.id,
 		name=read.text('name', row.name, row.id),
 		path=read.text('path', row.path),
 		probe=probe,
-		size_bytes=size,
-		mtime_ns=mtime,
-		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
+		size_bytes=fields.size_bytes,
+		mtime_ns=fields.mtime_ns,
+		sha256=fields.sha256,
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),
 	)

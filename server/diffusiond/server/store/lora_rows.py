@@ -2,7 +2,8 @@
 
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraRecord
-from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelStatus
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase
+from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import INT64, RowReader
 from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
 from diffusiond.server.store.tables import LoraRow
@@ -10,14 +11,11 @@ from diffusiond.server.store.tables import LoraRow
 
 def lora_of(row: LoraRow) -> LoraRecord:
 	read = RowReader(f'LoRA {row.id}')
-	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
-	problem = read.text('problem', row.problem)
-	if status is ModelStatus.INVALID and not problem:
-		problem = 'its catalog entry is damaged; refresh the LoRAs to probe the file again'
+	fields = file_fields(read, row, 'refresh the LoRAs')
 	probe = LoraProbe(
 		format=read.member('format', LoraFormat, row.format, LoraFormat.KOHYA),
-		status=status,
-		problem=problem,
+		status=fields.status,
+		problem=fields.problem,
 		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
 		cross_attention_dim=read.integer('cross_attention_dim', row.cross_attention_dim, 0, MAX_WIDTH, 0),
 		rank=read.integer('rank', row.rank, 0, MAX_WIDTH, 0),
@@ -30,19 +28,16 @@ def lora_of(row: LoraRow) -> LoraRecord:
 		suggested_triggers=read.words('suggested_triggers', row.suggested_triggers),
 		data_offset=read.integer('data_offset', row.data_offset, 0, INT64, 0),
 	)
-	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
-	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
-	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
 	custom = read.optional_words('trigger_words', row.trigger_words)
 	record = LoraRecord(
 		id=row.id,
 		name=read.text('name', row.name, row.id),
 		path=read.text('path', row.path),
 		probe=probe,
-		size_bytes=size,
-		mtime_ns=mtime,
-		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
-		addnet_hash=row.addnet_hash if current and isinstance(row.addnet_hash, str) else None,
+		size_bytes=fields.size_bytes,
+		mtime_ns=fields.mtime_ns,
+		sha256=fields.sha256,
+		addnet_hash=row.addnet_hash if fields.current and isinstance(row.addnet_hash, str) else None,
 		display_name=read.text('display_name', row.display_name),
 		tags=read.words('tags', row.tags),
 		trigger_words=custom if custom is not None else probe.suggested_triggers,

@@ -11,11 +11,11 @@ from diffusiond.server.catalog.schemas import (
 	ModelDefaults,
 	ModelFormat,
 	ModelRecord,
-	ModelStatus,
 	Probe,
 )
 from diffusiond.server.schemas import Sampler
-from diffusiond.server.store.lenient import INT64, RowReader
+from diffusiond.server.store.file_rows import file_fields
+from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.tables import ModelRow
 
 MAX_SIDE = 16384
@@ -37,32 +37,26 @@ def _format_of(path: str) -> ModelFormat:
 def record_of(row: ModelRow) -> ModelRecord:
 	read = RowReader(f'model {row.id}')
 	path = read.text('path', row.path)
-	status = read.member('status', ModelStatus, row.status, ModelStatus.INVALID)
-	problem = read.text('problem', row.problem)
-	if status is ModelStatus.INVALID and not problem:
-		problem = 'its catalog entry is damaged; refresh the models (or restore it) to probe the file again'
-	size = read.integer('size_bytes', row.size_bytes, 0, INT64, 0)
-	mtime = read.integer('mtime_ns', row.mtime_ns, 0, INT64, 0)
-	current = row.hashed_size == size and row.hashed_mtime_ns == mtime
+	fields = file_fields(read, row, 'refresh the models (or restore it)')
 	record = ModelRecord(
 		id=row.id,
 		name=read.text('name', row.name, row.id),
 		path=path,
 		format=read.member('format', ModelFormat, row.format, _format_of(path)),
 		base=read.member('base', ModelBase, row.base, ModelBase.UNKNOWN),
-		status=status,
-		problem=problem,
+		status=fields.status,
+		problem=fields.problem,
 		inpainting=bool(row.inpainting),
 		demo=bool(row.demo),
 		native_size=read.integer('native_size', row.native_size, 8, MAX_SIDE, 512),
-		size_bytes=size,
-		mtime_ns=mtime,
+		size_bytes=fields.size_bytes,
+		mtime_ns=fields.mtime_ns,
 		arch=Architecture(
 			cross_attention_dim=read.integer('cross_attention_dim', row.cross_attention_dim, 0, MAX_WIDTH, 0),
 			in_channels=read.integer('in_channels', row.in_channels, 0, MAX_WIDTH, 0),
 			model_channels=read.integer('model_channels', row.model_channels, 0, MAX_WIDTH, 0),
 		),
-		sha256=row.sha256 if current and isinstance(row.sha256, str) else None,
+		sha256=fields.sha256,
 		display_name=read.text('display_name', row.display_name),
 		tags=read.words('tags', row.tags),
 		defaults=ModelDefaults(
