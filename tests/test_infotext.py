@@ -11,7 +11,7 @@ from PIL import ExifTags, Image
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.jobs.encode import USER_COMMENT, encode_image
 from diffusiond.server.jobs.infotext import image_metadata, quote
-from diffusiond.server.schemas import ImageFormat, JobSpec, LoraSpec, Sampler
+from diffusiond.server.schemas import AssetSpec, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.tasks import Txt2Img
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
@@ -62,6 +62,23 @@ def test_the_a1111_text_is_exact() -> None:
 	)
 	assert quote('a, b') == '"a, b"'
 	assert quote('plain') == 'plain'
+
+
+def test_embeddings_and_a_vae_are_written_as_a1111_writes_them() -> None:
+	vae = AssetSpec(id='v', name='ft-mse', file='ft-mse.safetensors', path=Path('v'), key='k', sha256='c6a580b13a' * 6)
+	easy = AssetSpec(
+		id='e', name='EasyNegative', file='EasyNegative.pt', path=Path('e'), key='k', sha256='66a7279a88dd' * 5
+	)
+	unhashed = AssetSpec(id='u', name='fresh', file='fresh.pt', path=Path('u'), key='k')
+	spec = _spec(prompt='a red fox, fresh', negative_prompt='EasyNegative', vae=vae, embeddings=[unhashed, easy])
+	text = image_metadata(spec, MODEL, 'EulerAncestralDiscreteScheduler', 123, 0, 'job').parameters
+	assert text == (
+		'a red fox, fresh\n'
+		'Negative prompt: EasyNegative\n'
+		'Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 123, Size: 512x768, Model hash: 0123456789, '
+		'Model: sd15/dream, VAE hash: c6a580b13a, VAE: ft-mse.safetensors, TI hashes: "EasyNegative: 66a7279a88dd", '
+		'Version: diffusiond 0.1.0'
+	)
 
 
 def test_png_chunks_and_exif_user_comment() -> None:

@@ -23,7 +23,8 @@ A1111 = (
 	'a (red:1.2) fox <lora:detail:0.6>\n'
 	'Negative prompt: blurry, lowres\n'
 	'Steps: 24, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234, Size: 512x768, '
-	'Model hash: 0123456789, Model: sd15/dream, Denoising strength: 0.55, Clip skip: 2, ENSD: 31337, Version: v1.10.1'
+	'Model hash: 0123456789, Model: sd15/dream, VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, '
+	'Denoising strength: 0.55, Clip skip: 2, TI hashes: "EasyNegative: 66a7279a88dd", ENSD: 31337, Version: v1.10.1'
 )
 COMFY_PROMPT = {
 	'3': {
@@ -98,6 +99,8 @@ async def test_a_pasted_a1111_infotext_and_a_comfyui_image(gen: gen_grpc.Generat
 	assert request.guidance_scale == 6.5
 	assert abs(request.strength - 0.55) < 1e-6
 	assert 'ensd: 31337' in a1111.unknown, 'kept, as sd-parsers names it'
+	assert request.vae == 'vae-ft-mse-840000-ema-pruned', 'the VAE by its catalog name (the file name, no suffix)'
+	assert not [entry for entry in a1111.unknown if 'vae' in entry.lower() or 'ti hashes' in entry.lower()]
 	workflow = json.dumps({'nodes': [], 'links': COMFY_LINKS})
 	comfy = await gen.ParseParameters(
 		gen_pb.ParseParametersRequest(image=_png(prompt=json.dumps(COMFY_PROMPT), workflow=workflow))
