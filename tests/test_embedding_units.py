@@ -17,6 +17,7 @@ from diffusiond.server.prompting.attention import parse_attention
 from diffusiond.server.prompting.chunks import CHUNK, PLACEHOLDER, TokenIds, chunk_prompt
 from diffusiond.server.prompting.words import Word, Words
 from tests.asset_files import random_vectors, write_embedding, write_sdxl_embedding
+from tests.checkpoints import write_header
 
 IDS = TokenIds(start=1, end=2, comma=3)
 WORDS = Words.of([Word(ids=[50, 51], name='two-token', vectors=3), Word(ids=[50], name='one', vectors=1)])
@@ -153,3 +154,12 @@ def test_a_float16_vae_that_overflows_is_decoded_again_in_float32() -> None:
 	with upcast_on_nan(vae.float(), kept):
 		vae.decode(latents)
 	assert kept == []
+
+
+def test_a_vae_base_comes_from_its_modelspec_where_shapes_cannot_tell(tmp_path: Path) -> None:
+	shapes = {'decoder.conv_in.weight': [512, 4, 3, 3], 'decoder.mid.attn_1.q.weight': [512, 512, 1, 1]}
+	tagged = write_header(
+		tmp_path / 'xl.safetensors', shapes, metadata={'modelspec.architecture': 'stable-diffusion-xl-v1-base/vae'}
+	)
+	assert probe_asset_file(tagged, vae=True).base is ModelBase.SDXL
+	assert probe_asset_file(write_header(tmp_path / 'plain.safetensors', shapes), vae=True).base is ModelBase.UNKNOWN

@@ -11,7 +11,8 @@ Width 768 is SD1 (CLIP ViT-L), 1024 SD2 (OpenCLIP ViT-H), clip_l + clip_g SDXL. 
 from pathlib import Path
 
 from diffusiond.server.catalog.asset_schemas import AssetLayout, AssetProbe
-from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, HeaderError, read_header
+from diffusiond.server.catalog.lora_probe import metadata_base
+from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, HeaderError, read_safetensors
 from diffusiond.server.catalog.schemas import ModelBase, ModelStatus
 
 _TEXT_BASES = {768: ModelBase.SD1, 1024: ModelBase.SD2}
@@ -76,7 +77,10 @@ def probe_asset_file(path: Path, vae: bool) -> AssetProbe:
 	if found is not None:
 		return found
 	try:
-		shapes = read_header(path)
+		header = read_safetensors(path)
 	except (OSError, HeaderError) as exc:
 		return _invalid(str(exc))
-	return probe_vae_shapes(shapes) if vae else probe_embedding_shapes(shapes)
+	found = probe_vae_shapes(header.shapes) if vae else probe_embedding_shapes(header.shapes)
+	if found.base is ModelBase.UNKNOWN and found.status is ModelStatus.READY:  # shapes cannot tell SD1/SD2/SDXL VAEs
+		found.base = metadata_base(header.metadata)
+	return found

@@ -54,7 +54,8 @@ def _format(keys: list[str]) -> LoraFormat | None:
 	return None
 
 
-def _metadata_base(metadata: dict[str, str]) -> ModelBase:
+def metadata_base(metadata: dict[str, str]) -> ModelBase:
+	"""The base kohya's `ss_base_model_version` or the modelspec's `modelspec.architecture` names."""
 	version = metadata.get('ss_base_model_version', '') or metadata.get('modelspec.architecture', '')
 	version = version.replace('stable-diffusion-xl', 'sdxl').replace('stable-diffusion-v', 'sd_v')
 	return next((base for prefix, base in _METADATA_BASES.items() if version.startswith(prefix)), ModelBase.UNKNOWN)
@@ -101,7 +102,7 @@ def probe_lora_header(header: SafetensorsHeader) -> LoraProbe:
 	second = any(key.startswith(('lora_te2_', 'text_encoder_2.')) for key in keys)
 	base = _BASES.get(context) or (ModelBase.SDXL if second else _BASES.get(text_width, ModelBase.UNKNOWN))
 	if base is ModelBase.UNKNOWN and not context:
-		base = _metadata_base(header.metadata)
+		base = metadata_base(header.metadata)
 	return LoraProbe(
 		format=kind,
 		base=base,
