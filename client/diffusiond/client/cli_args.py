@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
 		'--seed', type=int, help='seed of the first image (default or -1: random, as in A1111); image i uses seed + i'
 	)
 	gen.add_argument('--size', type=_size, help='WIDTHxHEIGHT (default: the model native size)')
+	gen.add_argument(
+		'--hires-scale', type=float, help='hires fix: upscale by this much (A1111 hr_scale), then denoise again'
+	)
+	gen.add_argument('--hires-size', type=_size, help='hires fix: to WIDTHxHEIGHT instead of a scale')
+	gen.add_argument(
+		'--hires-upscaler', help='hires fix upscaler: Latent (default), "Latent (bicubic antialiased)", Lanczos, ...'
+	)
+	gen.add_argument('--hires-steps', type=int, help="hires fix second-pass steps (default: the first pass's)")
+	gen.add_argument('--hires-strength', type=float, help='hires fix second-pass denoising strength (default 0.7)')
 	gen.add_argument('--cfg', dest='guidance_scale', type=float, help="CFG scale (default: the model's, else 7.5)")
 	gen.add_argument(
 		'--clip-skip',

@@ -40,12 +40,18 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'strength',
 		'mask_blur',
 		'mask_crop_padding',
+		'hires_scale',
+		'hires_upscaler',
+		'hires_steps',
+		'hires_strength',
 	):
 		value = getattr(args, key)
 		if value is not None:
 			options[key] = value
 	if args.size:
 		options['width'], options['height'] = args.size
+	if args.hires_size:
+		options['hires_width'], options['hires_height'] = args.hires_size
 	if args.triggers:
 		options['add_trigger_words'] = True
 	if args.keep_running:

@@ -45,6 +45,12 @@ class GenerateOptions(TypedDict, total=False):
 	mask_image: bytes  # inpainting: white = repaint, black = keep (same size as init_image)
 	mask_blur: int  # inpainting: soften the mask edge by this many pixels
 	mask_crop_padding: int  # inpainting: only the masked area, grown by this many pixels
+	hires_scale: float  # hires fix (A1111's enable_hr): upscale by this much, then denoise again
+	hires_width: int  # or to this size (one alone keeps the aspect ratio)
+	hires_height: int
+	hires_upscaler: str  # 'Latent' (default), 'Latent (bicubic antialiased)', 'Lanczos', ... (A1111's names)
+	hires_steps: int  # second-pass steps (0 = the first pass's)
+	hires_strength: float  # second-pass denoising strength (default 0.7)
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
@@ -101,7 +107,23 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.mask_crop_padding = options['mask_crop_padding']
 	if 'strength' in options:
 		request.strength = options['strength']
+	if any(key.startswith('hires_') for key in options):
+		request.hires.CopyFrom(_hires(options))
 	return request
+
+
+def _hires(options: GenerateOptions) -> gen_pb.HiresFix:
+	hires = gen_pb.HiresFix(
+		width=options.get('hires_width', 0),
+		height=options.get('hires_height', 0),
+		upscaler=options.get('hires_upscaler', ''),
+		steps=options.get('hires_steps', 0),
+	)
+	if 'hires_scale' in options:
+		hires.scale = options['hires_scale']
+	if 'hires_strength' in options:
+		hires.denoising_strength = options['hires_strength']
+	return hires
 
 
 def parse_lora(text: str) -> gen_pb.LoraRef:

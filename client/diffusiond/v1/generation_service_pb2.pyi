@@ -223,6 +223,7 @@ class GenerateRequest(_message.Message):
     MASK_CROP_PADDING_FIELD_NUMBER: _builtins.int
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
     VAE_FIELD_NUMBER: _builtins.int
+    HIRES_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -318,6 +319,12 @@ class GenerateRequest(_message.Message):
         before the job is queued; at most `max_styles` (8 by default).
         """
 
+    @_builtins.property
+    def hires(self) -> Global___HiresFix:
+        """Hires fix (A1111's enable_hr), text-to-image only: the image made at width x height is upscaled and denoised
+        again at the larger size, in this one job. Unset = none.
+        """
+
     def __init__(
         self,
         *,
@@ -346,10 +353,11 @@ class GenerateRequest(_message.Message):
         mask_crop_padding: _builtins.int | None = ...,
         clip_skip: _builtins.int | None = ...,
         vae: _builtins.str = ...,
+        hires: Global___HiresFix | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
@@ -393,6 +401,57 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__width) -> _WhichOneofReturnType__width | None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class HiresFix(_message.Message):
+    """HiresFix is A1111's hires fix: a first pass, an upscale, a second (img2img) pass."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCALE_FIELD_NUMBER: _builtins.int
+    WIDTH_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    UPSCALER_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    DENOISING_STRENGTH_FIELD_NUMBER: _builtins.int
+    scale: _builtins.float
+    """How much larger (above 1, at most 4; A1111's hr_scale); unset with no width/height = 2."""
+    width: _builtins.int
+    """Or the size to end at (A1111's hr_resize_x / hr_resize_y; multiples of 8); one alone keeps the aspect ratio."""
+    height: _builtins.int
+    upscaler: _builtins.str
+    """A1111's names: "Latent" (default), "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+    "Latent (nearest)", "Latent (nearest-exact)" upscale the latents; "Lanczos", "Nearest", "None" resize the
+    decoded first pass.
+    """
+    steps: _builtins.int
+    """Second-pass steps; 0 = the first pass's. The second pass denoises steps x denoising_strength of them."""
+    denoising_strength: _builtins.float
+    """How far the second pass moves from the upscaled image, (0, 1]; unset = 0.7."""
+    def __init__(
+        self,
+        *,
+        scale: _builtins.float | None = ...,
+        width: _builtins.int = ...,
+        height: _builtins.int = ...,
+        upscaler: _builtins.str = ...,
+        steps: _builtins.int = ...,
+        denoising_strength: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength", "_scale", b"_scale", "denoising_strength", b"denoising_strength", "scale", b"scale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength", "_scale", b"_scale", "denoising_strength", b"denoising_strength", "height", b"height", "scale", b"scale", "steps", b"steps", "upscaler", b"upscaler", "width", b"width"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__denoising_strength: _TypeAlias = _typing.Literal["denoising_strength"]  # noqa: Y015
+    _WhichOneofArgType__denoising_strength: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength"]  # noqa: Y015
+    _WhichOneofReturnType__scale: _TypeAlias = _typing.Literal["scale"]  # noqa: Y015
+    _WhichOneofArgType__scale: _TypeAlias = _typing.Literal["_scale", b"_scale"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__denoising_strength) -> _WhichOneofReturnType__denoising_strength | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scale) -> _WhichOneofReturnType__scale | None: ...
+
+Global___HiresFix: _TypeAlias = HiresFix  # noqa: Y015
 
 @_typing.final
 class LoraRef(_message.Message):

@@ -1,18 +1,20 @@
 """One pipeline call: txt2img (one job or a batch of jobs), img2img or inpainting on the loaded modules."""
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 from PIL import Image
 
+from diffusiond.server.engine.hires import Callback, hires_fix
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.engine.prompt_embeds import embed, job_tokens
 from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
 from diffusiond.server.schemas import JobSpec
-from diffusiond.server.tasks import Img2Img, Inpaint, Txt2Img
+from diffusiond.server.tasks import Hires, Img2Img, Inpaint, Txt2Img
 from diffusiond.server.tasks.sources import image_of
 
 _Shown = tuple[int, int, PreviewHook]  # index of the job's first image in the batch, every N steps, hook
@@ -38,26 +40,31 @@ def denoise(
 		offset += len(spec.seeds)
 	preview = previewer() if shows else None  # made only when some job wants previews (TAESD loads lazily)
 
-	asked = specs[0].progress_steps
+	total = specs[0].progress_steps
 
-	def callback(
-		pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
-	) -> dict[str, torch.Tensor]:
-		done = user_step(step + 1, int(pipeline.num_timesteps), asked)
-		on_step(done, asked)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
-		for first, every, hook in shows:
-			if preview is not None and (done % every == 0 or done == asked):
-				shown = preview.jpeg(kwargs['latents'][first : first + 1])
-				if shown is not None:
-					hook(done, *shown)
-		return kwargs
+	def callback(offset: int, asked: int) -> Callback:
+		"""Progress within one pass (`asked` of its steps, after `offset` of an earlier pass), previews too."""
+
+		def on_step_end(
+			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
+		) -> dict[str, torch.Tensor]:
+			done = offset + user_step(step + 1, int(pipeline.num_timesteps), asked)
+			on_step(done, total)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
+			for first, every, hook in shows:
+				if preview is not None and (done % every == 0 or done == total):
+					shown = preview.jpeg(kwargs['latents'][first : first + 1])
+					if shown is not None:
+						hook(done, *shown)
+			return kwargs
+
+		return on_step_end
 
 	spec = specs[0]
 	common: dict[str, object] = {
 		'num_inference_steps': spec.steps,
 		'guidance_scale': spec.guidance_scale,
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for job in specs for seed in job.seeds],
-		'callback_on_step_end': callback,
+		'callback_on_step_end': callback(0, spec.steps if isinstance(spec.task, Hires) else total),
 	}
 	with torch.inference_mode():
 		common = {**_prompts(pipe, specs, vectors or [{} for _ in specs]), **common}
@@ -69,6 +76,9 @@ def denoise(
 				result = image_pipe(image=image_of(task.init_image, 'RGB'), strength=task.strength, **common)
 			case Inpaint() as task:
 				return _inpaint(pipe, task, spec.width, spec.height, common)
+			case Hires() as task:
+				second = partial(_task_pipe, pipe, AutoPipelineForImage2Image, 'hires fix')
+				return hires_fix(pipe, second, task, spec, common, callback(spec.steps, total - spec.steps))
 	images: list[Image.Image] = list(result.images)
 	return images
 

@@ -4,7 +4,7 @@ from outside (imported history records): each returns a problem text or None, ag
 import math
 
 from diffusiond.server.catalog.rules import clip_skip_problem
-from diffusiond.server.errors import FieldViolation
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import LimitsSettings
 
@@ -19,6 +19,17 @@ def check_size(field: str, value: int | None, limits: LimitsSettings) -> str | N
 	if value % 8 or not limits.min_size <= value <= limits.max_size:
 		return f'{field} must be a multiple of 8 between {limits.min_size} and {limits.max_size}, got {value}'
 	return None
+
+
+def output_size(size: tuple[int, int], limits: LimitsSettings) -> None:
+	"""INVALID_ARGUMENT when the images a task makes (a hires fix's second pass) fall outside the size limits."""
+	found = [
+		FieldViolation(field=f'hires.{field}', description=f'the upscaled {problem}')
+		for field, value in zip(('width', 'height'), size, strict=True)
+		if (problem := check_size(field, value, limits)) is not None
+	]
+	if found:
+		raise InvalidArgumentError(found)
 
 
 def prompt_checks(texts: tuple[tuple[str, str], ...], limits: LimitsSettings) -> Checks:

@@ -125,6 +125,7 @@ def image_metadata(
 	fields += spec.task.infotext()
 	if spec.clip_skip > 1:  # A1111 writes it only when it is not the default
 		fields.append(('Clip skip', str(spec.clip_skip)))
+	fields += spec.task.extras()
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

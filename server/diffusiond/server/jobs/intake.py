@@ -10,7 +10,7 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
 from diffusiond.server.jobs.assets import JobAssets
-from diffusiond.server.jobs.generation_rules import prompt_checks
+from diffusiond.server.jobs.generation_rules import output_size, prompt_checks
 from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
 from diffusiond.server.prompting.report import PromptCheck, report
@@ -19,7 +19,7 @@ from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import Txt2ImgRequest, build
+from diffusiond.server.tasks import HiresRequest, Txt2ImgRequest, build
 
 
 class Intake:
@@ -75,7 +75,7 @@ class Intake:
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		from_noise = isinstance(params.task, Txt2ImgRequest)
+		from_noise = isinstance(params.task, Txt2ImgRequest | HiresRequest)
 		model = await self._catalog.loadable(params.model, not params.task.inpaints(), from_noise)
 		styles = await self._styles.resolve(params.styles)
 		texts = apply_styles(params.prompt, params.negative_prompt, styles)
@@ -83,6 +83,7 @@ class Intake:
 		prompts = expand(texts, styles, loras, params.add_trigger_words)
 		width, height = job_size(params, model)
 		task = await asyncio.to_thread(build, params.task, sources, width, height)  # sources sized, encoded
+		output_size(task.output_size(width, height), self._limits)
 		spec = resolve(params, model, self._limits, task, [lora.spec for lora in loras], prompts)
 		vocabulary = await self._assets.vocabulary()
 		prompts_of = (model, spec.prompt, spec.negative_prompt, vocabulary.names)

@@ -23,7 +23,7 @@ from diffusiond.server.jobs.generation_rules import (
 from diffusiond.server.jobs.prompts import Prompts
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
 from diffusiond.server.settings import LimitsSettings
-from diffusiond.server.tasks import Task, Txt2Img
+from diffusiond.server.tasks import HiresRequest, Task, Txt2Img
 
 log = logging.getLogger(__name__)
 DEFAULT_STEPS = 20
@@ -54,6 +54,8 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
 	checks += [(violation.field, violation.description) for violation in params.task.violations()]
+	if isinstance(params.task, HiresRequest) and params.task.steps:
+		checks.append(('hires.steps', steps_problem(params.task.steps, limits)))
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):

@@ -13,7 +13,7 @@ from diffusiond.server.events import (
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec
 from diffusiond.server.services.prompt_convert import report_to_pb
 from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
-from diffusiond.server.tasks import task_request
+from diffusiond.server.tasks import HiresRequest, task_request
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 _FORMATS = {
@@ -23,6 +23,17 @@ _FORMATS = {
 	gen_pb.IMAGE_FORMAT_WEBP: ImageFormat.WEBP,
 }
 _STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
+
+
+def hires_from_pb(hires: gen_pb.HiresFix) -> HiresRequest:
+	return HiresRequest(
+		scale=hires.scale if hires.HasField('scale') else None,
+		width=hires.width,
+		height=hires.height,
+		upscaler=hires.upscaler,
+		steps=hires.steps,
+		strength=hires.denoising_strength if hires.HasField('denoising_strength') else None,
+	)
 
 
 def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
@@ -57,6 +68,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 			strength=request.strength if has('strength') else None,
 			mask_blur=request.mask_blur,
 			mask_crop_padding=request.mask_crop_padding if has('mask_crop_padding') else None,
+			hires=hires_from_pb(request.hires) if has('hires') else None,
 		),
 	)
 

@@ -17,6 +17,7 @@ from diffusiond.server.services.convert import applied_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
 from diffusiond.server.services.sampler_convert import sampler_to_pb
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.tasks import Hires, HiresRequest, Task, Txt2ImgRequest
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import history_service_pb2 as history_pb
 
@@ -64,6 +65,21 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 	return message
 
 
+def rerun_request(task: Task) -> Txt2ImgRequest | HiresRequest:
+	"""The request that runs a stored task again (only tasks without sources reach here)."""
+	if isinstance(task, Hires):
+		width, height = (0, 0) if task.scale else (task.width, task.height)
+		return HiresRequest(
+			scale=task.scale or None,
+			width=width,
+			height=height,
+			upscaler=task.upscaler,
+			steps=task.steps,
+			strength=task.strength,
+		)
+	return Txt2ImgRequest()
+
+
 def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> GenerateParams:
 	"""The record's job exactly: prompts as run (styles already expanded), LoRAs by id, the same seeds."""
 	spec = record.spec
@@ -95,6 +111,7 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		quality=None if spec.output_format is ImageFormat.PNG else spec.quality,
 		loras=[LoraRequest(ref=lora.id, weight=lora.weight) for lora in spec.loras if not lora.in_prompt],
 		vae=spec.vae.id if spec.vae is not None else 'none',
+		task=rerun_request(spec.task),
 	)
 
 

@@ -61,6 +61,12 @@ class FromImage(BaseModel):
 		"""Each job has its own source image: it runs alone."""
 		return False
 
+	def extras(self) -> list[tuple[str, str]]:
+		return []
+
+	def output_size(self, width: int, height: int) -> tuple[int, int]:
+		return width, height
+
 
 class Img2Img(FromImage):
 	kind: Literal['img2img'] = 'img2img'

@@ -46,6 +46,14 @@ class Txt2Img(BaseModel):
 	def infotext(self) -> list[tuple[str, str]]:
 		return []
 
+	def extras(self) -> list[tuple[str, str]]:
+		"""Infotext fields A1111 writes after clip skip (its extra_generation_params)."""
+		return []
+
+	def output_size(self, width: int, height: int) -> tuple[int, int]:
+		"""The images' size for a job of this size."""
+		return width, height
+
 	def without_sources(self) -> 'Txt2Img':
 		return self
 

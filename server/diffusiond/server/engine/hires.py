@@ -1,0 +1,54 @@
+"""The hires fix (tasks/hires.py) as diffusers calls: the first pass (latents, or the decoded image), the upscale
+(torch interpolation of the latents as A1111's latent modes do, or Pillow's resize of the image), then an img2img
+pass at the larger size over the same loaded modules, from fresh generators of the same seeds."""
+
+from collections.abc import Callable, Mapping
+
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+from diffusiond.server.schemas import JobSpec
+from diffusiond.server.tasks.hires import LATENT_MODES, Hires
+
+Callback = Callable[[DiffusionPipeline, int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+_RESAMPLE = {'Nearest': Image.Resampling.NEAREST}  # the others: Lanczos
+
+
+def upscale_latents(latents: torch.Tensor, task: Hires, factor: int) -> torch.Tensor:
+	mode, antialias = LATENT_MODES[task.upscaler]
+	size = (task.height // factor, task.width // factor)
+	return torch.nn.functional.interpolate(latents, size=size, mode=mode, antialias=antialias)
+
+
+def upscale_images(images: list[Image.Image], task: Hires) -> list[Image.Image]:
+	resample = _RESAMPLE.get(task.upscaler, Image.Resampling.LANCZOS)
+	return [image.resize((task.width, task.height), resample=resample) for image in images]
+
+
+def hires_fix(
+	pipe: DiffusionPipeline,
+	second_pipe: Callable[[], DiffusionPipeline],
+	task: Hires,
+	spec: JobSpec,
+	common: Mapping[str, object],
+	second_callback: Callback,
+) -> list[Image.Image]:
+	"""Both passes (call inside inference mode); `common` holds the prompts, steps, generators and the first
+	pass's callback."""
+	latent = task.upscaler in LATENT_MODES
+	first = pipe(width=spec.width, height=spec.height, output_type='latent' if latent else 'pil', **common)
+	upscaled: torch.Tensor | list[Image.Image] = (
+		upscale_latents(first.images, task, int(pipe.vae_scale_factor))
+		if latent
+		else upscale_images(first.images, task)
+	)
+	again = {
+		**common,
+		'num_inference_steps': task.second_steps(spec.steps),
+		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
+		'callback_on_step_end': second_callback,
+	}
+	result = second_pipe()(image=upscaled, strength=task.strength, **again)
+	images: list[Image.Image] = list(result.images)
+	return images
