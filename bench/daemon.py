@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from diffusiond.server.app import Daemon
 from diffusiond.server.engine.cache import PipelineCache
 from diffusiond.server.engine.diffusers_engine import DiffusersEngine
-from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StepHook
+from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StageHook, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -29,12 +29,14 @@ class TimedBackend(DiffusersEngine):
 		super().__init__(device, dtype, PipelineCache(3, 2**40))
 		self.emitted: dict[int, float] = {}
 
-	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+	def run(
+		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+	) -> RunOutput:
 		def timed(step: int, total: int) -> None:
 			self.emitted[step] = time.perf_counter()
 			on_step(step, total)
 
-		return super().run(specs, timed, on_previews)
+		return super().run(specs, timed, on_previews, on_stage)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -10,6 +10,7 @@ from diffusers import AutoPipelineForImage2Image
 
 from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.server.engine.denoise import denoise
+from diffusiond.server.engine.hooks import Hooks
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.schemas import ImageFormat, JobSpec, Sampler
 from diffusiond.server.tasks import Hires
@@ -52,7 +53,9 @@ def run_hires(repeats: int = 5, steps: int = 20) -> list[tuple[str, str]]:
 	)
 
 	def ours() -> None:
-		denoise(pipe, _no_previews, [spec], lambda done, total: None, [None])
+		denoise(
+			pipe, _no_previews, [spec], Hooks(step=lambda done, total: None, stage=lambda stage, steps: None), [None]
+		)
 
 	def direct() -> None:
 		with torch.inference_mode():

@@ -8,8 +8,8 @@ from pathlib import Path
 from PIL import Image
 
 from diffusiond.server.catalog.schemas import ModelFormat, ModelInfo, ModelStatus, Probe
-from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StepHook
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StageHook, StepHook
+from diffusiond.server.schemas import JobSpec, Stage
 
 
 class FakeEngine:
@@ -44,13 +44,16 @@ class FakeEngine:
 	def prepare(self, spec: JobSpec) -> str:
 		return 'FakeScheduler'
 
-	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+	def run(
+		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+	) -> RunOutput:
 		self.runs += specs
 		self.batches.append([spec.prompt for spec in specs])
 		self.started.set()
 		spec = specs[0]
 		if self.crash_on_prompt and any(job.prompt == self.crash_on_prompt for job in specs):
 			raise RuntimeError('simulated pipeline crash')
+		on_stage(Stage.DENOISING, spec.steps)
 		for step in range(1, spec.steps + 1):
 			time.sleep(self.step_s)
 			self.completed_steps.append(step)

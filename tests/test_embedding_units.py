@@ -11,7 +11,7 @@ from diffusiond.server.catalog.asset_schemas import AssetLayout
 from diffusiond.server.catalog.schemas import ModelBase, ModelStatus
 from diffusiond.server.engine.embeddings import vectors_of
 from diffusiond.server.engine.tensor_files import pickle_shapes, read_tensors
-from diffusiond.server.engine.vaes import UPCAST_NOTICE, upcast_on_nan
+from diffusiond.server.engine.vaes import UPCAST_NOTICE, watched_decode
 from diffusiond.server.errors import AssetNotApplicableError
 from diffusiond.server.prompting.attention import parse_attention
 from diffusiond.server.prompting.chunks import CHUNK, PLACEHOLDER, TokenIds, chunk_prompt
@@ -142,7 +142,8 @@ def test_a_float16_vae_that_overflows_is_decoded_again_in_float32() -> None:
 	vae = vae.half()
 	assert torch.isnan(vae.decode(latents.half()).sample).any()
 	notices: list[str] = []
-	with upcast_on_nan(vae, notices):
+	decodes: list[int] = []
+	with watched_decode(vae, notices, lambda: decodes.append(1)):
 		fixed = vae.decode(latents.half()).sample
 	assert not torch.isnan(fixed).any()
 	assert fixed.dtype == torch.float16
@@ -151,9 +152,10 @@ def test_a_float16_vae_that_overflows_is_decoded_again_in_float32() -> None:
 	assert vae.dtype == torch.float16  # back to float16 after the re-decode
 	assert 'decode' not in vars(vae)  # the guard is gone after the call
 	kept: list[str] = []
-	with upcast_on_nan(vae.float(), kept):
+	with watched_decode(vae.float(), kept, lambda: decodes.append(1)):
 		vae.decode(latents)
 	assert kept == []
+	assert decodes == [1, 1], 'each decode is reported once (the DECODING stage), the re-decode not again'
 
 
 def test_a_vae_base_comes_from_its_modelspec_where_shapes_cannot_tell(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from diffusiond.server.app import Daemon
 from diffusiond.server.engine.cache import PipelineCache
 from diffusiond.server.engine.diffusers_engine import DiffusersEngine
 from diffusiond.server.engine.factory import cache_bounds
-from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StepHook
+from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StageHook, StepHook
 from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
@@ -27,14 +27,16 @@ class OutOfMemoryOnce(DiffusersEngine):
 
 	failed = False
 
-	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+	def run(
+		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+	) -> RunOutput:
 		def failing(step: int, total: int) -> None:
 			if step == 2 and not self.failed:
 				self.failed = True
 				raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB (simulated)')
 			on_step(step, total)
 
-		return super().run(specs, failing, on_previews)
+		return super().run(specs, failing, on_previews, on_stage)
 
 
 @pytest.fixture

@@ -25,7 +25,9 @@ async def test_event_order_and_contents(gen: gen_grpc.GenerationServiceAsyncStub
 	assert order[0] == 'queued'
 	assert order[1] == 'started'
 	assert order[-3:] == ['image', 'image', 'completed']
-	assert set(order[2:-3]) == {'progress'}
+	assert set(order[2:-3]) == {'progress', 'stage'}
+	stages = [gen_pb.Stage.Name(event.stage.stage) for event in events if event.HasField('stage')]
+	assert stages == ['STAGE_ENCODING_PROMPT', 'STAGE_DENOISING', 'STAGE_DECODING', 'STAGE_ENCODING_IMAGE']
 	assert len({event.job_id for event in events}) == 1
 	assert events[0].queued.position == 1
 	started = events[1].started

@@ -74,6 +74,24 @@ async def test_hires_fix_is_two_direct_diffusers_calls(
 	progress = [event.progress for event in events if event.HasField('progress')]
 	assert [step.step for step in progress] == [1, 2, 3, 4], 'three first-pass steps, then 2 x 0.6 = 1'
 	assert {step.total_steps for step in progress} == {4}
+	within = [(gen_pb.Stage.Name(step.stage), step.stage_step, step.stage_steps) for step in progress]
+	assert within == [
+		('STAGE_DENOISING', 1, 3),
+		('STAGE_DENOISING', 2, 3),
+		('STAGE_DENOISING', 3, 3),
+		('STAGE_SECOND_PASS', 1, 1),
+	]
+	stages = [(gen_pb.Stage.Name(event.stage.stage), event.stage.steps) for event in events if event.HasField('stage')]
+	decoded_first = [('STAGE_DECODING', 0)] if upscaler == 'Lanczos' else []  # an image upscaler decodes pass 1
+	assert stages == [
+		('STAGE_ENCODING_PROMPT', 0),
+		('STAGE_DENOISING', 3),
+		*decoded_first,
+		('STAGE_UPSCALING', 0),
+		('STAGE_SECOND_PASS', 1),
+		('STAGE_DECODING', 0),
+		('STAGE_ENCODING_IMAGE', 0),
+	]
 
 
 async def test_the_infotext_says_hires_as_a1111_and_regenerate_repeats_it(

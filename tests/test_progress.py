@@ -61,3 +61,4 @@ async def test_list_jobs_counts_like_the_stream(gen: gen_grpc.GenerationServiceA
 	call.cancel()
 	assert [(job.steps, job.total_steps) for job in jobs] == [(40, 40)]
 	assert 1 <= jobs[0].step <= 40
+	assert jobs[0].stage == gen_pb.STAGE_DENOISING

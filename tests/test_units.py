@@ -144,7 +144,7 @@ def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
 		raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
 
 	with pytest.raises(DeviceOutOfMemoryError, match='ran out of memory') as caught:
-		backend.run([spec], out_of_memory, [None])
+		backend.run([spec], out_of_memory, [None], lambda stage, steps: None)
 	assert status_code_for(caught.value) == grpc.StatusCode.RESOURCE_EXHAUSTED
 	backend.unload_all()
 	assert backend.cached() == []

@@ -170,6 +170,52 @@ JOB_STATE_CANCELLED: JobState.ValueType  # 5
 """Ended by CancelJob, a client disconnect, a deadline or shutdown."""
 Global___JobState: _TypeAlias = JobState  # noqa: Y015
 
+class _Stage:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _StageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Stage.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    STAGE_UNSPECIFIED: _Stage.ValueType  # 0
+    STAGE_LOADING: _Stage.ValueType  # 1
+    """The model (and its LoRAs, VAE) being made ready: ListJobs and WatchJob show it; the stream shows `started`
+    once it is done.
+    """
+    STAGE_ENCODING_PROMPT: _Stage.ValueType  # 2
+    """The prompts being encoded (and embeddings placed)."""
+    STAGE_DENOISING: _Stage.ValueType  # 3
+    """The (first) denoising pass."""
+    STAGE_UPSCALING: _Stage.ValueType  # 4
+    """A hires fix's upscale between its passes."""
+    STAGE_SECOND_PASS: _Stage.ValueType  # 5
+    """A hires fix's second pass at the larger size."""
+    STAGE_DECODING: _Stage.ValueType  # 6
+    """The VAE decoding latents into pixels."""
+    STAGE_ENCODING_IMAGE: _Stage.ValueType  # 7
+    """The images being encoded (PNG, JPEG, WebP) with their metadata."""
+
+class Stage(_Stage, metaclass=_StageEnumTypeWrapper):
+    """Stage is the part of a job the device is working on. Denoising stages carry step counts in progress events."""
+
+STAGE_UNSPECIFIED: Stage.ValueType  # 0
+STAGE_LOADING: Stage.ValueType  # 1
+"""The model (and its LoRAs, VAE) being made ready: ListJobs and WatchJob show it; the stream shows `started`
+once it is done.
+"""
+STAGE_ENCODING_PROMPT: Stage.ValueType  # 2
+"""The prompts being encoded (and embeddings placed)."""
+STAGE_DENOISING: Stage.ValueType  # 3
+"""The (first) denoising pass."""
+STAGE_UPSCALING: Stage.ValueType  # 4
+"""A hires fix's upscale between its passes."""
+STAGE_SECOND_PASS: Stage.ValueType  # 5
+"""A hires fix's second pass at the larger size."""
+STAGE_DECODING: Stage.ValueType  # 6
+"""The VAE decoding latents into pixels."""
+STAGE_ENCODING_IMAGE: Stage.ValueType  # 7
+"""The images being encoded (PNG, JPEG, WebP) with their metadata."""
+Global___Stage: _TypeAlias = Stage  # noqa: Y015
+
 class _StorageState:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -528,6 +574,7 @@ class GenerateEvent(_message.Message):
     IMAGE_FIELD_NUMBER: _builtins.int
     COMPLETED_FIELD_NUMBER: _builtins.int
     PREVIEW_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """The job's id (a UUID), the key for CancelJob and ListJobs."""
     @_builtins.property
@@ -542,6 +589,8 @@ class GenerateEvent(_message.Message):
     def completed(self) -> Global___CompletedEvent: ...
     @_builtins.property
     def preview(self) -> Global___PreviewEvent: ...
+    @_builtins.property
+    def stage(self) -> Global___StageEvent: ...
     def __init__(
         self,
         *,
@@ -552,16 +601,48 @@ class GenerateEvent(_message.Message):
         image: Global___ImageEvent | None = ...,
         completed: Global___CompletedEvent | None = ...,
         preview: Global___PreviewEvent | None = ...,
+        stage: Global___StageEvent | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "preview", b"preview", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "preview", b"preview", "progress", b"progress", "queued", b"queued", "stage", b"stage", "started", b"started"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "job_id", b"job_id", "preview", b"preview", "progress", b"progress", "queued", b"queued", "started", b"started"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completed", b"completed", "event", b"event", "image", b"image", "job_id", b"job_id", "preview", b"preview", "progress", b"progress", "queued", b"queued", "stage", b"stage", "started", b"started"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["queued", "started", "progress", "image", "completed", "preview"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["queued", "started", "progress", "image", "completed", "preview", "stage"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateEvent: _TypeAlias = GenerateEvent  # noqa: Y015
+
+@_typing.final
+class StageEvent(_message.Message):
+    """StageEvent says the job entered a stage, in order: encoding the prompt, denoising, (upscaling, second pass),
+    decoding, encoding the image.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGE_FIELD_NUMBER: _builtins.int
+    STEPS_FIELD_NUMBER: _builtins.int
+    ELAPSED_SECONDS_FIELD_NUMBER: _builtins.int
+    stage: Global___Stage.ValueType
+    steps: _builtins.int
+    """The steps this stage denoises (denoising stages; 0 for the others), in the request's units."""
+    elapsed_seconds: _builtins.float
+    """Seconds since the job started on the device."""
+    def __init__(
+        self,
+        *,
+        stage: Global___Stage.ValueType = ...,
+        steps: _builtins.int = ...,
+        elapsed_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_seconds", b"elapsed_seconds", "stage", b"stage", "steps", b"steps"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StageEvent: _TypeAlias = StageEvent  # noqa: Y015
 
 @_typing.final
 class PreviewEvent(_message.Message):
@@ -942,6 +1023,9 @@ class ProgressEvent(_message.Message):
     TOTAL_STEPS_FIELD_NUMBER: _builtins.int
     ELAPSED_SECONDS_FIELD_NUMBER: _builtins.int
     ETA_SECONDS_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
+    STAGE_STEP_FIELD_NUMBER: _builtins.int
+    STAGE_STEPS_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     """Steps done, 1..total_steps, in the steps the request asked for: a sampler's extra warm-up step
     (PNDM) or second evaluation per step (Heun, DPM2) is not counted separately.
@@ -954,6 +1038,12 @@ class ProgressEvent(_message.Message):
     """Seconds since the job started on the device."""
     eta_seconds: _builtins.float
     """Estimated seconds until the denoising ends (from the mean step time so far)."""
+    stage: Global___Stage.ValueType
+    """The denoising stage this step belongs to, and the step within it: a hires fix counts its first pass, then
+    its second (steps x denoising_strength); `step` / `total_steps` count both.
+    """
+    stage_step: _builtins.int
+    stage_steps: _builtins.int
     def __init__(
         self,
         *,
@@ -961,10 +1051,13 @@ class ProgressEvent(_message.Message):
         total_steps: _builtins.int = ...,
         elapsed_seconds: _builtins.float = ...,
         eta_seconds: _builtins.float = ...,
+        stage: Global___Stage.ValueType = ...,
+        stage_step: _builtins.int = ...,
+        stage_steps: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_seconds", b"elapsed_seconds", "eta_seconds", b"eta_seconds", "step", b"step", "total_steps", b"total_steps"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["elapsed_seconds", b"elapsed_seconds", "eta_seconds", b"eta_seconds", "stage", b"stage", "stage_step", b"stage_step", "stage_steps", b"stage_steps", "step", b"step", "total_steps", b"total_steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1207,6 +1300,7 @@ class Job(_message.Message):
     LORAS_FIELD_NUMBER: _builtins.int
     STYLES_FIELD_NUMBER: _builtins.int
     TOTAL_STEPS_FIELD_NUMBER: _builtins.int
+    STAGE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -1224,6 +1318,8 @@ class Job(_message.Message):
     """Steps done so far (running job only), out of total_steps: the same count progress events carry."""
     total_steps: _builtins.int
     """The steps this job denoises, as ProgressEvent.total_steps counts them."""
+    stage: Global___Stage.ValueType
+    """The stage of a running job (STAGE_LOADING while its model is made ready); unspecified while queued."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was submitted."""
@@ -1253,10 +1349,11 @@ class Job(_message.Message):
         loras: _abc.Iterable[Global___AppliedLora] | None = ...,
         styles: _abc.Iterable[_builtins.str] | None = ...,
         total_steps: _builtins.int = ...,
+        stage: Global___Stage.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "stage", b"stage", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from diffusiond.server.prompting.report import PromptReport
-from diffusiond.server.schemas import JobState, LoraSpec, Sampler
+from diffusiond.server.schemas import JobState, LoraSpec, Sampler, Stage
 
 
 class QueuedEvent(BaseModel):
@@ -37,6 +37,15 @@ class ProgressEvent(BaseModel):
 	total_steps: int
 	elapsed_s: float
 	eta_s: float
+	stage: Stage = Stage.DENOISING
+	stage_step: int = 0
+	stage_steps: int = 0
+
+
+class StageEvent(BaseModel):
+	stage: Stage
+	steps: int = 0  # what a denoising stage denoises
+	elapsed_s: float = 0.0
 
 
 class PreviewEvent(BaseModel):
@@ -72,7 +81,7 @@ class CompletedEvent(BaseModel):
 	notices: list[str] = Field(default_factory=list)  # what the engine did differently (a float32 re-decode)
 
 
-JobEvent = QueuedEvent | StartedEvent | ProgressEvent | PreviewEvent | ImageEvent | CompletedEvent
+JobEvent = QueuedEvent | StartedEvent | ProgressEvent | StageEvent | PreviewEvent | ImageEvent | CompletedEvent
 
 
 class JobInfo(BaseModel):
@@ -92,3 +101,4 @@ class JobInfo(BaseModel):
 	created_at: datetime = Field(description='UTC submission time.')
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)
+	stage: Stage | None = None  # a running job's

@@ -50,6 +50,22 @@ class JobState(enum.Enum):
 	CANCELLED = 'cancelled'
 
 
+class Stage(enum.Enum):
+	"""The part of a job the device is working on; member names match the proto enum's suffixes (STAGE_<NAME>)."""
+
+	LOADING = 'loading'
+	ENCODING_PROMPT = 'encoding the prompt'
+	DENOISING = 'denoising'
+	UPSCALING = 'upscaling'
+	SECOND_PASS = 'second pass'
+	DECODING = 'decoding'
+	ENCODING_IMAGE = 'encoding the image'
+
+	@property
+	def denoises(self) -> bool:
+		return self in (Stage.DENOISING, Stage.SECOND_PASS)
+
+
 class LoraRequest(BaseModel):
 	"""A LoRA as a request names it; weight None = the LoRA's default weight."""
 

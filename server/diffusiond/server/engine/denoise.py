@@ -7,13 +7,14 @@ import torch
 from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
 from PIL import Image
 
-from diffusiond.server.engine.hires import Callback, hires_fix
+from diffusiond.server.engine.hires import hires_fix
+from diffusiond.server.engine.hooks import Callback, Hooks
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.engine.prompt_embeds import embed, job_tokens
 from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.errors import FailedPreconditionError
-from diffusiond.server.jobs.engine_api import PreviewHook, StepHook
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.jobs.engine_api import PreviewHook
+from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks import Hires, Img2Img, Inpaint, Txt2Img
 from diffusiond.server.tasks.sources import image_of
 
@@ -24,11 +25,11 @@ def denoise(
 	pipe: DiffusionPipeline,
 	previewer: Callable[[], Previewer],
 	specs: list[JobSpec],
-	on_step: StepHook,
+	hooks: Hooks,
 	on_previews: list[PreviewHook | None],
 	vectors: list[dict[str, Tensors]] | None = None,
 ) -> list[Image.Image]:
-	"""Runs `specs` as one call (every image of every job, in order); `on_step` may raise to stop the call.
+	"""Runs `specs` as one call (every image of every job, in order); `hooks.step` may raise to stop the call.
 
 	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
 	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name."""
@@ -49,7 +50,7 @@ def denoise(
 			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 		) -> dict[str, torch.Tensor]:
 			done = offset + user_step(step + 1, int(pipeline.num_timesteps), asked)
-			on_step(done, total)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
+			hooks.step(done, total)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
 			for first, every, hook in shows:
 				if preview is not None and (done % every == 0 or done == total):
 					shown = preview.jpeg(kwargs['latents'][first : first + 1])
@@ -67,7 +68,9 @@ def denoise(
 		'callback_on_step_end': callback(0, spec.steps if isinstance(spec.task, Hires) else total),
 	}
 	with torch.inference_mode():
+		hooks.stage(Stage.ENCODING_PROMPT, 0)
 		common = {**_prompts(pipe, specs, vectors or [{} for _ in specs]), **common}
+		hooks.stage(Stage.DENOISING, spec.steps if isinstance(spec.task, Hires) else total)
 		match spec.task:
 			case Txt2Img():
 				result = pipe(width=spec.width, height=spec.height, **common)
@@ -78,7 +81,9 @@ def denoise(
 				return _inpaint(pipe, task, spec.width, spec.height, common)
 			case Hires() as task:
 				second = partial(_task_pipe, pipe, AutoPipelineForImage2Image, 'hires fix')
-				return hires_fix(pipe, second, task, spec, common, callback(spec.steps, total - spec.steps))
+				return hires_fix(
+					pipe, second, task, spec, common, callback(spec.steps, total - spec.steps), hooks.stage
+				)
 	images: list[Image.Image] = list(result.images)
 	return images
 

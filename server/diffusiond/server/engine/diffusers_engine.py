@@ -19,6 +19,7 @@ from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.server.engine.denoise import denoise, warm_up
 from diffusiond.server.engine.device import device_stats, release_memory
 from diffusiond.server.engine.embeddings import EmbeddingVectors
+from diffusiond.server.engine.hooks import Hooks
 from diffusiond.server.engine.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.engine.options import apply_options
@@ -27,10 +28,10 @@ from diffusiond.server.engine.preview import Previewers
 from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.engine.tensor_files import pickle_shapes
 from diffusiond.server.engine.threads import set_threads
-from diffusiond.server.engine.vaes import VaeSwitch, upcast_on_nan
+from diffusiond.server.engine.vaes import VaeSwitch, watched_decode
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
-from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StepHook
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StageHook, StepHook
+from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ class DiffusersEngine:
 			self._vaes.use(current.pipe, current.vae, cache_key(current.info), spec.vae)
 		return type(current.pipe.scheduler).__name__
 
-	def run(self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None]) -> RunOutput:
+	def run(
+		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+	) -> RunOutput:
 		"""Every image of `specs` in one pipeline call: one job, or a batch of jobs that share everything but
 		prompts and seeds (jobs/batching.py)."""
 		spec = specs[0]
@@ -170,8 +173,10 @@ class DiffusersEngine:
 		vectors = [{item.name: self._vectors.of(item) for item in job.embeddings} for job in specs]
 		notices: list[str] = []
 		try:
-			with upcast_on_nan(current.pipe.vae, notices):
-				images = denoise(current.pipe, previewer, specs, on_step, on_previews, vectors)
+			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
+				images = denoise(
+					current.pipe, previewer, specs, Hooks(step=on_step, stage=on_stage), on_previews, vectors
+				)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)

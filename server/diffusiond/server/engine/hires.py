@@ -8,10 +8,11 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from diffusiond.server.schemas import JobSpec
+from diffusiond.server.engine.hooks import Callback
+from diffusiond.server.jobs.engine_api import StageHook
+from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks.hires import LATENT_MODES, Hires
 
-Callback = Callable[[DiffusionPipeline, int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 _RESAMPLE = {'Nearest': Image.Resampling.NEAREST}  # the others: Lanczos
 
 
@@ -33,11 +34,13 @@ def hires_fix(
 	spec: JobSpec,
 	common: Mapping[str, object],
 	second_callback: Callback,
+	on_stage: StageHook,
 ) -> list[Image.Image]:
 	"""Both passes (call inside inference mode); `common` holds the prompts, steps, generators and the first
 	pass's callback."""
 	latent = task.upscaler in LATENT_MODES
 	first = pipe(width=spec.width, height=spec.height, output_type='latent' if latent else 'pil', **common)
+	on_stage(Stage.UPSCALING, 0)
 	upscaled: torch.Tensor | list[Image.Image] = (
 		upscale_latents(first.images, task, int(pipe.vae_scale_factor))
 		if latent
@@ -49,6 +52,7 @@ def hires_fix(
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
 		'callback_on_step_end': second_callback,
 	}
+	on_stage(Stage.SECOND_PASS, task.progress_steps(spec.steps) - spec.steps)
 	result = second_pipe()(image=upscaled, strength=task.strength, **again)
 	images: list[Image.Image] = list(result.images)
 	return images

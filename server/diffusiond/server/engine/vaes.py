@@ -11,7 +11,7 @@ automatic VAE precision does, and the job is told (`notices`).
 """
 
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -85,18 +85,17 @@ class VaeSwitch:
 
 
 @contextmanager
-def upcast_on_nan(vae: AutoencoderKL, notices: list[str]) -> Iterator[None]:
-	"""While the pipeline runs: a float16/bfloat16 decode that gives NaNs is done again in float32."""
+def watched_decode(vae: AutoencoderKL, notices: list[str], before: Callable[[], None]) -> Iterator[None]:
+	"""While the pipeline runs: `before` is called as each decode starts (the DECODING stage), and a
+	float16/bfloat16 decode that gives NaNs is done again in float32."""
 	dtype = vae.dtype
-	if dtype == torch.float32:
-		yield
-		return
 	decode = vae.decode
 
 	def guarded(z: torch.Tensor, *args: object, **kwargs: object) -> DecoderOutput | tuple[torch.Tensor]:
+		before()
 		out = decode(z, *args, **kwargs)
 		sample = out[0] if isinstance(out, tuple) else out.sample
-		if not torch.isnan(sample).any():
+		if dtype == torch.float32 or not torch.isnan(sample).any():
 			return out
 		vae.to(torch.float32)
 		try:

@@ -20,6 +20,7 @@ from diffusiond.server.events import (
 	PreviewEvent,
 	ProgressEvent,
 	QueuedEvent,
+	StageEvent,
 	StartedEvent,
 )
 
@@ -105,7 +106,7 @@ class EventChannel:
 				self._queued = event
 			case StartedEvent():
 				self._started = event
-			case ProgressEvent() | PreviewEvent():
+			case ProgressEvent() | PreviewEvent() | StageEvent():
 				self._latest[type(event)] = event
 			case ImageEvent():
 				self._images.append(event)

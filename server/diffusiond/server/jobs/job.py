@@ -9,7 +9,7 @@ from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import DiffusiondError, JobCancelledError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.jobs.channel import EventChannel
-from diffusiond.server.schemas import JobSpec, JobState
+from diffusiond.server.schemas import JobSpec, JobState, Stage
 
 
 class Job:
@@ -23,6 +23,9 @@ class Job:
 		self.submitted = time.monotonic()
 		self.state = JobState.QUEUED
 		self.step = 0
+		self.stage: Stage | None = None  # while running
+		self.stage_start = 0  # the step a denoising stage started after
+		self.stage_steps = 0
 		self.notices: list[str] = []  # what the engine did differently, for `completed`
 		self.cancel_requested = threading.Event()
 		self.ended = threading.Event()  # set by the worker once the job's final event is out
@@ -53,4 +56,5 @@ class Job:
 			created_at=self.created_at,
 			loras=self.spec.loras,
 			styles=self.spec.styles,
+			stage=self.stage,
 		)

@@ -12,16 +12,31 @@ import time
 from PIL import Image
 
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.events import ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StartedEvent
+from diffusiond.server.events import ImageEvent, JobTimings, PreviewEvent, ProgressEvent, StageEvent, StartedEvent
 from diffusiond.server.jobs.encode import encode_image
-from diffusiond.server.jobs.engine_api import Engine, PreviewHook, RunOutput, StepHook
+from diffusiond.server.jobs.engine_api import Engine, PreviewHook, RunOutput, StageHook, StepHook
 from diffusiond.server.jobs.infotext import image_metadata
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.prompting.report import report
-from diffusiond.server.schemas import JobState
+from diffusiond.server.schemas import JobState, Stage
 
 log = logging.getLogger(__name__)
+
+
+def _progress(job: Job, step: int, total: int, elapsed: float) -> ProgressEvent:
+	"""One step's progress: overall, and within the denoising stage it belongs to (a hires fix has two)."""
+	stage = job.stage if job.stage is not None and job.stage.denoises else Stage.DENOISING
+	start, steps = (job.stage_start, job.stage_steps) if stage is job.stage and job.stage_steps else (0, total)
+	return ProgressEvent(
+		step=step,
+		total_steps=total,
+		elapsed_s=elapsed,
+		eta_s=elapsed / step * (total - step),
+		stage=stage,
+		stage_step=step - start,
+		stage_steps=steps,
+	)
 
 
 class AllCancelled(Exception):
@@ -55,7 +70,8 @@ class BatchRun:
 	def execute(self) -> None:
 		begin = time.monotonic()
 		head = self._jobs[0]
-		self._live()
+		for job in self._live():
+			job.stage = Stage.LOADING
 		self._engine.load(head.model)
 		scheduler = self._engine.prepare(head.spec)
 		load_s = time.monotonic() - begin
@@ -64,19 +80,22 @@ class BatchRun:
 			self._start(job, scheduler, f'{stats.name} ({stats.dtype})')
 		inference_start = time.monotonic()
 
+		def on_stage(stage: Stage, steps: int) -> None:
+			elapsed = time.monotonic() - inference_start
+			for job in self._live():
+				job.stage, job.stage_start, job.stage_steps = stage, job.step, steps
+				job.channel.publish(StageEvent(stage=stage, steps=steps, elapsed_s=elapsed))
+
 		def on_step(step: int, total: int) -> None:
 			live = self._live()  # at every timestep: a cancelled job ends at once
 			if step < 1 or step == live[0].step:
 				return  # a timestep within a step already reported (PNDM's warm-up, Heun's second evaluation)
 			elapsed = time.monotonic() - inference_start
-			progress = ProgressEvent(
-				step=step, total_steps=total, elapsed_s=elapsed, eta_s=elapsed / step * (total - step)
-			)
 			for job in live:
 				job.step = step
-				job.channel.publish(progress)
+				job.channel.publish(_progress(job, step, total, elapsed))
 
-		output = self._call(on_step)
+		output = self._call(on_step, on_stage)
 		inference_s = time.monotonic() - inference_start
 		offset = 0
 		for job in self._jobs:
@@ -88,9 +107,9 @@ class BatchRun:
 			offset += count
 		self.work_s = time.monotonic() - inference_start
 
-	def _call(self, on_step: StepHook) -> RunOutput:
+	def _call(self, on_step: StepHook, on_stage: StageHook) -> RunOutput:
 		hooks: list[PreviewHook | None] = [self._preview_hook(job) for job in self._jobs]
-		return self._engine.run([job.spec for job in self._jobs], on_step, hooks)
+		return self._engine.run([job.spec for job in self._jobs], on_step, hooks, on_stage)
 
 	def _preview_hook(self, job: Job) -> PreviewHook:
 		def on_preview(step: int, data: bytes, width: int, height: int) -> None:
@@ -127,6 +146,8 @@ class BatchRun:
 	def _finish(self, job: Job, images: list[Image.Image], scheduler: str, timings: JobTimings) -> None:
 		spec = job.spec
 		encode_start = time.monotonic()
+		job.stage = Stage.ENCODING_IMAGE
+		job.channel.publish(StageEvent(stage=Stage.ENCODING_IMAGE, elapsed_s=timings.inference_s))
 		events = []
 		for index, (image, seed) in enumerate(zip(images, spec.seeds, strict=True)):
 			metadata = image_metadata(spec, job.model, scheduler, seed, index, job.id, job.created_at)

@@ -8,9 +8,10 @@ from diffusiond.server.events import (
 	PreviewEvent,
 	ProgressEvent,
 	QueuedEvent,
+	StageEvent,
 	StartedEvent,
 )
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Stage
 from diffusiond.server.services.prompt_convert import report_to_pb
 from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
 from diffusiond.server.tasks import HiresRequest, task_request
@@ -23,6 +24,10 @@ _FORMATS = {
 	gen_pb.IMAGE_FORMAT_WEBP: ImageFormat.WEBP,
 }
 _STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
+
+
+def stage_to_pb(stage: Stage) -> gen_pb.Stage.ValueType:
+	return gen_pb.Stage.Value(f'STAGE_{stage.name}')
 
 
 def hires_from_pb(hires: gen_pb.HiresFix) -> HiresRequest:
@@ -107,7 +112,14 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					total_steps=event.total_steps,
 					elapsed_seconds=event.elapsed_s,
 					eta_seconds=event.eta_s,
+					stage=stage_to_pb(event.stage),
+					stage_step=event.stage_step,
+					stage_steps=event.stage_steps,
 				)
+			)
+		case StageEvent():
+			message.stage.CopyFrom(
+				gen_pb.StageEvent(stage=stage_to_pb(event.stage), steps=event.steps, elapsed_seconds=event.elapsed_s)
 			)
 		case PreviewEvent():
 			message.preview.CopyFrom(
@@ -167,6 +179,7 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		step=info.step,
 		loras=applied_to_pb(info.loras),
 		styles=info.styles,
+		stage=stage_to_pb(info.stage) if info.stage is not None else gen_pb.STAGE_UNSPECIFIED,
 	)
 	job.create_time.FromDatetime(info.created_at)
 	return job
