@@ -32,9 +32,9 @@ class TimedBackend(DiffusersEngine):
 	def run(
 		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
 	) -> RunOutput:
-		def timed(step: int, total: int) -> None:
+		def timed(step: int, total: int) -> bool:
 			self.emitted[step] = time.perf_counter()
-			on_step(step, total)
+			return on_step(step, total)
 
 		return super().run(specs, timed, on_previews, on_stage)
 

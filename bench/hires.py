@@ -54,7 +54,7 @@ def run_hires(repeats: int = 5, steps: int = 20) -> list[tuple[str, str]]:
 
 	def ours() -> None:
 		denoise(
-			pipe, _no_previews, [spec], Hooks(step=lambda done, total: None, stage=lambda stage, steps: None), [None]
+			pipe, _no_previews, [spec], Hooks(step=lambda done, total: False, stage=lambda stage, steps: None), [None]
 		)
 
 	def direct() -> None:

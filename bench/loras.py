@@ -43,7 +43,7 @@ def run_loras(repeats: int = 7, steps: int = 20, size: int = 64) -> list[tuple[s
 			spec = resolve(params, model, LimitsSettings(), loras=loras)
 			backend.prepare(spec)
 			if job_steps:
-				backend.run([spec], lambda step, total: None, [None], lambda stage, steps: None)
+				backend.run([spec], lambda step, total: False, [None], lambda stage, steps: None)
 
 		def lora(index: int, weight: float = 1.0) -> LoraSpec:
 			path = files[index]

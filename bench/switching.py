@@ -25,7 +25,7 @@ def _touch(backend: DiffusersEngine, model: ModelInfo) -> None:
 	"""One denoising step, so every weight is really in memory (safetensors maps them lazily)."""
 	spec = resolve(GenerateParams(model=model.name, prompt='x', steps=1, seed=1), model, LimitsSettings())
 	backend.prepare(spec)
-	backend.run([spec], lambda step, total: None, [None], lambda stage, steps: None)
+	backend.run([spec], lambda step, total: False, [None], lambda stage, steps: None)
 
 
 def _device_memory(device: torch.device) -> str:

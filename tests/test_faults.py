@@ -30,11 +30,11 @@ class OutOfMemoryOnce(DiffusersEngine):
 	def run(
 		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
 	) -> RunOutput:
-		def failing(step: int, total: int) -> None:
+		def failing(step: int, total: int) -> bool:
 			if step == 2 and not self.failed:
 				self.failed = True
 				raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB (simulated)')
-			on_step(step, total)
+			return on_step(step, total)
 
 		return super().run(specs, failing, on_previews, on_stage)
 

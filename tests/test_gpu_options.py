@@ -25,7 +25,7 @@ def _generate(tiny_sd_dir: Path, options: DeviceSettings) -> tuple[DiffusersEngi
 	backend.load(model)
 	spec = resolve(GenerateParams(prompt='a fox', steps=3, seed=4, num_images=2), model, LimitsSettings())
 	backend.prepare(spec)
-	images = backend.run([spec], lambda step, total: None, [None], lambda stage, steps: None).images
+	images = backend.run([spec], lambda step, total: False, [None], lambda stage, steps: None).images
 	return backend, np.stack([np.asarray(image, dtype=np.int16) for image in images])
 
 

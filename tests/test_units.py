@@ -140,7 +140,7 @@ def test_device_out_of_memory_is_resource_exhausted(tiny_sd_dir: Path) -> None:
 	spec = resolve(GenerateParams(prompt='x', steps=2, seed=1), model, LimitsSettings())
 	backend.prepare(spec)
 
-	def out_of_memory(step: int, total: int) -> None:
+	def out_of_memory(step: int, total: int) -> bool:
 		raise torch.OutOfMemoryError('CUDA out of memory (simulated)')
 
 	with pytest.raises(DeviceOutOfMemoryError, match='ran out of memory') as caught:

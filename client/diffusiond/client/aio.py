@@ -94,8 +94,10 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 	async def generate_images(self, prompt: str, **options: Unpack[GenerateOptions]) -> list[GeneratedImage]:
 		return [GeneratedImage.from_event(e) async for e in self.generate(prompt, **options) if e.HasField('image')]
 
-	async def cancel_job(self, job_id: str) -> gen_pb.JobState.ValueType:
-		response = await self._generation.CancelJob(gen_pb.CancelJobRequest(job_id=job_id), timeout=self.timeout)
+	async def cancel_job(self, job_id: str, finish_early: bool = False) -> gen_pb.JobState.ValueType:
+		"""`finish_early`: a running job delivers its image as it is at the next step (A1111's interrupt)."""
+		request = gen_pb.CancelJobRequest(job_id=job_id, finish_early=finish_early)
+		response = await self._generation.CancelJob(request, timeout=self.timeout)
 		return response.previous_state
 
 	async def cancel_queued_jobs(self) -> list[str]:

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 	watch.add_argument('--overwrite', action='store_true', help='replace output files that exist (default: refuse)')
 	cancel = job_commands.add_parser('cancel', help='cancel a queued or running job')
 	cancel.add_argument('job_id', help='the id Generate or jobs list gave')
+	cancel.add_argument(
+		'--finish-early', action='store_true', help='a running job stops now and delivers its image as it is'
+	)
 	add_model_commands(commands)
 	add_lora_commands(commands)
 	add_style_commands(commands)

@@ -173,7 +173,7 @@ def jobs(client: Client, args: argparse.Namespace) -> int:
 		print(json.dumps(cancelled) if args.json else f'cancelled {len(cancelled)} queued job(s)')
 		return 0
 	if args.jobs_command == 'cancel':
-		previous = client.cancel_job(args.job_id)
+		previous = client.cancel_job(args.job_id, args.finish_early)
 		print(f'cancelled {args.job_id} (was {gen_pb.JobState.Name(previous).removeprefix("JOB_STATE_").lower()})')
 		return 0
 	listed = client.list_jobs()

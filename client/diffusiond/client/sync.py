@@ -85,8 +85,9 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		events = self.generate(prompt, **options)
 		return [GeneratedImage.from_event(event) for event in events if event.HasField('image')]
 
-	def cancel_job(self, job_id: str) -> gen_pb.JobState.ValueType:
-		request = gen_pb.CancelJobRequest(job_id=job_id)
+	def cancel_job(self, job_id: str, finish_early: bool = False) -> gen_pb.JobState.ValueType:
+		"""`finish_early`: a running job delivers its image as it is at the next step (A1111's interrupt)."""
+		request = gen_pb.CancelJobRequest(job_id=job_id, finish_early=finish_early)
 		return self._generation.CancelJob(request, timeout=self.timeout).previous_state
 
 	def cancel_queued_jobs(self) -> list[str]:

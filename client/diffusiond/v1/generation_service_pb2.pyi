@@ -1195,16 +1195,23 @@ class CancelJobRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     JOB_ID_FIELD_NUMBER: _builtins.int
+    FINISH_EARLY_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     """The job to cancel."""
+    finish_early: _builtins.bool
+    """A running job stops denoising at the next step and delivers the image as it is now (A1111's interrupt): its
+    stream ends with the images and `completed` in JOB_STATE_CANCELLED, and history keeps them as a cancelled
+    job. Jobs sharing one batched call finish early once each of them asked. A queued job is simply cancelled.
+    """
     def __init__(
         self,
         *,
         job_id: _builtins.str = ...,
+        finish_early: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finish_early", b"finish_early", "job_id", b"job_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -50,7 +50,8 @@ def denoise(
 			pipeline: DiffusionPipeline, step: int, timestep: torch.Tensor, kwargs: dict[str, torch.Tensor]
 		) -> dict[str, torch.Tensor]:
 			done = offset + user_step(step + 1, int(pipeline.num_timesteps), asked)
-			hooks.step(done, total)  # every timestep, so a cancel is seen at once; progress repeats are dropped later
+			if hooks.step(done, total):  # every timestep, so a cancel is seen at once; repeats are dropped later
+				pipeline._interrupt = True  # diffusers skips the remaining steps and decodes the latents as they are
 			for first, every, hook in shows:
 				if preview is not None and (done % every == 0 or done == total):
 					shown = preview.jpeg(kwargs['latents'][first : first + 1])

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from diffusiond.server.catalog.schemas import ModelInfo, Probe
 from diffusiond.server.schemas import JobSpec, Stage
 
-StepHook = Callable[[int, int], None]  # steps done, steps in all (as the request counts them)
+StepHook = Callable[[int, int], bool]  # steps done, steps in all (as the request counts them) → finish early now
 PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
 StageHook = Callable[[Stage, int], None]  # the stage entered, the steps it denoises (0 for the others)
 

@@ -28,6 +28,7 @@ class Job:
 		self.stage_steps = 0
 		self.notices: list[str] = []  # what the engine did differently, for `completed`
 		self.cancel_requested = threading.Event()
+		self.finish_early = threading.Event()  # deliver the image as it is at the next step (CancelJob)
 		self.ended = threading.Event()  # set by the worker once the job's final event is out
 		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
 

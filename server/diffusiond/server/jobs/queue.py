@@ -106,12 +106,16 @@ class JobQueue:
 			for job in jobs:
 				self._remember(job)
 
-	def cancel(self, job_id: str, error: DiffusiondError | None = None) -> JobState:
-		"""Cancels a queued (removed at once) or running (stops within one step) job."""
+	def cancel(self, job_id: str, error: DiffusiondError | None = None, finish_early: bool = False) -> JobState:
+		"""Cancels a queued (removed at once) or running (stops within one step) job; `finish_early`: a running
+		one delivers its image as it is at the next step."""
 		with self._lock:
 			job = self._find(job_id, 'nothing to cancel')
 			if job in self._running:
-				job.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
+				if finish_early:
+					job.finish_early.set()
+				else:
+					job.request_cancel(error or JobCancelledError(f'job {job_id} was cancelled by CancelJob'))
 				return JobState.RUNNING
 			self._jobs.remove(job)
 			self._drop(job, error or JobCancelledError(f'queued job {job_id} was cancelled by CancelJob'))

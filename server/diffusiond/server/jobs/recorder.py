@@ -124,7 +124,7 @@ class Recorder:
 		storage = await self._save(job, images, timings)
 		job.channel.put(
 			CompletedEvent(
-				state=JobState.SUCCEEDED,
+				state=job.state,  # cancelled: it finished early with the image as it was (CancelJob finish_early)
 				timings=timings,
 				stored=storage.stored,
 				storage_error=storage.error,
@@ -164,7 +164,9 @@ class Recorder:
 			await self._store(job, self._repo.delete(job.id), 'remove the record')
 			return Storage(stored=False, error=f'the images could not be written: {exc.strerror}: {where}')
 		error = await self._store(
-			job, self._repo.complete(job.id, stored, timings.model_dump(), datetime.now(UTC)), 'record the images'
+			job,
+			self._repo.complete(job.id, stored, timings.model_dump(), datetime.now(UTC), job.state),
+			'record the images',
 		)
 		if error:
 			return Storage(

@@ -50,6 +50,7 @@ class BatchRun:
 		self._recorder = recorder
 		self._png_level = png_level
 		self.work_s = 0.0  # from the first step to the last image encoded
+		self.finished_early = False  # the call stopped early because its jobs asked (CancelJob finish_early)
 
 	def _end(self, job: Job, state: JobState, error: DiffusiondError) -> None:
 		"""Ends `job` without images (the recorder drops its record before its stream ends)."""
@@ -86,14 +87,18 @@ class BatchRun:
 				job.stage, job.stage_start, job.stage_steps = stage, job.step, steps
 				job.channel.publish(StageEvent(stage=stage, steps=steps, elapsed_s=elapsed))
 
-		def on_step(step: int, total: int) -> None:
+		def on_step(step: int, total: int) -> bool:
 			live = self._live()  # at every timestep: a cancelled job ends at once
+			if all(job.finish_early.is_set() for job in live):
+				self.finished_early = True
+				return True  # every job of the call wants its image as it is now
 			if step < 1 or step == live[0].step:
-				return  # a timestep within a step already reported (PNDM's warm-up, Heun's second evaluation)
+				return False  # a timestep within a step already reported (PNDM's warm-up, Heun's second evaluation)
 			elapsed = time.monotonic() - inference_start
 			for job in live:
 				job.step = step
 				job.channel.publish(_progress(job, step, total, elapsed))
+			return False
 
 		output = self._call(on_step, on_stage)
 		inference_s = time.monotonic() - inference_start
@@ -165,7 +170,7 @@ class BatchRun:
 		end = time.monotonic()
 		timings.encode_s = end - encode_start
 		timings.total_s = end - job.submitted
-		job.state = JobState.SUCCEEDED
+		job.state = JobState.CANCELLED if self.finished_early else JobState.SUCCEEDED
 		self._recorder.finished(job, events, timings)  # recorded before `completed`, on the loop
 
 	def fail(self, error: DiffusiondError) -> None:

@@ -59,14 +59,20 @@ class HistoryRepository:
 		return [GenerationImageRow(generation_id=record.id, **image.model_dump()) for image in record.images]
 
 	async def complete(
-		self, generation_id: str, images: list[StoredImage], timings: dict[str, float], finished_at: datetime
+		self,
+		generation_id: str,
+		images: list[StoredImage],
+		timings: dict[str, float],
+		finished_at: datetime,
+		state: JobState = JobState.SUCCEEDED,
 	) -> None:
-		"""A running record becomes succeeded, with its images (all written to disk already)."""
+		"""A running record becomes succeeded (or cancelled: finished early), with its images (all written to disk
+		already)."""
 		async with self._sessions.begin() as session:
 			row = await session.get(GenerationRow, generation_id)
 			if row is None:
 				raise GenerationNotFoundError(f'generation {generation_id} was deleted while it ran')
-			row.state, row.finished_at, row.timings = JobState.SUCCEEDED.value, finished_at, timings
+			row.state, row.finished_at, row.timings = state.value, finished_at, timings
 			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in images)
 
 	async def fail_running(self, node: str, error: str) -> int:
