@@ -22,14 +22,22 @@ from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import AssetSpec, GenerateParams, JobSpec, JobState, LoraRequest, LoraSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import Img2Img, Img2ImgRequest, InpaintRequest, Txt2Img, Txt2ImgRequest, task_request
+from diffusiond.server.tasks import (
+	Hires,
+	Img2Img,
+	Img2ImgRequest,
+	InpaintRequest,
+	Txt2Img,
+	Txt2ImgRequest,
+	task_request,
+)
 from tests.helpers import style_record
 
 MODEL = ModelInfo(id='m', name='m', path=Path('m'), native_size=64)
 NOW = datetime.now(UTC)
 
 
-def _spec(images: int = 1, width: int = 64, steps: int = 10, task: Txt2Img | Img2Img | None = None) -> JobSpec:
+def _spec(images: int = 1, width: int = 64, steps: int = 10, task: Txt2Img | Img2Img | Hires | None = None) -> JobSpec:
 	params = GenerateParams(prompt='x', steps=steps, width=width, height=64, num_images=images)
 	return resolve(params, MODEL, LimitsSettings(), task)
 
@@ -106,6 +114,9 @@ async def test_estimates_scale_with_the_work_and_count_a_batch_once() -> None:
 	assert estimator.seconds(_spec(steps=20)) == pytest.approx(4.0)
 	assert estimator.seconds(_spec(images=3)) == pytest.approx(6.0)
 	assert estimator.seconds(spec, done_steps=5) == pytest.approx(1.0)
+	hires = Hires(scale=2, width=128, height=128, upscaler='Latent', steps=0, strength=0.5)
+	assert estimator.seconds(_spec(task=hires)) == pytest.approx(2.0 + 4 * 1.0), 'a second pass of 5 steps at 4x'
+	assert estimator.seconds(_spec(task=Img2Img(strength=0.5))) == pytest.approx(1.0), 'img2img: steps x strength'
 	estimator.observe([spec], 4.0)  # a moving average, not the last run
 	assert estimator.seconds(spec) == pytest.approx(0.7 * 2.0 + 0.3 * 4.0)
 	running = [_job(spec), _job(spec)]

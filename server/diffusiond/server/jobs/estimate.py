@@ -15,7 +15,7 @@ _SMOOTHING = 0.3
 
 
 def _work(spec: JobSpec) -> float:
-	return float(spec.steps * spec.width * spec.height * len(spec.seeds))
+	return spec.task.work(spec.steps, spec.width, spec.height) * len(spec.seeds)
 
 
 class Estimator:
@@ -38,7 +38,7 @@ class Estimator:
 			rate = self._rates.get(spec.model)
 		if rate is None:
 			return None
-		left = max(0.0, 1.0 - done_steps / spec.steps)
+		left = max(0.0, 1.0 - done_steps / spec.progress_steps)
 		return rate * _work(spec) * left
 
 	def wait(self, ahead: list[Job]) -> float:

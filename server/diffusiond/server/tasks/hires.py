@@ -121,6 +121,10 @@ class Hires(BaseModel):
 	def output_size(self, width: int, height: int) -> tuple[int, int]:
 		return self.width, self.height
 
+	def work(self, steps: int, width: int, height: int) -> float:
+		"""The first pass at the job's size, the second at the larger one."""
+		return float(steps * width * height + (self.progress_steps(steps) - steps) * self.width * self.height)
+
 	def without_sources(self) -> 'Hires':
 		return self
 

@@ -67,6 +67,9 @@ class FromImage(BaseModel):
 	def output_size(self, width: int, height: int) -> tuple[int, int]:
 		return width, height
 
+	def work(self, steps: int, width: int, height: int) -> float:
+		return float(self.progress_steps(steps) * width * height)
+
 
 class Img2Img(FromImage):
 	kind: Literal['img2img'] = 'img2img'

@@ -54,6 +54,10 @@ class Txt2Img(BaseModel):
 		"""The images' size for a job of this size."""
 		return width, height
 
+	def work(self, steps: int, width: int, height: int) -> float:
+		"""What one image costs, in step-pixels (jobs/estimate.py)."""
+		return float(steps * width * height)
+
 	def without_sources(self) -> 'Txt2Img':
 		return self
 
