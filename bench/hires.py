@@ -12,7 +12,8 @@ from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.server.engine.denoise import denoise
 from diffusiond.server.engine.hooks import Hooks
 from diffusiond.server.engine.preview import Previewer
-from diffusiond.server.schemas import ImageFormat, JobSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import ImageFormat, JobSpec
 from diffusiond.server.tasks import Hires
 
 PROMPT = 'a castle on a hill at dusk'

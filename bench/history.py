@@ -10,7 +10,8 @@ from pathlib import Path
 
 from bench.daemon import percentile
 from diffusiond.server.records import HistoryFilter
-from diffusiond.server.schemas import ImageFormat, JobSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import ImageFormat, JobSpec
 from diffusiond.server.services.history_convert import decode_cursor, encode_cursor, generation_to_pb
 from diffusiond.server.store import Database, default_url
 from diffusiond.server.store.history_repo import HistoryRepository

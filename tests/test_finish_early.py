@@ -12,7 +12,7 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline
 
 from diffusiond.server.engine.schedulers import make_scheduler
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb

@@ -17,6 +17,8 @@ from PIL import Image
 from diffusiond.client import build_generate_request
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
+from diffusiond.server.engine.schedulers import make_scheduler
+from diffusiond.server.samplers import Sampler
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
@@ -151,3 +153,53 @@ async def test_the_cli_makes_a_hires_image(daemon: Daemon, tmp_path: Path) -> No
 	assert await asyncio.to_thread(ctl, argv) == 0
 	with Image.open(out) as made:
 		assert made.size == (96, 96)
+
+
+async def test_the_second_pass_may_have_its_own_prompts_and_sampler(
+	gen: gen_grpc.GenerationServiceAsyncStub, tiny_sd_dir: Path
+) -> None:
+	second_prompt, second_negative = 'a castle in deep snow, night', 'blurry'
+
+	def direct() -> Pixels:
+		pipe = StableDiffusionPipeline.from_pretrained(
+			str(tiny_sd_dir), safety_checker=None, requires_safety_checker=False, local_files_only=True
+		)
+		pipe.set_progress_bar_config(disable=True)
+		first = pipe(
+			PROMPT,
+			width=64,
+			height=64,
+			num_inference_steps=3,
+			generator=[torch.Generator().manual_seed(7)],
+			output_type='latent',
+		).images
+		side = 96 // pipe.vae_scale_factor
+		upscaled = torch.nn.functional.interpolate(first, size=(side, side), mode='bilinear')
+		second = AutoPipelineForImage2Image.from_pipe(pipe)
+		second.scheduler = make_scheduler(Sampler.EULER, pipe.scheduler)
+		image = second(
+			second_prompt,
+			negative_prompt=second_negative,
+			image=upscaled,
+			strength=0.6,
+			num_inference_steps=2,
+			generator=[torch.Generator().manual_seed(7)],
+		)
+		return np.asarray(image.images[0])
+
+	request = _request('Latent', scale=1.5)
+	request.hires.prompt, request.hires.negative_prompt = second_prompt, second_negative
+	request.hires.sampler = gen_pb.SAMPLER_EULER
+	events = await collect(gen.Generate(request))
+	assert np.array_equal(_image(events), await asyncio.to_thread(direct))
+	data = next(event for event in events if event.HasField('image')).image.data
+	parameters = str(Image.open(io.BytesIO(data)).info['parameters'])
+	assert (
+		'Hires upscaler: Latent, Hires sampler: Euler, Hires prompt: "a castle in deep snow, night", '
+		'Hires negative prompt: blurry, Version' in parameters
+	)
+	tagged = _request('Latent', scale=1.5)
+	tagged.hires.prompt = 'x <lora:detail:0.5>'
+	error = await rpc_error(collect(gen.Generate(tagged)))
+	assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+	assert 'tags go in the main prompt' in (error.details() or '')

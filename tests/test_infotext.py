@@ -11,7 +11,8 @@ from PIL import ExifTags, Image
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.jobs.encode import USER_COMMENT, encode_image
 from diffusiond.server.jobs.infotext import image_metadata, quote
-from diffusiond.server.schemas import AssetSpec, ImageFormat, JobSpec, LoraSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import AssetSpec, ImageFormat, JobSpec, LoraSpec
 from diffusiond.server.tasks import Txt2Img
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc

@@ -460,6 +460,9 @@ class HiresFix(_message.Message):
     UPSCALER_FIELD_NUMBER: _builtins.int
     STEPS_FIELD_NUMBER: _builtins.int
     DENOISING_STRENGTH_FIELD_NUMBER: _builtins.int
+    PROMPT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
+    SAMPLER_FIELD_NUMBER: _builtins.int
     scale: _builtins.float
     """How much larger (above 1, at most 4; A1111's hr_scale); unset with no width/height = 2."""
     width: _builtins.int
@@ -474,6 +477,13 @@ class HiresFix(_message.Message):
     """Second-pass steps; 0 = the first pass's. The second pass denoises steps x denoising_strength of them."""
     denoising_strength: _builtins.float
     """How far the second pass moves from the upscaled image, (0, 1]; unset = 0.7."""
+    prompt: _builtins.str
+    """The second pass's prompt and negative prompt (styles applied, embeddings named as in the main prompt; no
+    <lora:…> tags: the LoRAs stay those of the job); empty = the first pass's.
+    """
+    negative_prompt: _builtins.str
+    sampler: Global___Sampler.ValueType
+    """The second pass's sampler; unspecified = the first pass's."""
     def __init__(
         self,
         *,
@@ -483,10 +493,13 @@ class HiresFix(_message.Message):
         upscaler: _builtins.str = ...,
         steps: _builtins.int = ...,
         denoising_strength: _builtins.float | None = ...,
+        prompt: _builtins.str = ...,
+        negative_prompt: _builtins.str = ...,
+        sampler: Global___Sampler.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength", "_scale", b"_scale", "denoising_strength", b"denoising_strength", "scale", b"scale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength", "_scale", b"_scale", "denoising_strength", b"denoising_strength", "height", b"height", "scale", b"scale", "steps", b"steps", "upscaler", b"upscaler", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength", "_scale", b"_scale", "denoising_strength", b"denoising_strength", "height", b"height", "negative_prompt", b"negative_prompt", "prompt", b"prompt", "sampler", b"sampler", "scale", b"scale", "steps", b"steps", "upscaler", b"upscaler", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__denoising_strength: _TypeAlias = _typing.Literal["denoising_strength"]  # noqa: Y015
     _WhichOneofArgType__denoising_strength: _TypeAlias = _typing.Literal["_denoising_strength", b"_denoising_strength"]  # noqa: Y015

@@ -8,7 +8,8 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from diffusiond.server.prompting.report import PromptReport
-from diffusiond.server.schemas import JobState, LoraSpec, Sampler, Stage
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import JobState, LoraSpec, Stage
 
 
 class QueuedEvent(BaseModel):

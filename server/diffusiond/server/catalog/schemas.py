@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 
 AUTOV2_LENGTH = 10
 DEMO_MODEL_NAME = 'demo-tiny-random'  # the folder the tiny random demo model is built into

@@ -4,16 +4,18 @@ from collections.abc import Callable, Mapping
 from functools import partial
 
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline, SchedulerMixin
 from PIL import Image
 
 from diffusiond.server.engine.hires import hires_fix
 from diffusiond.server.engine.hooks import Callback, Hooks
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.engine.prompt_embeds import embed, job_tokens
+from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook
+from diffusiond.server.samplers import Sampler
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks import Hires, Img2Img, Inpaint, Txt2Img
 from diffusiond.server.tasks.sources import image_of
@@ -28,11 +30,13 @@ def denoise(
 	hooks: Hooks,
 	on_previews: list[PreviewHook | None],
 	vectors: list[dict[str, Tensors]] | None = None,
+	own_scheduler: SchedulerMixin | None = None,
 ) -> list[Image.Image]:
 	"""Runs `specs` as one call (every image of every job, in order); `hooks.step` may raise to stop the call.
 
 	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
-	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name."""
+	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name;
+	`own_scheduler`: the model's own, that a hires fix's second-pass sampler is made from."""
 	shows: list[_Shown] = []
 	offset = 0
 	for spec, hook in zip(specs, on_previews, strict=True):
@@ -81,10 +85,12 @@ def denoise(
 			case Inpaint() as task:
 				return _inpaint(pipe, task, spec.width, spec.height, common)
 			case Hires() as task:
-				second = partial(_task_pipe, pipe, AutoPipelineForImage2Image, 'hires fix')
-				return hires_fix(
-					pipe, second, task, spec, common, callback(spec.steps, total - spec.steps), hooks.stage
-				)
+				second: dict[str, object] = {'callback_on_step_end': callback(spec.steps, total - spec.steps)}
+				if task.tokens is not None:  # the second pass's own prompts
+					own = {'tokens': task.tokens, 'negative_prompt': task.negative_prompt or spec.negative_prompt}
+					second |= _prompts(pipe, [spec.model_copy(update=own)], vectors or [{}])
+				make = partial(_second_pipe, pipe, task.sampler, own_scheduler)
+				return hires_fix(pipe, make, task, spec, common, second, hooks.stage)
 	images: list[Image.Image] = list(result.images)
 	return images
 
@@ -132,6 +138,14 @@ def _prompts(
 		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
 	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]
 	return {key: torch.cat([row[key] for row in repeated]) for key in rows[0]} | {'num_images_per_prompt': 1}
+
+
+def _second_pipe(pipe: DiffusionPipeline, sampler: Sampler, own: SchedulerMixin | None) -> DiffusionPipeline:
+	"""A hires fix's img2img pipeline, with its own sampler where it asks for one."""
+	second = _task_pipe(pipe, AutoPipelineForImage2Image, 'hires fix')
+	if sampler is not Sampler.UNSPECIFIED:
+		second.scheduler = make_scheduler(sampler, own or pipe.scheduler)
+	return second
 
 
 def _task_pipe(

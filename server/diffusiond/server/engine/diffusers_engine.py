@@ -174,9 +174,8 @@ class DiffusersEngine:
 		notices: list[str] = []
 		try:
 			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
-				images = denoise(
-					current.pipe, previewer, specs, Hooks(step=on_step, stage=on_stage), on_previews, vectors
-				)
+				hooks = Hooks(step=on_step, stage=on_stage)
+				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, current.scheduler)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)

@@ -8,7 +8,6 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from diffusiond.server.engine.hooks import Callback
 from diffusiond.server.jobs.engine_api import StageHook
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks.hires import LATENT_MODES, Hires
@@ -40,11 +39,11 @@ def hires_fix(
 	task: Hires,
 	spec: JobSpec,
 	common: Mapping[str, object],
-	second_callback: Callback,
+	second: Mapping[str, object],
 	on_stage: StageHook,
 ) -> list[Image.Image]:
 	"""Both passes (call inside inference mode); `common` holds the prompts, steps, generators and the first
-	pass's callback."""
+	pass's callback; `second` what the second pass has of its own (its callback; its prompts, if any)."""
 	latent = task.upscaler in LATENT_MODES
 	first = pipe(width=spec.width, height=spec.height, output_type='latent' if latent else 'pil', **common)
 	if pipe.interrupt:  # the job finished early in the first pass: its image as it is (CancelJob finish_early)
@@ -57,9 +56,9 @@ def hires_fix(
 	)
 	again = {
 		**common,
+		**second,
 		'num_inference_steps': task.second_steps(spec.steps),
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
-		'callback_on_step_end': second_callback,
 	}
 	on_stage(Stage.SECOND_PASS, task.progress_steps(spec.steps) - spec.steps)
 	result = second_pipe()(image=upscaled, strength=task.strength, **again)

@@ -17,7 +17,7 @@ from diffusers import (
 )
 from pydantic import BaseModel, ConfigDict
 
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 
 
 class SchedulerChoice(BaseModel):

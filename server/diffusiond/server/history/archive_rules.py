@@ -24,7 +24,7 @@ from diffusiond.server.history.archive_format import CatalogContents, LoraEntry,
 from diffusiond.server.history.layout import path_problem
 from diffusiond.server.jobs.generation_rules import MAX_SEED, spec_violations
 from diffusiond.server.records import GenerationRecord
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import style_violations
 from diffusiond.server.styles.schemas import StyleFields

@@ -16,7 +16,8 @@ from diffusiond.server.history.layout import MIME_TYPES
 from diffusiond.server.jobs.encode import JSON_CHUNK, MAKER_NOTE, MAKER_PREFIX
 from diffusiond.server.jobs.infotext import EmbeddedRecord
 from diffusiond.server.records import GenerationRecord, StoredImage
-from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, LoraSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, LoraSpec
 from diffusiond.server.tasks.legacy import legacy_task
 
 REBUILT_NOTE = 'rebuilt from the image metadata at start-up (the history had no record of it)'

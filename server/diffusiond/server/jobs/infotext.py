@@ -13,7 +13,8 @@ from diffusiond.server import __version__
 from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LENGTH
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
 from diffusiond.server.prompting.lora_tags import tag_for
-from diffusiond.server.schemas import JobSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import JobSpec
 from diffusiond.server.tasks import Task
 
 # The sampler A1111 would name for the model's own scheduler class, when a request left it unset.

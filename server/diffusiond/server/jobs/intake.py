@@ -9,7 +9,7 @@ import asyncio
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
-from diffusiond.server.jobs.assets import JobAssets
+from diffusiond.server.jobs.assets import JobAssets, Vocabulary
 from diffusiond.server.jobs.generation_rules import output_size, prompt_checks
 from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
@@ -18,8 +18,9 @@ from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
+from diffusiond.server.styles.schemas import StyleRecord
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import HiresRequest, Txt2ImgRequest, build
+from diffusiond.server.tasks import Hires, HiresRequest, Txt2ImgRequest, build
 
 
 class Intake:
@@ -89,6 +90,11 @@ class Intake:
 		prompts_of = (model, spec.prompt, spec.negative_prompt, vocabulary.names)
 		tokens = await asyncio.to_thread(self._tokenizers.tokens, *prompts_of)
 		embeddings = self._assets.embedding_specs(tokens, vocabulary, model)
+		if isinstance(task, Hires) and task.own_prompts():
+			task = await self._second_pass(task, spec, styles, vocabulary, model)
+			more = self._assets.embedding_specs(task.tokens, vocabulary, model)
+			embeddings += [item for item in more if item.name not in {known.name for known in embeddings}]
+			spec = spec.model_copy(update={'task': task})
 		vae, notices = await self._assets.vae(params.vae, model)
 		update = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices}
 		spec = spec.model_copy(update=update)
@@ -103,3 +109,14 @@ class Intake:
 				]
 			)
 		return spec, model
+
+	async def _second_pass(
+		self, task: Hires, spec: JobSpec, styles: list[StyleRecord], vocabulary: Vocabulary, model: ModelInfo
+	) -> Hires:
+		"""A hires fix's own second-pass prompts, styled (those it leaves empty are the first pass's), in chunks."""
+		styled = apply_styles(task.prompt, task.negative_prompt, styles)
+		prompt = styled.prompt if task.prompt else ''
+		negative = styled.negative_prompt if task.negative_prompt else ''
+		texts = (prompt or spec.prompt, negative or spec.negative_prompt)
+		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, *texts, vocabulary.names)
+		return task.model_copy(update={'prompt': prompt, 'negative_prompt': negative, 'tokens': tokens})

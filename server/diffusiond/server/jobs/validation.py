@@ -21,7 +21,8 @@ from diffusiond.server.jobs.generation_rules import (
 	steps_problem,
 )
 from diffusiond.server.jobs.prompts import Prompts
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.tasks import HiresRequest, Task, Txt2Img
 
@@ -54,8 +55,12 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
 	checks += [(violation.field, violation.description) for violation in params.task.violations()]
-	if isinstance(params.task, HiresRequest) and params.task.steps:
-		checks.append(('hires.steps', steps_problem(params.task.steps, limits)))
+	if isinstance(params.task, HiresRequest):
+		hires = params.task
+		checks.append(('hires.steps', steps_problem(hires.steps, limits) if hires.steps else None))
+		checks += prompt_checks(
+			(('hires.prompt', hires.prompt), ('hires.negative_prompt', hires.negative_prompt)), limits
+		)
 	if len(params.styles) > limits.max_styles:
 		checks.append(('styles', f'at most {limits.max_styles} styles per request, got {len(params.styles)}'))
 	if any(not style for style in params.styles):

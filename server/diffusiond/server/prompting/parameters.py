@@ -14,7 +14,7 @@ from sd_parsers.parsers import AUTOMATIC1111Parser
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.images import decode_image
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 
 # ComfyUI's sampler and scheduler names → A1111's (ours); others are listed as unknown.
 COMFY_SAMPLERS = {

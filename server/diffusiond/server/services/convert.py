@@ -38,6 +38,9 @@ def hires_from_pb(hires: gen_pb.HiresFix) -> HiresRequest:
 		upscaler=hires.upscaler,
 		steps=hires.steps,
 		strength=hires.denoising_strength if hires.HasField('denoising_strength') else None,
+		prompt=hires.prompt,
+		negative_prompt=hires.negative_prompt,
+		sampler=sampler_from_pb(hires.sampler),
 	)
 
 

@@ -1,6 +1,6 @@
 """Samplers between the proto enum and the domain's A1111 names."""
 
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 

@@ -8,7 +8,8 @@ from pydantic_core import from_json
 from sqlalchemy import ColumnElement, Text, cast, func, or_
 
 from diffusiond.server.records import GenerationRecord, HistoryFilter, StoredImage
-from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, Sampler
+from diffusiond.server.samplers import Sampler
+from diffusiond.server.schemas import ImageFormat, JobSpec, JobState
 from diffusiond.server.store.lenient import INT64, RowReader
 from diffusiond.server.store.like import LIKE_ESCAPE, contains
 from diffusiond.server.store.rows import MAX_SIDE

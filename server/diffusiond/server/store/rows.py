@@ -13,7 +13,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelRecord,
 	Probe,
 )
-from diffusiond.server.schemas import Sampler
+from diffusiond.server.samplers import Sampler
 from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.tables import ModelRow

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.errors import FieldViolation
+from diffusiond.server.prompting.chunks import PromptTokens
+from diffusiond.server.prompting.lora_tags import find_tags
+from diffusiond.server.samplers import Sampler
 from diffusiond.server.tasks.sources import Sources
 
 # A1111's latent upscaler names → torch interpolation (mode, antialias)
@@ -54,6 +57,9 @@ class HiresRequest(BaseModel):
 	upscaler: str = ''  # '' = DEFAULT_UPSCALER
 	steps: int = 0  # second-pass steps; 0 = the first pass's
 	strength: float | None = None  # None = DEFAULT_STRENGTH
+	prompt: str = ''  # A1111's hr_prompt / hr_negative_prompt / hr_sampler_name: '' / UNSPECIFIED = the first pass's
+	negative_prompt: str = ''
+	sampler: Sampler = Sampler.UNSPECIFIED
 	misplaced: list[FieldViolation] = Field(default_factory=list)
 
 	def inpaints(self) -> bool:
@@ -61,6 +67,8 @@ class HiresRequest(BaseModel):
 
 	def violations(self) -> list[FieldViolation]:
 		found = _problems(self.scale, self.width, self.height, self.upscaler, self.strength)
+		if find_tags(self.prompt)[0]:
+			found.append('<lora:…> tags go in the main prompt: the second pass runs with the same LoRAs')
 		return self.misplaced + [FieldViolation(field='hires', description=problem) for problem in found]
 
 	def sources(self, max_pixels: int) -> Sources | None:
@@ -81,6 +89,9 @@ class HiresRequest(BaseModel):
 			upscaler=self.upscaler or DEFAULT_UPSCALER,
 			steps=self.steps,
 			strength=self.strength if self.strength is not None else DEFAULT_STRENGTH,
+			prompt=self.prompt,
+			negative_prompt=self.negative_prompt,
+			sampler=self.sampler,
 		)
 
 
@@ -94,6 +105,13 @@ class Hires(BaseModel):
 	upscaler: str
 	steps: int  # second-pass steps; 0 = the first pass's
 	strength: float
+	prompt: str = ''  # the second pass's, styled; '' = the first pass's
+	negative_prompt: str = ''
+	sampler: Sampler = Sampler.UNSPECIFIED  # UNSPECIFIED = the first pass's
+	tokens: PromptTokens | None = None  # the second pass's prompts in chunks, where it has its own (intake)
+
+	def own_prompts(self) -> bool:
+		return bool(self.prompt or self.negative_prompt)
 
 	def second_steps(self, steps: int) -> int:
 		return self.steps or steps
@@ -116,7 +134,14 @@ class Hires(BaseModel):
 		"""A1111's hires fields, written after clip skip (its extra_generation_params)."""
 		size = ('Hires upscale', f'{self.scale:g}') if self.scale else ('Hires resize', f'{self.width}x{self.height}')
 		steps = [('Hires steps', str(self.steps))] if self.steps else []
-		return [size, *steps, ('Hires upscaler', self.upscaler)]
+		found = [size, *steps, ('Hires upscaler', self.upscaler)]
+		if self.sampler is not Sampler.UNSPECIFIED:
+			found.append(('Hires sampler', self.sampler.value))
+		if self.prompt:
+			found.append(('Hires prompt', self.prompt))
+		if self.negative_prompt:
+			found.append(('Hires negative prompt', self.negative_prompt))
+		return found
 
 	def output_size(self, width: int, height: int) -> tuple[int, int]:
 		return self.width, self.height
@@ -126,7 +151,7 @@ class Hires(BaseModel):
 		return float(steps * width * height + (self.progress_steps(steps) - steps) * self.width * self.height)
 
 	def without_sources(self) -> 'Hires':
-		return self
+		return self.model_copy(update={'tokens': None})
 
 	def violations(self, prefix: str) -> list[FieldViolation]:
 		scale = self.scale or None
