@@ -5,6 +5,7 @@ job, same size/steps/sampler) one after the other; the table gives images per se
 latency (submit to last event) for 1, 4 and 8 clients, batching off (1) and on (8 images per call).
 """
 
+import shutil
 import statistics
 import tempfile
 import threading
@@ -59,11 +60,13 @@ def run_batching(steps: int, size: int, jobs: int = 16) -> list[tuple[str, str]]
 	dtype = torch.float16 if device.type == 'cuda' else torch.float32
 	rows: list[tuple[str, str]] = []
 	with tempfile.TemporaryDirectory() as scratch:
-		build_demo_model(Path(scratch) / 'models' / 'tiny-sd')
+		model = build_demo_model(Path(scratch) / 'model' / 'tiny-sd')
 		ports = {}
 		for batch in (1, BATCH):  # both daemons up first; then off and on alternate, so drift hits both alike
+			data = Path(scratch) / f'batch-{batch}'  # one data folder per daemon (each holds its folder's lock)
+			shutil.copytree(model, data / 'models' / 'tiny-sd')
 			backend = DiffusersEngine(device, dtype, PipelineCache(1, 2**40))
-			ports[batch] = start_daemon(Path(scratch), backend, {'batch_max_images': batch}).port
+			ports[batch] = start_daemon(data, backend, {'batch_max_images': batch}).port
 			_throughput(ports[batch], 1, 2, steps, size)  # warm-up
 		results = {
 			(batch, clients): _throughput(ports[batch], clients, jobs, steps, size)

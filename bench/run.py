@@ -13,9 +13,9 @@ from bench.busy import run_busy
 from bench.catalog import run_catalog
 from bench.encoding import run_encoding
 from bench.generation import run_generation
-from bench.hires import run_hires
 from bench.history import run_history
 from bench.loras import run_loras
+from bench.multistage import run_multistage
 from bench.prompts import run_prompts
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
@@ -44,7 +44,7 @@ def main() -> None:
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),
 		*run_assets(),
-		*run_hires(),
+		*run_multistage(),
 		*run_batching(args.steps, args.size),
 		*run_encoding(),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),

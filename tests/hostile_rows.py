@@ -52,6 +52,7 @@ DAMAGE = {
 	'loras': LORA_DAMAGE,
 	'embeddings': ASSET_DAMAGE,
 	'vaes': ASSET_DAMAGE,
+	'controlnets': ASSET_DAMAGE,
 	'styles': STYLE_DAMAGE,
 	'generations': GENERATION_DAMAGE,
 	'generation_images': IMAGE_DAMAGE,

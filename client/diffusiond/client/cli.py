@@ -43,6 +43,7 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'png-info': png_info,
 	'embeddings': assets_command,
 	'vaes': assets_command,
+	'controlnets': assets_command,
 	'jobs': jobs,
 	'models': models_command,
 	'loras': loras_command,

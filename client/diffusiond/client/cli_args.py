@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 		type=int,
 		help="A1111's clip skip: 1 = last CLIP layer, 2 = penultimate (default: the model's, else 1)",
 	)
+	gen.add_argument(
+		'--controlnet',
+		action='append',
+		help='NAME:IMAGE[:SCALE]: a ControlNet of the controlnets folder with its control map (repeatable)',
+	)
 	gen.add_argument('--vae', help="a VAE of the vaes folder (default: the model's; 'none': the model's own)")
 	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
 	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
@@ -92,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument('--triggers', action='store_true', help="append the LoRAs' trigger words to the prompt")
 	gen.add_argument('--style', action='append', metavar='NAME', help='apply a style (repeatable, in order)')
 	commands.add_parser('info', help='show the daemon, device and loaded models', epilog='example: diffusionctl info')
-	for kind in ('embeddings', 'vaes'):
+	for kind in ('embeddings', 'vaes', 'controlnets'):
 		listing = commands.add_parser(kind, help=f'list the {kind} folder (name, base, hash)')
 		listing.add_argument('--base', default='', help='only those for sd1, sd2 or sdxl')
 	png_info = commands.add_parser(

@@ -8,6 +8,7 @@ EXAMPLES = {
 	'png-info': 'diffusionctl png-info 00012-1234.png',
 	'embeddings': 'diffusionctl embeddings --base sd1',
 	'vaes': 'diffusionctl --json vaes',
+	'controlnets': 'diffusionctl controlnets --base sd1',
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',
 	'jobs clear': 'diffusionctl jobs clear',

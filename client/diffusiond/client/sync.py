@@ -114,6 +114,11 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		request = asset_pb.ListVaesRequest(base=BASES.get(base, model_pb.MODEL_BASE_UNSPECIFIED))
 		return list((self._assets.ListVaes(request, timeout=self.timeout)).vaes)
 
+	def list_controlnets(self, base: str = '') -> list[asset_pb.Asset]:
+		"""The controlnets folder (GenerateRequest.controlnets names one); `base`: sd1, sd2 or sdxl only."""
+		request = asset_pb.ListControlNetsRequest(base=BASES.get(base, model_pb.MODEL_BASE_UNSPECIFIED))
+		return list((self._assets.ListControlNets(request, timeout=self.timeout)).controlnets)
+
 	def parse_parameters(self, image: bytes = b'', text: str = '') -> gen_pb.ParseParametersResponse:
 		"""The GenerateRequest in an image's metadata (A1111, ComfyUI, InvokeAI, ...) or a pasted A1111 infotext."""
 		request = gen_pb.ParseParametersRequest(image=image, text=text)

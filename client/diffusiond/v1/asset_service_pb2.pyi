@@ -275,3 +275,96 @@ class RefreshVaesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefreshVaesResponse: _TypeAlias = RefreshVaesResponse  # noqa: Y015
+
+@_typing.final
+class ListControlNetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BASE_FIELD_NUMBER: _builtins.int
+    base: _model_service_pb2.ModelBase.ValueType
+    """Only those for this base (unspecified = all)."""
+    def __init__(
+        self,
+        *,
+        base: _model_service_pb2.ModelBase.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListControlNetsRequest: _TypeAlias = ListControlNetsRequest  # noqa: Y015
+
+@_typing.final
+class ListControlNetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTROLNETS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def controlnets(self) -> _containers.RepeatedCompositeFieldContainer[Global___Asset]:
+        """`width` is the cross-attention width it is made for."""
+
+    def __init__(
+        self,
+        *,
+        controlnets: _abc.Iterable[Global___Asset] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controlnets", b"controlnets"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListControlNetsResponse: _TypeAlias = ListControlNetsResponse  # noqa: Y015
+
+@_typing.final
+class RefreshControlNetsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTORE_UNREGISTERED_FIELD_NUMBER: _builtins.int
+    restore_unregistered: _builtins.bool
+    """List again the files that were unregistered (kept on disk) first."""
+    def __init__(
+        self,
+        *,
+        restore_unregistered: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["restore_unregistered", b"restore_unregistered"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshControlNetsRequest: _TypeAlias = RefreshControlNetsRequest  # noqa: Y015
+
+@_typing.final
+class RefreshControlNetsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    RESTORED_FIELD_NUMBER: _builtins.int
+    added: _builtins.int
+    removed: _builtins.int
+    changed: _builtins.int
+    unchanged: _builtins.int
+    restored: _builtins.int
+    def __init__(
+        self,
+        *,
+        added: _builtins.int = ...,
+        removed: _builtins.int = ...,
+        changed: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        restored: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "changed", b"changed", "removed", b"removed", "restored", b"restored", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshControlNetsResponse: _TypeAlias = RefreshControlNetsResponse  # noqa: Y015

@@ -62,6 +62,16 @@ class AssetServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesResponse.FromString,
                 _registered_method=True)
+        self.ListControlNets = channel.unary_unary(
+                '/diffusiond.v1.AssetService/ListControlNets',
+                request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsResponse.FromString,
+                _registered_method=True)
+        self.RefreshControlNets = channel.unary_unary(
+                '/diffusiond.v1.AssetService/RefreshControlNets',
+                request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.FromString,
+                _registered_method=True)
 
 
 class AssetServiceServicer:
@@ -103,6 +113,20 @@ class AssetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListControlNets(self, request, context):
+        """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshControlNets(self, request, context):
+        """RefreshControlNets rescans the controlnets folder.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +149,16 @@ def add_AssetServiceServicer_to_server(servicer, server):
                     servicer.RefreshVaes,
                     request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesResponse.SerializeToString,
+            ),
+            'ListControlNets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListControlNets,
+                    request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsResponse.SerializeToString,
+            ),
+            'RefreshControlNets': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshControlNets,
+                    request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -243,6 +277,60 @@ class AssetService:
             '/diffusiond.v1.AssetService/RefreshVaes',
             diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesRequest.SerializeToString,
             diffusiond_dot_v1_dot_asset__service__pb2.RefreshVaesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListControlNets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.AssetService/ListControlNets',
+            diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsRequest.SerializeToString,
+            diffusiond_dot_v1_dot_asset__service__pb2.ListControlNetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshControlNets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.AssetService/RefreshControlNets',
+            diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.SerializeToString,
+            diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

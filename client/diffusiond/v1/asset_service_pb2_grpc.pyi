@@ -49,6 +49,10 @@ class AssetServiceStub:
     """ListVaes lists the VAEs by name."""
     RefreshVaes: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshVaesRequest, _asset_service_pb2.RefreshVaesResponse]
     """RefreshVaes rescans the vaes folder (headers only)."""
+    ListControlNets: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.ListControlNetsRequest, _asset_service_pb2.ListControlNetsResponse]
+    """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name."""
+    RefreshControlNets: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshControlNetsRequest, _asset_service_pb2.RefreshControlNetsResponse]
+    """RefreshControlNets rescans the controlnets folder."""
 
 @_typing.type_check_only
 class AssetServiceAsyncStub(AssetServiceStub):
@@ -71,6 +75,10 @@ class AssetServiceAsyncStub(AssetServiceStub):
     """ListVaes lists the VAEs by name."""
     RefreshVaes: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshVaesRequest, _asset_service_pb2.RefreshVaesResponse]  # type: ignore[assignment]
     """RefreshVaes rescans the vaes folder (headers only)."""
+    ListControlNets: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.ListControlNetsRequest, _asset_service_pb2.ListControlNetsResponse]  # type: ignore[assignment]
+    """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name."""
+    RefreshControlNets: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshControlNetsRequest, _asset_service_pb2.RefreshControlNetsResponse]  # type: ignore[assignment]
+    """RefreshControlNets rescans the controlnets folder."""
 
 class AssetServiceServicer(metaclass=_abc_1.ABCMeta):
     """AssetService lists the files a job uses besides models and LoRAs: textual-inversion embeddings (the
@@ -114,5 +122,21 @@ class AssetServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_service_pb2.RefreshVaesResponse, _abc.Awaitable[_asset_service_pb2.RefreshVaesResponse]]:
         """RefreshVaes rescans the vaes folder (headers only)."""
+
+    @_abc_1.abstractmethod
+    def ListControlNets(
+        self,
+        request: _asset_service_pb2.ListControlNetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_service_pb2.ListControlNetsResponse, _abc.Awaitable[_asset_service_pb2.ListControlNetsResponse]]:
+        """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name."""
+
+    @_abc_1.abstractmethod
+    def RefreshControlNets(
+        self,
+        request: _asset_service_pb2.RefreshControlNetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_service_pb2.RefreshControlNetsResponse, _abc.Awaitable[_asset_service_pb2.RefreshControlNetsResponse]]:
+        """RefreshControlNets rescans the controlnets folder."""
 
 def add_AssetServiceServicer_to_server(servicer: AssetServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

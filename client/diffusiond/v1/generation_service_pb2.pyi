@@ -270,6 +270,7 @@ class GenerateRequest(_message.Message):
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
     VAE_FIELD_NUMBER: _builtins.int
     HIRES_FIELD_NUMBER: _builtins.int
+    CONTROLNETS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -371,6 +372,10 @@ class GenerateRequest(_message.Message):
         again at the larger size, in this one job. Unset = none.
         """
 
+    @_builtins.property
+    def controlnets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ControlNetUnit]:
+        """ControlNet units (AssetService.ListControlNets), applied together; text-to-image, img2img and inpainting."""
+
     def __init__(
         self,
         *,
@@ -400,10 +405,11 @@ class GenerateRequest(_message.Message):
         clip_skip: _builtins.int | None = ...,
         vae: _builtins.str = ...,
         hires: Global___HiresFix | None = ...,
+        controlnets: _abc.Iterable[Global___ControlNetUnit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
@@ -447,6 +453,56 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__width) -> _WhichOneofReturnType__width | None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class ControlNetUnit(_message.Message):
+    """ControlNetUnit steers a job with a control image through one ControlNet."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    SCALE_FIELD_NUMBER: _builtins.int
+    GUIDANCE_START_FIELD_NUMBER: _builtins.int
+    GUIDANCE_END_FIELD_NUMBER: _builtins.int
+    PREPROCESSOR_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The ControlNet: name, id or a hash prefix."""
+    image: _builtins.bytes
+    """The control image (PNG, JPEG or WebP), resized to the job's size: with preprocessor "none" (the default) it is
+    the control map itself (edges, depth, pose...).
+    """
+    scale: _builtins.float
+    """Conditioning scale, 0..2; unset = 1."""
+    guidance_start: _builtins.float
+    """The part of the steps it guides, as fractions: [guidance_start, guidance_end); unset = 0 and 1."""
+    guidance_end: _builtins.float
+    preprocessor: _builtins.str
+    """"none" (or empty): the image is already a control map."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        image: _builtins.bytes = ...,
+        scale: _builtins.float | None = ...,
+        guidance_start: _builtins.float = ...,
+        guidance_end: _builtins.float | None = ...,
+        preprocessor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_scale", b"_scale", "guidance_end", b"guidance_end", "scale", b"scale"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_scale", b"_scale", "guidance_end", b"guidance_end", "guidance_start", b"guidance_start", "image", b"image", "model", b"model", "preprocessor", b"preprocessor", "scale", b"scale"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__guidance_end: _TypeAlias = _typing.Literal["guidance_end"]  # noqa: Y015
+    _WhichOneofArgType__guidance_end: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end"]  # noqa: Y015
+    _WhichOneofReturnType__scale: _TypeAlias = _typing.Literal["scale"]  # noqa: Y015
+    _WhichOneofArgType__scale: _TypeAlias = _typing.Literal["_scale", b"_scale"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_end) -> _WhichOneofReturnType__guidance_end | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scale) -> _WhichOneofReturnType__scale | None: ...
+
+Global___ControlNetUnit: _TypeAlias = ControlNetUnit  # noqa: Y015
 
 @_typing.final
 class HiresFix(_message.Message):

@@ -10,7 +10,7 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.catalog import Catalog, Hasher
-from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.assets import ControlNetCatalog, EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.engine.factory import cache_bounds, default_engine
@@ -37,7 +37,7 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
-from diffusiond.server.store.asset_repo import EmbeddingRepository, VaeRepository
+from diffusiond.server.store.asset_repo import ControlNetRepository, EmbeddingRepository, VaeRepository
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
@@ -93,8 +93,11 @@ class Daemon:
 				EmbeddingRepository(self.database.sessions), storage.embeddings_dir, pickles, self._pickle_shapes
 			),
 			VaeCatalog(VaeRepository(self.database.sessions), storage.vaes_dir, pickles, self._pickle_shapes),
+			ControlNetCatalog(ControlNetRepository(self.database.sessions), storage.controlnets_dir),
 		)
-		self.hasher = Hasher([self.catalog, self.loras, self.assets.embeddings, self.assets.vaes], files_changed)
+		self.hasher = Hasher(
+			[self.catalog, self.loras, self.assets.embeddings, self.assets.vaes, self.assets.controlnets], files_changed
+		)
 		self.cache = cache_bounds(settings)
 		self.engine = engine or default_engine(settings, self.cache)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
@@ -161,6 +164,7 @@ class Daemon:
 		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.embeddings_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.vaes_dir.mkdir(parents=True, exist_ok=True)
+		self.settings.storage.controlnets_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
 		storage = self.settings.storage
 		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
@@ -182,6 +186,7 @@ class Daemon:
 			await self.loras.refresh()
 			await self.assets.embeddings.refresh()
 			await self.assets.vaes.refresh()
+			await self.assets.controlnets.refresh()
 			info = await self.manager.prepare_default()
 		except DiffusiondError as error:
 			log.error('no default model: %s', error.message)

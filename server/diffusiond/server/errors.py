@@ -50,6 +50,10 @@ class VaeNotFoundError(NotFoundError):
 	reason = 'VAE_NOT_FOUND'
 
 
+class ControlNetNotFoundError(NotFoundError):
+	reason = 'CONTROLNET_NOT_FOUND'
+
+
 class StyleNotFoundError(NotFoundError):
 	reason = 'STYLE_NOT_FOUND'
 

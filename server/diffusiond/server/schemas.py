@@ -81,6 +81,36 @@ class AssetSpec(BaseModel):
 	vectors: int = 0  # an embedding's
 
 
+class ControlRequest(BaseModel):
+	"""A ControlNet unit as a request gives it."""
+
+	model_config = ConfigDict(frozen=True)
+
+	ref: str
+	image: bytes  # the control image as sent (PNG, JPEG or WebP): a control map, or an image for the preprocessor
+	scale: float = 1.0
+	start: float = 0.0  # guidance start / end, fractions of the steps
+	end: float = 1.0
+	preprocessor: str = 'none'
+
+
+class ControlSpec(BaseModel):
+	"""A resolved ControlNet unit of a job."""
+
+	model_config = ConfigDict(frozen=True)
+
+	id: str
+	name: str
+	path: Path  # the diffusers folder
+	key: str
+	sha256: str = ''
+	image: bytes = b''  # PNG at the job's size; empty where not kept (history records)
+	scale: float
+	start: float
+	end: float
+	preprocessor: str = 'none'
+
+
 class GenerateParams(BaseModel):
 	"""A generation request as the client sent it; unset optionals are None."""
 
@@ -101,6 +131,7 @@ class GenerateParams(BaseModel):
 	quality: int | None = None
 	loras: list[LoraRequest] = Field(default_factory=list)
 	vae: str = ''  # '' = the model's default VAE, else its own; 'none' = its own
+	controlnets: list[ControlRequest] = Field(default_factory=list)
 	add_trigger_words: bool = False
 	styles: list[str] = Field(default_factory=list)
 	preview_every: int = 0
@@ -129,6 +160,7 @@ class JobSpec(BaseModel):
 	loras: list[LoraSpec] = Field(default_factory=list)
 	embeddings: list[AssetSpec] = Field(default_factory=list)  # those the prompts name (tokens' fixes)
 	vae: AssetSpec | None = None  # None = the model's own
+	controlnets: list[ControlSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
 	task: Task  # what kind of work, with its own fields (tasks/)
@@ -142,4 +174,5 @@ class JobSpec(BaseModel):
 
 	def for_history(self) -> 'JobSpec':
 		"""The spec as a history record keeps it: without the task's source images (only their parameters)."""
-		return self.model_copy(update={'task': self.task.without_sources(), 'tokens': None})
+		controlnets = [unit.model_copy(update={'image': b''}) for unit in self.controlnets]
+		return self.model_copy(update={'task': self.task.without_sources(), 'tokens': None, 'controlnets': controlnets})

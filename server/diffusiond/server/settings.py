@@ -181,6 +181,11 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'vaes'
 
 	@property
+	def controlnets_dir(self) -> Path:
+		"""ControlNets as diffusers folders (config.json + weights)."""
+		return self.data_dir / 'controlnets'
+
+	@property
 	def scratch_dir(self) -> Path:
 		"""Uploads in progress (archive imports): hidden temporary files, removed at start-up."""
 		return self.data_dir / 'tmp'

@@ -9,6 +9,9 @@ Width 768 is SD1 (CLIP ViT-L), 1024 SD2 (OpenCLIP ViT-H), clip_l + clip_g SDXL. 
 """
 
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, ValidationError
 
 from diffusiond.server.catalog.asset_schemas import AssetLayout, AssetProbe
 from diffusiond.server.catalog.lora_probe import metadata_base
@@ -84,3 +87,35 @@ def probe_asset_file(path: Path, vae: bool) -> AssetProbe:
 	if found.base is ModelBase.UNKNOWN and found.status is ModelStatus.READY:  # shapes cannot tell SD1/SD2/SDXL VAEs
 		found.base = metadata_base(header.metadata)
 	return found
+
+
+_CONTEXT_BASES = {768: ModelBase.SD1, 1024: ModelBase.SD2, 2048: ModelBase.SDXL}
+
+
+class _ControlNetConfig(BaseModel):
+	cross_attention_dim: Annotated[int, Field(ge=1, le=1 << 20)] = 768
+
+
+def probe_controlnet_file(path: Path) -> AssetProbe:
+	"""A ControlNet in diffusers' layout: its weights with config.json beside them (a diffusers folder)."""
+	found = pickle_probe(path)
+	if found is not None:
+		return found
+	try:
+		keys = read_safetensors(path).shapes
+	except (OSError, HeaderError) as exc:
+		return _invalid(str(exc))
+	if any(key.startswith('control_model.') for key in keys):
+		return _invalid(
+			"the original (A1111) ControlNet layout is not read yet; use the model's diffusers version (a folder "
+			'with config.json and diffusion_pytorch_model.safetensors)',
+			AssetLayout.LDM,
+		)
+	if not any(key.startswith('controlnet_cond_embedding.') for key in keys):
+		return _invalid('not a ControlNet: no controlnet_cond_embedding weights')
+	try:
+		config = _ControlNetConfig.model_validate_json((path.parent / 'config.json').read_bytes())
+	except (OSError, ValidationError) as exc:
+		return _invalid(f'a diffusers ControlNet needs its config.json beside the weights: {str(exc)[:200]}')
+	width = config.cross_attention_dim
+	return AssetProbe(layout=AssetLayout.DIFFUSERS, width=width, base=_CONTEXT_BASES.get(width, ModelBase.UNKNOWN))

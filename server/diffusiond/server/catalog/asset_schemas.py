@@ -10,6 +10,7 @@ from diffusiond.server.catalog.schemas import ModelBase, ModelStatus
 
 TI_HASH_LENGTH = 12  # A1111's "TI hashes": the first 12 hex characters of the file's sha256
 VAE_HASH_LENGTH = 10  # A1111's "VAE hash": the first 10
+CONTROLNET_HASH_LENGTH = 8  # A1111's ControlNet extension names a model "name [hash8]"
 
 
 class AssetLayout(enum.Enum):

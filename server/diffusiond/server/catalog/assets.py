@@ -10,7 +10,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from diffusiond.server.catalog.asset_probe import probe_asset_file, probe_embedding_shapes, probe_vae_shapes
+from diffusiond.server.catalog.asset_probe import (
+	probe_asset_file,
+	probe_controlnet_file,
+	probe_embedding_shapes,
+	probe_vae_shapes,
+)
 from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetProbe, AssetRecord
 from diffusiond.server.catalog.file_catalog import FileCatalog, Noun
 from diffusiond.server.catalog.files import walk
@@ -18,14 +23,21 @@ from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
 from diffusiond.server.catalog.rescan import guarded
 from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelFormat, ModelInfo, ModelStatus
-from diffusiond.server.errors import AssetNotApplicableError, DiffusiondError, EmbeddingNotFoundError, VaeNotFoundError
-from diffusiond.server.store.asset_repo import EmbeddingRepository, VaeRepository
+from diffusiond.server.errors import (
+	AssetNotApplicableError,
+	ControlNetNotFoundError,
+	DiffusiondError,
+	EmbeddingNotFoundError,
+	VaeNotFoundError,
+)
+from diffusiond.server.store.asset_repo import ControlNetRepository, EmbeddingRepository, VaeRepository
 from diffusiond.server.store.file_repo import Reprobe
-from diffusiond.server.store.tables import EmbeddingRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, VaeRow
 
 PickleShapes = Callable[[Path], Awaitable[dict[str, list[int]]]]  # an allowed pickle's tensor shapes (the engine)
 EMBEDDINGS = Noun(field='embedding', one='embedding', many='embeddings')
 VAES = Noun(field='vae', one='VAE', many='VAEs')
+CONTROLNETS = Noun(field='controlnet', one='ControlNet', many='ControlNets')
 SUFFIXES = SAFETENSORS_SUFFIXES | PICKLE_SUFFIXES
 
 
@@ -180,5 +192,35 @@ class VaeCatalog(AssetRules, FileCatalog[VaeRow, AssetRecord, AssetProbe, AssetC
 	async def resolve(self, ref: str, model: ModelInfo) -> AssetRecord:
 		"""The VAE `ref` names, checked to suit `model`."""
 		record = await self.opened(await self.get(ref))
+		self.check_usable(record, model)
+		return record
+
+
+class ControlNetCatalog(AssetRules, FileCatalog[ControlNetRow, AssetRecord, AssetProbe, AssetChanges]):
+	"""The controlnets folder: diffusers ControlNets (config.json + weights, named by their folder)."""
+
+	def __init__(self, repo: ControlNetRepository, folder: Path, changed: asyncio.Event | None = None) -> None:
+		super().__init__(repo, folder, CONTROLNETS, changed)
+
+	def _probe(self, stamp: FileStamp) -> AssetProbe:
+		if stamp.problem:
+			return AssetProbe(status=ModelStatus.INVALID, problem=stamp.problem)
+		path = self.folder / stamp.path
+		return guarded(lambda: probe_controlnet_file(path), path, AssetProbe, ModelFormat.SAFETENSORS)
+
+	def _not_found(self, ref: str) -> DiffusiondError:
+		return ControlNetNotFoundError(
+			f'no ControlNet has the id, name or hash {ref!r}{self.hash_hint(ref)}; list them with `diffusionctl '
+			f'controlnets` (AssetService.ListControlNets), or put its diffusers folder into {self.folder}',
+			metadata={'controlnet': ref},
+		)
+
+	def _mismatch(self, probe: AssetProbe, model: ModelInfo) -> bool:
+		known = ModelBase.UNKNOWN not in (probe.base, model.base)
+		width = model.arch.cross_attention_dim
+		return (known and probe.base is not model.base) or bool(width and probe.width != width)
+
+	async def resolve(self, ref: str, model: ModelInfo) -> AssetRecord:
+		record = await self.get(ref)
 		self.check_usable(record, model)
 		return record

@@ -1,21 +1,20 @@
 """One pipeline call: txt2img (one job or a batch of jobs), img2img or inpainting on the loaded modules."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline, SchedulerMixin
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, DiffusionPipeline, SchedulerMixin
 from PIL import Image
 
+from diffusiond.server.engine.controlnets import ControlInputs
 from diffusiond.server.engine.hires import hires_fix
 from diffusiond.server.engine.hooks import Callback, Hooks
 from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.engine.prompt_embeds import embed, job_tokens
-from diffusiond.server.engine.schedulers import make_scheduler
+from diffusiond.server.engine.task_pipes import inpaint, second_pipe, task_pipe
 from diffusiond.server.engine.tensor_files import Tensors
-from diffusiond.server.errors import FailedPreconditionError
 from diffusiond.server.jobs.engine_api import PreviewHook
-from diffusiond.server.samplers import Sampler
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks import Hires, Img2Img, Inpaint, Txt2Img
 from diffusiond.server.tasks.sources import image_of
@@ -31,12 +30,14 @@ def denoise(
 	on_previews: list[PreviewHook | None],
 	vectors: list[dict[str, Tensors]] | None = None,
 	own_scheduler: SchedulerMixin | None = None,
+	control: ControlInputs | None = None,
 ) -> list[Image.Image]:
 	"""Runs `specs` as one call (every image of every job, in order); `hooks.step` may raise to stop the call.
 
 	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
 	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name;
-	`own_scheduler`: the model's own, that a hires fix's second-pass sampler is made from."""
+	`own_scheduler`: the model's own, that a hires fix's second-pass sampler is made from; `control`: the job's
+	ControlNet units (one job)."""
 	shows: list[_Shown] = []
 	offset = 0
 	for spec, hook in zip(specs, on_previews, strict=True):
@@ -77,41 +78,26 @@ def denoise(
 		common = {**_prompts(pipe, specs, vectors or [{} for _ in specs]), **common}
 		hooks.stage(Stage.DENOISING, spec.steps if isinstance(spec.task, Hires) else total)
 		match spec.task:
+			case Txt2Img() if control is not None:
+				runner = task_pipe(pipe, AutoPipelineForText2Image, 'ControlNet', control.model)
+				result = runner(width=spec.width, height=spec.height, **common, **control.kwargs('image'))
 			case Txt2Img():
 				result = pipe(width=spec.width, height=spec.height, **common)
 			case Img2Img() as task:
-				image_pipe = _task_pipe(pipe, AutoPipelineForImage2Image, 'img2img')
-				result = image_pipe(image=image_of(task.init_image, 'RGB'), strength=task.strength, **common)
+				runner = task_pipe(pipe, AutoPipelineForImage2Image, 'img2img', control.model if control else None)
+				extra = control.kwargs('control_image') if control else {}
+				result = runner(image=image_of(task.init_image, 'RGB'), strength=task.strength, **common, **extra)
 			case Inpaint() as task:
-				return _inpaint(pipe, task, spec.width, spec.height, common)
+				return inpaint(pipe, task, (spec.width, spec.height), common, control)
 			case Hires() as task:
 				second: dict[str, object] = {'callback_on_step_end': callback(spec.steps, total - spec.steps)}
 				if task.tokens is not None:  # the second pass's own prompts
 					own = {'tokens': task.tokens, 'negative_prompt': task.negative_prompt or spec.negative_prompt}
 					second |= _prompts(pipe, [spec.model_copy(update=own)], vectors or [{}])
-				make = partial(_second_pipe, pipe, task.sampler, own_scheduler)
+				make = partial(second_pipe, pipe, task.sampler, own_scheduler)
 				return hires_fix(pipe, make, task, spec, common, second, hooks.stage)
 	images: list[Image.Image] = list(result.images)
 	return images
-
-
-def _inpaint(
-	pipe: DiffusionPipeline, task: Inpaint, width: int, height: int, common: Mapping[str, object]
-) -> list[Image.Image]:
-	inpaint = _task_pipe(pipe, AutoPipelineForInpainting, 'inpainting')
-	init, mask = image_of(task.init_image, 'RGB'), image_of(task.mask_image, 'L')
-	result = inpaint(
-		image=init,
-		mask_image=mask,
-		padding_mask_crop=task.mask_crop_padding,
-		strength=task.strength,
-		width=width,
-		height=height,
-		**common,
-	)
-	# the kept (black) area is returned exactly as sent, not as its trip through the VAE
-	overlay = inpaint.image_processor.apply_overlay
-	return [overlay(mask, init, image) for image in result.images]
 
 
 def user_step(timestep: int, timesteps: int, asked: int) -> int:
@@ -138,26 +124,6 @@ def _prompts(
 		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
 	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]
 	return {key: torch.cat([row[key] for row in repeated]) for key in rows[0]} | {'num_images_per_prompt': 1}
-
-
-def _second_pipe(pipe: DiffusionPipeline, sampler: Sampler, own: SchedulerMixin | None) -> DiffusionPipeline:
-	"""A hires fix's img2img pipeline, with its own sampler where it asks for one."""
-	second = _task_pipe(pipe, AutoPipelineForImage2Image, 'hires fix')
-	if sampler is not Sampler.UNSPECIFIED:
-		second.scheduler = make_scheduler(sampler, own or pipe.scheduler)
-	return second
-
-
-def _task_pipe(
-	pipe: DiffusionPipeline, auto: type[AutoPipelineForImage2Image] | type[AutoPipelineForInpainting], task: str
-) -> DiffusionPipeline:
-	"""The img2img or inpainting pipeline over the loaded modules (LoRAs and scheduler shared, nothing copied)."""
-	try:
-		task_pipe = auto.from_pipe(pipe)
-	except ValueError as exc:
-		raise FailedPreconditionError(f'a {type(pipe).__name__} model cannot do {task}: {exc}') from None
-	task_pipe.set_progress_bar_config(disable=True)
-	return task_pipe
 
 
 def warm_up(pipe: DiffusionPipeline, size: int) -> None:

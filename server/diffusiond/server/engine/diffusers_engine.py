@@ -15,6 +15,7 @@ from diffusers import DiffusionPipeline
 
 from diffusiond.server.catalog.schemas import ModelInfo, Probe
 from diffusiond.server.engine.cache import Entry, PipelineCache, cache_key
+from diffusiond.server.engine.controlnets import ControlNets
 from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.server.engine.denoise import denoise, warm_up
 from diffusiond.server.engine.device import device_stats, release_memory
@@ -70,6 +71,7 @@ class DiffusersEngine:
 		self._active: Entry | None = None
 		self._vectors = EmbeddingVectors(allow_pickle)
 		self._vaes = VaeSwitch(allow_pickle)
+		self._controls = ControlNets()
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
 		set_threads(self._options.cpu_threads)
 		quiet_libraries()
@@ -135,6 +137,7 @@ class DiffusersEngine:
 
 	def unload_all(self) -> None:
 		self._active = None
+		self._controls.forget()
 		self._cache.clear()
 		release_memory(self.device)
 
@@ -175,7 +178,9 @@ class DiffusersEngine:
 		try:
 			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
 				hooks = Hooks(step=on_step, stage=on_stage)
-				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, current.scheduler)
+				control = self._controls.inputs(spec.controlnets, current.pipe.device, self.dtype)
+				own = current.scheduler
+				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel
 
 from diffusiond.server.catalog.asset_schemas import AssetRecord
-from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.assets import ControlNetCatalog, EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import AssetNotApplicableError, VaeNotFoundError
 from diffusiond.server.prompting.chunks import PromptTokens
@@ -41,9 +41,10 @@ def asset_spec(record: AssetRecord, name: str, folder: Path) -> AssetSpec:
 
 
 class JobAssets:
-	def __init__(self, embeddings: EmbeddingCatalog, vaes: VaeCatalog) -> None:
+	def __init__(self, embeddings: EmbeddingCatalog, vaes: VaeCatalog, controlnets: ControlNetCatalog) -> None:
 		self.embeddings = embeddings
 		self.vaes = vaes
+		self.controlnets = controlnets
 
 	async def vocabulary(self) -> Vocabulary:
 		by_word: dict[str, AssetRecord] = {}

@@ -10,6 +10,7 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
 from diffusiond.server.jobs.assets import JobAssets, Vocabulary
+from diffusiond.server.jobs.controls import resolve_controls
 from diffusiond.server.jobs.generation_rules import output_size, prompt_checks
 from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
@@ -96,7 +97,10 @@ class Intake:
 			embeddings += [item for item in more if item.name not in {known.name for known in embeddings}]
 			spec = spec.model_copy(update={'task': task})
 		vae, notices = await self._assets.vae(params.vae, model)
-		update = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices}
+		controls = await resolve_controls(
+			params.controlnets, self._assets.controlnets, model, (width, height), self._limits.max_image_pixels
+		)
+		update = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices, 'controlnets': controls}
 		spec = spec.model_copy(update=update)
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(

@@ -10,6 +10,7 @@ import secrets
 from diffusiond.server.catalog.rules import clip_skip_problem
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.jobs.controls import control_checks
 from diffusiond.server.jobs.generation_rules import (
 	MAX_SEED,
 	check_size,
@@ -54,6 +55,7 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	if quality is not None and params.output_format is ImageFormat.PNG:
 		checks.append(('quality', 'quality applies to JPEG and WebP only; leave it unset for PNG'))
 	checks += _lora_checks(params, limits)
+	checks += control_checks(params)
 	checks += [(violation.field, violation.description) for violation in params.task.violations()]
 	if isinstance(params.task, HiresRequest):
 		hires = params.task

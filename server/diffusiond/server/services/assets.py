@@ -2,7 +2,7 @@
 
 import grpc
 
-from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LENGTH, AssetRecord
+from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH, TI_HASH_LENGTH, VAE_HASH_LENGTH, AssetRecord
 from diffusiond.server.catalog.schemas import ModelBase
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.services.model_convert import BASES, STATUSES, base_from_pb
@@ -41,6 +41,7 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	def __init__(self, assets: JobAssets) -> None:
 		self._embeddings = assets.embeddings
 		self._vaes = assets.vaes
+		self._controlnets = assets.controlnets
 
 	async def ListEmbeddings(
 		self, request: asset_pb.ListEmbeddingsRequest, context: Context
@@ -61,3 +62,17 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	async def RefreshVaes(self, request: asset_pb.RefreshVaesRequest, context: Context) -> asset_pb.RefreshVaesResponse:
 		result = await self._vaes.refresh(restore=request.restore_unregistered)
 		return asset_pb.RefreshVaesResponse(**refresh_counts(result))
+
+	async def ListControlNets(
+		self, request: asset_pb.ListControlNetsRequest, context: Context
+	) -> asset_pb.ListControlNetsResponse:
+		found = _of_base(await self._controlnets.repo.all(), base_from_pb(request.base))
+		return asset_pb.ListControlNetsResponse(
+			controlnets=[asset_to_pb(record, CONTROLNET_HASH_LENGTH) for record in found]
+		)
+
+	async def RefreshControlNets(
+		self, request: asset_pb.RefreshControlNetsRequest, context: Context
+	) -> asset_pb.RefreshControlNetsResponse:
+		result = await self._controlnets.refresh(restore=request.restore_unregistered)
+		return asset_pb.RefreshControlNetsResponse(**refresh_counts(result))

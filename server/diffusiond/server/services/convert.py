@@ -11,7 +11,15 @@ from diffusiond.server.events import (
 	StageEvent,
 	StartedEvent,
 )
-from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest, LoraSpec, Stage
+from diffusiond.server.schemas import (
+	ControlRequest,
+	GenerateParams,
+	ImageFormat,
+	JobState,
+	LoraRequest,
+	LoraSpec,
+	Stage,
+)
 from diffusiond.server.services.prompt_convert import report_to_pb
 from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
 from diffusiond.server.tasks import HiresRequest, task_request
@@ -65,6 +73,17 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 			for lora in request.loras
 		],
 		vae=request.vae,
+		controlnets=[
+			ControlRequest(
+				ref=unit.model,
+				image=unit.image,
+				scale=unit.scale if unit.HasField('scale') else 1.0,
+				start=unit.guidance_start,
+				end=unit.guidance_end if unit.HasField('guidance_end') else 1.0,
+				preprocessor=unit.preprocessor or 'none',
+			)
+			for unit in request.controlnets
+		],
 		add_trigger_words=request.add_trigger_words,
 		styles=list(request.styles),
 		preview_every=request.preview_every,

@@ -89,7 +89,9 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 			f'generation {record.id} cannot be run again: its stored parameters break the rules '
 			f'({damaged[0].field}: {damaged[0].description})'
 		)
-	unstored = spec.task.unstored()
+	unstored = spec.task.unstored() or (
+		'used ControlNet and its control images are not stored' if spec.controlnets else None
+	)
 	if unstored is not None:
 		raise FailedPreconditionError(
 			f'generation {record.id} {unstored}; send it again with Generate '

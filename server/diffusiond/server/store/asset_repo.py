@@ -4,14 +4,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetLayout, AssetProbe, AssetRecord
 from diffusiond.server.catalog.schemas import FileStamp, ModelBase
-from diffusiond.server.errors import EmbeddingNotFoundError, VaeNotFoundError
+from diffusiond.server.errors import ControlNetNotFoundError, EmbeddingNotFoundError, VaeNotFoundError
 from diffusiond.server.store.file_repo import FileRepository, NewEntry
 from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
-from diffusiond.server.store.tables import EmbeddingRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, VaeRow
 
-AssetRow = EmbeddingRow | VaeRow
+AssetRow = EmbeddingRow | VaeRow | ControlNetRow
 
 
 def asset_of(row: AssetRow) -> AssetRecord:
@@ -83,6 +83,27 @@ class VaeRepository(FileRepository[VaeRow, AssetRecord, AssetProbe, AssetChanges
 		apply_asset_probe(row, stamp, probe)
 
 	def _take_changes(self, row: VaeRow, changes: AssetChanges) -> None:
+		"""Nothing to change (AssetChanges is empty)."""
+
+	def _hashed(self, record: AssetRecord) -> bool:
+		return bool(record.sha256)
+
+
+def _missing_controlnet(record_id: str) -> ControlNetNotFoundError:
+	return ControlNetNotFoundError(f'ControlNet {record_id} was removed meanwhile', metadata={'controlnet': record_id})
+
+
+class ControlNetRepository(FileRepository[ControlNetRow, AssetRecord, AssetProbe, AssetChanges]):
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		super().__init__(sessions, ControlNetRow, asset_of, _missing_controlnet)
+
+	def _new_row(self, new: NewEntry[AssetProbe]) -> ControlNetRow:
+		return ControlNetRow(id=new.id, name=new.name, added_at=new.added_at, hidden=False)
+
+	def _take_probe(self, row: ControlNetRow, stamp: FileStamp, probe: AssetProbe) -> None:
+		apply_asset_probe(row, stamp, probe)
+
+	def _take_changes(self, row: ControlNetRow, changes: AssetChanges) -> None:
 		"""Nothing to change (AssetChanges is empty)."""
 
 	def _hashed(self, record: AssetRecord) -> bool:

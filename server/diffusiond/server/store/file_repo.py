@@ -14,9 +14,9 @@ from diffusiond.server.catalog.files import FileHashes
 from diffusiond.server.catalog.lora_probe import LoraProbe
 from diffusiond.server.catalog.schemas import FileStamp, Probe
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.store.tables import EmbeddingRow, LoraRow, ModelRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, LoraRow, ModelRow, VaeRow
 
-RowT = TypeVar('RowT', ModelRow, LoraRow, EmbeddingRow, VaeRow)
+RowT = TypeVar('RowT', ModelRow, LoraRow, EmbeddingRow, VaeRow, ControlNetRow)
 RecordT = TypeVar('RecordT')
 ProbeT = TypeVar('ProbeT', Probe, LoraProbe, AssetProbe)
 ChangesT = TypeVar('ChangesT', bound=BaseModel)

@@ -112,6 +112,10 @@ class VaeRow(AssetColumns, Base):
 	__tablename__ = 'vaes'
 
 
+class ControlNetRow(AssetColumns, Base):
+	__tablename__ = 'controlnets'
+
+
 class StyleRow(Base):
 	__tablename__ = 'styles'
 
