@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import cv2
 import grpc
 import numpy as np
 import pytest
@@ -75,14 +76,14 @@ def _image(events: list[gen_pb.GenerateEvent]) -> Pixels:
 	return pixels(next(event for event in events if event.HasField('image')).image.data)
 
 
-def _direct(model_dir: Path, folder: Path, init: bytes | None) -> Pixels:
+def _direct(model_dir: Path, folder: Path, init: bytes | None, control: Image.Image | None = None) -> Pixels:
 	controlnet = ControlNetModel.from_pretrained(str(folder))
 	cls = StableDiffusionControlNetImg2ImgPipeline if init else StableDiffusionControlNetPipeline
 	pipe = cls.from_pretrained(
 		str(model_dir), controlnet=controlnet, safety_checker=None, requires_safety_checker=False, local_files_only=True
 	)
 	pipe.set_progress_bar_config(disable=True)
-	control = Image.open(io.BytesIO(_png(1))).convert('RGB')
+	control = control or Image.open(io.BytesIO(_png(1))).convert('RGB')
 	common = {
 		'num_inference_steps': 3,
 		'generator': [torch.Generator().manual_seed(9)],
@@ -115,6 +116,23 @@ async def test_a_controlnet_job_is_exactly_diffusers_controlnet_pipeline(
 	assert np.array_equal(served, expected)
 
 
+async def test_the_canny_preprocessor_finds_edges_as_opencv_does(
+	gen: gen_grpc.GenerationServiceAsyncStub, controlnet: Path, tiny_sd_dir: Path
+) -> None:
+	photo = np.asarray(Image.open(io.BytesIO(_png(3))).convert('RGB'))
+	edges = cv2.Canny(photo, 50, 150)
+	assert edges.any(), 'the test image has edges'
+	control = Image.fromarray(np.stack([edges] * 3, axis=-1))
+	expected = await asyncio.to_thread(_direct, tiny_sd_dir, controlnet, None, control)
+	unit = _unit(image=_png(3), preprocessor='canny', low_threshold=50, high_threshold=150)
+	request = gen_pb.GenerateRequest(prompt=PROMPT, steps=3, seed=9, width=64, height=64, controlnets=[unit])
+	events = await collect(gen.Generate(request))
+	assert np.array_equal(_image(events), expected)
+	data = next(event for event in events if event.HasField('image')).image.data
+	assert 'Module: canny, Model: tinycn' in str(Image.open(io.BytesIO(data)).info['parameters'])
+	assert 'Threshold A: 50, Threshold B: 150' in str(Image.open(io.BytesIO(data)).info['parameters'])
+
+
 async def test_controlnets_are_listed_and_named_in_the_infotext(
 	gen: gen_grpc.GenerationServiceAsyncStub, channel: grpc.aio.Channel, controlnet: Path
 ) -> None:
@@ -141,7 +159,13 @@ async def test_controlnets_are_listed_and_named_in_the_infotext(
 	[
 		(_unit('nosuchcn'), False, grpc.StatusCode.NOT_FOUND, 'no ControlNet has'),
 		(_unit('widesd2'), False, grpc.StatusCode.FAILED_PRECONDITION, 'was made for SD2'),
-		(_unit(preprocessor='canny'), False, grpc.StatusCode.INVALID_ARGUMENT, "unknown preprocessor 'canny'"),
+		(_unit(preprocessor='depth'), False, grpc.StatusCode.INVALID_ARGUMENT, "unknown preprocessor 'depth'"),
+		(
+			_unit(preprocessor='canny', low_threshold=200, high_threshold=100),
+			False,
+			grpc.StatusCode.INVALID_ARGUMENT,
+			'low <= high',
+		),
 		(_unit(scale=3.0), False, grpc.StatusCode.INVALID_ARGUMENT, 'scale must be between 0 and 2'),
 		(_unit(guidance_start=0.9, guidance_end=0.5), False, grpc.StatusCode.INVALID_ARGUMENT, 'start < end'),
 		(_unit(image=b'not an image'), False, grpc.StatusCode.INVALID_ARGUMENT, 'controlnets[0].image'),

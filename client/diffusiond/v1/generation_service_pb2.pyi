@@ -466,6 +466,8 @@ class ControlNetUnit(_message.Message):
     GUIDANCE_START_FIELD_NUMBER: _builtins.int
     GUIDANCE_END_FIELD_NUMBER: _builtins.int
     PREPROCESSOR_FIELD_NUMBER: _builtins.int
+    LOW_THRESHOLD_FIELD_NUMBER: _builtins.int
+    HIGH_THRESHOLD_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The ControlNet: name, id or a hash prefix."""
     image: _builtins.bytes
@@ -478,7 +480,12 @@ class ControlNetUnit(_message.Message):
     """The part of the steps it guides, as fractions: [guidance_start, guidance_end); unset = 0 and 1."""
     guidance_end: _builtins.float
     preprocessor: _builtins.str
-    """"none" (or empty): the image is already a control map."""
+    """"none" (or empty): the image is already a control map; "canny": its edges are found first (OpenCV's Canny, as
+    A1111's ControlNet extension does).
+    """
+    low_threshold: _builtins.float
+    """Canny's hysteresis thresholds, 0..255 (A1111's "Threshold A/B"); unset = 100 and 200."""
+    high_threshold: _builtins.float
     def __init__(
         self,
         *,
@@ -488,17 +495,27 @@ class ControlNetUnit(_message.Message):
         guidance_start: _builtins.float = ...,
         guidance_end: _builtins.float | None = ...,
         preprocessor: _builtins.str = ...,
+        low_threshold: _builtins.float | None = ...,
+        high_threshold: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_scale", b"_scale", "guidance_end", b"guidance_end", "scale", b"scale"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_high_threshold", b"_high_threshold", "_low_threshold", b"_low_threshold", "_scale", b"_scale", "guidance_end", b"guidance_end", "high_threshold", b"high_threshold", "low_threshold", b"low_threshold", "scale", b"scale"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_scale", b"_scale", "guidance_end", b"guidance_end", "guidance_start", b"guidance_start", "image", b"image", "model", b"model", "preprocessor", b"preprocessor", "scale", b"scale"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end", "_high_threshold", b"_high_threshold", "_low_threshold", b"_low_threshold", "_scale", b"_scale", "guidance_end", b"guidance_end", "guidance_start", b"guidance_start", "high_threshold", b"high_threshold", "image", b"image", "low_threshold", b"low_threshold", "model", b"model", "preprocessor", b"preprocessor", "scale", b"scale"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__guidance_end: _TypeAlias = _typing.Literal["guidance_end"]  # noqa: Y015
     _WhichOneofArgType__guidance_end: _TypeAlias = _typing.Literal["_guidance_end", b"_guidance_end"]  # noqa: Y015
+    _WhichOneofReturnType__high_threshold: _TypeAlias = _typing.Literal["high_threshold"]  # noqa: Y015
+    _WhichOneofArgType__high_threshold: _TypeAlias = _typing.Literal["_high_threshold", b"_high_threshold"]  # noqa: Y015
+    _WhichOneofReturnType__low_threshold: _TypeAlias = _typing.Literal["low_threshold"]  # noqa: Y015
+    _WhichOneofArgType__low_threshold: _TypeAlias = _typing.Literal["_low_threshold", b"_low_threshold"]  # noqa: Y015
     _WhichOneofReturnType__scale: _TypeAlias = _typing.Literal["scale"]  # noqa: Y015
     _WhichOneofArgType__scale: _TypeAlias = _typing.Literal["_scale", b"_scale"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_end) -> _WhichOneofReturnType__guidance_end | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__high_threshold) -> _WhichOneofReturnType__high_threshold | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__low_threshold) -> _WhichOneofReturnType__low_threshold | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__scale) -> _WhichOneofReturnType__scale | None: ...
 

@@ -92,6 +92,8 @@ class ControlRequest(BaseModel):
 	start: float = 0.0  # guidance start / end, fractions of the steps
 	end: float = 1.0
 	preprocessor: str = 'none'
+	low: float = 100.0  # canny's thresholds
+	high: float = 200.0
 
 
 class ControlSpec(BaseModel):
@@ -109,6 +111,7 @@ class ControlSpec(BaseModel):
 	start: float
 	end: float
 	preprocessor: str = 'none'
+	thresholds: tuple[float, float] | None = None  # canny's, as used
 
 
 class GenerateParams(BaseModel):

@@ -4,8 +4,11 @@ suits the model; the control image through the image guard, at the job's size)."
 import asyncio
 import math
 
+import cv2
+import numpy as np
 from PIL import Image
 
+from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH
 from diffusiond.server.catalog.assets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.images import decode_image
@@ -14,7 +17,7 @@ from diffusiond.server.tasks import HiresRequest
 from diffusiond.server.tasks.sources import png
 
 MAX_CONTROLNETS = 4
-PREPROCESSORS = ('none',)  # those that need no weights; the control image is used as it is
+PREPROCESSORS = ('none', 'canny')  # those that need no weights
 
 
 def control_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
@@ -39,14 +42,27 @@ def control_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
 				)
 			)
 		if unit.preprocessor not in PREPROCESSORS:
-			checks.append((f'{field}.preprocessor', f'unknown preprocessor {unit.preprocessor!r}; known: none'))
+			known = ', '.join(PREPROCESSORS)
+			checks.append((f'{field}.preprocessor', f'unknown preprocessor {unit.preprocessor!r}; known: {known}'))
+		elif unit.preprocessor == 'canny' and not (0 <= unit.low <= unit.high <= 255):
+			checks.append(
+				(f'{field}.low_threshold', f'thresholds must be 0 <= low <= high <= 255, got {unit.low}, {unit.high}')
+			)
 	return checks
 
 
-def _fitted(data: bytes, field: str, width: int, height: int, max_pixels: int) -> bytes:
-	"""The control image at the job's size, as PNG (blocking: call through a thread)."""
-	image = decode_image(data, max_pixels, field).convert('RGB')
-	return png(image if image.size == (width, height) else image.resize((width, height), Image.Resampling.LANCZOS))
+def canny(image: Image.Image, low: float, high: float) -> Image.Image:
+	"""The edge map A1111's canny preprocessor makes: cv2.Canny on the RGB pixels, as three equal channels."""
+	edges = cv2.Canny(np.asarray(image), low, high)
+	return Image.fromarray(np.stack([edges] * 3, axis=-1))
+
+
+def _fitted(unit: ControlRequest, field: str, width: int, height: int, max_pixels: int) -> bytes:
+	"""The control image at the job's size, preprocessed, as PNG (blocking: call through a thread)."""
+	image = decode_image(unit.image, max_pixels, field).convert('RGB')
+	if image.size != (width, height):
+		image = image.resize((width, height), Image.Resampling.LANCZOS)
+	return png(canny(image, unit.low, unit.high) if unit.preprocessor == 'canny' else image)
 
 
 async def resolve_controls(
@@ -56,7 +72,7 @@ async def resolve_controls(
 	found = []
 	for index, unit in enumerate(units):
 		record = await catalog.resolve(unit.ref, model)
-		image = await asyncio.to_thread(_fitted, unit.image, f'controlnets[{index}].image', *size, max_pixels)
+		image = await asyncio.to_thread(_fitted, unit, f'controlnets[{index}].image', *size, max_pixels)
 		found.append(
 			ControlSpec(
 				id=record.id,
@@ -69,6 +85,16 @@ async def resolve_controls(
 				start=unit.start,
 				end=unit.end,
 				preprocessor=unit.preprocessor,
+				thresholds=(unit.low, unit.high) if unit.preprocessor == 'canny' else None,
 			)
 		)
 	return found
+
+
+def unit_infotext(unit: ControlSpec) -> str:
+	"""One unit as A1111's ControlNet extension writes it into the infotext."""
+	named = f'{unit.name} [{unit.sha256[:CONTROLNET_HASH_LENGTH]}]' if unit.sha256 else unit.name
+	text = f'Module: {unit.preprocessor}, Model: {named}, Weight: {unit.scale:g}'
+	if unit.thresholds is not None:
+		text += f', Threshold A: {unit.thresholds[0]:g}, Threshold B: {unit.thresholds[1]:g}'
+	return f'{text}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}'

@@ -10,8 +10,9 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from diffusiond.server import __version__
-from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH, TI_HASH_LENGTH, VAE_HASH_LENGTH
+from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LENGTH
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
+from diffusiond.server.jobs.controls import unit_infotext
 from diffusiond.server.prompting.lora_tags import tag_for
 from diffusiond.server.samplers import Sampler
 from diffusiond.server.schemas import JobSpec
@@ -127,12 +128,7 @@ def image_metadata(
 	if spec.clip_skip > 1:  # A1111 writes it only when it is not the default
 		fields.append(('Clip skip', str(spec.clip_skip)))
 	fields += spec.task.extras()
-	for index, unit in enumerate(spec.controlnets):  # as A1111's ControlNet extension writes its units
-		named = f'{unit.name} [{unit.sha256[:CONTROLNET_HASH_LENGTH]}]' if unit.sha256 else unit.name
-		described = f'Module: {unit.preprocessor}, Model: {named}, Weight: {unit.scale:g}'
-		fields.append(
-			(f'ControlNet {index}', f'{described}, Guidance Start: {unit.start:g}, Guidance End: {unit.end:g}')
-		)
+	fields += [(f'ControlNet {index}', unit_infotext(unit)) for index, unit in enumerate(spec.controlnets)]
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

@@ -81,6 +81,8 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 				start=unit.guidance_start,
 				end=unit.guidance_end if unit.HasField('guidance_end') else 1.0,
 				preprocessor=unit.preprocessor or 'none',
+				low=unit.low_threshold if unit.HasField('low_threshold') else 100.0,
+				high=unit.high_threshold if unit.HasField('high_threshold') else 200.0,
 			)
 			for unit in request.controlnets
 		],
