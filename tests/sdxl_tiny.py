@@ -5,7 +5,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+from diffusers import (
+	AutoencoderKL,
+	EulerDiscreteScheduler,
+	StableDiffusionXLImg2ImgPipeline,
+	StableDiffusionXLPipeline,
+	UNet2DConditionModel,
+)
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from diffusiond.server.engine.demo import offline_tokenizer
@@ -64,3 +70,39 @@ def build_sdxl() -> StableDiffusionXLPipeline:
 	)
 	pipe.set_progress_bar_config(disable=True)
 	return pipe
+
+
+def build_refiner() -> StableDiffusionXLImg2ImgPipeline:
+	"""A tiny SDXL refiner: only the second text encoder, aesthetic-score conditioning (5 time ids x 8 + 32)."""
+	base = build_sdxl()
+	torch.manual_seed(1)
+	unet = UNet2DConditionModel(
+		block_out_channels=(32, 64),
+		layers_per_block=2,
+		sample_size=32,
+		in_channels=4,
+		out_channels=4,
+		down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
+		up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
+		attention_head_dim=(2, 4),
+		use_linear_projection=True,
+		addition_embed_type='text_time',
+		addition_time_embed_dim=8,
+		transformer_layers_per_block=(1, 2),
+		projection_class_embeddings_input_dim=72,
+		cross_attention_dim=32,
+		norm_num_groups=1,
+	)
+	refiner = StableDiffusionXLImg2ImgPipeline(
+		unet=unet,
+		vae=base.vae,
+		text_encoder=None,
+		text_encoder_2=base.text_encoder_2,
+		tokenizer=None,
+		tokenizer_2=base.tokenizer_2,
+		scheduler=base.scheduler,
+		requires_aesthetics_score=True,
+		force_zeros_for_empty_prompt=False,
+	)
+	refiner.set_progress_bar_config(disable=True)
+	return refiner

@@ -13,6 +13,14 @@ from diffusiond.client.connection import TOKEN_ENV, Tls
 from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
 
 
+def _refiner(text: str) -> tuple[str, float]:
+	name, _, switch = text.partition(':')
+	try:
+		return name, float(switch) if switch else 0.8
+	except ValueError:
+		raise argparse.ArgumentTypeError(f'NAME[:SWITCH_AT] with SWITCH_AT a number, got {text!r}') from None
+
+
 def _size(text: str) -> tuple[int, int]:
 	width, sep, height = text.lower().partition('x')
 	if not sep or not width.isdigit() or not height.isdigit():
@@ -65,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 		type=int,
 		help="A1111's clip skip: 1 = last CLIP layer, 2 = penultimate (default: the model's, else 1)",
 	)
+	gen.add_argument('--refiner', type=_refiner, help='NAME[:SWITCH_AT]: SDXL refiner finishing from 0.8 of the steps')
 	gen.add_argument(
 		'--controlnet',
 		action='append',

@@ -76,6 +76,8 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		options['priority'] = True
 	if args.lora:
 		options['loras'] = args.lora
+	if args.refiner:
+		options['refiner'] = args.refiner
 	if args.controlnet:
 		options['controlnets'] = [_controlnet(text) for text in args.controlnet]
 	if args.init_image:

@@ -36,6 +36,7 @@ class GenerateOptions(TypedDict, total=False):
 	loras: list[str]  # 'name' or 'name:weight' (A1111 style); id or hash prefix works for name
 	vae: str  # a VAE of the vaes folder (name, id or hash prefix); 'none' = the model's own
 	controlnets: list[tuple[str, bytes, float]]  # (ControlNet, control image bytes, scale)
+	refiner: tuple[str, float]  # (refiner model, switch at): SDXL's ensemble of experts
 	add_trigger_words: bool
 	styles: list[str]  # style ids or names, applied in order
 	preview_every: int  # a JPEG preview every N steps (0 = none)
@@ -96,6 +97,9 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.output_format = parse_format(options['output_format'])
 	request.loras.extend(parse_lora(text) for text in options.get('loras', []))
 	request.vae = options.get('vae', '')
+	if 'refiner' in options:
+		name, switch_at = options['refiner']
+		request.refiner.CopyFrom(gen_pb.RefinerPass(model=name, switch_at=switch_at))
 	for name, image, scale in options.get('controlnets', []):
 		request.controlnets.append(gen_pb.ControlNetUnit(model=name, image=image, scale=scale))
 	request.add_trigger_words = options.get('add_trigger_words', False)

@@ -193,6 +193,8 @@ class _StageEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Stage.ValueType
     """The VAE decoding latents into pixels."""
     STAGE_ENCODING_IMAGE: _Stage.ValueType  # 7
     """The images being encoded (PNG, JPEG, WebP) with their metadata."""
+    STAGE_REFINING: _Stage.ValueType  # 8
+    """The refiner finishing the denoising (GenerateRequest.refiner)."""
 
 class Stage(_Stage, metaclass=_StageEnumTypeWrapper):
     """Stage is the part of a job the device is working on. Denoising stages carry step counts in progress events."""
@@ -214,6 +216,8 @@ STAGE_DECODING: Stage.ValueType  # 6
 """The VAE decoding latents into pixels."""
 STAGE_ENCODING_IMAGE: Stage.ValueType  # 7
 """The images being encoded (PNG, JPEG, WebP) with their metadata."""
+STAGE_REFINING: Stage.ValueType  # 8
+"""The refiner finishing the denoising (GenerateRequest.refiner)."""
 Global___Stage: _TypeAlias = Stage  # noqa: Y015
 
 class _StorageState:
@@ -271,6 +275,7 @@ class GenerateRequest(_message.Message):
     VAE_FIELD_NUMBER: _builtins.int
     HIRES_FIELD_NUMBER: _builtins.int
     CONTROLNETS_FIELD_NUMBER: _builtins.int
+    REFINER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -376,6 +381,12 @@ class GenerateRequest(_message.Message):
     def controlnets(self) -> _containers.RepeatedCompositeFieldContainer[Global___ControlNetUnit]:
         """ControlNet units (AssetService.ListControlNets), applied together; text-to-image, img2img and inpainting."""
 
+    @_builtins.property
+    def refiner(self) -> Global___RefinerPass:
+        """SDXL's refiner (A1111's refiner_checkpoint / refiner_switch_at), text-to-image only: the model denoises to
+        `switch_at` of the steps, the refiner finishes from its latents (diffusers' ensemble of experts).
+        """
+
     def __init__(
         self,
         *,
@@ -406,10 +417,11 @@ class GenerateRequest(_message.Message):
         vae: _builtins.str = ...,
         hires: Global___HiresFix | None = ...,
         controlnets: _abc.Iterable[Global___ControlNetUnit] | None = ...,
+        refiner: Global___RefinerPass | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "refiner", b"refiner", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "refiner", b"refiner", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
@@ -453,6 +465,34 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__width) -> _WhichOneofReturnType__width | None: ...
 
 Global___GenerateRequest: _TypeAlias = GenerateRequest  # noqa: Y015
+
+@_typing.final
+class RefinerPass(_message.Message):
+    """RefinerPass hands the last part of the denoising to a second (refiner) model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    SWITCH_AT_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The refiner model: name, id or hash prefix (an SDXL refiner, or another SDXL model)."""
+    switch_at: _builtins.float
+    """The fraction of the steps the first model denoises, (0, 1); unset = 0.8."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        switch_at: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_switch_at", b"_switch_at", "switch_at", b"switch_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_switch_at", b"_switch_at", "model", b"model", "switch_at", b"switch_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__switch_at: _TypeAlias = _typing.Literal["switch_at"]  # noqa: Y015
+    _WhichOneofArgType__switch_at: _TypeAlias = _typing.Literal["_switch_at", b"_switch_at"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__switch_at) -> _WhichOneofReturnType__switch_at | None: ...
+
+Global___RefinerPass: _TypeAlias = RefinerPass  # noqa: Y015
 
 @_typing.final
 class ControlNetUnit(_message.Message):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.prompting.chunks import PromptTokens
 from diffusiond.server.samplers import Sampler
 from diffusiond.server.tasks import Task, TaskRequest, Txt2ImgRequest
@@ -37,10 +38,11 @@ class Stage(enum.Enum):
 	SECOND_PASS = 'second pass'
 	DECODING = 'decoding'
 	ENCODING_IMAGE = 'encoding the image'
+	REFINING = 'refining'
 
 	@property
 	def denoises(self) -> bool:
-		return self in (Stage.DENOISING, Stage.SECOND_PASS)
+		return self in (Stage.DENOISING, Stage.SECOND_PASS, Stage.REFINING)
 
 
 class LoraRequest(BaseModel):
@@ -114,6 +116,26 @@ class ControlSpec(BaseModel):
 	thresholds: tuple[float, float] | None = None  # canny's, as used
 
 
+class RefinerRequest(BaseModel):
+	model_config = ConfigDict(frozen=True)
+
+	ref: str
+	switch_at: float = 0.8
+
+
+class RefinerSpec(BaseModel):
+	"""The refiner of a job: the model that finishes the denoising from `switch_at` of the steps."""
+
+	model_config = ConfigDict(frozen=True)
+
+	model: ModelInfo
+	switch_at: float
+
+	def first_steps(self, steps: int) -> int:
+		"""The steps the first model denoises (as progress counts them)."""
+		return max(1, min(steps - 1, round(steps * self.switch_at)))
+
+
 class GenerateParams(BaseModel):
 	"""A generation request as the client sent it; unset optionals are None."""
 
@@ -135,6 +157,7 @@ class GenerateParams(BaseModel):
 	loras: list[LoraRequest] = Field(default_factory=list)
 	vae: str = ''  # '' = the model's default VAE, else its own; 'none' = its own
 	controlnets: list[ControlRequest] = Field(default_factory=list)
+	refiner: RefinerRequest | None = None
 	add_trigger_words: bool = False
 	styles: list[str] = Field(default_factory=list)
 	preview_every: int = 0
@@ -164,6 +187,7 @@ class JobSpec(BaseModel):
 	embeddings: list[AssetSpec] = Field(default_factory=list)  # those the prompts name (tokens' fixes)
 	vae: AssetSpec | None = None  # None = the model's own
 	controlnets: list[ControlSpec] = Field(default_factory=list)
+	refiner: RefinerSpec | None = None
 	styles: list[str] = Field(default_factory=list)  # names, in the order applied
 	preview_every: int = 0  # steps between previews of the first image; 0 = none
 	task: Task  # what kind of work, with its own fields (tasks/)

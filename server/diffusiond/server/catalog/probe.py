@@ -137,7 +137,8 @@ _COMPONENTS = ('unet', 'vae', 'text_encoder')
 
 def _missing_weights(folder: Path, index: dict[str, object]) -> list[str]:
 	"""The components a (half-copied) diffusers folder lists but holds no weight files for."""
-	listed = [name for name in _COMPONENTS if name in index] or ['unet', 'vae']
+	present = [name for name in _COMPONENTS if name in index]  # [null, null] = none (an SDXL refiner's text_encoder)
+	listed = [name for name in present if index[name] != [None, None]] or ['unet', 'vae']
 	return [
 		name
 		for name in listed

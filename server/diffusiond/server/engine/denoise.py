@@ -8,10 +8,10 @@ from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image, Dif
 from PIL import Image
 
 from diffusiond.server.engine.controlnets import ControlInputs
-from diffusiond.server.engine.hires import hires_fix
-from diffusiond.server.engine.hooks import Callback, Hooks
+from diffusiond.server.engine.hires import decoded, hires_fix
+from diffusiond.server.engine.hooks import Callback, Hooks, Refine
 from diffusiond.server.engine.preview import Previewer
-from diffusiond.server.engine.prompt_embeds import embed, job_tokens
+from diffusiond.server.engine.prompt_embeds import prompt_kwargs
 from diffusiond.server.engine.task_pipes import inpaint, second_pipe, task_pipe
 from diffusiond.server.engine.tensor_files import Tensors
 from diffusiond.server.jobs.engine_api import PreviewHook
@@ -31,13 +31,14 @@ def denoise(
 	vectors: list[dict[str, Tensors]] | None = None,
 	own_scheduler: SchedulerMixin | None = None,
 	control: ControlInputs | None = None,
+	refine: Refine | None = None,
 ) -> list[Image.Image]:
 	"""Runs `specs` as one call (every image of every job, in order); `hooks.step` may raise to stop the call.
 
 	Several specs must agree on everything but prompts, seeds and previews (see batching.py); img2img and
 	inpainting run one spec at a time. `vectors`: per spec, the vectors of the embeddings its prompts name;
 	`own_scheduler`: the model's own, that a hires fix's second-pass sampler is made from; `control`: the job's
-	ControlNet units (one job)."""
+	ControlNet units (one job); `refine`: the refiner pass of a job with one (the engine loads the refiner)."""
 	shows: list[_Shown] = []
 	offset = 0
 	for spec, hook in zip(specs, on_previews, strict=True):
@@ -67,17 +68,32 @@ def denoise(
 		return on_step_end
 
 	spec = specs[0]
+	first = spec.steps if isinstance(spec.task, Hires) else total  # what the first pass denoises
+	if spec.refiner is not None and refine is not None:
+		first = spec.refiner.first_steps(spec.steps)
 	common: dict[str, object] = {
 		'num_inference_steps': spec.steps,
 		'guidance_scale': spec.guidance_scale,
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for job in specs for seed in job.seeds],
-		'callback_on_step_end': callback(0, spec.steps if isinstance(spec.task, Hires) else total),
+		'callback_on_step_end': callback(0, first),
 	}
 	with torch.inference_mode():
 		hooks.stage(Stage.ENCODING_PROMPT, 0)
-		common = {**_prompts(pipe, specs, vectors or [{} for _ in specs]), **common}
-		hooks.stage(Stage.DENOISING, spec.steps if isinstance(spec.task, Hires) else total)
+		common = {**prompt_kwargs(pipe, specs, vectors or [{} for _ in specs]), **common}
+		hooks.stage(Stage.DENOISING, first)
 		match spec.task:
+			case Txt2Img() if spec.refiner is not None and refine is not None:
+				latents = pipe(
+					width=spec.width,
+					height=spec.height,
+					denoising_end=spec.refiner.switch_at,
+					output_type='latent',
+					**common,
+				).images
+				if pipe.interrupt:  # finished early before the refiner: the latents as they are
+					return decoded(pipe, latents)
+				hooks.stage(Stage.REFINING, total - first)
+				return refine(latents, callback(first, total - first))
 			case Txt2Img() if control is not None:
 				runner = task_pipe(pipe, AutoPipelineForText2Image, 'ControlNet', control.model)
 				result = runner(width=spec.width, height=spec.height, **common, **control.kwargs('image'))
@@ -93,7 +109,7 @@ def denoise(
 				second: dict[str, object] = {'callback_on_step_end': callback(spec.steps, total - spec.steps)}
 				if task.tokens is not None:  # the second pass's own prompts
 					own = {'tokens': task.tokens, 'negative_prompt': task.negative_prompt or spec.negative_prompt}
-					second |= _prompts(pipe, [spec.model_copy(update=own)], vectors or [{}])
+					second |= prompt_kwargs(pipe, [spec.model_copy(update=own)], vectors or [{}])
 				make = partial(second_pipe, pipe, task.sampler, own_scheduler)
 				return hires_fix(pipe, make, task, spec, common, second, hooks.stage)
 	images: list[Image.Image] = list(result.images)
@@ -106,24 +122,6 @@ def user_step(timestep: int, timesteps: int, asked: int) -> int:
 	if timesteps <= 0 or timestep >= timesteps:
 		return asked
 	return max(0, min(asked, round(timestep * asked / timesteps)))
-
-
-def _prompts(
-	pipe: DiffusionPipeline, specs: list[JobSpec], vectors: list[dict[str, Tensors]]
-) -> dict[str, torch.Tensor | int]:
-	"""The prompts as embeddings (prompt_embeds.py). One job: one row, repeated per image by diffusers. A batch:
-	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
-	tokens = [job_tokens(pipe, spec) for spec in specs]
-	count = max(max(found.shape) for found in tokens)
-	skip = specs[0].clip_skip  # the same for every job of a batch
-	rows = [
-		embed(pipe, found, not spec.negative_prompt, count, skip, spec_vectors)
-		for spec, found, spec_vectors in zip(specs, tokens, vectors, strict=True)
-	]
-	if len(specs) == 1:
-		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
-	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]
-	return {key: torch.cat([row[key] for row in repeated]) for key in rows[0]} | {'num_images_per_prompt': 1}
 
 
 def warm_up(pipe: DiffusionPipeline, size: int) -> None:

@@ -26,6 +26,7 @@ from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.engine.options import apply_options
 from diffusiond.server.engine.pickles import probe_pickle
 from diffusiond.server.engine.preview import Previewers
+from diffusiond.server.engine.refiner import RefinerRun
 from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.engine.tensor_files import pickle_shapes
 from diffusiond.server.engine.threads import set_threads
@@ -72,6 +73,7 @@ class DiffusersEngine:
 		self._vectors = EmbeddingVectors(allow_pickle)
 		self._vaes = VaeSwitch(allow_pickle)
 		self._controls = ControlNets()
+		self._refiner = RefinerRun(self._load_refiner, self._lora_files, self._vaes, self._lora_settings.max_adapters)
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
 		set_threads(self._options.cpu_threads)
 		quiet_libraries()
@@ -179,8 +181,10 @@ class DiffusersEngine:
 			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
 				hooks = Hooks(step=on_step, stage=on_stage)
 				control = self._controls.inputs(spec.controlnets, current.pipe.device, self.dtype)
+				decoding = partial(on_stage, Stage.DECODING, 0)
+				refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
 				own = current.scheduler
-				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control)
+				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control, refine)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)
@@ -190,6 +194,15 @@ class DiffusersEngine:
 				+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
 			) from exc
 		return RunOutput(images=images, notices=notices)
+
+	def _load_refiner(self, spec: JobSpec) -> Entry:
+		"""The job's refiner, loaded and made the active pipeline (the job's model waits in the cache)."""
+		if spec.refiner is None:
+			raise ValueError('the job has no refiner')
+		self.load(spec.refiner.model)
+		if self._active is None:
+			raise ModelLoadError(f'refiner {spec.refiner.model.name!r} is not loaded')
+		return self._active
 
 	def stats(self) -> DeviceStats:
 		return device_stats(self.device, self.dtype)

@@ -26,7 +26,7 @@ def upscale_images(images: list[Image.Image], task: Hires) -> list[Image.Image]:
 	return [image.resize((task.width, task.height), resample=resample) for image in images]
 
 
-def _decoded(pipe: DiffusionPipeline, latents: torch.Tensor) -> list[Image.Image]:
+def decoded(pipe: DiffusionPipeline, latents: torch.Tensor) -> list[Image.Image]:
 	vae = pipe.vae
 	pixels = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
 	images: list[Image.Image] = pipe.image_processor.postprocess(pixels, output_type='pil')
@@ -47,7 +47,7 @@ def hires_fix(
 	latent = task.upscaler in LATENT_MODES
 	first = pipe(width=spec.width, height=spec.height, output_type='latent' if latent else 'pil', **common)
 	if pipe.interrupt:  # the job finished early in the first pass: its image as it is (CancelJob finish_early)
-		return _decoded(pipe, first.images) if latent else list(first.images)
+		return decoded(pipe, first.images) if latent else list(first.images)
 	on_stage(Stage.UPSCALING, 0)
 	upscaled: torch.Tensor | list[Image.Image] = (
 		upscale_latents(first.images, task, int(pipe.vae_scale_factor))

@@ -4,11 +4,13 @@ from collections.abc import Callable
 
 import torch
 from diffusers import DiffusionPipeline
+from PIL import Image
 from pydantic import BaseModel
 
 from diffusiond.server.jobs.engine_api import StageHook, StepHook
 
 Callback = Callable[[DiffusionPipeline, int, torch.Tensor, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+Refine = Callable[[torch.Tensor, Callback], list[Image.Image]]  # the first pass's latents, the refiner's callback
 
 
 class Hooks(BaseModel):

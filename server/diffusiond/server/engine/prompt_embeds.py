@@ -136,3 +136,21 @@ def embed(
 			embeds['negative_prompt_embeds'] = torch.zeros_like(prompt)
 			embeds['negative_pooled_prompt_embeds'] = torch.zeros_like(embeds['pooled_prompt_embeds'])
 	return embeds
+
+
+def prompt_kwargs(
+	pipe: DiffusionPipeline, specs: list[JobSpec], vectors: list[dict[str, Tensors]]
+) -> dict[str, torch.Tensor | int]:
+	"""The prompts as embeddings (prompt_embeds.py). One job: one row, repeated per image by diffusers. A batch:
+	one row per image (the jobs of a batch have the same chunk counts; batching.py)."""
+	tokens = [job_tokens(pipe, spec) for spec in specs]
+	count = max(max(found.shape) for found in tokens)
+	skip = specs[0].clip_skip  # the same for every job of a batch
+	rows = [
+		embed(pipe, found, not spec.negative_prompt, count, skip, spec_vectors)
+		for spec, found, spec_vectors in zip(specs, tokens, vectors, strict=True)
+	]
+	if len(specs) == 1:
+		return {**rows[0], 'num_images_per_prompt': len(specs[0].seeds)}
+	repeated = [row for spec, row in zip(specs, rows, strict=True) for _ in spec.seeds]
+	return {key: torch.cat([row[key] for row in repeated]) for key in rows[0]} | {'num_images_per_prompt': 1}

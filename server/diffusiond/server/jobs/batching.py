@@ -14,7 +14,7 @@ from diffusiond.server.jobs.job import Job
 def batch_key(job: Job) -> Hashable | None:
 	"""Equal for jobs that can run as one call; None for a job that runs alone."""
 	spec = job.spec
-	if not spec.task.batches() or spec.controlnets:  # control images are a job's own
+	if not spec.task.batches() or spec.controlnets or spec.refiner:  # a job's own control images, refiner
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently

@@ -13,7 +13,7 @@ from diffusiond.server.catalog.assets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.images import decode_image
 from diffusiond.server.schemas import ControlRequest, ControlSpec, GenerateParams
-from diffusiond.server.tasks import HiresRequest
+from diffusiond.server.tasks import HiresRequest, Txt2ImgRequest
 from diffusiond.server.tasks.sources import png
 
 MAX_CONTROLNETS = 4
@@ -48,6 +48,22 @@ def control_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
 			checks.append(
 				(f'{field}.low_threshold', f'thresholds must be 0 <= low <= high <= 255, got {unit.low}, {unit.high}')
 			)
+	return checks + refiner_checks(params)
+
+
+def refiner_checks(params: GenerateParams) -> list[tuple[str, str | None]]:
+	refiner = params.refiner
+	if refiner is None:
+		return []
+	checks: list[tuple[str, str | None]] = []
+	if not refiner.ref:
+		checks.append(('refiner.model', 'model is required: the refiner model id, name or hash'))
+	if not (math.isfinite(refiner.switch_at) and 0 < refiner.switch_at < 1):
+		checks.append(('refiner.switch_at', f'switch_at must be above 0 and below 1, got {refiner.switch_at}'))
+	if not isinstance(params.task, Txt2ImgRequest) or params.controlnets:
+		checks.append(
+			('refiner', 'the refiner pass is for plain text-to-image jobs (no init image, hires fix or ControlNet)')
+		)
 	return checks
 
 

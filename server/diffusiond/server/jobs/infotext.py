@@ -129,6 +129,10 @@ def image_metadata(
 		fields.append(('Clip skip', str(spec.clip_skip)))
 	fields += spec.task.extras()
 	fields += [(f'ControlNet {index}', unit_infotext(unit)) for index, unit in enumerate(spec.controlnets)]
+	if spec.refiner is not None:  # A1111's refiner fields
+		refiner = spec.refiner.model
+		named = f'{refiner.name} [{refiner.sha256[:AUTOV2_LENGTH]}]' if refiner.sha256 else refiner.name
+		fields += [('Refiner', named), ('Refiner switch at', f'{spec.refiner.switch_at:g}')]
 	if spec.loras:
 		fields.append(
 			('Lora hashes', ', '.join(f'{lora.name}: {lora.short_hash}' for lora in spec.loras if lora.short_hash))

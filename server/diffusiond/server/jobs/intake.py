@@ -8,7 +8,8 @@ import asyncio
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError
+from diffusiond.server.catalog.schemas import ModelBase
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError, ModelLoadError
 from diffusiond.server.jobs.assets import JobAssets, Vocabulary
 from diffusiond.server.jobs.controls import resolve_controls
 from diffusiond.server.jobs.generation_rules import output_size, prompt_checks
@@ -16,7 +17,7 @@ from diffusiond.server.jobs.prompts import expand, tagged_loras
 from diffusiond.server.jobs.validation import check, job_size, resolve
 from diffusiond.server.prompting.report import PromptCheck, report
 from diffusiond.server.prompting.tokens import Tokenizers
-from diffusiond.server.schemas import GenerateParams, JobSpec
+from diffusiond.server.schemas import GenerateParams, JobSpec, RefinerSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.schemas import StyleRecord
@@ -100,7 +101,9 @@ class Intake:
 		controls = await resolve_controls(
 			params.controlnets, self._assets.controlnets, model, (width, height), self._limits.max_image_pixels
 		)
-		update = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices, 'controlnets': controls}
+		refiner = await self._refiner(params, model)
+		update: dict[str, object] = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices}
+		update |= {'controlnets': controls, 'refiner': refiner}
 		spec = spec.model_copy(update=update)
 		if spec.progress_steps < 1:
 			raise InvalidArgumentError(
@@ -124,3 +127,17 @@ class Intake:
 		texts = (prompt or spec.prompt, negative or spec.negative_prompt)
 		tokens = await asyncio.to_thread(self._tokenizers.tokens, model, *texts, vocabulary.names)
 		return task.model_copy(update={'prompt': prompt, 'negative_prompt': negative, 'tokens': tokens})
+
+	async def _refiner(self, params: GenerateParams, model: ModelInfo) -> RefinerSpec | None:
+		"""The refiner model, checked to be loadable and, where the bases are known, SDXL like the model."""
+		if params.refiner is None:
+			return None
+		refiner = await self._catalog.loadable(params.refiner.ref, unmasked_job=True)
+		bases = {model.base, refiner.base} - {ModelBase.UNKNOWN}
+		if bases - {ModelBase.SDXL}:
+			raise ModelLoadError(
+				f'the refiner pass is for SDXL: model {model.name!r} is {model.base.name}, refiner {refiner.name!r} '
+				f'is {refiner.base.name}',
+				metadata={'model': model.name, 'refiner': refiner.name},
+			)
+		return RefinerSpec(model=refiner, switch_at=params.refiner.switch_at)

@@ -18,6 +18,7 @@ from diffusiond.server.schemas import (
 	JobState,
 	LoraRequest,
 	LoraSpec,
+	RefinerRequest,
 	Stage,
 )
 from diffusiond.server.services.prompt_convert import report_to_pb
@@ -86,6 +87,12 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 			)
 			for unit in request.controlnets
 		],
+		refiner=RefinerRequest(
+			ref=request.refiner.model,
+			switch_at=request.refiner.switch_at if request.refiner.HasField('switch_at') else 0.8,
+		)
+		if has('refiner')
+		else None,
 		add_trigger_words=request.add_trigger_words,
 		styles=list(request.styles),
 		preview_every=request.preview_every,
