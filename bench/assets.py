@@ -2,15 +2,13 @@
 embedding file and encoding a prompt that names it (first use and repeats), loading a VAE file in the A1111 (LDM)
 layout, and switching between loaded VAEs."""
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
+from bench.timing import median_seconds
 from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.server.engine.embeddings import EmbeddingVectors
 from diffusiond.server.engine.prompt_embeds import embed
@@ -20,15 +18,6 @@ from diffusiond.server.schemas import AssetSpec
 from tests.ldm import vae_to_ldm
 
 PROMPT = 'a photo of a red fox in the snow, benchemb'
-
-
-def _median(action: Callable[[], object], repeats: int) -> float:
-	times = []
-	for _ in range(repeats):
-		start = time.perf_counter()
-		action()
-		times.append(time.perf_counter() - start)
-	return statistics.median(times)
 
 
 def _spec(path: Path, name: str) -> AssetSpec:
@@ -59,22 +48,22 @@ def run_assets(repeats: int = 15) -> list[tuple[str, str]]:
 
 		kept = EmbeddingVectors(allow_pickle=False)
 		encode(kept)
-		plain = _median(lambda: encode(None), repeats)
-		first = _median(lambda: encode(EmbeddingVectors(allow_pickle=False)), repeats)
-		repeat = _median(lambda: encode(kept), repeats)
+		plain = median_seconds(lambda: encode(None), repeats)
+		first = median_seconds(lambda: encode(EmbeddingVectors(allow_pickle=False)), repeats)
+		repeat = median_seconds(lambda: encode(kept), repeats)
 		vae_spec = _spec(folder / 'vae.safetensors', 'vae')
 		own = pipe.vae
-		load = _median(lambda: load_vae(vae_spec, own, False), 5)
+		load = median_seconds(lambda: load_vae(vae_spec, own, False), 5)
 		switch = VaeSwitch(allow_pickle=False)
 		switch.use(pipe, own, 'm', vae_spec)
 
 		def flip() -> None:
 			switch.use(pipe, own, 'm', vae_spec if pipe.vae is own else None)
 
-		flips = _median(flip, repeats)
+		flips = median_seconds(flip, repeats)
 		switch.use(pipe, own, 'm', None)
 		with torch.inference_mode():
-			generation = _median(lambda: pipe(PROMPT, num_inference_steps=20, width=64, height=64), 3)
+			generation = median_seconds(lambda: pipe(PROMPT, num_inference_steps=20, width=64, height=64), 3)
 	return [
 		('embedding: prompt read + encoded with it ÷ without (repeat)', f'{repeat / plain:.2f}'),
 		('  first use (file read) / repeat, ms', f'{first * 1000:.1f} / {repeat * 1000:.1f}'),

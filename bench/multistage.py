@@ -1,14 +1,11 @@
 """Multi-stage jobs on the tiny model, in the same run: a hires fix through the engine ÷ its two passes timed as
 direct diffusers calls (the same upscale between, 64² → 128²), and a ControlNet job ÷ the same job without."""
 
-import statistics
-import time
-from collections.abc import Callable
-
 import torch
 from diffusers import AutoPipelineForImage2Image, ControlNetModel
 from PIL import Image
 
+from bench.timing import median_seconds
 from diffusiond.server.engine.controlnets import ControlInputs
 from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.server.engine.denoise import denoise
@@ -19,15 +16,6 @@ from diffusiond.server.schemas import ImageFormat, JobSpec
 from diffusiond.server.tasks import Hires, Txt2Img
 
 PROMPT = 'a castle on a hill at dusk'
-
-
-def _median(action: Callable[[], object], repeats: int) -> float:
-	times = []
-	for _ in range(repeats):
-		start = time.perf_counter()
-		action()
-		times.append(time.perf_counter() - start)
-	return statistics.median(times)
 
 
 def _no_previews() -> Previewer:
@@ -79,7 +67,7 @@ def run_multistage(repeats: int = 5, steps: int = 20) -> list[tuple[str, str]]:
 
 	ours()
 	direct()
-	mine, theirs = _median(ours, repeats), _median(direct, repeats)
+	mine, theirs = median_seconds(ours, repeats), median_seconds(direct, repeats)
 	plain = spec.model_copy(update={'task': Txt2Img()})
 	controlnet = ControlNetModel.from_unet(pipe.unet, conditioning_embedding_out_channels=(16, 32))
 	control = ControlInputs(model=controlnet, images=Image.new('RGB', (64, 64), 'gray'), scale=1.0, start=0.0, end=1.0)
@@ -88,7 +76,7 @@ def run_multistage(repeats: int = 5, steps: int = 20) -> list[tuple[str, str]]:
 		denoise(pipe, _no_previews, [plain], _HOOKS, [None], control=controls)
 
 	run(control)
-	with_control, without = _median(lambda: run(control), repeats), _median(lambda: run(None), repeats)
+	with_control, without = median_seconds(lambda: run(control), repeats), median_seconds(lambda: run(None), repeats)
 	return [
 		('hires fix 64²→128² (Latent, 20+14 steps) ÷ its two passes called directly', f'{mine / theirs:.3f}'),
 		('ControlNet job (one unit, 20 steps) ÷ the same job without', f'{with_control / without:.3f}'),

@@ -1,15 +1,13 @@
 """Prompt benchmarks: reading (parse + chunk with the real CLIP tokenizer) and encoding a 300-token weighted
 prompt against a plain 20-token one, and both against a tiny generation, on the tiny model's text encoder."""
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from bench.timing import median_seconds
 from diffusiond.server.catalog.tokenizer_files import END, write_tokenizer
 from diffusiond.server.engine.demo import build_pipeline
 from diffusiond.server.engine.prompt_embeds import embed
@@ -72,15 +70,6 @@ WEIGHTED = ', '.join(
 )
 
 
-def _median(action: Callable[[], object], repeats: int) -> float:
-	times = []
-	for _ in range(repeats):
-		start = time.perf_counter()
-		action()
-		times.append(time.perf_counter() - start)
-	return statistics.median(times)
-
-
 def run_prompts(repeats: int = 15) -> list[tuple[str, str]]:
 	with tempfile.TemporaryDirectory() as scratch:
 		folder = Path(scratch)
@@ -102,11 +91,11 @@ def run_prompts(repeats: int = 15) -> list[tuple[str, str]]:
 		weighted_tokens = tokenizer.tokens(WEIGHTED, '').prompt.token_count
 		plain_tokens = tokenizer.tokens(PLAIN, '').prompt.token_count
 		read_and_encode(WEIGHTED)  # warm-up
-		weighted = _median(lambda: read_and_encode(WEIGHTED), repeats)
-		plain = _median(lambda: read_and_encode(PLAIN), repeats)
-		parse = _median(lambda: tokenizer.tokens(WEIGHTED, ''), repeats)
+		weighted = median_seconds(lambda: read_and_encode(WEIGHTED), repeats)
+		plain = median_seconds(lambda: read_and_encode(PLAIN), repeats)
+		parse = median_seconds(lambda: tokenizer.tokens(WEIGHTED, ''), repeats)
 		with torch.inference_mode():
-			generation = _median(lambda: pipe(PLAIN, num_inference_steps=20, width=64, height=64), 3)
+			generation = median_seconds(lambda: pipe(PLAIN, num_inference_steps=20, width=64, height=64), 3)
 	return [
 		(
 			f'prompt read + encoded: {weighted_tokens}-token weighted ÷ {plain_tokens}-token plain',

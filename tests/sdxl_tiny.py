@@ -17,9 +17,8 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from diffusiond.server.engine.demo import offline_tokenizer
 
 
-def build_sdxl() -> StableDiffusionXLPipeline:
-	torch.manual_seed(0)
-	unet = UNet2DConditionModel(
+def _unet(projection: int, context: int) -> UNet2DConditionModel:
+	return UNet2DConditionModel(
 		block_out_channels=(32, 64),
 		layers_per_block=2,
 		sample_size=32,
@@ -32,10 +31,15 @@ def build_sdxl() -> StableDiffusionXLPipeline:
 		addition_embed_type='text_time',
 		addition_time_embed_dim=8,
 		transformer_layers_per_block=(1, 2),
-		projection_class_embeddings_input_dim=80,  # 6 x 8 + the second encoder's projection (32)
-		cross_attention_dim=64,  # 32 + 32
+		projection_class_embeddings_input_dim=projection,
+		cross_attention_dim=context,
 		norm_num_groups=1,
 	)
+
+
+def build_sdxl() -> StableDiffusionXLPipeline:
+	torch.manual_seed(0)
+	unet = _unet(projection=80, context=64)  # 6 time ids x 8 + the second encoder's projection (32); 32 + 32
 	vae = AutoencoderKL(
 		block_out_channels=[32, 64],
 		down_block_types=['DownEncoderBlock2D'] * 2,
@@ -76,23 +80,7 @@ def build_refiner() -> StableDiffusionXLImg2ImgPipeline:
 	"""A tiny SDXL refiner: only the second text encoder, aesthetic-score conditioning (5 time ids x 8 + 32)."""
 	base = build_sdxl()
 	torch.manual_seed(1)
-	unet = UNet2DConditionModel(
-		block_out_channels=(32, 64),
-		layers_per_block=2,
-		sample_size=32,
-		in_channels=4,
-		out_channels=4,
-		down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
-		up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
-		attention_head_dim=(2, 4),
-		use_linear_projection=True,
-		addition_embed_type='text_time',
-		addition_time_embed_dim=8,
-		transformer_layers_per_block=(1, 2),
-		projection_class_embeddings_input_dim=72,
-		cross_attention_dim=32,
-		norm_num_groups=1,
-	)
+	unet = _unet(projection=72, context=32)
 	refiner = StableDiffusionXLImg2ImgPipeline(
 		unet=unet,
 		vae=base.vae,
