@@ -128,3 +128,26 @@ def write_single_file(model_dir: Path, target: Path) -> Path:
 	target.parent.mkdir(parents=True, exist_ok=True)
 	save_file({key: value.contiguous() for key, value in weights.items()}, target)
 	return target
+
+
+def controlnet_to_ldm(config: dict[str, object], weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+	"""A diffusers ControlNet's weights under their original (A1111 `control_model.`) names."""
+	blocks, per_block, hint = (
+		config['block_out_channels'],
+		config['layers_per_block'],
+		config['conditioning_embedding_out_channels'],
+	)
+	assert isinstance(blocks, list | tuple)
+	assert isinstance(per_block, int)
+	assert isinstance(hint, list | tuple)
+	prefixes = {
+		'controlnet_cond_embedding.conv_in.': 'input_hint_block.0.',
+		'controlnet_cond_embedding.conv_out.': 'input_hint_block.14.',
+		'controlnet_mid_block.': 'middle_block_out.0.',
+	}
+	for index in range(2 * (len(hint) - 1)):
+		prefixes[f'controlnet_cond_embedding.blocks.{index}.'] = f'input_hint_block.{2 * (index + 1)}.'
+	for index in range(len(blocks) * (per_block + 1)):
+		prefixes[f'controlnet_down_blocks.{index}.'] = f'zero_convs.{index}.0.'
+	prefixes |= _unet_prefixes(len(blocks), per_block, [False] * len(blocks))
+	return {'control_model.' + _rename(key, prefixes): value for key, value in weights.items()}

@@ -20,6 +20,7 @@ from diffusers import (
 	UNet2DConditionModel,
 )
 from PIL import Image
+from safetensors.torch import save_file
 
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
@@ -30,6 +31,7 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from tests.checkpoints import write_header
 from tests.helpers import Pixels, collect, error_details, pixels, rpc_error
+from tests.ldm import controlnet_to_ldm
 
 PROMPT = 'a lighthouse on a cliff'
 
@@ -55,6 +57,8 @@ async def controlnet(daemon: Daemon, tiny_sd_dir: Path) -> Path:
 				parameter.normal_(0, 0.3)
 	folder = daemon.settings.storage.controlnets_dir / 'tinycn'
 	model.save_pretrained(str(folder))
+	original = controlnet_to_ldm(dict(model.config), model.state_dict())  # the same, as A1111's files are laid out
+	save_file({key: value.contiguous() for key, value in original.items()}, folder.parent / 'tinycn-a1111.safetensors')
 	wide = daemon.settings.storage.controlnets_dir / 'widesd2'
 	write_header(
 		wide / 'diffusion_pytorch_model.safetensors', {'controlnet_cond_embedding.conv_in.weight': [16, 3, 3, 3]}
@@ -114,6 +118,19 @@ async def test_a_controlnet_job_is_exactly_diffusers_controlnet_pipeline(
 	del plain.controlnets[:]
 	assert not np.array_equal(served, _image(await collect(gen.Generate(plain)))), 'the ControlNet steers the image'
 	assert np.array_equal(served, expected)
+
+
+async def test_a_controlnet_in_the_original_layout_equals_its_diffusers_folder(
+	gen: gen_grpc.GenerationServiceAsyncStub, channel: grpc.aio.Channel, controlnet: Path
+) -> None:
+	def request(name: str) -> gen_pb.GenerateRequest:
+		return gen_pb.GenerateRequest(prompt=PROMPT, steps=3, seed=9, width=64, height=64, controlnets=[_unit(name)])
+
+	listed = (await asset_grpc.AssetServiceStub(channel).ListControlNets(asset_pb.ListControlNetsRequest())).controlnets
+	original = next(item for item in listed if item.name == 'tinycn-a1111')
+	assert (original.status, original.layout, original.width) == (model_pb.MODEL_STATUS_READY, 'ldm', 32)
+	diffusers = _image(await collect(gen.Generate(request('tinycn'))))
+	assert np.array_equal(_image(await collect(gen.Generate(request('tinycn-a1111')))), diffusers)
 
 
 async def test_the_canny_preprocessor_finds_edges_as_opencv_does(

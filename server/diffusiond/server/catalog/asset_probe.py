@@ -105,12 +105,9 @@ def probe_controlnet_file(path: Path) -> AssetProbe:
 		keys = read_safetensors(path).shapes
 	except (OSError, HeaderError) as exc:
 		return _invalid(str(exc))
-	if any(key.startswith('control_model.') for key in keys):
-		return _invalid(
-			"the original (A1111) ControlNet layout is not read yet; use the model's diffusers version (a folder "
-			'with config.json and diffusion_pytorch_model.safetensors)',
-			AssetLayout.LDM,
-		)
+	if any(key.startswith('control_model.') for key in keys):  # the original (A1111) layout: its model's shape
+		width = next((shape[1] for key, shape in keys.items() if key.endswith('attn2.to_k.weight')), 0)
+		return AssetProbe(layout=AssetLayout.LDM, width=width, base=_CONTEXT_BASES.get(width, ModelBase.UNKNOWN))
 	if not any(key.startswith('controlnet_cond_embedding.') for key in keys):
 		return _invalid('not a ControlNet: no controlnet_cond_embedding weights')
 	try:

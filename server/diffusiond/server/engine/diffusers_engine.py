@@ -180,7 +180,7 @@ class DiffusersEngine:
 		try:
 			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
 				hooks = Hooks(step=on_step, stage=on_stage)
-				control = self._controls.inputs(spec.controlnets, current.pipe.device, self.dtype)
+				control = self._controls.inputs(spec.controlnets, current.pipe)
 				decoding = partial(on_stage, Stage.DECODING, 0)
 				refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
 				own = current.scheduler

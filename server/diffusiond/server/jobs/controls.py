@@ -3,12 +3,13 @@ suits the model; the control image through the image guard, at the job's size)."
 
 import asyncio
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH
+from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH, AssetLayout, AssetRecord
 from diffusiond.server.catalog.assets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.images import decode_image
@@ -81,6 +82,11 @@ def _fitted(unit: ControlRequest, field: str, width: int, height: int, max_pixel
 	return png(canny(image, unit.low, unit.high) if unit.preprocessor == 'canny' else image)
 
 
+def _weights(path: Path, record: AssetRecord) -> Path:
+	"""What the engine loads: an original-layout file itself, a diffusers ControlNet's folder."""
+	return path if record.probe.layout is AssetLayout.LDM else path.parent
+
+
 async def resolve_controls(
 	units: list[ControlRequest], catalog: ControlNetCatalog, model: ModelInfo, size: tuple[int, int], max_pixels: int
 ) -> list[ControlSpec]:
@@ -93,7 +99,7 @@ async def resolve_controls(
 			ControlSpec(
 				id=record.id,
 				name=record.name,
-				path=(catalog.folder / record.path).parent,
+				path=_weights(catalog.folder / record.path, record),
 				key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
 				sha256=record.sha256 or '',
 				image=image,
