@@ -10,7 +10,8 @@ from pathlib import Path
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from diffusiond.server.catalog import Catalog, Hasher
-from diffusiond.server.catalog.assets import ControlNetCatalog, EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.engine.factory import cache_bounds, default_engine

@@ -1,6 +1,6 @@
 """Internal schemas of what a job emits (its stream's events) and how ListJobs shows it.
 
-These never import generated protobuf code; `services/convert.py` maps them at the edge.
+These never import generated protobuf code; `services/event_convert.py` maps them at the edge.
 """
 
 from datetime import datetime

@@ -7,7 +7,8 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel
 
 from diffusiond.server.catalog.asset_schemas import AssetRecord
-from diffusiond.server.catalog.assets import ControlNetCatalog, EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
+from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.errors import AssetNotApplicableError, VaeNotFoundError
 from diffusiond.server.prompting.chunks import PromptTokens

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH, AssetLayout, AssetRecord
-from diffusiond.server.catalog.assets import ControlNetCatalog
+from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.images import decode_image
 from diffusiond.server.schemas import ControlRequest, ControlSpec, GenerateParams

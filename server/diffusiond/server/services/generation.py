@@ -10,7 +10,8 @@ from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listing import window
 from diffusiond.server.prompting.parameters import read_parameters
 from diffusiond.server.schemas import GenerateParams
-from diffusiond.server.services.convert import event_to_pb, job_to_pb, params_from_pb, state_to_pb
+from diffusiond.server.services.convert import params_from_pb
+from diffusiond.server.services.event_convert import event_to_pb, job_to_pb, state_to_pb
 from diffusiond.server.services.paging import decode_token, next_token, page_size
 from diffusiond.server.services.prompt_convert import check_to_pb, parsed_to_pb
 from diffusiond.server.settings import LimitsSettings

@@ -13,7 +13,7 @@ from diffusiond.server.history.usage import Usage, UsageStats
 from diffusiond.server.jobs.generation_rules import spec_violations
 from diffusiond.server.records import GenerationRecord, HistoryChanges
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
-from diffusiond.server.services.convert import applied_to_pb, state_to_pb
+from diffusiond.server.services.event_convert import applied_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
 from diffusiond.server.services.sampler_convert import sampler_to_pb
 from diffusiond.server.settings import LimitsSettings
