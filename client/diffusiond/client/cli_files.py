@@ -71,3 +71,19 @@ def write_output(path: Path, data: bytes) -> Path:
 	except OSError as exc:
 		raise LocalFileError(f'cannot write {path}: {exc.strerror}') from None
 	return path
+
+
+def controlnet_unit(text: str) -> tuple[str, bytes, float]:
+	"""--controlnet NAME:IMAGE[:SCALE]: the ControlNet, the control image read (a path, - for stdin), the scale."""
+	name, *rest = text.split(':')
+	scale = 1.0
+	if len(rest) > 1:
+		try:
+			scale = float(rest[-1])
+			rest = rest[:-1]
+		except ValueError:
+			pass  # a path with a colon in it, no scale
+	path = ':'.join(rest)
+	if not name or not path:
+		raise LocalFileError(f'--controlnet takes NAME:IMAGE[:SCALE], got {text!r}')
+	return name, read_input(Path(path), '--controlnet'), scale

@@ -10,6 +10,7 @@ from google.protobuf import json_format
 
 from diffusiond.client.cli_files import (
 	LocalFileError,
+	controlnet_unit,
 	image_format,
 	numbered,
 	prepare_outputs,
@@ -22,22 +23,6 @@ from diffusiond.client.progress import ProgressBar
 from diffusiond.client.request import GenerateOptions
 from diffusiond.client.sync import Client
 from diffusiond.v1 import generation_service_pb2 as gen_pb
-
-
-def _controlnet(text: str) -> tuple[str, bytes, float]:
-	"""NAME:IMAGE[:SCALE] (IMAGE a path, - for stdin)."""
-	name, *rest = text.split(':')
-	scale = 1.0
-	if len(rest) > 1:
-		try:
-			scale = float(rest[-1])
-			rest = rest[:-1]
-		except ValueError:
-			pass  # a path with a colon in it, no scale
-	path = ':'.join(rest)
-	if not name or not path:
-		raise LocalFileError(f'--controlnet takes NAME:IMAGE[:SCALE], got {text!r}')
-	return name, read_input(Path(path), '--controlnet'), scale
 
 
 def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOptions:
@@ -79,7 +64,7 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 	if args.refiner:
 		options['refiner'] = args.refiner
 	if args.controlnet:
-		options['controlnets'] = [_controlnet(text) for text in args.controlnet]
+		options['controlnets'] = [controlnet_unit(text) for text in args.controlnet]
 	if args.init_image:
 		options['init_image'] = read_input(args.init_image, '--init-image')
 	if args.mask:

@@ -87,11 +87,10 @@ class AssetRules:
 			)
 
 	def _mismatch(self, probe: AssetProbe, model: ModelInfo) -> bool:
-		raise NotImplementedError
-
-
-def record_stamp(record: AssetRecord) -> FileStamp:
-	return FileStamp(path=record.path, size_bytes=record.size_bytes, mtime_ns=record.mtime_ns, folder=False)
+		"""Made for another base, or (where the bases are not known) for another cross-attention width."""
+		known = ModelBase.UNKNOWN not in (probe.base, model.base)
+		width = model.arch.cross_attention_dim
+		return (known and probe.base is not model.base) or bool(width and probe.width != width)
 
 
 def _made_for(probe: AssetProbe, vae: bool) -> str:

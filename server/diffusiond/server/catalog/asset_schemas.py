@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from diffusiond.server.catalog.schemas import ModelBase, ModelStatus
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelStatus
 
 TI_HASH_LENGTH = 12  # A1111's "TI hashes": the first 12 hex characters of the file's sha256
 VAE_HASH_LENGTH = 10  # A1111's "VAE hash": the first 10
@@ -47,6 +47,14 @@ class AssetRecord(BaseModel):
 
 	def short_hash(self, length: int) -> str:
 		return self.sha256[:length] if self.sha256 else ''
+
+	@property
+	def key(self) -> str:
+		"""Changes when the file changes (what the engine caches what it read from the file by)."""
+		return f'{self.id}:{self.size_bytes}:{self.mtime_ns}'
+
+	def stamp(self) -> FileStamp:
+		return FileStamp(path=self.path, size_bytes=self.size_bytes, mtime_ns=self.mtime_ns, folder=False)
 
 
 class AssetChanges(BaseModel):

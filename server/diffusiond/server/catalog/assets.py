@@ -16,7 +16,6 @@ from diffusiond.server.catalog.asset_rules import (
 	AssetRules,
 	PickleShapes,
 	no_pickles,
-	record_stamp,
 )
 from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetProbe, AssetRecord
 from diffusiond.server.catalog.file_catalog import FileCatalog
@@ -45,7 +44,7 @@ class EmbeddingCatalog(AssetRules, FileCatalog[EmbeddingRow, AssetRecord, AssetP
 		self._open_pickle = open_pickle or no_pickles
 
 	async def _store_probe(self, record: AssetRecord, probe: AssetProbe) -> None:
-		await self.repo.apply_scan([], [Reprobe[AssetProbe](id=record.id, stamp=record_stamp(record), probe=probe)], [])
+		await self.repo.apply_scan([], [Reprobe[AssetProbe](id=record.id, stamp=record.stamp(), probe=probe)], [])
 
 	def _not_found(self, ref: str) -> DiffusiondError:
 		return EmbeddingNotFoundError(
@@ -53,11 +52,6 @@ class EmbeddingCatalog(AssetRules, FileCatalog[EmbeddingRow, AssetRecord, AssetP
 			f'embeddings` (AssetService.ListEmbeddings), or put the file into the embeddings folder {self.folder}',
 			metadata={'embedding': ref},
 		)
-
-	def _mismatch(self, probe: AssetProbe, model: ModelInfo) -> bool:
-		known = ModelBase.UNKNOWN not in (probe.base, model.base)
-		width = model.arch.cross_attention_dim
-		return (known and probe.base is not model.base) or bool(width and probe.width != width)
 
 	async def named(self) -> list[AssetRecord]:
 		"""Every listed embedding: the words a prompt may name (the usable ones and those to refuse)."""
@@ -80,7 +74,7 @@ class VaeCatalog(AssetRules, FileCatalog[VaeRow, AssetRecord, AssetProbe, AssetC
 		self._open_pickle = open_pickle or no_pickles
 
 	async def _store_probe(self, record: AssetRecord, probe: AssetProbe) -> None:
-		await self.repo.apply_scan([], [Reprobe[AssetProbe](id=record.id, stamp=record_stamp(record), probe=probe)], [])
+		await self.repo.apply_scan([], [Reprobe[AssetProbe](id=record.id, stamp=record.stamp(), probe=probe)], [])
 
 	def _not_found(self, ref: str) -> DiffusiondError:
 		return VaeNotFoundError(

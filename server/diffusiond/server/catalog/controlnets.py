@@ -11,7 +11,7 @@ from diffusiond.server.catalog.asset_rules import CONTROLNETS, AssetRules
 from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetProbe, AssetRecord
 from diffusiond.server.catalog.file_catalog import FileCatalog
 from diffusiond.server.catalog.rescan import guarded
-from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelFormat, ModelInfo, ModelStatus
+from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelInfo, ModelStatus
 from diffusiond.server.errors import (
 	ControlNetNotFoundError,
 	DiffusiondError,
@@ -38,11 +38,6 @@ class ControlNetCatalog(AssetRules, FileCatalog[ControlNetRow, AssetRecord, Asse
 			f'controlnets` (AssetService.ListControlNets), or put its diffusers folder into {self.folder}',
 			metadata={'controlnet': ref},
 		)
-
-	def _mismatch(self, probe: AssetProbe, model: ModelInfo) -> bool:
-		known = ModelBase.UNKNOWN not in (probe.base, model.base)
-		width = model.arch.cross_attention_dim
-		return (known and probe.base is not model.base) or bool(width and probe.width != width)
 
 	async def resolve(self, ref: str, model: ModelInfo) -> AssetRecord:
 		record = await self.get(ref)

@@ -195,13 +195,11 @@ class DiffusersEngine:
 			) from exc
 		return RunOutput(images=images, notices=notices)
 
-	def _load_refiner(self, spec: JobSpec) -> Entry:
-		"""The job's refiner, loaded and made the active pipeline (the job's model waits in the cache)."""
-		if spec.refiner is None:
-			raise ValueError('the job has no refiner')
-		self.load(spec.refiner.model)
+	def _load_refiner(self, model: ModelInfo) -> Entry:
+		"""A job's refiner, loaded and made the active pipeline (the job's model waits in the cache)."""
+		self.load(model)
 		if self._active is None:
-			raise ModelLoadError(f'refiner {spec.refiner.model.name!r} is not loaded')
+			raise ModelLoadError(f'refiner {model.name!r} is not loaded')
 		return self._active
 
 	def stats(self) -> DeviceStats:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from PIL import Image
 
+from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.engine.cache import Entry, cache_key
 from diffusiond.server.engine.hooks import Callback
 from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
@@ -21,7 +22,7 @@ class RefinerRun:
 	"""What the refiner pass needs from the engine: loading the refiner, the LoRA files and the VAE switch."""
 
 	def __init__(
-		self, load: Callable[[JobSpec], Entry], lora_files: LoraFiles, vaes: VaeSwitch, max_adapters: int
+		self, load: Callable[[ModelInfo], Entry], lora_files: LoraFiles, vaes: VaeSwitch, max_adapters: int
 	) -> None:
 		self._load = load
 		self._lora_files = lora_files
@@ -37,15 +38,15 @@ class RefinerRun:
 		latents: torch.Tensor,
 		callback: Callback,
 	) -> list[Image.Image]:
-		entry = self._load(spec)
+		refiner = spec.refiner
+		if refiner is None:
+			raise ValueError('a refiner pass needs a job with a refiner')
+		entry = self._load(refiner.model)
 		pipe = entry.pipe
 		pipe.scheduler = make_scheduler(spec.sampler, entry.scheduler)
 		apply_loras(pipe, entry.adapters, [], self._lora_files, self._max_adapters)  # the job's LoRAs are the model's
 		if entry.vae is not None:
 			self._vaes.use(pipe, entry.vae, cache_key(entry.info), None)
-		refiner = spec.refiner
-		if refiner is None:
-			raise ValueError('a refiner pass needs a job with a refiner')
 		with watched_decode(pipe.vae, notices, on_decode):
 			result = pipe(
 				image=latents.to(pipe.device),

@@ -35,7 +35,7 @@ def asset_spec(record: AssetRecord, name: str, folder: Path) -> AssetSpec:
 		name=name,
 		file=PurePosixPath(record.path).name,
 		path=folder / record.path,
-		key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
+		key=record.key,
 		sha256=record.sha256 or '',
 		vectors=record.probe.vectors,
 	)

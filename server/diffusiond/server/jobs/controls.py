@@ -100,7 +100,7 @@ async def resolve_controls(
 				id=record.id,
 				name=record.name,
 				path=_weights(catalog.folder / record.path, record),
-				key=f'{record.id}:{record.size_bytes}:{record.mtime_ns}',
+				key=record.key,
 				sha256=record.sha256 or '',
 				image=image,
 				scale=unit.scale,

@@ -22,7 +22,7 @@ from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.schemas import StyleRecord
 from diffusiond.server.styles.templates import apply_styles
-from diffusiond.server.tasks import Hires, HiresRequest, Txt2ImgRequest, build
+from diffusiond.server.tasks import Hires, build
 
 
 class Intake:
@@ -78,8 +78,7 @@ class Intake:
 		check(params, self._limits)
 		if not params.model:
 			await self._default_ready.wait()  # calls made during start-up wait for the default model
-		from_noise = isinstance(params.task, Txt2ImgRequest | HiresRequest)
-		model = await self._catalog.loadable(params.model, not params.task.inpaints(), from_noise)
+		model = await self._catalog.loadable(params.model, not params.task.inpaints(), params.task.from_noise())
 		styles = await self._styles.resolve(params.styles)
 		texts = apply_styles(params.prompt, params.negative_prompt, styles)
 		loras = await self._loras.resolve(tagged_loras(params.loras, texts.prompt, self._limits), model)

@@ -65,6 +65,9 @@ class HiresRequest(BaseModel):
 	def inpaints(self) -> bool:
 		return False
 
+	def from_noise(self) -> bool:
+		return True
+
 	def violations(self) -> list[FieldViolation]:
 		found = _problems(self.scale, self.width, self.height, self.upscaler, self.strength)
 		if find_tags(self.prompt)[0]:

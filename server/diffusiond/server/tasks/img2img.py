@@ -29,6 +29,9 @@ class Img2ImgRequest(BaseModel):
 		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
 		return False
 
+	def from_noise(self) -> bool:
+		return False
+
 	def violations(self) -> list[FieldViolation]:
 		return self.misplaced + strength_violations(self.strength)
 

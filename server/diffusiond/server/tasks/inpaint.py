@@ -27,6 +27,9 @@ class InpaintRequest(BaseModel):
 		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
 		return True
 
+	def from_noise(self) -> bool:
+		return False
+
 	def violations(self) -> list[FieldViolation]:
 		found = self.misplaced + strength_violations(self.strength)
 		for field, value, most in (

@@ -18,6 +18,10 @@ class Txt2ImgRequest(BaseModel):
 		"""Whether the job needs an inpainting model's masked input (a 9-channel model runs nothing else)."""
 		return False
 
+	def from_noise(self) -> bool:
+		"""Whether the job starts from noise (which an SDXL refiner cannot)."""
+		return True
+
 	def violations(self) -> list[FieldViolation]:
 		return list(self.misplaced)
 
