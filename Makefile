@@ -3,8 +3,9 @@ SHELL := bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The CPU build of torch is enough for the demo and the tests; set TORCH_SPEC for another build.
-TORCH_SPEC ?= torch==2.13.0
+# torch with its matching torchvision (spandrel, the upscaler architectures, imports it); set TORCH_SPEC for another
+# build. On the machines this project is built on both lie on local disk (the only torchvision there is a CUDA build).
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 # Where torch comes from when not the default index, e.g. https://download.pytorch.org/whl/cpu (the CPU build).
 TORCH_INDEX ?=
 DATA ?= $(CURDIR)/data
@@ -22,7 +23,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml examples/node/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q '$(TORCH_SPEC)' $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q $(TORCH_SPEC) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e '.[server,dev]'
 	@# The CLIP BPE vocabulary the offline tokenizers are made from (catalog/tokenizer_files.py): only its data
 	@# is read, so not its model code's dependencies (torchvision, timm).
