@@ -14,6 +14,7 @@ from diffusiond.server.engine.preview import Previewer
 from diffusiond.server.samplers import Sampler
 from diffusiond.server.schemas import ImageFormat, JobSpec
 from diffusiond.server.tasks import Hires, Txt2Img
+from diffusiond.server.tasks.upscaler_file import UpscalerFile
 
 PROMPT = 'a castle on a hill at dusk'
 
@@ -22,7 +23,11 @@ def _no_previews() -> Previewer:
 	raise RuntimeError('no previews in this benchmark')
 
 
-_HOOKS = Hooks(step=lambda done, total: False, stage=lambda stage, steps: None)
+def _no_model_upscale(image: Image.Image, file: UpscalerFile, size: tuple[int, int]) -> Image.Image:
+	raise RuntimeError('no upscaler model in this benchmark')
+
+
+_HOOKS = Hooks(step=lambda done, total: False, stage=lambda stage, steps: None, upscale=_no_model_upscale)
 
 
 def run_multistage(repeats: int = 5, steps: int = 20) -> list[tuple[str, str]]:

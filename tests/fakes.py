@@ -7,9 +7,19 @@ from pathlib import Path
 
 from PIL import Image
 
+from diffusiond.server.catalog.asset_schemas import UpscalerProbe
 from diffusiond.server.catalog.schemas import ModelFormat, ModelInfo, ModelStatus, Probe
-from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StageHook, StepHook
+from diffusiond.server.jobs.engine_api import (
+	CachedModel,
+	DeviceStats,
+	PreviewHook,
+	RunOutput,
+	StageHook,
+	StepHook,
+	TileHook,
+)
 from diffusiond.server.schemas import JobSpec, Stage
+from diffusiond.server.tasks.upscale import UpscaleSpec
 
 
 class FakeEngine:
@@ -24,6 +34,8 @@ class FakeEngine:
 		self.batches: list[list[str]] = []  # the prompts of each pipeline call
 		self.completed_steps: list[int] = []
 		self.started = threading.Event()
+		self.upscale_hold = threading.Event()  # an upscale waits after its first tile until this is set
+		self.upscale_hold.set()
 		self._loaded: list[ModelInfo] = []
 
 	def load(self, model: ModelInfo) -> None:
@@ -74,6 +86,16 @@ class FakeEngine:
 
 	def build_demo(self, folder: Path) -> Path:
 		raise AssertionError('tests with the fake engine never build the demo model')
+
+	def upscale(self, spec: UpscaleSpec, image: Image.Image, on_tile: TileHook) -> Image.Image:
+		for tile in range(1, spec.progress_steps + 1):
+			time.sleep(self.step_s)
+			on_tile(tile)
+			self.upscale_hold.wait(10)
+		return image.resize((spec.width, spec.height))
+
+	def describe_upscaler(self, path: Path) -> UpscalerProbe:
+		return UpscalerProbe(architecture='Fake', scale=2, purpose='SR')  # any file is a x2 upscaler
 
 	def stats(self) -> DeviceStats:
 		return DeviceStats(kind='cpu', name='fake', dtype='float32')

@@ -118,7 +118,6 @@ async def test_the_infotext_says_hires_as_a1111_and_regenerate_repeats_it(
 	('hires', 'image', 'words'),
 	[
 		(gen_pb.HiresFix(scale=5), b'', 'at most 4'),
-		(gen_pb.HiresFix(upscaler='ESRGAN_4x'), b'', "unknown hires upscaler 'ESRGAN_4x'"),
 		(gen_pb.HiresFix(scale=2, width=128), b'', 'a scale or a width/height'),
 		(gen_pb.HiresFix(width=100), b'', 'multiple of 8'),
 		(gen_pb.HiresFix(width=4096), b'', 'the upscaled width must be a multiple of 8 between'),

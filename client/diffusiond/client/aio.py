@@ -82,6 +82,26 @@ class AsyncClient(AsyncLoraCalls, AsyncStyleCalls, AsyncHistoryCalls):
 		finally:
 			call.cancel()
 
+	async def upscale(
+		self,
+		image: bytes,
+		upscaler: str = '',
+		scale: float | None = None,
+		output_format: gen_pb.ImageFormat.ValueType = gen_pb.IMAGE_FORMAT_UNSPECIFIED,
+	) -> AsyncGenerator[gen_pb.GenerateEvent, None]:
+		"""Streams an UpscaleImage job's events; leaving the loop early cancels it."""
+		request = gen_pb.UpscaleImageRequest(image=image, upscaler=upscaler, scale=scale, output_format=output_format)
+		call = self._generation.UpscaleImage(request, timeout=self.timeout)
+		try:
+			async for event in call:
+				yield event
+		finally:
+			call.cancel()
+
+	async def list_upscalers(self) -> asset_pb.ListUpscalersResponse:
+		"""The upscalers folder (architecture, scale) and the built-in upscalers."""
+		return await self._assets.ListUpscalers(asset_pb.ListUpscalersRequest(), timeout=self.timeout)
+
 	async def watch_job(self, job_id: str) -> AsyncGenerator[gen_pb.GenerateEvent, None]:
 		"""Follows a queued or running job: its state so far, then its events to the end (leaving never cancels it)."""
 		call = self._generation.WatchJob(gen_pb.WatchJobRequest(job_id=job_id), timeout=self.timeout)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import grpc
 
 from diffusiond.client.cli_args import build_parser, tls_from
-from diffusiond.client.cli_assets import assets_command
+from diffusiond.client.cli_assets import assets_command, upscale_command, upscalers_command
 from diffusiond.client.cli_files import LocalFileError
 from diffusiond.client.cli_generate import generate, info, jobs, png_info
 from diffusiond.client.cli_history import history_command
@@ -44,6 +44,8 @@ _COMMANDS: dict[str, Callable[[Client, argparse.Namespace], int]] = {
 	'embeddings': assets_command,
 	'vaes': assets_command,
 	'controlnets': assets_command,
+	'upscalers': upscalers_command,
+	'upscale': upscale_command,
 	'jobs': jobs,
 	'models': models_command,
 	'loras': loras_command,

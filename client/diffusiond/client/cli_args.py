@@ -109,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
 	for kind in ('embeddings', 'vaes', 'controlnets'):
 		listing = commands.add_parser(kind, help=f'list the {kind} folder (name, base, hash)')
 		listing.add_argument('--base', default='', help='only those for sd1, sd2 or sdxl')
+	commands.add_parser('upscalers', help='list the upscalers folder (architecture, scale) and the built-in upscalers')
+	upscale = commands.add_parser('upscale', help='upscale an image (an upscaler of the folder, or Lanczos)')
+	upscale.add_argument('input', type=Path, help='the image (PNG, JPEG or WebP)')
+	upscale.add_argument(
+		'-o', '--output', type=Path, default=Path('upscaled.png'), help='where to save it (.png, .jpg or .webp)'
+	)
+	upscale.add_argument('--scale', type=float, help="how much larger (default: the upscaler's own; Lanczos: 2)")
+	upscale.add_argument('--upscaler', default='', help='a name from `diffusionctl upscalers` (default: Lanczos)')
+	upscale.add_argument('--overwrite', action='store_true', help='replace the output file if it exists')
 	png_info = commands.add_parser(
 		'png-info', help="read an image's generation parameters (A1111, ComfyUI, InvokeAI, ...) as a Generate request"
 	)

@@ -9,6 +9,8 @@ EXAMPLES = {
 	'embeddings': 'diffusionctl embeddings --base sd1',
 	'vaes': 'diffusionctl --json vaes',
 	'controlnets': 'diffusionctl controlnets --base sd1',
+	'upscalers': 'diffusionctl upscalers',
+	'upscale': 'diffusionctl upscale photo.png -o big.png --scale 2 --upscaler RealESRGAN_x4plus',
 	'jobs list': 'diffusionctl --json jobs list',
 	'jobs cancel': 'diffusionctl jobs cancel 3f0c…',
 	'jobs clear': 'diffusionctl jobs clear',

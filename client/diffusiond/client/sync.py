@@ -76,6 +76,21 @@ class Client(LoraCalls, StyleCalls, HistoryCalls):
 		request = build_generate_request(prompt, **options)
 		yield from self._generation.Generate(request, timeout=self.timeout)
 
+	def upscale(
+		self,
+		image: bytes,
+		upscaler: str = '',
+		scale: float | None = None,
+		output_format: gen_pb.ImageFormat.ValueType = gen_pb.IMAGE_FORMAT_UNSPECIFIED,
+	) -> Iterator[gen_pb.GenerateEvent]:
+		"""Streams an UpscaleImage job's events (queued, started, progress per tile, image, completed)."""
+		request = gen_pb.UpscaleImageRequest(image=image, upscaler=upscaler, scale=scale, output_format=output_format)
+		yield from self._generation.UpscaleImage(request, timeout=self.timeout)
+
+	def list_upscalers(self) -> asset_pb.ListUpscalersResponse:
+		"""The upscalers folder (architecture, scale) and the built-in upscalers."""
+		return self._assets.ListUpscalers(asset_pb.ListUpscalersRequest(), timeout=self.timeout)
+
 	def watch_job(self, job_id: str) -> Iterator[gen_pb.GenerateEvent]:
 		"""Follows a queued or running job: its state so far, then its events to the end."""
 		yield from self._generation.WatchJob(gen_pb.WatchJobRequest(job_id=job_id), timeout=self.timeout)

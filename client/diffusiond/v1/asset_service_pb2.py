@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from diffusiond.v1 import model_service_pb2 as diffusiond_dot_v1_dot_model__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!diffusiond/v1/asset_service.proto\x12\rdiffusiond.v1\x1a!diffusiond/v1/model_service.proto\"\x8c\x02\n\x05\x41sset\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12&\n\x04\x62\x61se\x18\x04 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.diffusiond.v1.ModelStatus\x12\x0f\n\x07problem\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12\x12\n\nshort_hash\x18\t \x01(\t\x12\x0e\n\x06layout\x18\n \x01(\t\x12\x0f\n\x07vectors\x18\x0b \x01(\r\x12\r\n\x05width\x18\x0c \x01(\r\x12\x0e\n\x06pickle\x18\r \x01(\x08\"?\n\x15ListEmbeddingsRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"B\n\x16ListEmbeddingsResponse\x12(\n\nembeddings\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"9\n\x0fListVaesRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"6\n\x10ListVaesResponse\x12\"\n\x04vaes\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"8\n\x18RefreshEmbeddingsRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"q\n\x19RefreshEmbeddingsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"2\n\x12RefreshVaesRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"k\n\x13RefreshVaesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"@\n\x16ListControlNetsRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"D\n\x17ListControlNetsResponse\x12)\n\x0b\x63ontrolnets\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"9\n\x19RefreshControlNetsRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"r\n\x1aRefreshControlNetsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r2\xc5\x04\n\x0c\x41ssetService\x12]\n\x0eListEmbeddings\x12$.diffusiond.v1.ListEmbeddingsRequest\x1a%.diffusiond.v1.ListEmbeddingsResponse\x12\x66\n\x11RefreshEmbeddings\x12\'.diffusiond.v1.RefreshEmbeddingsRequest\x1a(.diffusiond.v1.RefreshEmbeddingsResponse\x12K\n\x08ListVaes\x12\x1e.diffusiond.v1.ListVaesRequest\x1a\x1f.diffusiond.v1.ListVaesResponse\x12T\n\x0bRefreshVaes\x12!.diffusiond.v1.RefreshVaesRequest\x1a\".diffusiond.v1.RefreshVaesResponse\x12`\n\x0fListControlNets\x12%.diffusiond.v1.ListControlNetsRequest\x1a&.diffusiond.v1.ListControlNetsResponse\x12i\n\x12RefreshControlNets\x12(.diffusiond.v1.RefreshControlNetsRequest\x1a).diffusiond.v1.RefreshControlNetsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!diffusiond/v1/asset_service.proto\x12\rdiffusiond.v1\x1a!diffusiond/v1/model_service.proto\"\xb1\x02\n\x05\x41sset\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12&\n\x04\x62\x61se\x18\x04 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12*\n\x06status\x18\x05 \x01(\x0e\x32\x1a.diffusiond.v1.ModelStatus\x12\x0f\n\x07problem\x18\x06 \x01(\t\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\x12\x0e\n\x06sha256\x18\x08 \x01(\t\x12\x12\n\nshort_hash\x18\t \x01(\t\x12\x0e\n\x06layout\x18\n \x01(\t\x12\x0f\n\x07vectors\x18\x0b \x01(\r\x12\r\n\x05width\x18\x0c \x01(\r\x12\x0e\n\x06pickle\x18\r \x01(\x08\x12\x14\n\x0c\x61rchitecture\x18\x0e \x01(\t\x12\r\n\x05scale\x18\x0f \x01(\r\"?\n\x15ListEmbeddingsRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"B\n\x16ListEmbeddingsResponse\x12(\n\nembeddings\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"9\n\x0fListVaesRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"6\n\x10ListVaesResponse\x12\"\n\x04vaes\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"8\n\x18RefreshEmbeddingsRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"q\n\x19RefreshEmbeddingsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"2\n\x12RefreshVaesRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"k\n\x13RefreshVaesResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"@\n\x16ListControlNetsRequest\x12&\n\x04\x62\x61se\x18\x01 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\"D\n\x17ListControlNetsResponse\x12)\n\x0b\x63ontrolnets\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\"9\n\x19RefreshControlNetsRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"r\n\x1aRefreshControlNetsResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"\x16\n\x14ListUpscalersRequest\"Q\n\x15ListUpscalersResponse\x12\'\n\tupscalers\x18\x01 \x03(\x0b\x32\x14.diffusiond.v1.Asset\x12\x0f\n\x07\x62uiltin\x18\x02 \x03(\t\"7\n\x17RefreshUpscalersRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"p\n\x18RefreshUpscalersResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r2\x86\x06\n\x0c\x41ssetService\x12]\n\x0eListEmbeddings\x12$.diffusiond.v1.ListEmbeddingsRequest\x1a%.diffusiond.v1.ListEmbeddingsResponse\x12\x66\n\x11RefreshEmbeddings\x12\'.diffusiond.v1.RefreshEmbeddingsRequest\x1a(.diffusiond.v1.RefreshEmbeddingsResponse\x12K\n\x08ListVaes\x12\x1e.diffusiond.v1.ListVaesRequest\x1a\x1f.diffusiond.v1.ListVaesResponse\x12T\n\x0bRefreshVaes\x12!.diffusiond.v1.RefreshVaesRequest\x1a\".diffusiond.v1.RefreshVaesResponse\x12`\n\x0fListControlNets\x12%.diffusiond.v1.ListControlNetsRequest\x1a&.diffusiond.v1.ListControlNetsResponse\x12i\n\x12RefreshControlNets\x12(.diffusiond.v1.RefreshControlNetsRequest\x1a).diffusiond.v1.RefreshControlNetsResponse\x12Z\n\rListUpscalers\x12#.diffusiond.v1.ListUpscalersRequest\x1a$.diffusiond.v1.ListUpscalersResponse\x12\x63\n\x10RefreshUpscalers\x12&.diffusiond.v1.RefreshUpscalersRequest\x1a\'.diffusiond.v1.RefreshUpscalersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,31 +33,39 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'diffusiond.v1.asset_service
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ASSET']._serialized_start=88
-  _globals['_ASSET']._serialized_end=356
-  _globals['_LISTEMBEDDINGSREQUEST']._serialized_start=358
-  _globals['_LISTEMBEDDINGSREQUEST']._serialized_end=421
-  _globals['_LISTEMBEDDINGSRESPONSE']._serialized_start=423
-  _globals['_LISTEMBEDDINGSRESPONSE']._serialized_end=489
-  _globals['_LISTVAESREQUEST']._serialized_start=491
-  _globals['_LISTVAESREQUEST']._serialized_end=548
-  _globals['_LISTVAESRESPONSE']._serialized_start=550
-  _globals['_LISTVAESRESPONSE']._serialized_end=604
-  _globals['_REFRESHEMBEDDINGSREQUEST']._serialized_start=606
-  _globals['_REFRESHEMBEDDINGSREQUEST']._serialized_end=662
-  _globals['_REFRESHEMBEDDINGSRESPONSE']._serialized_start=664
-  _globals['_REFRESHEMBEDDINGSRESPONSE']._serialized_end=777
-  _globals['_REFRESHVAESREQUEST']._serialized_start=779
-  _globals['_REFRESHVAESREQUEST']._serialized_end=829
-  _globals['_REFRESHVAESRESPONSE']._serialized_start=831
-  _globals['_REFRESHVAESRESPONSE']._serialized_end=938
-  _globals['_LISTCONTROLNETSREQUEST']._serialized_start=940
-  _globals['_LISTCONTROLNETSREQUEST']._serialized_end=1004
-  _globals['_LISTCONTROLNETSRESPONSE']._serialized_start=1006
-  _globals['_LISTCONTROLNETSRESPONSE']._serialized_end=1074
-  _globals['_REFRESHCONTROLNETSREQUEST']._serialized_start=1076
-  _globals['_REFRESHCONTROLNETSREQUEST']._serialized_end=1133
-  _globals['_REFRESHCONTROLNETSRESPONSE']._serialized_start=1135
-  _globals['_REFRESHCONTROLNETSRESPONSE']._serialized_end=1249
-  _globals['_ASSETSERVICE']._serialized_start=1252
-  _globals['_ASSETSERVICE']._serialized_end=1833
+  _globals['_ASSET']._serialized_end=393
+  _globals['_LISTEMBEDDINGSREQUEST']._serialized_start=395
+  _globals['_LISTEMBEDDINGSREQUEST']._serialized_end=458
+  _globals['_LISTEMBEDDINGSRESPONSE']._serialized_start=460
+  _globals['_LISTEMBEDDINGSRESPONSE']._serialized_end=526
+  _globals['_LISTVAESREQUEST']._serialized_start=528
+  _globals['_LISTVAESREQUEST']._serialized_end=585
+  _globals['_LISTVAESRESPONSE']._serialized_start=587
+  _globals['_LISTVAESRESPONSE']._serialized_end=641
+  _globals['_REFRESHEMBEDDINGSREQUEST']._serialized_start=643
+  _globals['_REFRESHEMBEDDINGSREQUEST']._serialized_end=699
+  _globals['_REFRESHEMBEDDINGSRESPONSE']._serialized_start=701
+  _globals['_REFRESHEMBEDDINGSRESPONSE']._serialized_end=814
+  _globals['_REFRESHVAESREQUEST']._serialized_start=816
+  _globals['_REFRESHVAESREQUEST']._serialized_end=866
+  _globals['_REFRESHVAESRESPONSE']._serialized_start=868
+  _globals['_REFRESHVAESRESPONSE']._serialized_end=975
+  _globals['_LISTCONTROLNETSREQUEST']._serialized_start=977
+  _globals['_LISTCONTROLNETSREQUEST']._serialized_end=1041
+  _globals['_LISTCONTROLNETSRESPONSE']._serialized_start=1043
+  _globals['_LISTCONTROLNETSRESPONSE']._serialized_end=1111
+  _globals['_REFRESHCONTROLNETSREQUEST']._serialized_start=1113
+  _globals['_REFRESHCONTROLNETSREQUEST']._serialized_end=1170
+  _globals['_REFRESHCONTROLNETSRESPONSE']._serialized_start=1172
+  _globals['_REFRESHCONTROLNETSRESPONSE']._serialized_end=1286
+  _globals['_LISTUPSCALERSREQUEST']._serialized_start=1288
+  _globals['_LISTUPSCALERSREQUEST']._serialized_end=1310
+  _globals['_LISTUPSCALERSRESPONSE']._serialized_start=1312
+  _globals['_LISTUPSCALERSRESPONSE']._serialized_end=1393
+  _globals['_REFRESHUPSCALERSREQUEST']._serialized_start=1395
+  _globals['_REFRESHUPSCALERSREQUEST']._serialized_end=1450
+  _globals['_REFRESHUPSCALERSRESPONSE']._serialized_start=1452
+  _globals['_REFRESHUPSCALERSRESPONSE']._serialized_end=1564
+  _globals['_ASSETSERVICE']._serialized_start=1567
+  _globals['_ASSETSERVICE']._serialized_end=2341
 # @@protoc_insertion_point(module_scope)

@@ -38,6 +38,8 @@ class Asset(_message.Message):
     VECTORS_FIELD_NUMBER: _builtins.int
     WIDTH_FIELD_NUMBER: _builtins.int
     PICKLE_FIELD_NUMBER: _builtins.int
+    ARCHITECTURE_FIELD_NUMBER: _builtins.int
+    SCALE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     name: _builtins.str
     """The path inside its folder without the suffix; an embedding's prompt word is its last part."""
@@ -69,6 +71,11 @@ class Asset(_message.Message):
     width: _builtins.int
     pickle: _builtins.bool
     """A .pt/.bin/.ckpt pickle: used only where pickles are allowed, with weights_only=True."""
+    architecture: _builtins.str
+    """An upscaler: its architecture as spandrel names it ("ESRGAN", "RealESRGAN Compact", "SwinIR", ...) and how
+    much larger it makes an image.
+    """
+    scale: _builtins.int
     def __init__(
         self,
         *,
@@ -85,10 +92,12 @@ class Asset(_message.Message):
         vectors: _builtins.int = ...,
         width: _builtins.int = ...,
         pickle: _builtins.bool = ...,
+        architecture: _builtins.str = ...,
+        scale: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "id", b"id", "layout", b"layout", "name", b"name", "path", b"path", "pickle", b"pickle", "problem", b"problem", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "vectors", b"vectors", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["architecture", b"architecture", "base", b"base", "id", b"id", "layout", b"layout", "name", b"name", "path", b"path", "pickle", b"pickle", "problem", b"problem", "scale", b"scale", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "vectors", b"vectors", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -368,3 +377,97 @@ class RefreshControlNetsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RefreshControlNetsResponse: _TypeAlias = RefreshControlNetsResponse  # noqa: Y015
+
+@_typing.final
+class ListUpscalersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUpscalersRequest: _TypeAlias = ListUpscalersRequest  # noqa: Y015
+
+@_typing.final
+class ListUpscalersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UPSCALERS_FIELD_NUMBER: _builtins.int
+    BUILTIN_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def upscalers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Asset]:
+        """The upscalers folder's models (`architecture`, `scale`; `layout` is spandrel's purpose: "SR", "Restoration")."""
+
+    @_builtins.property
+    def builtin(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The upscalers that need no file: "Lanczos", "Nearest"."""
+
+    def __init__(
+        self,
+        *,
+        upscalers: _abc.Iterable[Global___Asset] | None = ...,
+        builtin: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["builtin", b"builtin", "upscalers", b"upscalers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListUpscalersResponse: _TypeAlias = ListUpscalersResponse  # noqa: Y015
+
+@_typing.final
+class RefreshUpscalersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESTORE_UNREGISTERED_FIELD_NUMBER: _builtins.int
+    restore_unregistered: _builtins.bool
+    """List again the files that were unregistered (kept on disk) first."""
+    def __init__(
+        self,
+        *,
+        restore_unregistered: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["restore_unregistered", b"restore_unregistered"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshUpscalersRequest: _TypeAlias = RefreshUpscalersRequest  # noqa: Y015
+
+@_typing.final
+class RefreshUpscalersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    RESTORED_FIELD_NUMBER: _builtins.int
+    added: _builtins.int
+    removed: _builtins.int
+    changed: _builtins.int
+    unchanged: _builtins.int
+    restored: _builtins.int
+    def __init__(
+        self,
+        *,
+        added: _builtins.int = ...,
+        removed: _builtins.int = ...,
+        changed: _builtins.int = ...,
+        unchanged: _builtins.int = ...,
+        restored: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["added", b"added", "changed", b"changed", "removed", b"removed", "restored", b"restored", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshUpscalersResponse: _TypeAlias = RefreshUpscalersResponse  # noqa: Y015

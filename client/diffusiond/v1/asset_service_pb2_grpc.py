@@ -72,6 +72,16 @@ class AssetServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.FromString,
                 _registered_method=True)
+        self.ListUpscalers = channel.unary_unary(
+                '/diffusiond.v1.AssetService/ListUpscalers',
+                request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersResponse.FromString,
+                _registered_method=True)
+        self.RefreshUpscalers = channel.unary_unary(
+                '/diffusiond.v1.AssetService/RefreshUpscalers',
+                request_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersResponse.FromString,
+                _registered_method=True)
 
 
 class AssetServiceServicer:
@@ -127,6 +137,21 @@ class AssetServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListUpscalers(self, request, context):
+        """ListUpscalers lists the super-resolution models of the upscalers folder (ESRGAN, Real-ESRGAN, SwinIR and the
+        other architectures spandrel reads) with their architecture and scale, and the built-in upscalers.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshUpscalers(self, request, context):
+        """RefreshUpscalers rescans the upscalers folder (each new or changed file is read once to find its architecture).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AssetServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +184,16 @@ def add_AssetServiceServicer_to_server(servicer, server):
                     servicer.RefreshControlNets,
                     request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.SerializeToString,
+            ),
+            'ListUpscalers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListUpscalers,
+                    request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersResponse.SerializeToString,
+            ),
+            'RefreshUpscalers': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshUpscalers,
+                    request_deserializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -331,6 +366,60 @@ class AssetService:
             '/diffusiond.v1.AssetService/RefreshControlNets',
             diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsRequest.SerializeToString,
             diffusiond_dot_v1_dot_asset__service__pb2.RefreshControlNetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListUpscalers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.AssetService/ListUpscalers',
+            diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersRequest.SerializeToString,
+            diffusiond_dot_v1_dot_asset__service__pb2.ListUpscalersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshUpscalers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.AssetService/RefreshUpscalers',
+            diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersRequest.SerializeToString,
+            diffusiond_dot_v1_dot_asset__service__pb2.RefreshUpscalersResponse.FromString,
             options,
             channel_credentials,
             insecure,

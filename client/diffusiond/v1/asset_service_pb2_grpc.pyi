@@ -53,6 +53,12 @@ class AssetServiceStub:
     """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name."""
     RefreshControlNets: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshControlNetsRequest, _asset_service_pb2.RefreshControlNetsResponse]
     """RefreshControlNets rescans the controlnets folder."""
+    ListUpscalers: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.ListUpscalersRequest, _asset_service_pb2.ListUpscalersResponse]
+    """ListUpscalers lists the super-resolution models of the upscalers folder (ESRGAN, Real-ESRGAN, SwinIR and the
+    other architectures spandrel reads) with their architecture and scale, and the built-in upscalers.
+    """
+    RefreshUpscalers: _grpc.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshUpscalersRequest, _asset_service_pb2.RefreshUpscalersResponse]
+    """RefreshUpscalers rescans the upscalers folder (each new or changed file is read once to find its architecture)."""
 
 @_typing.type_check_only
 class AssetServiceAsyncStub(AssetServiceStub):
@@ -79,6 +85,12 @@ class AssetServiceAsyncStub(AssetServiceStub):
     """ListControlNets lists the ControlNets (the controlnets folder: diffusers folders) by name."""
     RefreshControlNets: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshControlNetsRequest, _asset_service_pb2.RefreshControlNetsResponse]  # type: ignore[assignment]
     """RefreshControlNets rescans the controlnets folder."""
+    ListUpscalers: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.ListUpscalersRequest, _asset_service_pb2.ListUpscalersResponse]  # type: ignore[assignment]
+    """ListUpscalers lists the super-resolution models of the upscalers folder (ESRGAN, Real-ESRGAN, SwinIR and the
+    other architectures spandrel reads) with their architecture and scale, and the built-in upscalers.
+    """
+    RefreshUpscalers: _aio.UnaryUnaryMultiCallable[_asset_service_pb2.RefreshUpscalersRequest, _asset_service_pb2.RefreshUpscalersResponse]  # type: ignore[assignment]
+    """RefreshUpscalers rescans the upscalers folder (each new or changed file is read once to find its architecture)."""
 
 class AssetServiceServicer(metaclass=_abc_1.ABCMeta):
     """AssetService lists the files a job uses besides models and LoRAs: textual-inversion embeddings (the
@@ -138,5 +150,23 @@ class AssetServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_asset_service_pb2.RefreshControlNetsResponse, _abc.Awaitable[_asset_service_pb2.RefreshControlNetsResponse]]:
         """RefreshControlNets rescans the controlnets folder."""
+
+    @_abc_1.abstractmethod
+    def ListUpscalers(
+        self,
+        request: _asset_service_pb2.ListUpscalersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_service_pb2.ListUpscalersResponse, _abc.Awaitable[_asset_service_pb2.ListUpscalersResponse]]:
+        """ListUpscalers lists the super-resolution models of the upscalers folder (ESRGAN, Real-ESRGAN, SwinIR and the
+        other architectures spandrel reads) with their architecture and scale, and the built-in upscalers.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshUpscalers(
+        self,
+        request: _asset_service_pb2.RefreshUpscalersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_asset_service_pb2.RefreshUpscalersResponse, _abc.Awaitable[_asset_service_pb2.RefreshUpscalersResponse]]:
+        """RefreshUpscalers rescans the upscalers folder (each new or changed file is read once to find its architecture)."""
 
 def add_AssetServiceServicer_to_server(servicer: AssetServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

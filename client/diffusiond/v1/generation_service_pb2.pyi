@@ -243,6 +243,72 @@ STORAGE_STATE_NOT_STORED: StorageState.ValueType  # 2
 Global___StorageState: _TypeAlias = StorageState  # noqa: Y015
 
 @_typing.final
+class UpscaleImageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    UPSCALER_FIELD_NUMBER: _builtins.int
+    SCALE_FIELD_NUMBER: _builtins.int
+    TILE_SIZE_FIELD_NUMBER: _builtins.int
+    TILE_OVERLAP_FIELD_NUMBER: _builtins.int
+    OUTPUT_FORMAT_FIELD_NUMBER: _builtins.int
+    QUALITY_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    image: _builtins.bytes
+    """The image (PNG, JPEG or WebP bytes, at most limits.max_image_pixels pixels, before and after upscaling)."""
+    upscaler: _builtins.str
+    """An upscaler from the upscalers folder (name, id or hash prefix), or "Lanczos" / "Nearest"; empty = Lanczos."""
+    scale: _builtins.float
+    """How much larger, (1, 8]; unset = the upscaler's own scale (2 for Lanczos and Nearest). A model whose scale
+    differs is run as often as needed and the result resized (Lanczos) to the exact size, as A1111 does.
+    """
+    tile_size: _builtins.int
+    """Tile edge in input pixels for a model upscaler, 32..2048; unset = 512. 0 is not allowed: every image is tiled
+    at this size (one tile when it fits).
+    """
+    tile_overlap: _builtins.int
+    """Overlap between neighbouring tiles in input pixels, 0..tile_size/2; unset = 32. Overlaps are blended linearly."""
+    output_format: Global___ImageFormat.ValueType
+    """Encoding of the result; PNG by default. Quality for JPEG and WebP, 1..100; unset = 90."""
+    quality: _builtins.int
+    priority: _builtins.bool
+    """Queue it in front of the other jobs (behind earlier priority jobs)."""
+    def __init__(
+        self,
+        *,
+        image: _builtins.bytes = ...,
+        upscaler: _builtins.str = ...,
+        scale: _builtins.float | None = ...,
+        tile_size: _builtins.int | None = ...,
+        tile_overlap: _builtins.int | None = ...,
+        output_format: Global___ImageFormat.ValueType = ...,
+        quality: _builtins.int | None = ...,
+        priority: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "_scale", b"_scale", "_tile_overlap", b"_tile_overlap", "_tile_size", b"_tile_size", "quality", b"quality", "scale", b"scale", "tile_overlap", b"tile_overlap", "tile_size", b"tile_size"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_quality", b"_quality", "_scale", b"_scale", "_tile_overlap", b"_tile_overlap", "_tile_size", b"_tile_size", "image", b"image", "output_format", b"output_format", "priority", b"priority", "quality", b"quality", "scale", b"scale", "tile_overlap", b"tile_overlap", "tile_size", b"tile_size", "upscaler", b"upscaler"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__quality: _TypeAlias = _typing.Literal["quality"]  # noqa: Y015
+    _WhichOneofArgType__quality: _TypeAlias = _typing.Literal["_quality", b"_quality"]  # noqa: Y015
+    _WhichOneofReturnType__scale: _TypeAlias = _typing.Literal["scale"]  # noqa: Y015
+    _WhichOneofArgType__scale: _TypeAlias = _typing.Literal["_scale", b"_scale"]  # noqa: Y015
+    _WhichOneofReturnType__tile_overlap: _TypeAlias = _typing.Literal["tile_overlap"]  # noqa: Y015
+    _WhichOneofArgType__tile_overlap: _TypeAlias = _typing.Literal["_tile_overlap", b"_tile_overlap"]  # noqa: Y015
+    _WhichOneofReturnType__tile_size: _TypeAlias = _typing.Literal["tile_size"]  # noqa: Y015
+    _WhichOneofArgType__tile_size: _TypeAlias = _typing.Literal["_tile_size", b"_tile_size"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__quality) -> _WhichOneofReturnType__quality | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scale) -> _WhichOneofReturnType__scale | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tile_overlap) -> _WhichOneofReturnType__tile_overlap | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__tile_size) -> _WhichOneofReturnType__tile_size | None: ...
+
+Global___UpscaleImageRequest: _TypeAlias = UpscaleImageRequest  # noqa: Y015
+
+@_typing.final
 class GenerateRequest(_message.Message):
     """GenerateRequest describes one txt2img job. Every field is validated before the job is queued."""
 

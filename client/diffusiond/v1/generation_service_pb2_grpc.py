@@ -80,6 +80,11 @@ class GenerationServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.FromString,
                 _registered_method=True)
+        self.UpscaleImage = channel.unary_stream(
+                '/diffusiond.v1.GenerationService/UpscaleImage',
+                request_serializer=diffusiond_dot_v1_dot_generation__service__pb2.UpscaleImageRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
+                _registered_method=True)
 
 
 class GenerationServiceServicer:
@@ -159,6 +164,17 @@ class GenerationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpscaleImage(self, request, context):
+        """UpscaleImage enlarges one image (A1111's "Extras" upscaler) as a job on the device: queued, cancellable
+        (CancelJob, WatchJob and ListJobs see it), with one progress event per tile. Events as Generate streams them:
+        queued -> started (`model` = the upscaler) -> stage UPSCALING -> progress (step = tiles done) -> image ->
+        completed (not stored in history). An upscaler from the upscalers folder (AssetService.ListUpscalers) runs on
+        overlapping tiles so memory stays bounded at any size; "Lanczos" (the default) and "Nearest" are built in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GenerationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -196,6 +212,11 @@ def add_GenerationServiceServicer_to_server(servicer, server):
                     servicer.ParseParameters,
                     request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.SerializeToString,
+            ),
+            'UpscaleImage': grpc.unary_stream_rpc_method_handler(
+                    servicer.UpscaleImage,
+                    request_deserializer=diffusiond_dot_v1_dot_generation__service__pb2.UpscaleImageRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +419,33 @@ class GenerationService:
             '/diffusiond.v1.GenerationService/ParseParameters',
             diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersRequest.SerializeToString,
             diffusiond_dot_v1_dot_generation__service__pb2.ParseParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpscaleImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/diffusiond.v1.GenerationService/UpscaleImage',
+            diffusiond_dot_v1_dot_generation__service__pb2.UpscaleImageRequest.SerializeToString,
+            diffusiond_dot_v1_dot_generation__service__pb2.GenerateEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -78,6 +78,13 @@ class GenerationServiceStub:
     Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
     it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
     """
+    UpscaleImage: _grpc.UnaryStreamMultiCallable[_generation_service_pb2.UpscaleImageRequest, _generation_service_pb2.GenerateEvent]
+    """UpscaleImage enlarges one image (A1111's "Extras" upscaler) as a job on the device: queued, cancellable
+    (CancelJob, WatchJob and ListJobs see it), with one progress event per tile. Events as Generate streams them:
+    queued -> started (`model` = the upscaler) -> stage UPSCALING -> progress (step = tiles done) -> image ->
+    completed (not stored in history). An upscaler from the upscalers folder (AssetService.ListUpscalers) runs on
+    overlapping tiles so memory stays bounded at any size; "Lanczos" (the default) and "Nearest" are built in.
+    """
 
 @_typing.type_check_only
 class GenerationServiceAsyncStub(GenerationServiceStub):
@@ -128,6 +135,13 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
     Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
     it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
+    """
+    UpscaleImage: _aio.UnaryStreamMultiCallable[_generation_service_pb2.UpscaleImageRequest, _generation_service_pb2.GenerateEvent]  # type: ignore[assignment]
+    """UpscaleImage enlarges one image (A1111's "Extras" upscaler) as a job on the device: queued, cancellable
+    (CancelJob, WatchJob and ListJobs see it), with one progress event per tile. Events as Generate streams them:
+    queued -> started (`model` = the upscaler) -> stage UPSCALING -> progress (step = tiles done) -> image ->
+    completed (not stored in history). An upscaler from the upscalers folder (AssetService.ListUpscalers) runs on
+    overlapping tiles so memory stays bounded at any size; "Lanczos" (the default) and "Nearest" are built in.
     """
 
 class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -218,6 +232,19 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
         """ParseParameters reads the generation parameters of an image made by A1111, ComfyUI, InvokeAI,
         Fooocus, NovelAI or diffusiond, or of a pasted A1111 infotext, into a GenerateRequest that runs
         it here (read with sd-parsers). Parameters with no GenerateRequest field are listed in `unknown`.
+        """
+
+    @_abc_1.abstractmethod
+    def UpscaleImage(
+        self,
+        request: _generation_service_pb2.UpscaleImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_generation_service_pb2.GenerateEvent], _abc.AsyncIterator[_generation_service_pb2.GenerateEvent]]:
+        """UpscaleImage enlarges one image (A1111's "Extras" upscaler) as a job on the device: queued, cancellable
+        (CancelJob, WatchJob and ListJobs see it), with one progress event per tile. Events as Generate streams them:
+        queued -> started (`model` = the upscaler) -> stage UPSCALING -> progress (step = tiles done) -> image ->
+        completed (not stored in history). An upscaler from the upscalers folder (AssetService.ListUpscalers) runs on
+        overlapping tiles so memory stays bounded at any size; "Lanczos" (the default) and "Nearest" are built in.
         """
 
 def add_GenerationServiceServicer_to_server(servicer: GenerationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,6 +14,7 @@ from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
+from diffusiond.server.catalog.upscalers import UpscalerCatalog
 from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
@@ -38,7 +39,12 @@ from diffusiond.server.services.styles import StyleService
 from diffusiond.server.services.system import SystemService
 from diffusiond.server.settings import Settings
 from diffusiond.server.store import Database, ModelRepository, default_url
-from diffusiond.server.store.asset_repo import ControlNetRepository, EmbeddingRepository, VaeRepository
+from diffusiond.server.store.asset_repo import (
+	ControlNetRepository,
+	EmbeddingRepository,
+	UpscalerRepository,
+	VaeRepository,
+)
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
@@ -88,6 +94,8 @@ class Daemon:
 			self._probe_pickle,
 		)
 		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
+		self.cache = cache_bounds(settings)
+		self.engine = engine or default_engine(settings, self.cache)
 		pickles = settings.models.allow_pickle
 		self.assets = JobAssets(
 			EmbeddingCatalog(
@@ -95,12 +103,15 @@ class Daemon:
 			),
 			VaeCatalog(VaeRepository(self.database.sessions), storage.vaes_dir, pickles, self._pickle_shapes),
 			ControlNetCatalog(ControlNetRepository(self.database.sessions), storage.controlnets_dir),
+			UpscalerCatalog(
+				UpscalerRepository(self.database.sessions), storage.upscalers_dir, self.engine.describe_upscaler
+			),
 		)
+		assets = self.assets
 		self.hasher = Hasher(
-			[self.catalog, self.loras, self.assets.embeddings, self.assets.vaes, self.assets.controlnets], files_changed
+			[self.catalog, self.loras, assets.embeddings, assets.vaes, assets.controlnets, assets.upscalers],
+			files_changed,
 		)
-		self.cache = cache_bounds(settings)
-		self.engine = engine or default_engine(settings, self.cache)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
 		self.manager = PipelineManager(
@@ -166,6 +177,7 @@ class Daemon:
 		self.settings.storage.embeddings_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.vaes_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.controlnets_dir.mkdir(parents=True, exist_ok=True)
+		self.settings.storage.upscalers_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
 		storage = self.settings.storage
 		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
@@ -188,6 +200,7 @@ class Daemon:
 			await self.assets.embeddings.refresh()
 			await self.assets.vaes.refresh()
 			await self.assets.controlnets.refresh()
+			await self.assets.upscalers.refresh()
 			info = await self.manager.prepare_default()
 		except DiffusiondError as error:
 			log.error('no default model: %s', error.message)

@@ -54,6 +54,10 @@ class ControlNetNotFoundError(NotFoundError):
 	reason = 'CONTROLNET_NOT_FOUND'
 
 
+class UpscalerNotFoundError(NotFoundError):
+	reason = 'UPSCALER_NOT_FOUND'
+
+
 class StyleNotFoundError(NotFoundError):
 	reason = 'STYLE_NOT_FOUND'
 

@@ -186,6 +186,11 @@ class StorageSettings(BaseModel):
 		return self.data_dir / 'controlnets'
 
 	@property
+	def upscalers_dir(self) -> Path:
+		"""Super-resolution models (ESRGAN, Real-ESRGAN, SwinIR…; A1111's `models/ESRGAN`), read by spandrel."""
+		return self.data_dir / 'upscalers'
+
+	@property
 	def scratch_dir(self) -> Path:
 		"""Uploads in progress (archive imports): hidden temporary files, removed at start-up."""
 		return self.data_dir / 'tmp'

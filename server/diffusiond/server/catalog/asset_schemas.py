@@ -57,5 +57,17 @@ class AssetRecord(BaseModel):
 		return FileStamp(path=self.path, size_bytes=self.size_bytes, mtime_ns=self.mtime_ns, folder=False)
 
 
+class UpscalerProbe(AssetProbe):
+	"""An upscaler file, as spandrel reads it (engine/upscalers.py)."""
+
+	architecture: str = ''  # spandrel's name: 'ESRGAN', 'RealESRGAN Compact', 'SwinIR'…
+	scale: int = 0
+	purpose: str = ''  # spandrel's: 'SR', 'Restoration'
+
+
+class UpscalerRecord(AssetRecord):
+	probe: UpscalerProbe
+
+
 class AssetChanges(BaseModel):
 	"""Nothing about an embedding or a VAE is edited through the API yet; the file is the record."""

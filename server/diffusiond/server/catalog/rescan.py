@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Generic, Protocol, TypeVar
 
-from diffusiond.server.catalog.asset_schemas import AssetProbe
+from diffusiond.server.catalog.asset_schemas import AssetProbe, UpscalerProbe
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.probe import PICKLE_SUFFIXES
 from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatus, Probe
@@ -14,7 +14,7 @@ from diffusiond.server.catalog.schemas import FileStamp, ModelFormat, ModelStatu
 log = logging.getLogger(__name__)
 
 
-P = TypeVar('P', Probe, LoraProbe, AssetProbe)
+P = TypeVar('P', Probe, LoraProbe, AssetProbe, UpscalerProbe)
 
 
 def guarded(probe: Callable[[], P], path: Path, kind: type[P], fallback: ModelFormat | LoraFormat) -> P:

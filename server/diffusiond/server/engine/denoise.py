@@ -111,7 +111,7 @@ def denoise(
 					own = {'tokens': task.tokens, 'negative_prompt': task.negative_prompt or spec.negative_prompt}
 					second |= prompt_kwargs(pipe, [spec.model_copy(update=own)], vectors or [{}])
 				make = partial(second_pipe, pipe, task.sampler, own_scheduler)
-				return hires_fix(pipe, make, task, spec, common, second, hooks.stage)
+				return hires_fix(pipe, make, task, spec, common, second, hooks)
 	images: list[Image.Image] = list(result.images)
 	return images
 

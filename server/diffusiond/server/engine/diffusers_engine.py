@@ -3,6 +3,7 @@
 It implements `jobs.engine_api.Engine`, the protocol the jobs side depends on (tests put a fake behind it).
 """
 
+import itertools
 import logging
 import time
 from functools import partial
@@ -12,7 +13,9 @@ import diffusers
 import torch
 import transformers
 from diffusers import DiffusionPipeline
+from PIL import Image
 
+from diffusiond.server.catalog.asset_schemas import UpscalerProbe
 from diffusiond.server.catalog.schemas import ModelInfo, Probe
 from diffusiond.server.engine.cache import Entry, PipelineCache, cache_key
 from diffusiond.server.engine.controlnets import ControlNets
@@ -30,11 +33,22 @@ from diffusiond.server.engine.refiner import RefinerRun
 from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.engine.tensor_files import pickle_shapes
 from diffusiond.server.engine.threads import set_threads
+from diffusiond.server.engine.upscalers import Upscalers, describe, resize
 from diffusiond.server.engine.vaes import VaeSwitch, watched_decode
 from diffusiond.server.errors import DeviceOutOfMemoryError, ModelLoadError
-from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, PreviewHook, RunOutput, StageHook, StepHook
+from diffusiond.server.jobs.engine_api import (
+	CachedModel,
+	DeviceStats,
+	PreviewHook,
+	RunOutput,
+	StageHook,
+	StepHook,
+	TileHook,
+)
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.settings import DeviceSettings, LoraSettings
+from diffusiond.server.tasks.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, UpscaleSpec
+from diffusiond.server.tasks.upscaler_file import UpscalerFile
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +89,7 @@ class DiffusersEngine:
 		self._controls = ControlNets()
 		self._refiner = RefinerRun(self._load_refiner, self._lora_files, self._vaes, self._lora_settings.max_adapters)
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
+		self._upscalers = Upscalers(device, dtype)
 		set_threads(self._options.cpu_threads)
 		quiet_libraries()
 
@@ -140,6 +155,7 @@ class DiffusersEngine:
 	def unload_all(self) -> None:
 		self._active = None
 		self._controls.forget()
+		self._upscalers.unload_all()
 		self._cache.clear()
 		release_memory(self.device)
 
@@ -179,7 +195,7 @@ class DiffusersEngine:
 		notices: list[str] = []
 		try:
 			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
-				hooks = Hooks(step=on_step, stage=on_stage)
+				hooks = Hooks(step=on_step, stage=on_stage, upscale=self._hires_upscale)
 				control = self._controls.inputs(spec.controlnets, current.pipe)
 				decoding = partial(on_stage, Stage.DECODING, 0)
 				refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
@@ -194,6 +210,22 @@ class DiffusersEngine:
 				+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
 			) from exc
 		return RunOutput(images=images, notices=notices)
+
+	def upscale(self, spec: UpscaleSpec, image: Image.Image, on_tile: TileHook) -> Image.Image:
+		"""UpscaleImage: a built-in resize (one step), or the folder's model tile by tile."""
+		if spec.file is None:
+			result = resize(image, (spec.width, spec.height), spec.upscaler)
+			on_tile(1)
+			return result
+		done = itertools.count(1)
+		tiles = (spec.tile_size, spec.tile_overlap)
+		return self._upscalers.upscale(image, spec.file, (spec.width, spec.height), tiles, lambda: on_tile(next(done)))
+
+	def _hires_upscale(self, image: Image.Image, file: UpscalerFile, size: tuple[int, int]) -> Image.Image:
+		return self._upscalers.upscale(image, file, size, (DEFAULT_TILE, DEFAULT_OVERLAP), lambda: None)
+
+	def describe_upscaler(self, path: Path) -> UpscalerProbe:
+		return describe(path, self.allow_pickle)
 
 	def _load_refiner(self, model: ModelInfo) -> Entry:
 		"""A job's refiner, loaded and made the active pipeline (the job's model waits in the cache)."""

@@ -1,6 +1,7 @@
 """The hires fix (tasks/hires.py) as diffusers calls: the first pass (latents, or the decoded image), the upscale
-(torch interpolation of the latents as A1111's latent modes do, or Pillow's resize of the image), then an img2img
-pass at the larger size over the same loaded modules, from fresh generators of the same seeds."""
+(torch interpolation of the latents as A1111's latent modes do, Pillow's resize of the image, or an upscaler model
+of the folder), then an img2img pass at the larger size over the same loaded modules, from fresh generators of the
+same seeds."""
 
 from collections.abc import Callable, Mapping
 
@@ -8,7 +9,7 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from diffusiond.server.jobs.engine_api import StageHook
+from diffusiond.server.engine.hooks import Hooks, ModelUpscale
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.tasks.hires import LATENT_MODES, Hires
 
@@ -21,9 +22,12 @@ def upscale_latents(latents: torch.Tensor, task: Hires, factor: int) -> torch.Te
 	return torch.nn.functional.interpolate(latents, size=size, mode=mode, antialias=antialias)
 
 
-def upscale_images(images: list[Image.Image], task: Hires) -> list[Image.Image]:
+def upscale_images(images: list[Image.Image], task: Hires, model: ModelUpscale) -> list[Image.Image]:
+	size = (task.width, task.height)
+	if task.file is not None:
+		return [model(image, task.file, size) for image in images]
 	resample = _RESAMPLE.get(task.upscaler, Image.Resampling.LANCZOS)
-	return [image.resize((task.width, task.height), resample=resample) for image in images]
+	return [image.resize(size, resample=resample) for image in images]
 
 
 def decoded(pipe: DiffusionPipeline, latents: torch.Tensor) -> list[Image.Image]:
@@ -40,7 +44,7 @@ def hires_fix(
 	spec: JobSpec,
 	common: Mapping[str, object],
 	second: Mapping[str, object],
-	on_stage: StageHook,
+	hooks: Hooks,
 ) -> list[Image.Image]:
 	"""Both passes (call inside inference mode); `common` holds the prompts, steps, generators and the first
 	pass's callback; `second` what the second pass has of its own (its callback; its prompts, if any)."""
@@ -48,11 +52,11 @@ def hires_fix(
 	first = pipe(width=spec.width, height=spec.height, output_type='latent' if latent else 'pil', **common)
 	if pipe.interrupt:  # the job finished early in the first pass: its image as it is (CancelJob finish_early)
 		return decoded(pipe, first.images) if latent else list(first.images)
-	on_stage(Stage.UPSCALING, 0)
+	hooks.stage(Stage.UPSCALING, 0)
 	upscaled: torch.Tensor | list[Image.Image] = (
 		upscale_latents(first.images, task, int(pipe.vae_scale_factor))
 		if latent
-		else upscale_images(first.images, task)
+		else upscale_images(first.images, task, hooks.upscale)
 	)
 	again = {
 		**common,
@@ -60,7 +64,7 @@ def hires_fix(
 		'num_inference_steps': task.second_steps(spec.steps),
 		'generator': [torch.Generator(device='cpu').manual_seed(seed) for seed in spec.seeds],
 	}
-	on_stage(Stage.SECOND_PASS, task.progress_steps(spec.steps) - spec.steps)
+	hooks.stage(Stage.SECOND_PASS, task.progress_steps(spec.steps) - spec.steps)
 	result = second_pipe()(image=upscaled, strength=task.strength, **again)
 	images: list[Image.Image] = list(result.images)
 	return images

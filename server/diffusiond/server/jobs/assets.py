@@ -10,6 +10,7 @@ from diffusiond.server.catalog.asset_schemas import AssetRecord
 from diffusiond.server.catalog.assets import EmbeddingCatalog, VaeCatalog
 from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.schemas import ModelInfo
+from diffusiond.server.catalog.upscalers import UpscalerCatalog
 from diffusiond.server.errors import AssetNotApplicableError, VaeNotFoundError
 from diffusiond.server.prompting.chunks import PromptTokens
 from diffusiond.server.prompting.tokens import Names
@@ -42,10 +43,13 @@ def asset_spec(record: AssetRecord, name: str, folder: Path) -> AssetSpec:
 
 
 class JobAssets:
-	def __init__(self, embeddings: EmbeddingCatalog, vaes: VaeCatalog, controlnets: ControlNetCatalog) -> None:
+	def __init__(
+		self, embeddings: EmbeddingCatalog, vaes: VaeCatalog, controlnets: ControlNetCatalog, upscalers: UpscalerCatalog
+	) -> None:
 		self.embeddings = embeddings
 		self.vaes = vaes
 		self.controlnets = controlnets
+		self.upscalers = upscalers
 
 	async def vocabulary(self) -> Vocabulary:
 		by_word: dict[str, AssetRecord] = {}

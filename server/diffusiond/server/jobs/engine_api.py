@@ -12,12 +12,15 @@ from typing import Protocol
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from diffusiond.server.catalog.asset_schemas import UpscalerProbe
 from diffusiond.server.catalog.schemas import ModelInfo, Probe
 from diffusiond.server.schemas import JobSpec, Stage
+from diffusiond.server.tasks.upscale import UpscaleSpec
 
 StepHook = Callable[[int, int], bool]  # steps done, steps in all (as the request counts them) → finish early now
 PreviewHook = Callable[[int, bytes, int, int], None]  # step, JPEG, width, height
 StageHook = Callable[[Stage, int], None]  # the stage entered, the steps it denoises (0 for the others)
+TileHook = Callable[[int], None]  # tiles done (may raise to stop)
 
 
 class RunOutput(BaseModel):
@@ -63,3 +66,5 @@ class Engine(Protocol):
 	def probe_pickle(self, path: Path) -> Probe: ...
 	def pickle_shapes(self, path: Path) -> dict[str, list[int]]: ...
 	def build_demo(self, folder: Path) -> Path: ...
+	def upscale(self, spec: UpscaleSpec, image: Image.Image, on_tile: TileHook) -> Image.Image: ...
+	def describe_upscaler(self, path: Path) -> UpscalerProbe: ...

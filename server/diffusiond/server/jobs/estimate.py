@@ -6,9 +6,11 @@ never run yet has no estimate: its jobs are never refused, and they count as fre
 """
 
 import threading
+from collections.abc import Sequence
 
 from diffusiond.server.errors import DeadlineTooShortError
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.work import Work
 from diffusiond.server.schemas import JobSpec, JobState
 
 _SMOOTHING = 0.3
@@ -41,16 +43,18 @@ class Estimator:
 		left = max(0.0, 1.0 - done_steps / spec.progress_steps)
 		return rate * _work(spec) * left
 
-	def wait(self, ahead: list[Job]) -> float:
-		"""The expected seconds until the jobs `ahead` (running and queued) have ended; unknown ones count as free.
+	def wait(self, ahead: Sequence[Work]) -> float:
+		"""The expected seconds until the jobs `ahead` (running and queued) have ended; unknown ones (and upscales)
+		count as free.
 
 		The running jobs (several when batched) end together: the longest of them, then each queued job."""
-		running = [self.seconds(other.spec, other.step) or 0.0 for other in ahead if other.state is JobState.RUNNING]
-		queued = [self.seconds(other.spec) or 0.0 for other in ahead if other.state is not JobState.RUNNING]
+		jobs = [other for other in ahead if isinstance(other, Job)]
+		running = [self.seconds(other.spec, other.step) or 0.0 for other in jobs if other.state is JobState.RUNNING]
+		queued = [self.seconds(other.spec) or 0.0 for other in jobs if other.state is not JobState.RUNNING]
 		return max(running, default=0.0) + sum(queued)
 
 
-def check_deadline(estimator: Estimator, job: Job, ahead: list[Job], deadline_s: float) -> None:
+def check_deadline(estimator: Estimator, job: Job, ahead: Sequence[Work], deadline_s: float) -> None:
 	"""Raises DeadlineTooShortError when the jobs ahead plus `job` are expected to outlast `deadline_s`."""
 	own = estimator.seconds(job.spec)
 	if own is None:

@@ -96,6 +96,9 @@ class Intake:
 			more = self._assets.embedding_specs(task.tokens, vocabulary, model)
 			embeddings += [item for item in more if item.name not in {known.name for known in embeddings}]
 			spec = spec.model_copy(update={'task': task})
+		if isinstance(task, Hires) and task.by_model():  # an upscaler of the folder
+			file = await self._assets.upscalers.resolve(task.upscaler)
+			spec = spec.model_copy(update={'task': task.model_copy(update={'file': file, 'upscaler': file.name})})
 		vae, notices = await self._assets.vae(params.vae, model)
 		controls = await resolve_controls(
 			params.controlnets, self._assets.controlnets, model, (width, height), self._limits.max_image_pixels

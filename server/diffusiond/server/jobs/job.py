@@ -1,45 +1,20 @@
-"""A job: its validated spec, its state and its event channel."""
-
-import threading
-import time
-import uuid
-from datetime import UTC, datetime
+"""A generation job: its validated spec, its model, and where its denoising stands."""
 
 from diffusiond.server.catalog.schemas import ModelInfo
-from diffusiond.server.errors import DiffusiondError, JobCancelledError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.jobs.channel import EventChannel
-from diffusiond.server.schemas import JobSpec, JobState, Stage
+from diffusiond.server.jobs.work import Work
+from diffusiond.server.schemas import JobSpec
 
 
-class Job:
+class Job(Work):
 	def __init__(self, spec: JobSpec, model: ModelInfo, channel: EventChannel, priority: bool = False) -> None:
-		self.id = str(uuid.uuid4())
+		super().__init__(channel, priority)
 		self.spec = spec
-		self.priority = priority  # queued ahead of every job without it
 		self.model = model
-		self.channel = channel
-		self.created_at = datetime.now(UTC)
-		self.submitted = time.monotonic()
-		self.state = JobState.QUEUED
-		self.step = 0
-		self.stage: Stage | None = None  # while running
 		self.stage_start = 0  # the step a denoising stage started after
 		self.stage_steps = 0
 		self.notices: list[str] = []  # what the engine did differently, for `completed`
-		self.cancel_requested = threading.Event()
-		self.finish_early = threading.Event()  # deliver the image as it is at the next step (CancelJob)
-		self.ended = threading.Event()  # set by the worker once the job's final event is out
-		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
-
-	def request_cancel(self, error: DiffusiondError) -> None:
-		if not self.cancel_requested.is_set():
-			self.cancel_error = error
-			self.cancel_requested.set()
-
-	@property
-	def finished(self) -> bool:
-		return self.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 	def info(self, position: int) -> JobInfo:
 		return JobInfo(

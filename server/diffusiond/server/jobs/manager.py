@@ -23,12 +23,16 @@ from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
+from diffusiond.server.jobs.upscale_intake import upscale_spec
+from diffusiond.server.jobs.upscale_job import UpscaleJob
+from diffusiond.server.jobs.work import Work
 from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.prompting.report import PromptCheck
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.styles.book import StyleBook
+from diffusiond.server.tasks.upscale import UpscaleRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar('T')
@@ -158,6 +162,27 @@ class PipelineManager:
 		)
 		return job
 
+	async def submit_upscale(self, request: UpscaleRequest) -> UpscaleJob:
+		"""Validates an UpscaleImage request, resolves its upscaler and queues it (or raises at once)."""
+		if self._loop is None:
+			raise ShuttingDownError('the pipeline manager is not running')
+		spec = await upscale_spec(request, self.assets.upscalers, self._settings.limits)
+		job = UpscaleJob(spec, EventChannel(self._loop), request.priority)
+		self.queue.put(job)
+		if spec.file is not None:
+			with contextlib.suppress(DiffusiondError, SQLAlchemyError):  # bookkeeping only
+				await self.assets.upscalers.mark_used([spec.file.id])
+		log.info(
+			'upscale %s queued: %s %dx%d -> %dx%d',
+			job.id,
+			spec.upscaler,
+			spec.source_width,
+			spec.source_height,
+			spec.width,
+			spec.height,
+		)
+		return job
+
 	async def _mark_used(self, job: Job) -> None:
 		"""Last-used times are bookkeeping: a database that cannot take them (a full disk) does not stop the job."""
 		try:
@@ -176,7 +201,7 @@ class PipelineManager:
 		"""A job's model would not load: it is no default candidate until its file changes or the daemon restarts."""
 		self.catalog.mark_unloadable(job.model.id, error.message)
 
-	def abandon(self, job: Job, why: str) -> None:
+	def abandon(self, job: Work, why: str) -> None:
 		"""Cancels `job` because its caller went away; nothing happens if it already finished."""
 		if not job.finished:
 			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel

@@ -21,11 +21,13 @@ from diffusiond.server.events import JobInfo, QueuedEvent
 from diffusiond.server.jobs.batching import partners
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.upscale_job import UpscaleJob
 from diffusiond.server.schemas import JobState
 
 _RECENT_LIMIT = 1024
 
 ControlTask = Callable[[], None]
+Queued = Job | UpscaleJob  # what waits in the queue
 
 
 class JobQueue:
@@ -34,9 +36,9 @@ class JobQueue:
 		self._estimator = estimator  # the one source of job-time estimates (estimate.py)
 		self._batch_max_images = batch_max_images  # 1 = no batching
 		self._lock = threading.Condition()
-		self._jobs: collections.deque[Job] = collections.deque()
+		self._jobs: collections.deque[Queued] = collections.deque()
 		self._control: collections.deque[ControlTask] = collections.deque()
-		self._running: list[Job] = []  # one job, or the jobs of one batch
+		self._running: list[Queued] = []  # one job, or the jobs of one batch
 		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
 		self._closing = False
 		self._stopped = False
@@ -46,12 +48,12 @@ class JobQueue:
 		for index, job in enumerate(self._jobs):
 			job.channel.publish(QueuedEvent(position=index + 1, queue_length=total))
 
-	def _remember(self, job: Job) -> None:
+	def _remember(self, job: Queued) -> None:
 		self._recent[job.id] = job.state
 		while len(self._recent) > _RECENT_LIMIT:
 			self._recent.popitem(last=False)
 
-	def put(self, job: Job) -> None:
+	def put(self, job: Queued) -> None:
 		with self._lock:
 			if self._closing:
 				raise ShuttingDownError('the daemon is shutting down and accepts no new jobs')
@@ -78,8 +80,8 @@ class JobQueue:
 			self._control.append(task)
 			self._lock.notify()
 
-	def take(self) -> list[Job] | ControlTask | None:
-		"""Worker-only: blocks for the next control task or job; None once stopped and empty.
+	def take(self) -> list[Job] | UpscaleJob | ControlTask | None:
+		"""Queueder-only: blocks for the next control task, upscale or job; None once stopped and empty.
 
 		A job comes with the queued jobs that share its pipeline call when batching is on (batching.py)."""
 		with self._lock:
@@ -90,17 +92,23 @@ class JobQueue:
 			if not self._jobs:
 				return None
 			head = self._jobs.popleft()
-			batch = [head, *partners(head, self._jobs, self._batch_max_images)]
+			if isinstance(head, UpscaleJob):
+				head.state = JobState.RUNNING
+				self._running = [head]
+				self._announce_positions()
+				return head
+			generations = [job for job in self._jobs if isinstance(job, Job)]
+			batch = [head, *partners(head, generations, self._batch_max_images)]
 			for job in batch[1:]:
 				self._jobs.remove(job)
 			for job in batch:
 				job.state = JobState.RUNNING
-			self._running = batch
+			self._running = list(batch)
 			self._announce_positions()
 			return batch
 
-	def done(self, jobs: list[Job]) -> None:
-		"""Worker-only: the running job or batch ended (their states are final)."""
+	def done(self, jobs: list[Queued]) -> None:
+		"""Queueder-only: the running job or batch ended (their states are final)."""
 		with self._lock:
 			self._running = []
 			for job in jobs:
@@ -122,12 +130,12 @@ class JobQueue:
 			self._announce_positions()
 			return JobState.QUEUED
 
-	def find(self, job_id: str) -> Job:
+	def find(self, job_id: str) -> Queued:
 		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED or JOB_NOT_FOUND otherwise."""
 		with self._lock:
 			return self._find(job_id, f'its images are in history (GetGeneration {job_id})')
 
-	def _find(self, job_id: str, when_finished: str) -> Job:
+	def _find(self, job_id: str, when_finished: str) -> Queued:
 		for job in self._active():
 			if job.id == job_id:
 				return job
@@ -136,11 +144,11 @@ class JobQueue:
 			raise JobFinishedError(f'job {job_id} already finished ({state}); {when_finished}')
 		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
 
-	def _active(self) -> list[Job]:
+	def _active(self) -> list[Queued]:
 		"""The running job, then the queued ones in order (call with the lock held)."""
 		return self._running + list(self._jobs)
 
-	def _drop(self, job: Job, error: DiffusiondError) -> None:
+	def _drop(self, job: Queued, error: DiffusiondError) -> None:
 		job.state = JobState.CANCELLED
 		self._remember(job)
 		job.channel.fail(error)
@@ -154,7 +162,7 @@ class JobQueue:
 				self._drop(job, JobCancelledError(f'queued job {job.id} was cancelled by CancelQueuedJobs'))
 			return [job.id for job in dropped]
 
-	def close(self) -> list[Job]:
+	def close(self) -> list[Queued]:
 		"""Refuses new jobs, cancels every queued one; returns the running ones."""
 		with self._lock:
 			self._closing = True
@@ -178,7 +186,7 @@ class JobQueue:
 			jobs = [job.info(0) for job in self._running]
 			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
 
-	def ahead(self) -> list[Job]:
+	def ahead(self) -> list[Queued]:
 		"""The jobs a new one would wait for: the running one, then the queued ones."""
 		with self._lock:
 			return self._active()

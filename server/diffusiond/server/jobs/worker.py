@@ -13,6 +13,7 @@ from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.run import AllCancelled, BatchRun
+from diffusiond.server.jobs.upscale_job import UpscaleJob, run_upscale
 from diffusiond.server.schemas import JobState
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,13 @@ class Worker:
 			if isinstance(item, list):
 				jobs = item
 				self._run(jobs)
-				self._queue.done(jobs)
+				self._queue.done(list(jobs))
 				for job in jobs:
 					job.ended.set()
+			elif isinstance(item, UpscaleJob):
+				run_upscale(item, self._engine, self._png_level)
+				self._queue.done([item])
+				item.ended.set()
 			else:
 				item()
 

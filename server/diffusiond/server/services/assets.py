@@ -1,12 +1,20 @@
-"""AssetService: the embeddings and VAE catalogs (list, refresh)."""
+"""AssetService: the embeddings, VAE, ControlNet and upscaler catalogs (list, refresh)."""
 
 import grpc
 
-from diffusiond.server.catalog.asset_schemas import CONTROLNET_HASH_LENGTH, TI_HASH_LENGTH, VAE_HASH_LENGTH, AssetRecord
+from diffusiond.server.catalog.asset_schemas import (
+	CONTROLNET_HASH_LENGTH,
+	TI_HASH_LENGTH,
+	VAE_HASH_LENGTH,
+	AssetRecord,
+	UpscalerRecord,
+)
 from diffusiond.server.catalog.schemas import ModelBase
+from diffusiond.server.catalog.upscalers import UPSCALER_HASH_LENGTH
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.services.model_convert import BASES, STATUSES, base_from_pb
 from diffusiond.server.services.refresh import refresh_counts
+from diffusiond.server.tasks.upscale import BUILTIN_UPSCALERS
 from diffusiond.v1 import asset_service_pb2 as asset_pb
 from diffusiond.v1 import asset_service_pb2_grpc as asset_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -33,6 +41,12 @@ def asset_to_pb(record: AssetRecord, hash_length: int) -> asset_pb.Asset:
 	)
 
 
+def upscaler_to_pb(record: UpscalerRecord) -> asset_pb.Asset:
+	found = asset_to_pb(record, UPSCALER_HASH_LENGTH)
+	found.layout, found.architecture, found.scale = record.probe.purpose, record.probe.architecture, record.probe.scale
+	return found
+
+
 def _of_base(records: list[AssetRecord], base: ModelBase | None) -> list[AssetRecord]:
 	return [record for record in records if base is None or record.probe.base is base]
 
@@ -42,6 +56,7 @@ class AssetService(asset_grpc.AssetServiceServicer):
 		self._embeddings = assets.embeddings
 		self._vaes = assets.vaes
 		self._controlnets = assets.controlnets
+		self._upscalers = assets.upscalers
 
 	async def ListEmbeddings(
 		self, request: asset_pb.ListEmbeddingsRequest, context: Context
@@ -76,3 +91,17 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	) -> asset_pb.RefreshControlNetsResponse:
 		result = await self._controlnets.refresh(restore=request.restore_unregistered)
 		return asset_pb.RefreshControlNetsResponse(**refresh_counts(result))
+
+	async def ListUpscalers(
+		self, request: asset_pb.ListUpscalersRequest, context: Context
+	) -> asset_pb.ListUpscalersResponse:
+		found = await self._upscalers.repo.all()
+		return asset_pb.ListUpscalersResponse(
+			upscalers=[upscaler_to_pb(record) for record in found], builtin=list(BUILTIN_UPSCALERS)
+		)
+
+	async def RefreshUpscalers(
+		self, request: asset_pb.RefreshUpscalersRequest, context: Context
+	) -> asset_pb.RefreshUpscalersResponse:
+		result = await self._upscalers.refresh(restore=request.restore_unregistered)
+		return asset_pb.RefreshUpscalersResponse(**refresh_counts(result))

@@ -1,4 +1,4 @@
-"""Generate requests from protobuf: the fields, the task, the LoRAs, ControlNet units, the refiner."""
+"""Generate requests from protobuf: the fields, the task, the LoRAs, ControlNet units, the refiner; UpscaleImage's."""
 
 from diffusiond.server.schemas import (
 	ControlRequest,
@@ -9,6 +9,7 @@ from diffusiond.server.schemas import (
 )
 from diffusiond.server.services.sampler_convert import sampler_from_pb
 from diffusiond.server.tasks import HiresRequest, task_request
+from diffusiond.server.tasks.upscale import UpscaleRequest
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 _FORMATS = {
@@ -30,6 +31,20 @@ def hires_from_pb(hires: gen_pb.HiresFix) -> HiresRequest:
 		prompt=hires.prompt,
 		negative_prompt=hires.negative_prompt,
 		sampler=sampler_from_pb(hires.sampler),
+	)
+
+
+def upscale_from_pb(request: gen_pb.UpscaleImageRequest) -> UpscaleRequest:
+	has = request.HasField
+	return UpscaleRequest(
+		image=request.image,
+		upscaler=request.upscaler,
+		scale=request.scale if has('scale') else None,
+		tile_size=request.tile_size if has('tile_size') else None,
+		tile_overlap=request.tile_overlap if has('tile_overlap') else None,
+		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),
+		quality=request.quality if has('quality') else None,
+		priority=request.priority,
 	)
 
 

@@ -1,4 +1,4 @@
-"""GenerationService: Generate (server streaming), CancelJob, ListJobs."""
+"""GenerationService: Generate and UpscaleImage (server streaming), CancelJob, ListJobs, WatchJob."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +10,7 @@ from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listing import window
 from diffusiond.server.prompting.parameters import read_parameters
 from diffusiond.server.schemas import GenerateParams
-from diffusiond.server.services.convert import params_from_pb
+from diffusiond.server.services.convert import params_from_pb, upscale_from_pb
 from diffusiond.server.services.event_convert import event_to_pb, job_to_pb, state_to_pb
 from diffusiond.server.services.paging import decode_token, next_token, page_size
 from diffusiond.server.services.prompt_convert import check_to_pb, parsed_to_pb
@@ -62,6 +62,18 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
 		async for event in stream_job(self._manager, params_from_pb(request), context.time_remaining()):
 			yield event
+
+	async def UpscaleImage(
+		self,
+		request: gen_pb.UpscaleImageRequest,
+		context: grpc.aio.ServicerContext[gen_pb.UpscaleImageRequest, gen_pb.GenerateEvent],
+	) -> AsyncIterator[gen_pb.GenerateEvent]:
+		job = await self._manager.submit_upscale(upscale_from_pb(request))
+		try:
+			async for event in job.channel.events():
+				yield event_to_pb(job.id, event)
+		finally:  # a caller that goes away cancels its upscale
+			self._manager.abandon(job, 'the caller went away (disconnect or deadline)')
 
 	async def CancelJob(
 		self,

@@ -1,17 +1,30 @@
-"""The embeddings and vaes tables: rows in, pydantic AssetRecords out (both tables have the same columns)."""
+"""The embeddings, vaes, controlnets and upscalers tables: rows in, pydantic AssetRecords out (the same columns; the
+upscalers table has three more)."""
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from diffusiond.server.catalog.asset_schemas import AssetChanges, AssetLayout, AssetProbe, AssetRecord
+from diffusiond.server.catalog.asset_schemas import (
+	AssetChanges,
+	AssetLayout,
+	AssetProbe,
+	AssetRecord,
+	UpscalerProbe,
+	UpscalerRecord,
+)
 from diffusiond.server.catalog.schemas import FileStamp, ModelBase
-from diffusiond.server.errors import ControlNetNotFoundError, EmbeddingNotFoundError, VaeNotFoundError
+from diffusiond.server.errors import (
+	ControlNetNotFoundError,
+	EmbeddingNotFoundError,
+	UpscalerNotFoundError,
+	VaeNotFoundError,
+)
 from diffusiond.server.store.file_repo import FileRepository, NewEntry
 from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.rows import MAX_WIDTH, PROBED, REPROBE
-from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, UpscalerRow, VaeRow
 
-AssetRow = EmbeddingRow | VaeRow | ControlNetRow
+AssetRow = EmbeddingRow | VaeRow | ControlNetRow | UpscalerRow
 
 
 def asset_of(row: AssetRow) -> AssetRecord:
@@ -107,4 +120,39 @@ class ControlNetRepository(FileRepository[ControlNetRow, AssetRecord, AssetProbe
 		"""Nothing to change (AssetChanges is empty)."""
 
 	def _hashed(self, record: AssetRecord) -> bool:
+		return bool(record.sha256)
+
+
+def upscaler_of(row: UpscalerRow) -> UpscalerRecord:
+	record = asset_of(row)
+	read = RowReader(f'upscalers row {row.id}')
+	probe = UpscalerProbe(
+		**record.probe.model_dump(),
+		architecture=read.text('architecture', row.architecture, ''),
+		scale=read.integer('scale', row.scale, 0, 64, 0),
+		purpose=read.text('purpose', row.purpose, ''),
+	)
+	read.done()
+	return UpscalerRecord(**record.model_dump(exclude={'probe'}), probe=probe)
+
+
+def _missing_upscaler(record_id: str) -> UpscalerNotFoundError:
+	return UpscalerNotFoundError(f'upscaler {record_id} was removed meanwhile', metadata={'upscaler': record_id})
+
+
+class UpscalerRepository(FileRepository[UpscalerRow, UpscalerRecord, UpscalerProbe, AssetChanges]):
+	def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+		super().__init__(sessions, UpscalerRow, upscaler_of, _missing_upscaler)
+
+	def _new_row(self, new: NewEntry[UpscalerProbe]) -> UpscalerRow:
+		return UpscalerRow(id=new.id, name=new.name, added_at=new.added_at, hidden=False)
+
+	def _take_probe(self, row: UpscalerRow, stamp: FileStamp, probe: UpscalerProbe) -> None:
+		apply_asset_probe(row, stamp, probe)
+		row.architecture, row.scale, row.purpose = probe.architecture, probe.scale, probe.purpose
+
+	def _take_changes(self, row: UpscalerRow, changes: AssetChanges) -> None:
+		"""Nothing to change (AssetChanges is empty)."""
+
+	def _hashed(self, record: UpscalerRecord) -> bool:
 		return bool(record.sha256)

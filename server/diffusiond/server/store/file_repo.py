@@ -9,16 +9,16 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from diffusiond.server.catalog.asset_schemas import AssetProbe
+from diffusiond.server.catalog.asset_schemas import AssetProbe, UpscalerProbe
 from diffusiond.server.catalog.files import FileHashes
 from diffusiond.server.catalog.lora_probe import LoraProbe
 from diffusiond.server.catalog.schemas import FileStamp, Probe
 from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, LoraRow, ModelRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, LoraRow, ModelRow, UpscalerRow, VaeRow
 
-RowT = TypeVar('RowT', ModelRow, LoraRow, EmbeddingRow, VaeRow, ControlNetRow)
+RowT = TypeVar('RowT', ModelRow, LoraRow, EmbeddingRow, VaeRow, ControlNetRow, UpscalerRow)
 RecordT = TypeVar('RecordT')
-ProbeT = TypeVar('ProbeT', Probe, LoraProbe, AssetProbe)
+ProbeT = TypeVar('ProbeT', Probe, LoraProbe, AssetProbe, UpscalerProbe)
 ChangesT = TypeVar('ChangesT', bound=BaseModel)
 
 

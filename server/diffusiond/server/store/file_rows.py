@@ -5,9 +5,9 @@ from pydantic import BaseModel
 
 from diffusiond.server.catalog.schemas import ModelStatus
 from diffusiond.server.store.lenient import INT64, RowReader
-from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, LoraRow, ModelRow, VaeRow
+from diffusiond.server.store.tables import ControlNetRow, EmbeddingRow, LoraRow, ModelRow, UpscalerRow, VaeRow
 
-CatalogRow = ModelRow | LoraRow | EmbeddingRow | VaeRow | ControlNetRow
+CatalogRow = ModelRow | LoraRow | EmbeddingRow | VaeRow | ControlNetRow | UpscalerRow
 
 
 class FileFields(BaseModel):

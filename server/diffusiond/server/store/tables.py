@@ -116,6 +116,14 @@ class ControlNetRow(AssetColumns, Base):
 	__tablename__ = 'controlnets'
 
 
+class UpscalerRow(AssetColumns, Base):
+	__tablename__ = 'upscalers'
+
+	architecture: Mapped[str] = mapped_column(String(64), default='')
+	scale: Mapped[int] = mapped_column(Integer, default=0)
+	purpose: Mapped[str] = mapped_column(String(32), default='')
+
+
 class StyleRow(Base):
 	__tablename__ = 'styles'
 

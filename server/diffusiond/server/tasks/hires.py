@@ -13,6 +13,7 @@ from diffusiond.server.prompting.chunks import PromptTokens
 from diffusiond.server.prompting.lora_tags import find_tags
 from diffusiond.server.samplers import Sampler
 from diffusiond.server.tasks.sources import Sources
+from diffusiond.server.tasks.upscaler_file import UpscalerFile
 
 # A1111's latent upscaler names → torch interpolation (mode, antialias)
 LATENT_MODES = {
@@ -24,6 +25,7 @@ LATENT_MODES = {
 	'Latent (nearest-exact)': ('nearest-exact', False),
 }
 IMAGE_UPSCALERS = ('Lanczos', 'Nearest', 'None')  # the decoded first pass resized by Pillow ('None' = Lanczos)
+# Any other name is an upscaler of the upscalers folder (resolved at intake: NOT_FOUND when there is none).
 DEFAULT_UPSCALER = 'Latent'
 DEFAULT_SCALE = 2.0
 DEFAULT_STRENGTH = 0.7  # A1111's hires denoising strength
@@ -39,9 +41,8 @@ def _problems(scale: float | None, width: int, height: int, upscaler: str, stren
 	for field, value in (('width', width), ('height', height)):
 		if value % 8:
 			found.append(f'hires.{field} must be a multiple of 8, got {value}')
-	if upscaler and upscaler not in LATENT_MODES and upscaler not in IMAGE_UPSCALERS:
-		known = ', '.join([*LATENT_MODES, *IMAGE_UPSCALERS])
-		found.append(f'unknown hires upscaler {upscaler!r}; known: {known}')
+	if len(upscaler) > 512 or '\x00' in upscaler:
+		found.append('hires.upscaler is a name of at most 512 characters, no NUL')
 	if strength is not None and (not math.isfinite(strength) or not 0 < strength <= 1):
 		found.append(f'hires.denoising_strength must be above 0 and at most 1, got {strength}')
 	return found
@@ -106,12 +107,17 @@ class Hires(BaseModel):
 	width: int  # the second pass's (the images') size
 	height: int
 	upscaler: str
+	file: UpscalerFile | None = None  # an upscaler of the folder (intake), for a name that is no built-in mode
 	steps: int  # second-pass steps; 0 = the first pass's
 	strength: float
 	prompt: str = ''  # the second pass's, styled; '' = the first pass's
 	negative_prompt: str = ''
 	sampler: Sampler = Sampler.UNSPECIFIED  # UNSPECIFIED = the first pass's
 	tokens: PromptTokens | None = None  # the second pass's prompts in chunks, where it has its own (intake)
+
+	def by_model(self) -> bool:
+		"""Upscaled by a model of the upscalers folder (not a latent mode or a Pillow resize)."""
+		return self.upscaler not in LATENT_MODES and self.upscaler not in IMAGE_UPSCALERS
 
 	def own_prompts(self) -> bool:
 		return bool(self.prompt or self.negative_prompt)
