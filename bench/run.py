@@ -20,6 +20,7 @@ from bench.prompts import run_prompts
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
 from bench.switching import run_switching
+from bench.upscale import run_upscale
 
 
 def main() -> None:
@@ -45,6 +46,7 @@ def main() -> None:
 		*run_prompts(),
 		*run_assets(),
 		*run_multistage(),
+		*run_upscale(),
 		*run_batching(args.steps, args.size),
 		*run_encoding(),
 		*(run_soak(args.soak_streams) if args.soak_streams else []),

@@ -120,9 +120,8 @@ async def test_tiles_report_progress_and_blend_without_seams(
 	whole = np.asarray(_spandrel(folder / f'{COMPACT}.safetensors', Image.open(io.BytesIO(source)))).astype(int)
 	tiled = pixels(_image(events).data).astype(int)
 	assert tiled.shape == whole.shape == (160, 192, 3)
-	corner = np.abs(tiled[:64, :64] - whole[:64, :64])  # where only the first tile reaches, far from its edges
-	assert corner.max() <= 1, 'away from the seams a tile is the whole run'
-	assert np.abs(tiled - whole).mean() < 1.0, 'the overlaps blend the tiles (a seam would differ by far more)'
+	difference = np.abs(tiled - whole)
+	assert difference.max() <= 1, 'the blend leaves out each tile border: no seam (1 level: float blending)'
 
 
 def _direct_hires(model: Path, upscaler: Path) -> Pixels:

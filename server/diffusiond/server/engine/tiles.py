@@ -1,5 +1,5 @@
-"""An image model run on overlapping tiles, the overlaps blended with linear ramps, so memory stays bounded by the
-tile size at any image size. One tile (an image no larger than a tile) is the model's own output exactly."""
+"""An image model run on overlapping tiles, the overlaps blended with linear ramps that leave out each tile's outer
+border, so memory stays bounded by the tile size at any image size. One tile (an image no larger than a tile) is the model's own output exactly."""
 
 from collections.abc import Callable
 
@@ -11,12 +11,14 @@ ImageModel = Callable[[torch.Tensor], torch.Tensor]  # (1, 3, h, w) in [0, 1] ->
 
 
 def _ramp(length: int, fade: int, lead: bool, trail: bool) -> torch.Tensor:
-	"""Weights along one edge of a tile: rising over `fade` pixels where a neighbour comes before, falling where one
-	comes after, 1 elsewhere (never 0, so every pixel is covered)."""
+	"""Weights along one edge of a tile: 0 over the outer quarter of an overlap with a neighbour (where a tile's own
+	zero padding still shows: its neighbour is far from its own edge there), rising over the middle half, 1
+	elsewhere. Two neighbours' weights never both vanish, so every pixel is covered."""
 	weights = torch.ones(length)
 	fade = min(fade, length // 2)
 	if fade:
-		rise = torch.arange(1, fade + 1, dtype=torch.float32) / (fade + 1)
+		margin = fade // 4
+		rise = ((torch.arange(fade, dtype=torch.float32) + 1 - margin) / (fade - 2 * margin + 1)).clamp(0, 1)
 		if lead:
 			weights[:fade] = rise
 		if trail:
