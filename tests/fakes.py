@@ -69,7 +69,8 @@ class FakeEngine:
 		for step in range(1, spec.steps + 1):
 			time.sleep(self.step_s)
 			self.completed_steps.append(step)
-			on_step(step, spec.steps)
+			if on_step(step, spec.steps):  # finish early (CancelJob finish_early, A1111's interrupt)
+				break
 		seeds = [seed for job in specs for seed in job.seeds]
 		if self.noise:
 			size = spec.width * spec.height * 3

@@ -18,6 +18,9 @@ from diffusiond.server.catalog.upscalers import UpscalerCatalog
 from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
+from diffusiond.server.gateway.app import build_app, with_body_cap
+from diffusiond.server.gateway.context import Gateway
+from diffusiond.server.gateway.server import HttpServer
 from diffusiond.server.health import Health
 from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.book import History
@@ -119,6 +122,9 @@ class Daemon:
 		)
 		self.health = Health()
 		self.gate = Gate.from_settings(settings.security)
+		self.book = History(
+			self.history, ArchiveRepository(self.database.sessions, self.history), storage, settings.limits
+		)
 		self.server = build_server(
 			settings.server,
 			self.gate,
@@ -132,16 +138,7 @@ class Daemon:
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
 				partial(
 					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
-					HistoryService(
-						History(
-							self.history,
-							ArchiveRepository(self.database.sessions, self.history),
-							storage,
-							settings.limits,
-						),
-						self.manager,
-						settings.limits,
-					),
+					HistoryService(self.book, self.manager, settings.limits),
 				),
 				partial(
 					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)
@@ -154,6 +151,11 @@ class Daemon:
 		)
 		self.endpoints = bind(self.server, settings.server, settings.security)
 		self.port = self.endpoints.port
+		self.http: HttpServer | None = None
+		if settings.http.port is not None:
+			app = build_app(Gateway(settings, self.manager, self.book, self.gate))
+			body_cap = with_body_cap(app, settings.server.max_receive_bytes)
+			self.http = HttpServer(body_cap, settings.server.host, settings.http.port, settings.security)
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
@@ -186,6 +188,17 @@ class Daemon:
 		await self.manager.start(self.node)
 		await self.server.start()
 		self.endpoints.log(self.settings.server.host)
+		if self.http is not None:
+			await self.http.start()
+			scheme = 'https' if self.http.tls else 'http'
+			log.info(
+				'HTTP gateway on %s://%s:%d (A1111 /sdapi/v1, OpenAI /v1)',
+				scheme,
+				self.settings.server.host,
+				self.http.port,
+			)
+			if self.settings.http.port_file is not None:
+				await asyncio.to_thread(write_file, self.settings.http.port_file, f'{self.http.port}\n'.encode())
 		if self.gate.needs_token:
 			log.info('an API token is required for every RPC but health')
 		if self.settings.server.port_file is not None:
@@ -232,6 +245,8 @@ class Daemon:
 		await self.hasher.stop()
 		await self.manager.drain(grace)
 		await self.server.stop(_STOP_GRACE_S)
+		if self.http is not None:
+			await self.http.stop()
 		await self.database.close()
 		if self.endpoints.socket is not None:
 			self.endpoints.socket.unlink(missing_ok=True)

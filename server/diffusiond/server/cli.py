@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 	run.add_argument('--tls-cert', type=Path, help='PEM certificate: serve TLS (DIFFUSIOND_SECURITY__TLS_CERT)')
 	run.add_argument('--tls-key', type=Path, help='PEM key of --tls-cert (DIFFUSIOND_SECURITY__TLS_KEY)')
 	run.add_argument('--tls-client-ca', type=Path, help='require client certificates signed by this CA')
+	run.add_argument(
+		'--http-port', type=int, help='also serve the A1111 and OpenAI HTTP APIs here (DIFFUSIOND_HTTP__PORT)'
+	)
 	run.add_argument('--log-level', choices=['DEBUG', 'INFO', 'WARNING', 'ERROR'])
 	demo = commands.add_parser('build-demo', help='build the tiny random demo model into the models folder')
 	demo.add_argument('--data-dir', type=Path, help='data folder (DIFFUSIOND_STORAGE__DATA_DIR)')
@@ -66,6 +69,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 		'storage': {'data_dir': args.data_dir, 'database_url': getattr(args, 'database_url', None)},
 		'device': {'device': getattr(args, 'device', None)},
 		'models': {'default_model': getattr(args, 'default_model', None)},
+		'http': {'port': getattr(args, 'http_port', None)},
 	}
 	data = settings.model_dump()
 	for group, values in overrides.items():

@@ -1,4 +1,5 @@
-"""The one table that maps domain errors to gRPC status codes, and the google.rpc.Status built from them.
+"""The one table that maps domain errors to gRPC status codes (and, for the HTTP gateway, HTTP statuses), and the
+google.rpc.Status built from them.
 
 `interceptors.ErrorInterceptor` (and the gate) send these: ErrorInfo with the error's `reason` always,
 BadRequest for field violations, RetryInfo where waiting helps.
@@ -13,12 +14,15 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from diffusiond.server.errors import (
 	AlreadyExistsError,
 	DeadlineExceededError,
+	DeviceOutOfMemoryError,
 	DiffusiondError,
 	FailedPreconditionError,
+	ImageTooLargeError,
 	InvalidArgumentError,
 	JobCancelledError,
 	JobFailedError,
 	NotFoundError,
+	RequestTooLargeError,
 	ResourceExhaustedError,
 	StorageFullError,
 	StorageReadOnlyError,
@@ -44,6 +48,26 @@ STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
 }
 
 
+# The same errors as the HTTP gateway answers them (gateway/errors.py): 422 for a field, 429 with Retry-After for a
+# full queue, 503 while draining.
+HTTP_STATUSES: dict[type[DiffusiondError], int] = {
+	InvalidArgumentError: 422,
+	NotFoundError: 404,
+	AlreadyExistsError: 409,
+	UnauthenticatedError: 401,
+	FailedPreconditionError: 400,
+	ImageTooLargeError: 413,
+	RequestTooLargeError: 413,
+	StorageFullError: 507,
+	DeviceOutOfMemoryError: 503,
+	ResourceExhaustedError: 429,
+	UnavailableError: 503,
+	JobCancelledError: 409,
+	DeadlineExceededError: 504,
+	JobFailedError: 500,
+	DiffusiondError: 500,
+}
+
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -68,6 +92,13 @@ def status_code_for(error: DiffusiondError) -> grpc.StatusCode:
 		if cls in STATUS_CODES:
 			return STATUS_CODES[cls]
 	return grpc.StatusCode.INTERNAL
+
+
+def http_status_for(error: DiffusiondError) -> int:
+	for cls in type(error).__mro__:
+		if cls in HTTP_STATUSES:
+			return HTTP_STATUSES[cls]
+	return 500
 
 
 def to_rpc_status(error: DiffusiondError) -> status_pb2.Status:

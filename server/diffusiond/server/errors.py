@@ -156,6 +156,12 @@ class ImageTooLargeError(ResourceExhaustedError):
 	reason = 'IMAGE_TOO_LARGE'
 
 
+class RequestTooLargeError(ResourceExhaustedError):
+	"""An HTTP request body over server.max_receive_bytes (the gateway; gRPC refuses such a message itself)."""
+
+	reason = 'REQUEST_TOO_LARGE'
+
+
 class StorageFullError(ResourceExhaustedError):
 	"""The disk (or the database) under the data folder has no room left."""
 

@@ -76,6 +76,10 @@ class Gate(grpc.aio.ServerInterceptor):
 	def needs_token(self) -> bool:
 		return self._token is not None
 
+	def admits(self, given: str) -> bool:
+		"""`given` is the token (constant-time compare), or none is needed; the HTTP gateway asks this too."""
+		return self._token is None or hmac.compare_digest(given.encode(), self._token)
+
 	def check(self, method: str, metadata: tuple[tuple[str, str | bytes], ...] | None) -> DiffusiondError | None:
 		"""The error that refuses this call, or None when it may pass."""
 		if method.startswith(_OPEN_PREFIX):
@@ -92,7 +96,7 @@ class Gate(grpc.aio.ServerInterceptor):
 			)
 		text = header.decode(errors='replace') if isinstance(header, bytes) else header
 		given = text[len(_BEARER) :].strip() if text.lower().startswith(_BEARER) else ''
-		if not hmac.compare_digest(given.encode(), self._token):
+		if not self.admits(given):
 			return TokenInvalidError('the API token is wrong (expected `authorization: Bearer <token>`)')
 		return None
 

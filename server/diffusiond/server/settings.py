@@ -7,12 +7,19 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from diffusiond.server.settings_groups import DownloadSettings, LimitsSettings, LoraSettings, ModelSettings
+from diffusiond.server.settings_groups import (
+	DownloadSettings,
+	HttpSettings,
+	LimitsSettings,
+	LoraSettings,
+	ModelSettings,
+)
 
 __all__ = [
 	'DeviceSettings',
 	'DownloadSettings',
 	'EmptyTokenError',
+	'HttpSettings',
 	'LimitsSettings',
 	'LoraSettings',
 	'ModelSettings',
@@ -217,4 +224,5 @@ class Settings(BaseSettings):
 	limits: LimitsSettings = Field(default_factory=LimitsSettings)
 	downloads: DownloadSettings = Field(default_factory=DownloadSettings)
 	loras: LoraSettings = Field(default_factory=LoraSettings)
+	http: HttpSettings = Field(default_factory=HttpSettings)
 	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

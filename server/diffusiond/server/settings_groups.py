@@ -1,4 +1,4 @@
-"""The settings groups for catalogs, downloads, LoRAs and request limits (see settings.py for the rest)."""
+"""The settings groups for catalogs, downloads, LoRAs, request limits and HTTP (see settings.py for the rest)."""
 
 from pathlib import Path
 
@@ -52,4 +52,16 @@ class LimitsSettings(BaseModel):
 	max_styles: int = Field(default=8, ge=0, description='Styles per request.')
 	max_image_pixels: int = Field(
 		default=4096 * 4096, ge=64 * 64, description='Largest image decoded from outside (decompression bomb cap).'
+	)
+
+
+class HttpSettings(BaseModel):
+	"""The HTTP gateway (gateway/): A1111's /sdapi/v1 and OpenAI's /v1/images, on the daemon's host and token."""
+
+	port: int | None = Field(
+		default=None, ge=0, le=65535, description='Serve HTTP on this port (0 = any free one); unset = no HTTP.'
+	)
+	port_file: Path | None = Field(default=None, description='Written with the bound HTTP port once listening.')
+	preview_every: int = Field(
+		default=5, ge=0, description="Steps between /sdapi/v1/progress's current_image of an HTTP job (0 = none)."
 	)

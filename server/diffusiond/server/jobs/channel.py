@@ -151,3 +151,12 @@ class EventChannel:
 	@property
 	def dropped(self) -> int:
 		return self.primary.dropped
+
+	def latest_progress(self) -> ProgressEvent | None:
+		"""Loop-only: the last progress event (A1111's /progress reads it)."""
+		found = self._latest.get(ProgressEvent)
+		return found if isinstance(found, ProgressEvent) else None
+
+	def latest_preview(self) -> PreviewEvent | None:
+		found = self._latest.get(PreviewEvent)
+		return found if isinstance(found, PreviewEvent) else None

@@ -134,6 +134,13 @@ class PipelineManager:
 		await self.catalog.mark_used([info.id])
 		return info
 
+	async def set_default(self, ref: str) -> ModelInfo:
+		"""A1111's `POST /options {sd_model_checkpoint}`: loads `ref` and makes it the default of requests that name
+		no model, until the daemon restarts (the setting models.default_model is what start-up reads)."""
+		info = await self.load(ref)
+		self.catalog.default_id, self.default_model = info.id, info.name
+		return info
+
 	async def unload(self, model_id: str) -> bool:
 		"""Drops the model from the cache and frees its memory; False if it was not loaded."""
 		return await self.call(lambda: self._engine.unload(model_id))

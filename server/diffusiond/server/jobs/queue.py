@@ -186,6 +186,11 @@ class JobQueue:
 			jobs = [job.info(0) for job in self._running]
 			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
 
+	def running(self) -> list[Queued]:
+		"""The running job, or the jobs of the running batch."""
+		with self._lock:
+			return list(self._running)
+
 	def ahead(self) -> list[Queued]:
 		"""The jobs a new one would wait for: the running one, then the queued ones."""
 		with self._lock:
