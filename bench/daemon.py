@@ -44,14 +44,18 @@ def percentile(values: list[float], q: float) -> float:
 	return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def start_daemon(data_dir: Path, backend: DiffusersEngine, device: dict[str, int] | None = None) -> Daemon:
-	"""A daemon in a background thread with its own loop; `device` overrides device settings."""
+def start_daemon(
+	data_dir: Path, backend: DiffusersEngine, device: dict[str, int] | None = None, http: bool = False
+) -> Daemon:
+	"""A daemon in a background thread with its own loop; `device` overrides device settings; `http` serves the
+	gateway on a free port."""
 	settings = Settings.model_validate(
 		{
 			'server': {'port': 0},
 			'storage': {'data_dir': str(data_dir)},
 			'models': {'demo_model': False},
 			'device': device or {},
+			'http': {'port': 0} if http else {},
 		}
 	)
 	ready = threading.Event()

@@ -12,6 +12,7 @@ from bench.batching import run_batching
 from bench.busy import run_busy
 from bench.catalog import run_catalog
 from bench.encoding import run_encoding
+from bench.gateway import run_gateway
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
@@ -41,6 +42,7 @@ def main() -> None:
 		*run_history(),
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
+		*run_gateway(args.repeats, args.steps, args.size),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),

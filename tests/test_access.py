@@ -8,7 +8,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -23,6 +22,9 @@ from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.conftest import StartDaemon, make_settings
 from tests.fakes import FakeEngine
 from tests.helpers import error_details, rpc_error
+from tests.pki import pki
+
+__all__ = ['pki']  # the fixture, imported for pytest
 
 TOKEN = 's3cret-token'
 BEARER = (('authorization', f'Bearer {TOKEN}'),)
@@ -101,22 +103,6 @@ async def test_token_file_and_bad_settings(tmp_path: Path) -> None:
 	missing = make_settings(tmp_path, {'security': {'token_file': str(tmp_path / 'absent')}})
 	with pytest.raises(StartupError, match='cannot read the API token file'):
 		Daemon(missing, FakeEngine())
-
-
-@pytest.fixture(scope='module')
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-	"""A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files."""
-	folder = tmp_path_factory.mktemp('pki')
-	ca = trustme.CA()
-	server = ca.issue_cert('localhost', '127.0.0.1')
-	client = ca.issue_cert('client@diffusiond.test')
-	paths = {name: folder / f'{name}.pem' for name in ('ca', 'cert', 'key', 'client_cert', 'client_key')}
-	ca.cert_pem.write_to_path(str(paths['ca']))
-	paths['cert'].write_bytes(b''.join(blob.bytes() for blob in server.cert_chain_pems))
-	server.private_key_pem.write_to_path(str(paths['key']))
-	paths['client_cert'].write_bytes(b''.join(blob.bytes() for blob in client.cert_chain_pems))
-	client.private_key_pem.write_to_path(str(paths['client_key']))
-	return paths
 
 
 async def test_tls(start_fake: StartDaemon, pki: dict[str, Path]) -> None:

@@ -76,9 +76,12 @@ class Daemon:
 		storage = settings.storage
 		self.lock = DataDirLock(storage.data_dir)
 		self.lock.acquire()  # before anything reads or writes the data folder
+		self.http: HttpServer | None = None  # bound before gRPC: a taken HTTP port leaves no gRPC server behind
 		try:
 			self._build(settings, engine)
 		except BaseException:
+			if self.http is not None:
+				self.http.close()
 			self.lock.release()
 			raise
 
@@ -125,6 +128,10 @@ class Daemon:
 		self.book = History(
 			self.history, ArchiveRepository(self.database.sessions, self.history), storage, settings.limits
 		)
+		if settings.http.port is not None:
+			app = build_app(Gateway(settings, self.manager, self.book, self.gate))
+			body_cap = with_body_cap(app, settings.server.max_receive_bytes)
+			self.http = HttpServer(body_cap, settings.server.host, settings.http.port, settings.security)
 		self.server = build_server(
 			settings.server,
 			self.gate,
@@ -151,11 +158,6 @@ class Daemon:
 		)
 		self.endpoints = bind(self.server, settings.server, settings.security)
 		self.port = self.endpoints.port
-		self.http: HttpServer | None = None
-		if settings.http.port is not None:
-			app = build_app(Gateway(settings, self.manager, self.book, self.gate))
-			body_cap = with_body_cap(app, settings.server.max_receive_bytes)
-			self.http = HttpServer(body_cap, settings.server.host, settings.http.port, settings.security)
 		self.ready = asyncio.Event()
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
