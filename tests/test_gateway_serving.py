@@ -14,7 +14,7 @@ from diffusiond.server.app import Daemon
 from diffusiond.server.cli import build_parser, settings_from
 from diffusiond.server.listen import StartupError
 from diffusiond.v1 import generation_service_pb2 as gen_pb
-from tests.conftest import StartDaemon, make_settings, stubs
+from tests.conftest import Overrides, StartDaemon, make_settings, stubs
 from tests.fakes import FakeEngine
 from tests.gateway_fixtures import http_overrides
 from tests.pki import pki
@@ -29,7 +29,7 @@ def test_http_is_off_unless_a_port_is_set(tmp_path: Path) -> None:
 
 
 async def test_tls_settings_serve_https(start_fake: StartDaemon, pki: dict[str, Path]) -> None:
-	security = {'tls_cert': str(pki['cert']), 'tls_key': str(pki['key'])}
+	security: dict[str, object] = {'tls_cert': str(pki['cert']), 'tls_key': str(pki['key'])}
 	daemon = await start_fake(overrides=http_overrides({'security': security}))
 	assert daemon.http is not None
 	async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(pki['ca']))) as client:
@@ -43,7 +43,7 @@ async def test_tls_settings_serve_https(start_fake: StartDaemon, pki: dict[str, 
 async def test_a_taken_http_port_fails_clearly(start_fake: StartDaemon, tmp_path: Path) -> None:
 	daemon = await start_fake(overrides=http_overrides())
 	assert daemon.http is not None
-	taken = {'http': {'port': daemon.http.port}}
+	taken: Overrides = {'http': {'port': daemon.http.port}}
 	with pytest.raises(StartupError, match='cannot listen for HTTP on 127'):
 		Daemon(make_settings(tmp_path / 'other', taken), FakeEngine())
 
