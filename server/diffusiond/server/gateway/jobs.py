@@ -60,16 +60,16 @@ async def _gather(manager: PipelineManager, job: Job | UpscaleJob, request: Requ
 	watcher = asyncio.create_task(_watch(request, manager, job))
 	images: list[ImageEvent] = []
 	try:
-		async for event in job.channel.events():
-			if isinstance(event, ImageEvent):
-				images.append(event)
-			elif isinstance(event, CompletedEvent):
-				return Finished(job=job, images=images, completed=event)
+		async with contextlib.aclosing(manager.follow(job)) as events:  # closed here, not whenever it is collected
+			async for event in events:
+				if isinstance(event, ImageEvent):
+					images.append(event)
+				elif isinstance(event, CompletedEvent):
+					return Finished(job=job, images=images, completed=event)
 	finally:
 		watcher.cancel()
 		with contextlib.suppress(asyncio.CancelledError):
 			await watcher
-		manager.abandon(job, 'its HTTP request ended')  # nothing happens to a finished job
 	raise JobFailedError(f'job {job.id} ended without its completed event')
 
 

@@ -4,7 +4,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from functools import partial
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
+from diffusiond.server.events import JobEvent
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
@@ -203,6 +204,23 @@ class PipelineManager:
 	async def check_prompt(self, model: str, prompt: str, negative: str, styles: list[str]) -> PromptCheck:
 		"""TokenizePrompt: how Generate would read the prompts, with nothing queued."""
 		return await self._intake.check(model, prompt, negative, styles)
+
+	async def follow(self, job: Job | UpscaleJob, keep_running: bool = False) -> AsyncGenerator[JobEvent, None]:
+		"""The events of `job` for the caller that submitted it (gRPC Generate or UpscaleImage, an HTTP request). A
+		caller that goes away (disconnect, deadline, a failed write) cancels the job, unless `keep_running`: then it
+		finishes for history and WatchJob and nothing buffers for that caller."""
+		try:
+			async for event in job.channel.events():
+				yield event
+		except ModelLoadError as error:
+			if isinstance(job, Job):
+				self.failed_to_load(job, error)
+			raise
+		finally:
+			if keep_running:
+				job.channel.unsubscribe(job.channel.primary)
+			else:
+				self.abandon(job, 'the caller went away (disconnect or deadline)')
 
 	def failed_to_load(self, job: Job, error: ModelLoadError) -> None:
 		"""A job's model would not load: it is no default candidate until its file changes or the daemon restarts."""

@@ -81,7 +81,7 @@ class JobQueue:
 			self._lock.notify()
 
 	def take(self) -> list[Job] | UpscaleJob | ControlTask | None:
-		"""Queueder-only: blocks for the next control task, upscale or job; None once stopped and empty.
+		"""Worker-only: blocks for the next control task, upscale or job; None once stopped and empty.
 
 		A job comes with the queued jobs that share its pipeline call when batching is on (batching.py)."""
 		with self._lock:
@@ -108,7 +108,7 @@ class JobQueue:
 			return batch
 
 	def done(self, jobs: list[Queued]) -> None:
-		"""Queueder-only: the running job or batch ended (their states are final)."""
+		"""Worker-only: the running job or batch ended (their states are final)."""
 		with self._lock:
 			self._running = []
 			for job in jobs:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, ModelLoadError
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.listing import window
 from diffusiond.server.prompting.parameters import read_parameters
@@ -39,17 +39,8 @@ async def stream_job(
 ) -> AsyncIterator[gen_pb.GenerateEvent]:
 	"""Queues a job and streams its events; a caller that goes away cancels it (unless `keep_running`)."""
 	job = await manager.submit(params, deadline_s)
-	try:
-		async for event in job.channel.events():
-			yield event_to_pb(job.id, event)
-	except ModelLoadError as error:
-		manager.failed_to_load(job, error)
-		raise
-	finally:
-		if params.keep_running:  # it finishes for history and for WatchJob; nothing buffers for this caller
-			job.channel.unsubscribe(job.channel.primary)
-		else:  # client disconnect, deadline or a failed write: the job must not run on for nobody
-			manager.abandon(job, 'the caller went away (disconnect or deadline)')
+	async for event in manager.follow(job, params.keep_running):
+		yield event_to_pb(job.id, event)
 
 
 class GenerationService(gen_grpc.GenerationServiceServicer):
@@ -69,11 +60,8 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		context: grpc.aio.ServicerContext[gen_pb.UpscaleImageRequest, gen_pb.GenerateEvent],
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
 		job = await self._manager.submit_upscale(upscale_from_pb(request))
-		try:
-			async for event in job.channel.events():
-				yield event_to_pb(job.id, event)
-		finally:  # a caller that goes away cancels its upscale
-			self._manager.abandon(job, 'the caller went away (disconnect or deadline)')
+		async for event in self._manager.follow(job):
+			yield event_to_pb(job.id, event)
 
 	async def CancelJob(
 		self,
