@@ -30,6 +30,11 @@ class InvalidArgumentError(DiffusiondError):
 		self.violations = violations
 
 
+def invalid(field: str, description: str) -> InvalidArgumentError:
+	"""INVALID_ARGUMENT for one field."""
+	return InvalidArgumentError([FieldViolation(field=field, description=description)])
+
+
 class NotFoundError(DiffusiondError):
 	reason = 'NOT_FOUND'
 

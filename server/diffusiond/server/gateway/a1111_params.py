@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 
 from diffusiond.server import __version__
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import invalid
 from diffusiond.server.gateway.a1111_schemas import Img2ImgBody, ProcessingBody, Txt2ImgBody
 from diffusiond.server.gateway.jobs import Finished
 from diffusiond.server.jobs.job import Job
@@ -30,10 +30,6 @@ def model_ref(title: str) -> str:
 	return name
 
 
-def _invalid(field: str, description: str) -> InvalidArgumentError:
-	return InvalidArgumentError([FieldViolation(field=field, description=description)])
-
-
 def sampler_of(name: str | None, scheduler: str | None, field: str = 'sampler_name') -> Sampler:
 	"""A1111's sampler name, with its scheduler where one makes a sampler we have ('DPM++ 2M' + 'karras')."""
 	if not name:
@@ -44,19 +40,19 @@ def sampler_of(name: str | None, scheduler: str | None, field: str = 'sampler_na
 		wanted = f'{wanted} karras'
 	if wanted not in known:
 		listed = ', '.join(sampler.value for sampler in known.values())
-		raise _invalid(field, f'unknown sampler {name!r}; known: {listed} (GET /sdapi/v1/samplers)')
+		raise invalid(field, f'unknown sampler {name!r}; known: {listed} (GET /sdapi/v1/samplers)')
 	return known[wanted]
 
 
 def _unsupported(body: ProcessingBody) -> None:
 	if body.script_name:
-		raise _invalid('script_name', f'script {body.script_name!r} not found: this server runs no A1111 scripts')
+		raise invalid('script_name', f'script {body.script_name!r} not found: this server runs no A1111 scripts')
 	scripts = [name for name, value in body.alwayson_scripts.items() if value not in ({}, {'args': []}, None)]
 	if scripts:
-		raise _invalid('alwayson_scripts', f'always-on scripts {scripts} not found: this server runs no extensions')
+		raise invalid('alwayson_scripts', f'always-on scripts {scripts} not found: this server runs no extensions')
 	for field in ('restore_faces', 'tiling'):
 		if getattr(body, field):
-			raise _invalid(field, f'{field} is not supported here; send false or leave it out')
+			raise invalid(field, f'{field} is not supported here; send false or leave it out')
 
 
 def _common(body: ProcessingBody, preview_every: int) -> dict[str, object]:
@@ -109,7 +105,7 @@ def txt2img_params(body: Txt2ImgBody, preview_every: int) -> GenerateParams:
 
 def img2img_params(body: Img2ImgBody, init: bytes, mask: bytes, preview_every: int) -> GenerateParams:
 	if body.inpainting_fill not in (0, 1):
-		raise _invalid(
+		raise invalid(
 			'inpainting_fill',
 			'inpainting starts from the image under the mask (0 "fill" and 1 "original" do that); 2 "latent noise" '
 			'and 3 "latent nothing" are not supported',
@@ -155,7 +151,7 @@ def info_json(finished: Finished, infotexts: list[str]) -> str:
 		'index_of_first_image': 0,
 		'infotexts': infotexts,
 		'styles': spec.styles,
-		'job_timestamp': job.created_at.strftime('%Y%m%d%H%M%S'),
+		'job_timestamp': timestamp(job.created_at),
 		'clip_skip': spec.clip_skip,
 		'is_using_inpainting_conditioning': False,
 		'version': f'diffusiond {__version__}',

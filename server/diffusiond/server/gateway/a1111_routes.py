@@ -5,7 +5,7 @@ import contextlib
 
 from fastapi import APIRouter, Request
 
-from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import DiffusiondError, invalid
 from diffusiond.server.gateway.a1111_images import infotexts, inverted_mask, png_info
 from diffusiond.server.gateway.a1111_params import (
 	NO_UPSCALER,
@@ -33,10 +33,6 @@ from diffusiond.server.gateway.jobs import Finished, b64, decode_b64, run_genera
 from diffusiond.server.tasks.upscale import UpscaleRequest
 
 
-def _invalid(field: str, description: str) -> InvalidArgumentError:
-	return InvalidArgumentError([FieldViolation(field=field, description=description)])
-
-
 async def _answer(finished: Finished, body: ProcessingBody, hidden: set[str]) -> ImagesResponse:
 	data = [image.data for image in finished.images]
 	texts = await asyncio.to_thread(infotexts, data)
@@ -49,10 +45,10 @@ async def _answer(finished: Finished, body: ProcessingBody, hidden: set[str]) ->
 
 def _extras_request(body: ExtrasBody) -> UpscaleRequest:
 	if body.resize_mode != 0:
-		raise _invalid('resize_mode', 'resize_mode 0 (upscale by upscaling_resize) is supported; 1 is not')
+		raise invalid('resize_mode', 'resize_mode 0 (upscale by upscaling_resize) is supported; 1 is not')
 	for field in ('extras_upscaler_2_visibility', 'gfpgan_visibility', 'codeformer_visibility'):
 		if getattr(body, field):
-			raise _invalid(field, f'{field} is not supported here (no second upscaler, no face restoration); send 0')
+			raise invalid(field, f'{field} is not supported here (no second upscaler, no face restoration); send 0')
 	upscaler = '' if body.upscaler_1.lower() == NO_UPSCALER else body.upscaler_1
 	return UpscaleRequest(image=decode_b64(body.image, 'image'), upscaler=upscaler, scale=body.upscaling_resize)
 
@@ -71,7 +67,7 @@ def a1111_routes(gateway: Gateway) -> APIRouter:
 	@router.post('/img2img')
 	async def img2img(body: Img2ImgBody, request: Request) -> ImagesResponse:
 		if not body.init_images:
-			raise _invalid('init_images', 'init_images is required: a list with one base64 image')
+			raise invalid('init_images', 'init_images is required: a list with one base64 image')
 		init = decode_b64(body.init_images[0], 'init_images[0]')
 		mask = decode_b64(body.mask, 'mask') if body.mask else b''
 		if mask and body.inpainting_mask_invert:
@@ -131,7 +127,7 @@ def a1111_routes(gateway: Gateway) -> APIRouter:
 		if checkpoint is None:
 			return
 		if not isinstance(checkpoint, str):
-			raise _invalid('sd_model_checkpoint', 'sd_model_checkpoint is a checkpoint title (GET /sdapi/v1/sd-models)')
+			raise invalid('sd_model_checkpoint', 'sd_model_checkpoint is a checkpoint title (GET /sdapi/v1/sd-models)')
 		await manager.set_default(model_ref(checkpoint))
 
 	@router.post('/png-info')

@@ -10,7 +10,7 @@ import logging
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, JobFailedError
+from diffusiond.server.errors import JobFailedError, invalid
 from diffusiond.server.events import CompletedEvent, ImageEvent
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.manager import PipelineManager
@@ -33,14 +33,12 @@ class Finished(BaseModel):
 def decode_b64(text: str, field: str) -> bytes:
 	"""A base64 image as A1111's and OpenAI's clients send it (a `data:image/…;base64,` prefix allowed)."""
 	if text.startswith(('http://', 'https://')):
-		raise InvalidArgumentError(
-			[FieldViolation(field=field, description=f'{field}: URLs are not fetched; send base64')]
-		)
+		raise invalid(field, f'{field}: URLs are not fetched; send base64')
 	data = text.split(',', 1)[1] if text.startswith('data:') else text
 	try:
 		return base64.b64decode(data, validate=True)
 	except ValueError:
-		raise InvalidArgumentError([FieldViolation(field=field, description=f'{field} is not base64')]) from None
+		raise invalid(field, f'{field} is not base64') from None
 
 
 def b64(data: bytes) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel
 
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.errors import invalid
 from diffusiond.server.gateway.a1111_schemas import Lenient
 from diffusiond.server.gateway.context import Gateway
 from diffusiond.server.gateway.jobs import Finished, b64, run_generation
@@ -41,16 +41,12 @@ class ImagesAnswer(BaseModel):
 	data: list[ImageData]
 
 
-def _invalid(field: str, description: str) -> InvalidArgumentError:
-	return InvalidArgumentError([FieldViolation(field=field, description=description)])
-
-
 def _size(size: str | None) -> tuple[int | None, int | None]:
 	if size is None or size == 'auto':
 		return None, None
 	width, sep, height = size.lower().partition('x')
 	if not sep or not width.isdigit() or not height.isdigit():
-		raise _invalid('size', f'size is WIDTHxHEIGHT (e.g. 512x512) or auto, got {size!r}')
+		raise invalid('size', f'size is WIDTHxHEIGHT (e.g. 512x512) or auto, got {size!r}')
 	return int(width), int(height)
 
 
@@ -76,7 +72,7 @@ def openai_routes(gateway: Gateway) -> APIRouter:
 	@router.post('/images/generations')
 	async def generations(body: GenerationsBody, request: Request) -> ImagesAnswer:
 		if body.stream:
-			raise _invalid('stream', 'streamed image generation is not supported; send stream false')
+			raise invalid('stream', 'streamed image generation is not supported; send stream false')
 		width, height = _size(body.size)
 		params = GenerateParams(
 			model=_model(body.model), prompt=body.prompt, width=width, height=height, num_images=body.n
@@ -97,7 +93,7 @@ def openai_routes(gateway: Gateway) -> APIRouter:
 	) -> ImagesAnswer:
 		source = image or (images[0] if images else None)
 		if source is None:
-			raise _invalid('image', 'image is required: the PNG to edit (its transparent areas are edited)')
+			raise invalid('image', 'image is required: the PNG to edit (its transparent areas are edited)')
 		data, mask_data = await source.read(), await mask.read() if mask is not None else b''
 		init, painted = await asyncio.to_thread(edit_sources, data, mask_data, max_pixels)
 		width, height = _size(size)

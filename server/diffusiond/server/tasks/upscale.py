@@ -7,6 +7,7 @@ import math
 from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.errors import FieldViolation
+from diffusiond.server.jobs.generation_rules import quality_problem
 from diffusiond.server.schemas import ImageFormat
 from diffusiond.server.tasks.upscaler_file import UpscalerFile
 
@@ -57,8 +58,8 @@ class UpscaleRequest(BaseModel):
 					description=f'tile_overlap must be 0..tile_size/2 ({tile // 2}), got {overlap}',
 				)
 			)
-		if self.quality is not None and not 1 <= self.quality <= 100:
-			found.append(FieldViolation(field='quality', description=f'quality must be 1..100, got {self.quality}'))
+		if (problem := quality_problem(self.quality)) is not None:
+			found.append(FieldViolation(field='quality', description=problem))
 		return found
 
 	def tiles(self) -> tuple[int, int]:
