@@ -82,8 +82,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The tests run beside a throwaway PostgreSQL cluster (tests/pg_cluster.py: initdb, a free 127.0.0.1 port, stopped
+# on exit), so the store, queue and history tests run on PostgreSQL as well as on SQLite.
 pytest: install
-	$(BIN)/python -m pytest --cov --cov-report=term -q
+	$(BIN)/python -m tests.pg_cluster $(BIN)/python -m pytest --cov --cov-report=term -q
 
 test: protos-check lint pytest
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.fakes import FakeEngine
+from tests.stores import POSTGRESQL, SQLITE, fresh_database, postgres_server
 
 TINY_MODEL = 'tiny-sd'
 FAKE_MODEL = 'fake-model'
@@ -107,15 +108,46 @@ def health(channel: grpc.aio.Channel) -> health_pb2_grpc.HealthStub:
 	return health_pb2_grpc.HealthStub(channel)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+	"""A test module with `BOTH_STORES = True` runs each of its tests whose daemons use `store_url` on SQLite and
+	on PostgreSQL (the store, queue and history tests)."""
+	if 'store_url' in metafunc.fixturenames and getattr(metafunc.module, 'BOTH_STORES', False):
+		metafunc.parametrize('store_url', [SQLITE, POSTGRESQL], indirect=True)
+
+
+@pytest.fixture(scope='session', name='postgres_server')
+def _postgres_server() -> Iterator[str]:
+	yield from postgres_server()
+
+
 @pytest.fixture
-async def start_fake(tmp_path: Path) -> AsyncIterator[StartDaemon]:
+async def store_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+	"""The database the test's daemons use: None = SQLite in the data dir (the default); `both_stores`
+	(tests/stores.py) runs a test on PostgreSQL as well, in a database of its own."""
+	if getattr(request, 'param', None) != POSTGRESQL:
+		yield None
+		return
+	server: str = request.getfixturevalue('postgres_server')
+	async for url in fresh_database(server):
+		yield url
+
+
+def with_store(overrides: Overrides | None, url: str | None) -> Overrides:
+	merged = {group: dict(values) for group, values in (overrides or {}).items()}
+	if url is not None:
+		merged.setdefault('storage', {})['database_url'] = url
+	return merged
+
+
+@pytest.fixture
+async def start_fake(tmp_path: Path, store_url: str | None) -> AsyncIterator[StartDaemon]:
 	"""Starts daemons with a fake backend (or the one given) in a fresh data dir; stops them after the test."""
 	started: list[Daemon] = []
 	model = tmp_path / 'models' / FAKE_MODEL
 	write_fake_model(model)
 
 	async def start(backend: Engine | None = None, overrides: Overrides | None = None, wait: bool = True) -> Daemon:
-		instance = Daemon(make_settings(tmp_path, overrides), backend or FakeEngine())
+		instance = Daemon(make_settings(tmp_path, with_store(overrides, store_url)), backend or FakeEngine())
 		await instance.start()
 		started.append(instance)
 		if wait:
@@ -132,12 +164,12 @@ class StartReal(Protocol):
 
 
 @pytest.fixture
-async def start_real(tmp_path: Path) -> AsyncIterator[StartReal]:
+async def start_real(tmp_path: Path, store_url: str | None) -> AsyncIterator[StartReal]:
 	"""Starts daemons built the production way (real backend, settings only) on a data dir in `tmp_path`."""
 	started: list[Daemon] = []
 
 	async def start(overrides: Overrides | None = None) -> Daemon:
-		instance = Daemon(make_settings(tmp_path, overrides))
+		instance = Daemon(make_settings(tmp_path, with_store(overrides, store_url)))
 		await instance.start()
 		started.append(instance)
 		await asyncio.wait_for(instance.ready.wait(), 60)

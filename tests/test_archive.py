@@ -24,6 +24,8 @@ from tests.conftest import FAKE_MODEL, StartDaemon, make_settings, write_fake_mo
 from tests.fakes import FakeEngine
 from tests.helpers import collect
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 
 async def _chunks(data: bytes, size: int = 4096) -> AsyncIterator[history_pb.ArchiveChunk]:
 	for start in range(0, len(data), size):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -21,9 +18,10 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
-from tests.conftest import TINY_MODEL, StartDaemon, StartReal, stubs
+from tests.conftest import StartDaemon, stubs
 from tests.helpers import collect, next_of, pixels, rpc_error
-from tests.processes import spawn_daemon
+
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
 
 
 @pytest.fixture
@@ -84,7 +82,14 @@ async def test_regenerate_gives_the_same_pixels(
 	assert again[0].job_id != original[0].job_id
 
 
-async def test_filters_paging_update_and_delete(
+async def test_filters_paging_update_and_delete(start_fake: StartDaemon) -> None:
+	daemon = await start_fake()
+	chan, gen = stubs(daemon)
+	async with chan:
+		await _filters_paging_update_and_delete(gen, history_grpc.HistoryServiceStub(chan), daemon)
+
+
+async def _filters_paging_update_and_delete(
 	gen: gen_grpc.GenerationServiceAsyncStub, history: history_grpc.HistoryServiceAsyncStub, daemon: Daemon
 ) -> None:
 	ids = [(await _generate(gen, f'paged heron {index}'))[0].job_id for index in range(3)]
@@ -161,30 +166,6 @@ def test_usage_stats_rank_loras_by_use() -> None:
 	assert [(usage.id, usage.jobs, usage.images) for usage in stats.loras] == [('l2', 2, 3), ('l1', 1, 1)]
 	assert stats.loras[0].last_used == day + timedelta(days=1)
 	assert stats.images_per_day == [('2026-03-01', 1), ('2026-03-02', 2)]
-
-
-async def test_a_killed_daemon_leaves_a_failed_record_and_no_stray_files(
-	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal
-) -> None:
-	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
-	process, address = await spawn_daemon(tmp_path)
-	try:
-		async with grpc.aio.insecure_channel(address) as chan:
-			call = gen_grpc.GenerationServiceStub(chan).Generate(gen_pb.GenerateRequest(prompt='doomed', steps=150))
-			job_id = (await next_of(call, 'progress')).job_id
-			process.kill()  # SIGKILL mid-job: no clean-up runs
-			await asyncio.wait_for(process.wait(), 30)
-	finally:
-		if process.returncode is None:
-			process.kill()
-	daemon = await start_real()
-	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as chan:
-		record = (
-			await history_grpc.HistoryServiceStub(chan).GetGeneration(history_pb.GetGenerationRequest(id=job_id))
-		).generation
-	assert (record.state, len(record.images)) == (gen_pb.JOB_STATE_FAILED, 0)
-	assert 'stopped' in record.error
-	assert not list(daemon.settings.storage.outputs_dir.rglob('*.*')), 'no file of the killed job is left'
 
 
 async def test_a_running_record_has_no_finish_time(

@@ -19,6 +19,8 @@ from tests.checkpoints import fake_lora
 from tests.conftest import StartDaemon
 from tests.helpers import rpc_error
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 
 @pytest.fixture
 async def served(start_fake: StartDaemon) -> AsyncIterator[tuple[Daemon, lora_grpc.LoraServiceAsyncStub]]:

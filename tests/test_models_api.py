@@ -17,6 +17,8 @@ from tests.conftest import FAKE_MODEL, StartDaemon, model_stubs, stubs
 from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, rpc_error
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 
 async def _start_with_files(start_fake: StartDaemon, backend: FakeEngine | None = None) -> Daemon:
 	daemon = await start_fake(backend)

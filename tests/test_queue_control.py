@@ -12,6 +12,8 @@ from tests.conftest import StartDaemon, stubs
 from tests.fakes import FakeEngine
 from tests.helpers import collect, error_details, next_of, until_error
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 
 async def test_priority_jobs_run_first_in_their_own_order(start_fake: StartDaemon) -> None:
 	backend = FakeEngine(step_s=0.02)

@@ -27,6 +27,8 @@ from tests.conftest import TINY_MODEL, StartDaemon, stubs
 from tests.helpers import collect
 from tests.processes import spawn_daemon
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 FORMATS = (gen_pb.IMAGE_FORMAT_PNG, gen_pb.IMAGE_FORMAT_JPEG, gen_pb.IMAGE_FORMAT_WEBP)
 
 

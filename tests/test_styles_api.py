@@ -13,6 +13,8 @@ from tests.conftest import StartDaemon, stubs
 from tests.fakes import FakeEngine
 from tests.helpers import collect, next_of, rpc_error, until_error
 
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
 
 async def test_builtins_crud_and_names(start_fake: StartDaemon) -> None:
 	daemon = await start_fake()

@@ -1437,19 +1437,31 @@ class ListJobsRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    INCLUDE_FINISHED_FIELD_NUMBER: _builtins.int
+    STATES_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum jobs per page: 0 = 50; larger values are clamped to 500; negative is INVALID_ARGUMENT."""
     page_token: _builtins.str
     """Opaque token from a previous ListJobsResponse; empty = first page."""
+    include_finished: _builtins.bool
+    """Also list finished jobs (from the store, kept across restarts), after the running and queued ones,
+    the most recently finished first: a client that lost its stream sees what became of its job.
+    """
+    @_builtins.property
+    def states(self) -> _containers.RepeatedScalarFieldContainer[Global___JobState.ValueType]:
+        """Only jobs in these states (empty = all; finished states need include_finished, which they imply)."""
+
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        include_finished: _builtins.bool = ...,
+        states: _abc.Iterable[Global___JobState.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_finished", b"include_finished", "page_size", b"page_size", "page_token", b"page_token", "states", b"states"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1481,7 +1493,7 @@ Global___ListJobsResponse: _TypeAlias = ListJobsResponse  # noqa: Y015
 
 @_typing.final
 class Job(_message.Message):
-    """Job summarises a queued or running job."""
+    """Job summarises a queued, running or (ListJobs include_finished) finished job."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1500,6 +1512,10 @@ class Job(_message.Message):
     STYLES_FIELD_NUMBER: _builtins.int
     TOTAL_STEPS_FIELD_NUMBER: _builtins.int
     STAGE_FIELD_NUMBER: _builtins.int
+    END_REASON_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    FINISH_TIME_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -1519,6 +1535,14 @@ class Job(_message.Message):
     """The steps this job denoises, as ProgressEvent.total_steps counts them."""
     stage: Global___Stage.ValueType
     """The stage of a running job (STAGE_LOADING while its model is made ready); unspecified while queued."""
+    end_reason: _builtins.str
+    """How a finished job ended: the error reason (JOB_CANCELLED, CANCELLED_BY_SHUTDOWN, CANCELLED_BY_RESTART,
+    INTERRUPTED_TWICE, DEADLINE_EXCEEDED, ...), empty for a success.
+    """
+    error: _builtins.str
+    """The error message of a job that failed or was cancelled."""
+    attempts: _builtins.int
+    """How many times it started on the device (2 = run again after the daemon died while it ran)."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was submitted."""
@@ -1530,6 +1554,10 @@ class Job(_message.Message):
     @_builtins.property
     def styles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The styles applied, in order."""
+
+    @_builtins.property
+    def finish_time(self) -> _timestamp_pb2.Timestamp:
+        """When a finished job ended; unset while it is queued or running."""
 
     def __init__(
         self,
@@ -1549,10 +1577,14 @@ class Job(_message.Message):
         styles: _abc.Iterable[_builtins.str] | None = ...,
         total_steps: _builtins.int = ...,
         stage: Global___Stage.ValueType = ...,
+        end_reason: _builtins.str = ...,
+        error: _builtins.str = ...,
+        finish_time: _timestamp_pb2.Timestamp | None = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "finish_time", b"finish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "stage", b"stage", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "create_time", b"create_time", "end_reason", b"end_reason", "error", b"error", "finish_time", b"finish_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "stage", b"stage", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -121,7 +121,8 @@ class GenerationServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """ListJobs lists the jobs that are queued or running, the running one first, then in queue order.
+        """ListJobs lists the jobs that are queued or running, the running one first, then in queue order; with
+        include_finished, then the finished ones from the store (they survive restarts), the latest first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -56,7 +56,9 @@ class GenerationServiceStub:
     running one; a running job stops within one denoising step and skips the VAE decode.
     """
     ListJobs: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.ListJobsRequest, _generation_service_pb2.ListJobsResponse]
-    """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+    """ListJobs lists the jobs that are queued or running, the running one first, then in queue order; with
+    include_finished, then the finished ones from the store (they survive restarts), the latest first.
+    """
     CancelQueuedJobs: _grpc.UnaryUnaryMultiCallable[_generation_service_pb2.CancelQueuedJobsRequest, _generation_service_pb2.CancelQueuedJobsResponse]
     """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
     goes on. Returns the ids it cancelled, in queue order.
@@ -114,7 +116,9 @@ class GenerationServiceAsyncStub(GenerationServiceStub):
     running one; a running job stops within one denoising step and skips the VAE decode.
     """
     ListJobs: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.ListJobsRequest, _generation_service_pb2.ListJobsResponse]  # type: ignore[assignment]
-    """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+    """ListJobs lists the jobs that are queued or running, the running one first, then in queue order; with
+    include_finished, then the finished ones from the store (they survive restarts), the latest first.
+    """
     CancelQueuedJobs: _aio.UnaryUnaryMultiCallable[_generation_service_pb2.CancelQueuedJobsRequest, _generation_service_pb2.CancelQueuedJobsResponse]  # type: ignore[assignment]
     """CancelQueuedJobs cancels every queued job at once (their streams end CANCELLED); the running job
     goes on. Returns the ids it cancelled, in queue order.
@@ -187,7 +191,9 @@ class GenerationServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _generation_service_pb2.ListJobsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_generation_service_pb2.ListJobsResponse, _abc.Awaitable[_generation_service_pb2.ListJobsResponse]]:
-        """ListJobs lists the jobs that are queued or running, the running one first, then in queue order."""
+        """ListJobs lists the jobs that are queued or running, the running one first, then in queue order; with
+        include_finished, then the finished ones from the store (they survive restarts), the latest first.
+        """
 
     @_abc_1.abstractmethod
     def CancelQueuedJobs(

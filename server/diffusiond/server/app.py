@@ -29,6 +29,7 @@ from diffusiond.server.history.recovery import recover
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
+from diffusiond.server.jobs.resume import ResumeReport
 from diffusiond.server.listen import bind
 from diffusiond.server.lock import DataDirLock
 from diffusiond.server.node import resolve_node_id
@@ -49,6 +50,7 @@ from diffusiond.server.store.asset_repo import (
 	VaeRepository,
 )
 from diffusiond.server.store.history_repo import HistoryRepository
+from diffusiond.server.store.job_repo import JobRepository
 from diffusiond.server.store.lora_repo import LoraRepository
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
@@ -77,6 +79,7 @@ class Daemon:
 		self.lock = DataDirLock(storage.data_dir)
 		self.lock.acquire()  # before anything reads or writes the data folder
 		self.http: HttpServer | None = None  # bound before gRPC: a taken HTTP port leaves no gRPC server behind
+		self.resumed = ResumeReport()  # the unfinished jobs of the last run, once the default model is settled
 		try:
 			self._build(settings, engine)
 		except BaseException:
@@ -120,8 +123,9 @@ class Daemon:
 		)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
+		self.jobs = JobRepository(self.database.sessions)
 		self.manager = PipelineManager(
-			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history
+			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history, self.jobs
 		)
 		self.health = Health()
 		self.gate = Gate.from_settings(settings.security)
@@ -217,6 +221,7 @@ class Daemon:
 			await self.assets.controlnets.refresh()
 			await self.assets.upscalers.refresh()
 			info = await self.manager.prepare_default()
+			self.resumed = await self.manager.resume()
 		except DiffusiondError as error:
 			log.error('no default model: %s', error.message)
 		except Exception:

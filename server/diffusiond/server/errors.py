@@ -208,6 +208,12 @@ class ShutdownCancelledError(JobCancelledError):
 	reason = 'CANCELLED_BY_SHUTDOWN'
 
 
+class RestartCancelledError(JobCancelledError):
+	"""A job the daemon found unfinished at start-up while resuming is off (queue.resume)."""
+
+	reason = 'CANCELLED_BY_RESTART'
+
+
 class DeadlineExceededError(DiffusiondError):
 	reason = 'DEADLINE_EXCEEDED'
 
@@ -228,3 +234,9 @@ class JobFailedError(DiffusiondError):
 	"""A job failed inside the pipeline for a reason that is not the client's fault (a bug)."""
 
 	reason = 'JOB_FAILED'
+
+
+class InterruptedTwiceError(JobFailedError):
+	"""A job whose daemon died while it ran, twice: it is not run a third time."""
+
+	reason = 'INTERRUPTED_TWICE'

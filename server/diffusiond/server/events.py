@@ -103,3 +103,7 @@ class JobInfo(BaseModel):
 	loras: list[LoraSpec] = Field(default_factory=list)
 	styles: list[str] = Field(default_factory=list)
 	stage: Stage | None = None  # a running job's
+	end_reason: str = ''  # a finished job's (ListJobs include_finished, from the store)
+	error: str = ''
+	finished_at: datetime | None = None
+	attempts: int = 0

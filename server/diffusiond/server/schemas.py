@@ -86,7 +86,7 @@ class AssetSpec(BaseModel):
 class ControlRequest(BaseModel):
 	"""A ControlNet unit as a request gives it."""
 
-	model_config = ConfigDict(frozen=True)
+	model_config = ConfigDict(frozen=True, ser_json_bytes='base64', val_json_bytes='base64')  # the journal's JSON
 
 	ref: str
 	image: bytes  # the control image as sent (PNG, JPEG or WebP): a control map, or an image for the preprocessor

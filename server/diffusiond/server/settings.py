@@ -13,6 +13,7 @@ from diffusiond.server.settings_groups import (
 	LimitsSettings,
 	LoraSettings,
 	ModelSettings,
+	QueueSettings,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
 	'LimitsSettings',
 	'LoraSettings',
 	'ModelSettings',
+	'QueueSettings',
 	'SecuritySettings',
 	'ServerSettings',
 	'Settings',
@@ -225,4 +227,5 @@ class Settings(BaseSettings):
 	downloads: DownloadSettings = Field(default_factory=DownloadSettings)
 	loras: LoraSettings = Field(default_factory=LoraSettings)
 	http: HttpSettings = Field(default_factory=HttpSettings)
+	queue: QueueSettings = Field(default_factory=QueueSettings)
 	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

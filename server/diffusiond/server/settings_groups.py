@@ -65,3 +65,19 @@ class HttpSettings(BaseModel):
 	preview_every: int = Field(
 		default=5, ge=0, description="Steps between /sdapi/v1/progress's current_image of an HTTP job (0 = none)."
 	)
+
+
+class QueueSettings(BaseModel):
+	"""The queue in the store (jobs/journal.py): what a restart does with the jobs it finds unfinished."""
+
+	resume: bool = Field(
+		default=True,
+		description='At start-up, run again the queued jobs and the one that was running (once); false = end them '
+		'CANCELLED (CANCELLED_BY_RESTART).',
+	)
+	recent_finished: int = Field(
+		default=1000,
+		ge=0,
+		le=100_000,
+		description='How many finished jobs ListJobs(include_finished) can page through.',
+	)

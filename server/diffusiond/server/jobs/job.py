@@ -1,5 +1,7 @@
 """A generation job: its validated spec, its model, and where its denoising stands."""
 
+from datetime import datetime
+
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.events import JobInfo
 from diffusiond.server.jobs.channel import EventChannel
@@ -8,8 +10,16 @@ from diffusiond.server.schemas import JobSpec
 
 
 class Job(Work):
-	def __init__(self, spec: JobSpec, model: ModelInfo, channel: EventChannel, priority: bool = False) -> None:
-		super().__init__(channel, priority)
+	def __init__(
+		self,
+		spec: JobSpec,
+		model: ModelInfo,
+		channel: EventChannel,
+		priority: bool = False,
+		job_id: str | None = None,
+		created_at: datetime | None = None,
+	) -> None:
+		super().__init__(channel, priority, job_id, created_at)
 		self.spec = spec
 		self.model = model
 		self.stage_start = 0  # the step a denoising stage started after

@@ -14,24 +14,35 @@ from sqlalchemy.exc import SQLAlchemyError
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
-from diffusiond.server.errors import DiffusiondError, JobCancelledError, ModelLoadError, ShuttingDownError
-from diffusiond.server.events import JobEvent
+from diffusiond.server.errors import (
+	DiffusiondError,
+	JobCancelledError,
+	JobFinishedError,
+	JobNotFoundError,
+	ModelLoadError,
+	ShuttingDownError,
+)
+from diffusiond.server.events import JobEvent, JobInfo
+from diffusiond.server.job_records import ACTIVE_STATES
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
 from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.journal import Journal
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
+from diffusiond.server.jobs.resume import Resumer, ResumeReport
 from diffusiond.server.jobs.upscale_intake import upscale_spec
 from diffusiond.server.jobs.upscale_job import UpscaleJob
 from diffusiond.server.jobs.work import Work
 from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.prompting.report import PromptCheck
-from diffusiond.server.schemas import GenerateParams
+from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
+from diffusiond.server.store.job_repo import JobRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.tasks.upscale import UpscaleRequest
 
@@ -58,9 +69,11 @@ class PipelineManager:
 		assets: JobAssets,
 		styles: StyleBook,
 		history: HistoryRepository | None = None,
+		jobs: JobRepository | None = None,
 	) -> None:
 		self._settings = settings
 		self._history = history
+		self._jobs = jobs  # the queue in the store (journal.py); None = in memory only
 		self._engine = engine
 		self.catalog = catalog
 		self.loras = loras
@@ -73,6 +86,7 @@ class PipelineManager:
 		)
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
 		self._recorder: Recorder | None = None
+		self.journal: Journal | None = None
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self._intake = Intake(catalog, loras, assets, styles, settings.limits, self._default_prepared)
@@ -82,10 +96,21 @@ class PipelineManager:
 		"""`node`: this daemon's node id (node.py), written into every record."""
 		self._loop = asyncio.get_running_loop()
 		self.node = node
-		self._recorder = Recorder(self._history, self._settings.storage.outputs_dir, self._loop, node)
+		if self._jobs is not None:
+			self.journal = Journal(self._jobs, self._loop, node, self._settings.queue.resume)
+			self.queue.on_drop = self.journal.dropped
+		outputs = self._settings.storage.outputs_dir
+		self._recorder = Recorder(self._history, outputs, self._loop, node, self.journal)
 		png_level = self._settings.device.png_compress_level
-		self._worker = Worker(self.queue, self._engine, self._estimator, self._recorder, png_level)
+		self._worker = Worker(self.queue, self._engine, self._estimator, self._recorder, png_level, self.journal)
 		self._worker.start()
+
+	async def resume(self) -> ResumeReport:
+		"""Start-up, once the default model is settled: the node's unfinished jobs run again or end (resume.py)."""
+		if self._jobs is None or self._loop is None:
+			return ResumeReport()
+		resumer = Resumer(self._jobs, self._history, self._intake, self.queue, self._loop)
+		return await resumer.run(self.node, self._settings.queue.resume)
 
 	async def call(self, task: Callable[[], T]) -> T:
 		"""Runs `task` on the worker thread (before the next job) and returns its result."""
@@ -155,10 +180,19 @@ class PipelineManager:
 			raise ShuttingDownError('the pipeline manager is not running')
 		spec, model = await self._intake.spec(params)
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
+		job.keep_running = params.keep_running
 		if deadline_s is not None:
 			check_deadline(self._estimator, job, self.queue.ahead(), deadline_s)
 		await self._mark_used(job)
-		self.queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
+		if self.journal is not None:
+			self.queue.check_room()  # a full queue refuses before anything is written
+			await self.journal.accept(job, params, deadline_s)
+		try:
+			self.queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
+		except DiffusiondError:
+			if self.journal is not None:
+				await self.journal.discard(job.id)
+			raise
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
 			job.id,
@@ -232,6 +266,30 @@ class PipelineManager:
 			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
 				self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
 
+	async def list_jobs(self, states: list[JobState], include_finished: bool, limit: int) -> list[JobInfo]:
+		"""ListJobs: the running and queued jobs, then (include_finished, or a final state asked for) up to `limit`
+		finished ones from the store, the latest first."""
+		active = [info for info in self.queue.snapshot() if not states or info.state in states]
+		final = [state for state in states if state not in ACTIVE_STATES]
+		if self._jobs is None or (states and not final) or not (include_finished or final):
+			return active
+		listed = {info.job_id for info in active}
+		found = await self._jobs.finished(final, min(limit, self._settings.queue.recent_finished))
+		return active + [stored.info for stored in found if stored.id not in listed]
+
+	async def find(self, job_id: str) -> Job | UpscaleJob:
+		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED also for a job that ended before a restart."""
+		try:
+			return self.queue.find(job_id)
+		except JobNotFoundError:
+			stored = await self._jobs.get(job_id) if self._jobs is not None else None
+			if stored is None or stored.state in ACTIVE_STATES:
+				raise
+			raise JobFinishedError(
+				f'job {job_id} already finished ({stored.state.value}{", " + stored.reason if stored.reason else ""}); '
+				f'its images are in history (GetGeneration {job_id})'
+			) from None
+
 	def cached(self) -> list[CachedModel]:
 		"""The engine's memory cache (a snapshot: the one engine call that does not go through the worker)."""
 		return self._engine.cached()
@@ -260,4 +318,6 @@ class PipelineManager:
 			await asyncio.to_thread(self._worker.join)
 		if self._recorder is not None:
 			await self._recorder.idle()  # every finished job recorded, every stream ended
+		if self.journal is not None:
+			await self.journal.idle()
 		await asyncio.to_thread(self._engine.unload_all)

@@ -28,6 +28,7 @@ _RECENT_LIMIT = 1024
 
 ControlTask = Callable[[], None]
 Queued = Job | UpscaleJob  # what waits in the queue
+DropHook = Callable[[Queued, DiffusiondError], None]  # a queued job was cancelled (the journal ends it)
 
 
 class JobQueue:
@@ -42,6 +43,7 @@ class JobQueue:
 		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
 		self._closing = False
 		self._stopped = False
+		self.on_drop: DropHook | None = None
 
 	def _announce_positions(self) -> None:
 		total = len(self._jobs)
@@ -53,17 +55,28 @@ class JobQueue:
 		while len(self._recent) > _RECENT_LIMIT:
 			self._recent.popitem(last=False)
 
-	def put(self, job: Queued) -> None:
+	def _refuse(self) -> None:
+		"""Call with the lock held: raises when a new job cannot be queued."""
+		if self._closing:
+			raise ShuttingDownError('the daemon is shutting down and accepts no new jobs')
+		if len(self._jobs) >= self.capacity:
+			wait = max(1.0, self._estimator.wait([*self._running, *self._jobs]))
+			raise QueueFullError(
+				f'the queue is full ({self.capacity} jobs waiting); retry in about {wait:.0f}s',
+				retry_after_s=wait,
+				metadata={'capacity': str(self.capacity)},
+			)
+
+	def check_room(self) -> None:
+		"""Raises what `put` would raise now (checked before a job is written to the store)."""
 		with self._lock:
-			if self._closing:
-				raise ShuttingDownError('the daemon is shutting down and accepts no new jobs')
-			if len(self._jobs) >= self.capacity:
-				wait = max(1.0, self._estimator.wait([*self._running, *self._jobs]))
-				raise QueueFullError(
-					f'the queue is full ({self.capacity} jobs waiting); retry in about {wait:.0f}s',
-					retry_after_s=wait,
-					metadata={'capacity': str(self.capacity)},
-				)
+			self._refuse()
+
+	def put(self, job: Queued, resumed: bool = False) -> None:
+		"""`resumed`: a job taken back from the store at start-up, queued whatever the capacity."""
+		with self._lock:
+			if not resumed:
+				self._refuse()
 			if job.priority:  # behind earlier priority jobs, ahead of the rest
 				ahead = sum(1 for queued in self._jobs if queued.priority)
 				self._jobs.insert(ahead, job)
@@ -152,6 +165,8 @@ class JobQueue:
 		job.state = JobState.CANCELLED
 		self._remember(job)
 		job.channel.fail(error)
+		if self.on_drop is not None:
+			self.on_drop(job, error)
 
 	def cancel_queued(self) -> list[str]:
 		"""Cancels every queued job (the running one goes on); returns their ids in queue order."""

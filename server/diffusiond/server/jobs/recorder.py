@@ -22,7 +22,9 @@ from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings
 from diffusiond.server.history.files import remove_files, write_file
 from diffusiond.server.history.layout import image_path
+from diffusiond.server.job_records import JobEnd
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.journal import Journal
 from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.history_repo import HistoryRepository
@@ -43,9 +45,15 @@ def _describe(exc: Exception) -> str:
 
 class Recorder:
 	def __init__(
-		self, repo: HistoryRepository | None, outputs_dir: Path, loop: asyncio.AbstractEventLoop, node: str
+		self,
+		repo: HistoryRepository | None,
+		outputs_dir: Path,
+		loop: asyncio.AbstractEventLoop,
+		node: str,
+		journal: Journal | None = None,
 	) -> None:
 		self._repo = repo
+		self._journal = journal  # the job's end goes into the store with its record (journal.py)
 		self._node = node
 		self._outputs = outputs_dir
 		self._loop = loop
@@ -115,9 +123,19 @@ class Recorder:
 			return None
 		return await recording
 
+	def _job_end(self, job: Job, error: DiffusiondError | None) -> JobEnd | None:
+		return self._journal.end_of(job, error) if self._journal is not None else None
+
+	def _end_alone(self, job: Job, error: DiffusiondError | None) -> None:
+		"""The job's end without a history record to share its transaction."""
+		if self._journal is not None:
+			self._journal.ended(job, error)
+
 	async def _end(self, job: Job, error: DiffusiondError) -> None:
 		if await self._started(job) == '' and self._repo is not None:
-			await self._store(job, self._repo.delete(job.id), 'remove the record')
+			await self._store(job, self._repo.delete(job.id, self._job_end(job, error)), 'remove the record')
+		else:
+			self._end_alone(job, error)
 		job.channel.put_error(error)
 
 	async def _finish(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> None:
@@ -136,10 +154,10 @@ class Recorder:
 		"""Files first (temp + rename), then the record lists them and turns succeeded. All or nothing: a file
 		that cannot be written takes the job's other files and its record with it, and the client is told."""
 		started = await self._started(job)
-		if self._repo is None:
-			return Storage(stored=False, error='this daemon keeps no history')
-		if started:
-			return Storage(stored=False, error=f'the history could not record the job: {started}')
+		if self._repo is None or started:
+			self._end_alone(job, None)
+			why = f'the history could not record the job: {started}' if started else 'this daemon keeps no history'
+			return Storage(stored=False, error=why)
 		stored = [
 			StoredImage(
 				index=image.index,
@@ -161,14 +179,17 @@ class Recorder:
 			where = exc.filename or self._outputs
 			log.error('job %s: its images could not be written to %s: %s', job.id, where, exc.strerror)
 			await asyncio.to_thread(remove_files, written)
-			await self._store(job, self._repo.delete(job.id), 'remove the record')
+			await self._store(job, self._repo.delete(job.id, self._job_end(job, None)), 'remove the record')
 			return Storage(stored=False, error=f'the images could not be written: {exc.strerror}: {where}')
 		error = await self._store(
 			job,
-			self._repo.complete(job.id, stored, timings.model_dump(), datetime.now(UTC), job.state),
+			self._repo.complete(
+				job.id, stored, timings.model_dump(), datetime.now(UTC), job.state, self._job_end(job, None)
+			),
 			'record the images',
 		)
 		if error:
+			self._end_alone(job, None)
 			return Storage(
 				stored=False,
 				error=f'the images are in {self._outputs} but the history could not list them ({error}); '

@@ -13,11 +13,19 @@ from diffusiond.server.schemas import JobState, Stage
 
 
 class Work:
-	def __init__(self, channel: EventChannel, priority: bool = False) -> None:
-		self.id = str(uuid.uuid4())
+	def __init__(
+		self,
+		channel: EventChannel,
+		priority: bool = False,
+		job_id: str | None = None,
+		created_at: datetime | None = None,
+	) -> None:
+		"""`job_id`, `created_at`: a job taken back from the store at start-up keeps its own."""
+		self.id = job_id or str(uuid.uuid4())
 		self.priority = priority  # queued ahead of every job without it
+		self.keep_running = False  # its caller going away does not cancel it (and a shutdown leaves it queued)
 		self.channel = channel
-		self.created_at = datetime.now(UTC)
+		self.created_at = created_at or datetime.now(UTC)
 		self.submitted = time.monotonic()
 		self.state = JobState.QUEUED
 		self.step = 0

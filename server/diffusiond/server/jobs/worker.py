@@ -10,6 +10,7 @@ from diffusiond.server.errors import DiffusiondError, JobFailedError
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.journal import Journal
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.run import AllCancelled, BatchRun
@@ -21,9 +22,16 @@ log = logging.getLogger(__name__)
 
 class Worker:
 	def __init__(
-		self, queue: JobQueue, engine: Engine, estimator: Estimator, recorder: Recorder, png_level: int = 4
+		self,
+		queue: JobQueue,
+		engine: Engine,
+		estimator: Estimator,
+		recorder: Recorder,
+		png_level: int = 4,
+		journal: Journal | None = None,
 	) -> None:
 		self._png_level = png_level
+		self._journal = journal
 		self._queue = queue
 		self._engine = engine
 		self._estimator = estimator
@@ -40,6 +48,8 @@ class Worker:
 		while (item := self._queue.take()) is not None:
 			if isinstance(item, list):
 				jobs = item
+				if self._journal is not None:
+					self._journal.running(jobs)
 				self._run(jobs)
 				self._queue.done(list(jobs))
 				for job in jobs:

@@ -1,5 +1,8 @@
 """What jobs emit (events.py), and how ListJobs shows them, as protobuf."""
 
+from collections.abc import Iterable
+
+from diffusiond.server.errors import invalid
 from diffusiond.server.events import (
 	CompletedEvent,
 	ImageEvent,
@@ -29,6 +32,18 @@ def stage_to_pb(stage: Stage) -> gen_pb.Stage.ValueType:
 
 def state_to_pb(state: JobState) -> gen_pb.JobState.ValueType:
 	return _STATES[state]
+
+
+def states_from_pb(values: Iterable[int]) -> list[JobState]:
+	"""ListJobs' state filter; an unknown or unspecified number is INVALID_ARGUMENT."""
+	known = {int(number): state for state, number in _STATES.items()}
+	found = []
+	for value in values:
+		if value not in known:
+			names = ', '.join(gen_pb.JobState.Name(number) for number in _STATES.values())
+			raise invalid('states', f'states holds {value}, which is no job state; use {names}')
+		found.append(known[value])
+	return found
 
 
 def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
@@ -129,6 +144,11 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		loras=applied_to_pb(info.loras),
 		styles=info.styles,
 		stage=stage_to_pb(info.stage) if info.stage is not None else gen_pb.STAGE_UNSPECIFIED,
+		end_reason=info.end_reason,
+		error=info.error,
+		attempts=info.attempts,
 	)
 	job.create_time.FromDatetime(info.created_at)
+	if info.finished_at is not None:
+		job.finish_time.FromDatetime(info.finished_at)
 	return job

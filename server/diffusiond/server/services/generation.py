@@ -11,7 +11,7 @@ from diffusiond.server.listing import window
 from diffusiond.server.prompting.parameters import read_parameters
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.services.convert import params_from_pb, upscale_from_pb
-from diffusiond.server.services.event_convert import event_to_pb, job_to_pb, state_to_pb
+from diffusiond.server.services.event_convert import event_to_pb, job_to_pb, state_to_pb, states_from_pb
 from diffusiond.server.services.paging import decode_token, next_token, page_size
 from diffusiond.server.services.prompt_convert import check_to_pb, parsed_to_pb
 from diffusiond.server.settings import LimitsSettings
@@ -76,7 +76,10 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.ListJobsRequest,
 		context: grpc.aio.ServicerContext[gen_pb.ListJobsRequest, gen_pb.ListJobsResponse],
 	) -> gen_pb.ListJobsResponse:
-		found = window(self._manager.queue.snapshot(), decode_token(request.page_token), page_size(request.page_size))
+		offset, size = decode_token(request.page_token), page_size(request.page_size)
+		states = states_from_pb(request.states)
+		listed = await self._manager.list_jobs(states, request.include_finished, offset + size + 1)
+		found = window(listed, offset, size)
 		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in found.items], next_page_token=next_token(found))
 
 	async def CancelQueuedJobs(
@@ -109,7 +112,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.WatchJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.WatchJobRequest, gen_pb.GenerateEvent],
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
-		job = self._manager.queue.find(_job_id(request.job_id))
+		job = await self._manager.find(_job_id(request.job_id))
 		subscription = job.channel.subscribe()
 		try:
 			async for event in subscription.events():

@@ -7,9 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
 from diffusiond.server.errors import FieldViolation, GenerationNotFoundError, InvalidArgumentError
+from diffusiond.server.job_records import JobEnd
 from diffusiond.server.records import GenerationRecord, HistoryChanges, HistoryFilter, StoredImage, UsageRow
 from diffusiond.server.schemas import JobSpec, JobState
 from diffusiond.server.store.history_rows import filters_of, record_of, used_loras
+from diffusiond.server.store.job_repo import end_in
 from diffusiond.server.store.tables import GenerationImageRow, GenerationRow
 
 MIN_PREFIX = 8
@@ -65,15 +67,18 @@ class HistoryRepository:
 		timings: dict[str, float],
 		finished_at: datetime,
 		state: JobState = JobState.SUCCEEDED,
+		end: JobEnd | None = None,
 	) -> None:
 		"""A running record becomes succeeded (or cancelled: finished early), with its images (all written to disk
-		already)."""
+		already); `end`: its job's end, in the same transaction."""
 		async with self._sessions.begin() as session:
 			row = await session.get(GenerationRow, generation_id)
 			if row is None:
 				raise GenerationNotFoundError(f'generation {generation_id} was deleted while it ran')
 			row.state, row.finished_at, row.timings = state.value, finished_at, timings
 			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in images)
+			if end is not None:
+				await end_in(session, generation_id, end)
 
 	async def fail_running(self, node: str, error: str) -> int:
 		"""Marks the node's records still running as failed (at start-up: their process died); returns how many.
@@ -174,6 +179,12 @@ class HistoryRepository:
 			images = await self._images(session, [row.id])
 			return record_of(row, images.get(row.id, []))
 
+	async def state(self, generation_id: str) -> JobState | None:
+		"""The record's state by its exact id; None when there is none."""
+		async with self._sessions() as session:
+			found = await session.scalar(select(GenerationRow.state).where(GenerationRow.id == generation_id))
+			return JobState(found) if found is not None else None
+
 	async def update(self, generation_id: str, changes: HistoryChanges) -> None:
 		async with self._sessions.begin() as session:
 			row = await session.get(GenerationRow, generation_id)
@@ -207,7 +218,10 @@ class HistoryRepository:
 				for row, images in await session.execute(query)
 			]
 
-	async def delete(self, generation_id: str) -> None:
+	async def delete(self, generation_id: str, end: JobEnd | None = None) -> None:
+		"""`end`: the job ended without images; its end is written in the same transaction."""
 		async with self._sessions.begin() as session:
 			await session.execute(delete(GenerationImageRow).where(GenerationImageRow.generation_id == generation_id))
 			await session.execute(delete(GenerationRow).where(GenerationRow.id == generation_id))
+			if end is not None:
+				await end_in(session, generation_id, end)

@@ -175,3 +175,25 @@ class GenerationImageRow(Base):
 	width: Mapped[int] = mapped_column(Integer)
 	height: Mapped[int] = mapped_column(Integer)
 	size_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class JobRow(Base):
+	"""A generation job from its acceptance to its end: what a restart needs to run it again (jobs/journal.py)."""
+
+	__tablename__ = 'jobs'
+
+	id: Mapped[str] = mapped_column(String(36), primary_key=True)
+	node: Mapped[str] = mapped_column(String(64), index=True)  # the daemon that accepted it
+	state: Mapped[str] = mapped_column(String(16), index=True)
+	priority: Mapped[bool] = mapped_column(default=False)
+	keep_running: Mapped[bool] = mapped_column(default=False)
+	seq: Mapped[int] = mapped_column(BigInteger)  # acceptance order
+	params: Mapped[str] = mapped_column(Text)  # the GenerateParams as JSON: seed fixed, source images in base64
+	info: Mapped[str] = mapped_column(Text)  # the JobInfo at acceptance, as JSON (ListJobs of finished jobs)
+	attempts: Mapped[int] = mapped_column(Integer, default=0)  # times it started running
+	created_at: Mapped[datetime] = mapped_column(StoredTime, index=True)
+	deadline_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
+	started_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
+	finished_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None, index=True)
+	reason: Mapped[str] = mapped_column(String(64), default='')  # how it ended: an error reason, or ''
+	error: Mapped[str] = mapped_column(Text, default='')

@@ -4,7 +4,7 @@ field degrades only itself (the row readers then use that field's default)."""
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.types import TypeDecorator
@@ -30,7 +30,9 @@ class StoredTime(TypeDecorator[datetime]):
 			except _UNREADABLE as exc:
 				_ignored('time', value, exc)
 				return None
-			return result if isinstance(result, datetime) else None
+			if not isinstance(result, datetime):
+				return None
+			return result if result.tzinfo is not None else result.replace(tzinfo=UTC)  # SQLite keeps no zone
 
 		return process
 

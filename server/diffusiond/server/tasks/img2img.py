@@ -18,7 +18,7 @@ def strength_violations(strength: float | None) -> list[FieldViolation]:
 
 
 class Img2ImgRequest(BaseModel):
-	model_config = ConfigDict(frozen=True)
+	model_config = ConfigDict(frozen=True, ser_json_bytes='base64', val_json_bytes='base64')  # the journal's JSON
 
 	kind: Literal['img2img'] = 'img2img'
 	init_image: bytes  # as the client sent it (PNG, JPEG or WebP)

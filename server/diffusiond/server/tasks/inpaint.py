@@ -13,7 +13,7 @@ MAX_MASK_CROP_PADDING = 1024
 
 
 class InpaintRequest(BaseModel):
-	model_config = ConfigDict(frozen=True)
+	model_config = ConfigDict(frozen=True, ser_json_bytes='base64', val_json_bytes='base64')  # the journal's JSON
 
 	kind: Literal['inpaint'] = 'inpaint'
 	init_image: bytes

@@ -1,0 +1,125 @@
+"""Start-up: the node's unfinished jobs from the store, run again or ended (before the daemon reports SERVING).
+
+Queued jobs are queued again in their order (priority ones ahead, as before), with their ids and seeds, so
+WatchJob finds them and their images are the ones they would have had. The job that was running when the
+process died runs again once, first; if it was interrupted twice it ends FAILED (INTERRUPTED_TWICE). Their
+callers are gone, so they run like `keep_running` jobs and land in history. A job whose deadline passed
+ends CANCELLED (DEADLINE_EXCEEDED); with `queue.resume` off every one ends CANCELLED (CANCELLED_BY_RESTART).
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from diffusiond.server.errors import (
+	DeadlineExceededError,
+	DiffusiondError,
+	InterruptedTwiceError,
+	RestartCancelledError,
+)
+from diffusiond.server.job_records import JobEnd, StoredJob
+from diffusiond.server.jobs.channel import EventChannel
+from diffusiond.server.jobs.intake import Intake
+from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.schemas import GenerateParams, JobState
+from diffusiond.server.store.history_repo import HistoryRepository
+from diffusiond.server.store.job_repo import JobRepository
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 2  # a job that was running when the daemon died runs once more
+
+
+class ResumeReport(BaseModel):
+	resumed: list[str] = Field(default_factory=list)  # job ids queued again, in queue order
+	rerun: list[str] = Field(default_factory=list)  # of those, the ones that had been running
+	ended: dict[str, str] = Field(default_factory=dict)  # job id → the reason it ended without running
+
+
+def _end(state: JobState, error: DiffusiondError | None) -> JobEnd:
+	return JobEnd(
+		state=state,
+		reason=error.reason if error is not None else '',
+		error=error.message if error is not None else '',
+		at=datetime.now(UTC),
+	)
+
+
+class Resumer:
+	def __init__(
+		self,
+		repo: JobRepository,
+		history: HistoryRepository | None,
+		intake: Intake,
+		queue: JobQueue,
+		loop: asyncio.AbstractEventLoop,
+	) -> None:
+		self._repo = repo
+		self._history = history
+		self._intake = intake
+		self._queue = queue
+		self._loop = loop
+
+	async def _refusal(self, stored: StoredJob, resume: bool) -> tuple[JobState, DiffusiondError | None] | None:
+		"""Why `stored` does not run again (its final state and error), or None when it does."""
+		if not resume:
+			return JobState.CANCELLED, RestartCancelledError(
+				f'job {stored.id} was unfinished when the daemon stopped, and resuming is off (queue.resume)'
+			)
+		if stored.state is JobState.RUNNING:
+			if self._history is not None and await self._history.state(stored.id) is JobState.SUCCEEDED:
+				return JobState.SUCCEEDED, None  # its images were written just before the process died
+			if stored.attempts >= MAX_ATTEMPTS:
+				return JobState.FAILED, InterruptedTwiceError(
+					f'job {stored.id} was running when the daemon died, {stored.attempts} times; it is not run again'
+				)
+		if stored.deadline_at is not None and stored.deadline_at <= datetime.now(UTC):
+			return JobState.CANCELLED, DeadlineExceededError(
+				f'job {stored.id} was not finished by its deadline ({stored.deadline_at.isoformat()}) before the '
+				'daemon came back'
+			)
+		return None
+
+	async def _job(self, stored: StoredJob) -> Job:
+		spec, model = await self._intake.spec(GenerateParams.model_validate_json(stored.params))
+		job = Job(spec, model, EventChannel(self._loop), stored.priority, stored.id, stored.created_at)
+		job.keep_running = True  # its caller is gone
+		job.channel.unsubscribe(job.channel.primary)
+		if stored.state is JobState.RUNNING:
+			job.priority = True  # it had been taken already: first again
+		return job
+
+	async def run(self, node: str, resume: bool) -> ResumeReport:
+		report = ResumeReport()
+		found = await self._repo.unfinished(node)
+		found.sort(key=lambda stored: stored.state is not JobState.RUNNING)  # stable: acceptance order kept
+		for stored in found:
+			refusal = await self._refusal(stored, resume)
+			if refusal is None:
+				try:
+					job = await self._job(stored)
+				except DiffusiondError as exc:  # its model or LoRA is gone, a rule changed
+					refusal = JobState.FAILED, exc
+			if refusal is not None:
+				state, why = refusal
+				await self._repo.end(stored.id, _end(state, why))
+				report.ended[stored.id] = why.reason if why is not None else state.value
+				continue
+			if self._history is not None:
+				await self._history.delete(stored.id)  # the interrupted run's record (failed by recovery)
+			if stored.state is JobState.RUNNING:
+				await self._repo.requeue(stored.id)
+				report.rerun.append(stored.id)
+			self._queue.put(job, resumed=True)
+			report.resumed.append(stored.id)
+		if report.resumed or report.ended:
+			log.warning(
+				'resumed %d unfinished job(s) from the store (%d were running); ended %d: %s',
+				len(report.resumed),
+				len(report.rerun),
+				len(report.ended),
+				', '.join(f'{job_id} {why}' for job_id, why in report.ended.items()) or '-',
+			)
+		return report
