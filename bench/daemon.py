@@ -39,25 +39,33 @@ class TimedBackend(DiffusersEngine):
 		return super().run(specs, timed, on_previews, on_stage)
 
 
+_LOOPS: dict[int, asyncio.AbstractEventLoop] = {}  # each start_daemon daemon's loop, for stop_daemon
+
+
 def percentile(values: list[float], q: float) -> float:
 	ordered = sorted(values)
 	return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def start_daemon(
-	data_dir: Path, backend: DiffusersEngine, device: dict[str, int] | None = None, http: bool = False
+	data_dir: Path,
+	backend: DiffusersEngine,
+	device: dict[str, int] | None = None,
+	http: bool = False,
+	more: dict[str, dict[str, object]] | None = None,
 ) -> Daemon:
 	"""A daemon in a background thread with its own loop; `device` overrides device settings; `http` serves the
-	gateway on a free port."""
-	settings = Settings.model_validate(
-		{
-			'server': {'port': 0},
-			'storage': {'data_dir': str(data_dir)},
-			'models': {'demo_model': False},
-			'device': device or {},
-			'http': {'port': 0} if http else {},
-		}
-	)
+	gateway on a free port; `more`: other settings by group."""
+	data: dict[str, dict[str, object]] = {
+		'server': {'port': 0},
+		'storage': {'data_dir': str(data_dir)},
+		'models': {'demo_model': False},
+		'device': {**(device or {})},
+		'http': {'port': 0} if http else {},
+	}
+	for group, values in (more or {}).items():
+		data.setdefault(group, {}).update(values)
+	settings = Settings.model_validate(data)
 	ready = threading.Event()
 	holder: list[Daemon] = []
 
@@ -66,12 +74,19 @@ def start_daemon(
 		await daemon.start()
 		await daemon.ready.wait()
 		holder.append(daemon)
+		_LOOPS[id(daemon)] = asyncio.get_running_loop()
 		ready.set()
 		await asyncio.Event().wait()
 
 	threading.Thread(target=asyncio.run, args=(main(),), daemon=True).start()
 	ready.wait(120)
 	return holder[0]
+
+
+def stop_daemon(daemon: Daemon) -> None:
+	"""Shuts a daemon of start_daemon down (before what it uses, a database server, goes away)."""
+	loop = _LOOPS.pop(id(daemon))
+	asyncio.run_coroutine_threadsafe(daemon.shutdown(0.0), loop).result(60)
 
 
 def unary_latencies(channel: grpc.Channel, calls: int = 200) -> dict[str, list[float]]:

@@ -18,6 +18,7 @@ from bench.history import run_history
 from bench.loras import run_loras
 from bench.multistage import run_multistage
 from bench.prompts import run_prompts
+from bench.queue import run_queue
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
 from bench.switching import run_switching
@@ -43,6 +44,7 @@ def main() -> None:
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_gateway(args.repeats, args.steps, args.size),
+		*run_queue(),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),

@@ -9,10 +9,11 @@ from sqlalchemy import update
 
 from diffusiond.server.app import Daemon
 from diffusiond.server.job_records import StoredJob
-from diffusiond.server.schemas import JobState
+from diffusiond.server.schemas import ControlRequest, GenerateParams, JobState
 from diffusiond.server.store.database import Database
-from diffusiond.server.store.job_repo import JobRepository
 from diffusiond.server.store.tables import JobRow
+from diffusiond.server.tasks import task_request
+from diffusiond.server.tasks.inpaint import InpaintRequest
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from tests.conftest import StartDaemon, stubs
 from tests.fakes import FakeEngine
@@ -63,6 +64,7 @@ async def test_a_restart_runs_the_unfinished_jobs_again_in_order(start_fake: Sta
 	async with chan:
 		listed = await stub.ListJobs(gen_pb.ListJobsRequest(include_finished=True))
 		watch = await rpc_error(collect(stub.WatchJob(gen_pb.WatchJobRequest(job_id=left_id))))
+		cancel = await rpc_error(stub.CancelJob(gen_pb.CancelJobRequest(job_id=attached_id)))
 	assert second.resumed.resumed == [running_id, *kept]
 	assert second.resumed.rerun == [running_id]
 	assert [spec.prompt for spec in backend.runs] == ['running', 'kept 1', 'kept 2']
@@ -80,6 +82,8 @@ async def test_a_restart_runs_the_unfinished_jobs_again_in_order(start_fake: Sta
 	assert by_id[running_id].finish_time.ToDatetime(UTC) > by_id[running_id].create_time.ToDatetime(UTC)
 	assert watch.code() == grpc.StatusCode.FAILED_PRECONDITION
 	assert error_details(watch)[0].reason == 'JOB_ALREADY_FINISHED'
+	assert error_details(cancel)[0].reason == 'JOB_ALREADY_FINISHED'
+	assert 'CANCELLED_BY_SHUTDOWN' in str(cancel.details())
 
 
 async def test_a_job_interrupted_twice_or_past_its_deadline_is_not_run(start_fake: StartDaemon) -> None:
@@ -93,8 +97,8 @@ async def test_a_job_interrupted_twice_or_past_its_deadline_is_not_run(start_fak
 		await first.shutdown(0.0)
 	database = Database(first.database.url)
 	try:
-		await JobRepository(database.sessions).running([running_id])  # as if it had died once more while running
 		async with database.sessions.begin() as session:
+			await session.execute(update(JobRow).where(JobRow.id == running_id).values(attempts=2))  # died twice
 			past = datetime.now(UTC) - timedelta(seconds=1)
 			await session.execute(update(JobRow).where(JobRow.id == late_id).values(deadline_at=past))
 	finally:
@@ -153,3 +157,19 @@ async def test_list_jobs_filters_finished_jobs_by_state_and_pages(start_fake: St
 	assert '99 is not a JobState value' in str(unknown.details())
 	assert unset.code() == grpc.StatusCode.INVALID_ARGUMENT
 	assert 'states holds 0, which is no job state' in str(unset.details())
+
+
+def test_a_stored_request_keeps_its_source_images_and_control_images() -> None:
+	"""The journal's JSON: bytes as base64, the task's kind kept, so a resumed inpainting job is the same job."""
+	image, mask, control = bytes(range(256)), b'\x00\xff' * 64, b'\x89PNG\xfe'
+	params = GenerateParams(
+		prompt='fox',
+		seed=3,
+		task=task_request(image, mask, 0.6, 4, None),
+		controlnets=[ControlRequest(ref='canny', image=control, scale=0.5)],
+	)
+	again = GenerateParams.model_validate_json(params.model_dump_json())
+	assert again == params
+	assert isinstance(again.task, InpaintRequest)
+	assert (again.task.init_image, again.task.mask_image) == (image, mask)
+	assert again.controlnets[0].image == control

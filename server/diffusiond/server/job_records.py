@@ -1,9 +1,10 @@
 """Jobs as the store keeps them (store/job_repo.py) and the journal writes them (jobs/journal.py)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.events import JobInfo
 from diffusiond.server.schemas import JobState
 
@@ -17,6 +18,16 @@ class JobEnd(BaseModel):
 	reason: str = ''
 	error: str = ''
 	at: datetime
+
+
+def job_end(state: JobState, error: DiffusiondError | None) -> JobEnd:
+	"""A job's end now, with the error that ended it (None for a success)."""
+	return JobEnd(
+		state=state,
+		reason=error.reason if error is not None else '',
+		error=error.message if error is not None else '',
+		at=datetime.now(UTC),
+	)
 
 
 class StoredJob(BaseModel):

@@ -11,7 +11,7 @@ import concurrent.futures
 import logging
 import time
 from collections.abc import Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,7 +22,7 @@ from diffusiond.server.errors import (
 	StorageFullError,
 	StorageReadOnlyError,
 )
-from diffusiond.server.job_records import JobEnd, StoredJob
+from diffusiond.server.job_records import JobEnd, StoredJob, job_end
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.work import Work
 from diffusiond.server.schemas import GenerateParams, JobState
@@ -79,21 +79,25 @@ class Journal:
 		waits for that a shutdown interrupted is resumed, like one a crash interrupted."""
 		if self._resume and job.keep_running and isinstance(error, ShutdownCancelledError | ShuttingDownError):
 			return None
-		return JobEnd(
-			state=job.state,
-			reason=error.reason if error is not None else '',
-			error=error.message if error is not None else '',
-			at=datetime.now(UTC),
-		)
+		return job_end(job.state, error)
 
 	# The worker's side.
 
 	def running(self, jobs: list[Job]) -> None:
 		"""Blocks until the store counts the jobs' start (a store that fails is logged; the jobs still run)."""
-		future = asyncio.run_coroutine_threadsafe(self.repo.running([job.id for job in jobs]), self._loop)
 		try:
-			future.result(_RUNNING_WRITE_S)
-		except (SQLAlchemyError, DiffusiondError, concurrent.futures.TimeoutError) as exc:
+			future = asyncio.run_coroutine_threadsafe(self.repo.running([job.id for job in jobs]), self._loop)
+			claimed = future.result(_RUNNING_WRITE_S)
+			if len(claimed) < len(jobs):  # not in the store (it could not take them when they were accepted)
+				log.warning(
+					'job(s) %s run without a row in the store', ', '.join(j.id for j in jobs if j.id not in claimed)
+				)
+		except (
+			SQLAlchemyError,
+			DiffusiondError,
+			concurrent.futures.TimeoutError,
+			RuntimeError,
+		) as exc:  # a closed loop
 			log.error('job(s) %s: the store did not record their start: %s', ', '.join(j.id for j in jobs), exc)
 
 	def dropped(self, job: Work, error: DiffusiondError) -> None:

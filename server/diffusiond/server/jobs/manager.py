@@ -277,6 +277,15 @@ class PipelineManager:
 		found = await self._jobs.finished(final, min(limit, self._settings.queue.recent_finished))
 		return active + [stored.info for stored in found if stored.id not in listed]
 
+	async def cancel(self, job_id: str, finish_early: bool = False) -> JobState:
+		"""CancelJob: the job's state before the cancel (queue.cancel); a job that ended before a restart is
+		JOB_ALREADY_FINISHED, as one that ended since."""
+		try:
+			return self.queue.cancel(job_id, finish_early=finish_early)
+		except JobNotFoundError:
+			await self.find(job_id)  # raises JOB_ALREADY_FINISHED for a job the store has ended
+			raise
+
 	async def find(self, job_id: str) -> Job | UpscaleJob:
 		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED also for a job that ended before a restart."""
 		try:

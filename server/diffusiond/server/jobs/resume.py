@@ -19,7 +19,7 @@ from diffusiond.server.errors import (
 	InterruptedTwiceError,
 	RestartCancelledError,
 )
-from diffusiond.server.job_records import JobEnd, StoredJob
+from diffusiond.server.job_records import StoredJob, job_end
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
@@ -36,15 +36,6 @@ class ResumeReport(BaseModel):
 	resumed: list[str] = Field(default_factory=list)  # job ids queued again, in queue order
 	rerun: list[str] = Field(default_factory=list)  # of those, the ones that had been running
 	ended: dict[str, str] = Field(default_factory=dict)  # job id → the reason it ended without running
-
-
-def _end(state: JobState, error: DiffusiondError | None) -> JobEnd:
-	return JobEnd(
-		state=state,
-		reason=error.reason if error is not None else '',
-		error=error.message if error is not None else '',
-		at=datetime.now(UTC),
-	)
 
 
 class Resumer:
@@ -104,7 +95,7 @@ class Resumer:
 					refusal = JobState.FAILED, exc
 			if refusal is not None:
 				state, why = refusal
-				await self._repo.end(stored.id, _end(state, why))
+				await self._repo.end(stored.id, job_end(state, why))
 				report.ended[stored.id] = why.reason if why is not None else state.value
 				continue
 			if self._history is not None:

@@ -68,7 +68,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.CancelJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.CancelJobRequest, gen_pb.CancelJobResponse],
 	) -> gen_pb.CancelJobResponse:
-		previous = self._manager.queue.cancel(_job_id(request.job_id), finish_early=request.finish_early)
+		previous = await self._manager.cancel(_job_id(request.job_id), request.finish_early)
 		return gen_pb.CancelJobResponse(previous_state=state_to_pb(previous))
 
 	async def ListJobs(

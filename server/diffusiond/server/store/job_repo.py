@@ -76,14 +76,21 @@ class JobRepository:
 		async with self._sessions.begin() as session:
 			await session.execute(delete(JobRow).where(JobRow.id == job_id))
 
-	async def running(self, job_ids: list[str]) -> None:
-		"""The jobs start on the device: each start counts (a job that dies twice is not run again)."""
+	async def running(self, job_ids: list[str]) -> list[str]:
+		"""Claims the queued jobs `job_ids` for the device: each start counts (a job that dies twice is not run
+		again). On PostgreSQL the rows are claimed with FOR UPDATE SKIP LOCKED, so a row another transaction holds
+		is skipped, never waited for; returns the ids claimed."""
+		claim = (
+			select(JobRow)
+			.where(JobRow.id.in_(job_ids), JobRow.state == JobState.QUEUED.value)
+			.with_for_update(skip_locked=True)
+		)
 		async with self._sessions.begin() as session:
-			await session.execute(
-				update(JobRow)
-				.where(JobRow.id.in_(job_ids))
-				.values(state=JobState.RUNNING.value, attempts=JobRow.attempts + 1, started_at=datetime.now(UTC))
-			)
+			rows = list(await session.scalars(claim))
+			now = datetime.now(UTC)
+			for row in rows:
+				row.state, row.attempts, row.started_at = JobState.RUNNING.value, row.attempts + 1, now
+			return [row.id for row in rows]
 
 	async def requeue(self, job_id: str) -> None:
 		"""A job taken back at start-up waits again (its attempts stay counted)."""
