@@ -3,6 +3,8 @@ caller went away): after a restart the running one runs again once and the queue
 with their ids and seeds, and land in history; the abandoned one never runs; no file is left over. On SQLite
 and on a real PostgreSQL."""
 
+from __future__ import annotations
+
 import asyncio
 import shutil
 from pathlib import Path
