@@ -17,15 +17,13 @@ from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
 from diffusiond.server.errors import (
 	DiffusiondError,
 	JobCancelledError,
-	JobFinishedError,
-	JobNotFoundError,
 	ModelLoadError,
 	ShuttingDownError,
 )
-from diffusiond.server.events import JobEvent, JobInfo
-from diffusiond.server.job_records import ACTIVE_STATES
+from diffusiond.server.events import JobEvent
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
+from diffusiond.server.jobs.directory import JobDirectory
 from diffusiond.server.jobs.engine_api import CachedModel, DeviceStats, Engine
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
 from diffusiond.server.jobs.intake import Intake
@@ -39,7 +37,7 @@ from diffusiond.server.jobs.upscale_job import UpscaleJob
 from diffusiond.server.jobs.work import Work
 from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.prompting.report import PromptCheck
-from diffusiond.server.schemas import GenerateParams, JobState
+from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.job_repo import JobRepository
@@ -81,9 +79,8 @@ class PipelineManager:
 		self.styles = styles
 		self.node = ''  # this daemon's node id, from start()
 		self._estimator = Estimator()
-		self.queue = JobQueue(  # the jobs: services cancel, find and list them here
-			settings.limits.max_queue, self._estimator, settings.device.batch_max_images
-		)
+		self.queue = JobQueue(settings.limits.max_queue, self._estimator, settings.device.batch_max_images)
+		self.directory = JobDirectory(self.queue, jobs, settings.queue.recent_finished)  # services find jobs here
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
 		self._recorder: Recorder | None = None
 		self.journal: Journal | None = None
@@ -265,39 +262,6 @@ class PipelineManager:
 		if not job.finished:
 			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
 				self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
-
-	async def list_jobs(self, states: list[JobState], include_finished: bool, limit: int) -> list[JobInfo]:
-		"""ListJobs: the running and queued jobs, then (include_finished, or a final state asked for) up to `limit`
-		finished ones from the store, the latest first."""
-		active = [info for info in self.queue.snapshot() if not states or info.state in states]
-		final = [state for state in states if state not in ACTIVE_STATES]
-		if self._jobs is None or (states and not final) or not (include_finished or final):
-			return active
-		listed = {info.job_id for info in active}
-		found = await self._jobs.finished(final, min(limit, self._settings.queue.recent_finished))
-		return active + [stored.info for stored in found if stored.id not in listed]
-
-	async def cancel(self, job_id: str, finish_early: bool = False) -> JobState:
-		"""CancelJob: the job's state before the cancel (queue.cancel); a job that ended before a restart is
-		JOB_ALREADY_FINISHED, as one that ended since."""
-		try:
-			return self.queue.cancel(job_id, finish_early=finish_early)
-		except JobNotFoundError:
-			await self.find(job_id)  # raises JOB_ALREADY_FINISHED for a job the store has ended
-			raise
-
-	async def find(self, job_id: str) -> Job | UpscaleJob:
-		"""The queued or running job `job_id`; JOB_ALREADY_FINISHED also for a job that ended before a restart."""
-		try:
-			return self.queue.find(job_id)
-		except JobNotFoundError:
-			stored = await self._jobs.get(job_id) if self._jobs is not None else None
-			if stored is None or stored.state in ACTIVE_STATES:
-				raise
-			raise JobFinishedError(
-				f'job {job_id} already finished ({stored.state.value}{", " + stored.reason if stored.reason else ""}); '
-				f'its images are in history (GetGeneration {job_id})'
-			) from None
 
 	def cached(self) -> list[CachedModel]:
 		"""The engine's memory cache (a snapshot: the one engine call that does not go through the worker)."""

@@ -68,7 +68,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.CancelJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.CancelJobRequest, gen_pb.CancelJobResponse],
 	) -> gen_pb.CancelJobResponse:
-		previous = await self._manager.cancel(_job_id(request.job_id), request.finish_early)
+		previous = await self._manager.directory.cancel(_job_id(request.job_id), request.finish_early)
 		return gen_pb.CancelJobResponse(previous_state=state_to_pb(previous))
 
 	async def ListJobs(
@@ -78,7 +78,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 	) -> gen_pb.ListJobsResponse:
 		offset, size = decode_token(request.page_token), page_size(request.page_size)
 		states = states_from_pb(request.states)
-		listed = await self._manager.list_jobs(states, request.include_finished, offset + size + 1)
+		listed = await self._manager.directory.listing(states, request.include_finished, offset + size + 1)
 		found = window(listed, offset, size)
 		return gen_pb.ListJobsResponse(jobs=[job_to_pb(job) for job in found.items], next_page_token=next_token(found))
 
@@ -112,7 +112,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.WatchJobRequest,
 		context: grpc.aio.ServicerContext[gen_pb.WatchJobRequest, gen_pb.GenerateEvent],
 	) -> AsyncIterator[gen_pb.GenerateEvent]:
-		job = await self._manager.find(_job_id(request.job_id))
+		job = await self._manager.directory.find(_job_id(request.job_id))
 		subscription = job.channel.subscribe()
 		try:
 			async for event in subscription.events():
