@@ -7,6 +7,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
@@ -75,6 +76,7 @@ class GetSystemInfoResponse(_message.Message):
     MEMORY_TOTAL_BYTES_FIELD_NUMBER: _builtins.int
     MEMORY_AVAILABLE_BYTES_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """The daemon's version (semantic version)."""
     process_rss_bytes: _builtins.int
@@ -110,6 +112,10 @@ class GetSystemInfoResponse(_message.Message):
     def libraries(self) -> _containers.RepeatedCompositeFieldContainer[Global___LibraryVersion]:
         """Versions of the libraries that do the work, e.g. {"torch": "2.5.1"}; informational."""
 
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeInfo]:
+        """Every daemon that has served on this database (one per node id), this one included, by node id."""
+
     def __init__(
         self,
         *,
@@ -129,14 +135,74 @@ class GetSystemInfoResponse(_message.Message):
         memory_total_bytes: _builtins.int = ...,
         memory_available_bytes: _builtins.int = ...,
         node: _builtins.str = ...,
+        nodes: _abc.Iterable[Global___NodeInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "uptime", b"uptime"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "memory_available_bytes", b"memory_available_bytes", "memory_total_bytes", b"memory_total_bytes", "model_cache_bytes", b"model_cache_bytes", "model_cache_max_bytes", b"model_cache_max_bytes", "model_cache_max_models", b"model_cache_max_models", "node", b"node", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["busy", b"busy", "default_model", b"default_model", "device", b"device", "libraries", b"libraries", "loaded_models", b"loaded_models", "memory_available_bytes", b"memory_available_bytes", "memory_total_bytes", b"memory_total_bytes", "model_cache_bytes", b"model_cache_bytes", "model_cache_max_bytes", b"model_cache_max_bytes", "model_cache_max_models", b"model_cache_max_models", "node", b"node", "nodes", b"nodes", "process_rss_bytes", b"process_rss_bytes", "queue_capacity", b"queue_capacity", "queue_depth", b"queue_depth", "uptime", b"uptime", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetSystemInfoResponse: _TypeAlias = GetSystemInfoResponse  # noqa: Y015
+
+@_typing.final
+class NodeInfo(_message.Message):
+    """NodeInfo is one daemon on the shared database, as its last heartbeat reported it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    DEVICE_FIELD_NUMBER: _builtins.int
+    ALIVE_FIELD_NUMBER: _builtins.int
+    QUEUE_DEPTH_FIELD_NUMBER: _builtins.int
+    BUSY_FIELD_NUMBER: _builtins.int
+    LOADED_MODELS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    node: _builtins.str
+    """The node id (DIFFUSIOND_STORAGE__NODE_ID)."""
+    address: _builtins.str
+    """Where its gRPC server listens (host:port)."""
+    device: _builtins.str
+    """Its device, e.g. "cuda: NVIDIA H100 80GB HBM3" or "cpu: cpu"."""
+    alive: _builtins.bool
+    """Whether its lease is current: a heartbeat within cluster.lease_s, and it has not stopped."""
+    queue_depth: _builtins.int
+    """Jobs waiting in its queue, and whether one runs on its device."""
+    busy: _builtins.bool
+    epoch: _builtins.int
+    """One more at each start of the node: a daemon holding an older epoch has been replaced."""
+    @_builtins.property
+    def loaded_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The models it holds loaded, the one on its device first."""
+
+    @_builtins.property
+    def heartbeat_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        node: _builtins.str = ...,
+        address: _builtins.str = ...,
+        device: _builtins.str = ...,
+        alive: _builtins.bool = ...,
+        queue_depth: _builtins.int = ...,
+        busy: _builtins.bool = ...,
+        loaded_models: _abc.Iterable[_builtins.str] | None = ...,
+        heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        epoch: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_time", b"heartbeat_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "busy", b"busy", "device", b"device", "epoch", b"epoch", "heartbeat_time", b"heartbeat_time", "loaded_models", b"loaded_models", "node", b"node", "queue_depth", b"queue_depth", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeInfo: _TypeAlias = NodeInfo  # noqa: Y015
 
 @_typing.final
 class DeviceInfo(_message.Message):

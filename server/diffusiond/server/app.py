@@ -15,6 +15,7 @@ from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.catalog.upscalers import UpscalerCatalog
+from diffusiond.server.cluster.heartbeat import Heartbeat
 from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
@@ -52,6 +53,7 @@ from diffusiond.server.store.asset_repo import (
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.job_repo import JobRepository
 from diffusiond.server.store.lora_repo import LoraRepository
+from diffusiond.server.store.node_repo import NodeRepository
 from diffusiond.server.store.style_repo import StyleRepository
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.v1 import (
@@ -124,10 +126,12 @@ class Daemon:
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
 		self.jobs = JobRepository(self.database.sessions)
+		self.nodes = NodeRepository(self.database.sessions)
 		self.manager = PipelineManager(
 			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history, self.jobs
 		)
 		self.health = Health()
+		self.heartbeat = Heartbeat(self.nodes, self.manager.node_status, settings.cluster)
 		self.gate = Gate.from_settings(settings.security)
 		self.book = History(
 			self.history, ArchiveRepository(self.database.sessions, self.history), storage, settings.limits
@@ -155,7 +159,8 @@ class Daemon:
 					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)
 				),
 				partial(
-					system_service_pb2_grpc.add_SystemServiceServicer_to_server, SystemService(self.manager, self.cache)
+					system_service_pb2_grpc.add_SystemServiceServicer_to_server,
+					SystemService(self.manager, self.cache, self.heartbeat),
 				),
 				partial(health_pb2_grpc.add_HealthServicer_to_server, self.health),
 			],
@@ -194,6 +199,10 @@ class Daemon:
 		await self.manager.start(self.node)
 		await self.server.start()
 		self.endpoints.log(self.settings.server.host)
+		device = await asyncio.to_thread(self.engine.stats)
+		await self.heartbeat.start(
+			self.node, f'{self.settings.server.host}:{self.port}', f'{device.kind}: {device.name}'
+		)
 		if self.http is not None:
 			await self.http.start()
 			scheme = 'https' if self.http.tls else 'http'
@@ -251,6 +260,7 @@ class Daemon:
 			await self._prepare
 		await self.hasher.stop()
 		await self.manager.drain(grace)
+		await self.heartbeat.stop()
 		await self.server.stop(_STOP_GRACE_S)
 		if self.http is not None:
 			await self.http.stop()

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from diffusiond.server.settings_groups import (
+	ClusterSettings,
 	DownloadSettings,
 	HttpSettings,
 	LimitsSettings,
@@ -17,6 +18,7 @@ from diffusiond.server.settings_groups import (
 )
 
 __all__ = [
+	'ClusterSettings',
 	'DeviceSettings',
 	'DownloadSettings',
 	'EmptyTokenError',
@@ -228,4 +230,5 @@ class Settings(BaseSettings):
 	loras: LoraSettings = Field(default_factory=LoraSettings)
 	http: HttpSettings = Field(default_factory=HttpSettings)
 	queue: QueueSettings = Field(default_factory=QueueSettings)
+	cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 	log_level: Literal['DEBUG', 'INFO', 'WARNING', 'ERROR'] = 'INFO'

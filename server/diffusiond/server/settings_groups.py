@@ -81,3 +81,12 @@ class QueueSettings(BaseModel):
 		le=100_000,
 		description='How many finished jobs ListJobs(include_finished) can page through.',
 	)
+
+
+class ClusterSettings(BaseModel):
+	"""Several daemons on one database (cluster/): each renews a lease on its node row."""
+
+	heartbeat_s: float = Field(default=5.0, ge=0.05, le=300, description='Seconds between heartbeats.')
+	lease_s: float = Field(
+		default=15.0, ge=0.1, le=3600, description='A node whose last heartbeat is older than this counts as gone.'
+	)

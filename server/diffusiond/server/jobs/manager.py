@@ -36,6 +36,7 @@ from diffusiond.server.jobs.upscale_intake import upscale_spec
 from diffusiond.server.jobs.upscale_job import UpscaleJob
 from diffusiond.server.jobs.work import Work
 from diffusiond.server.jobs.worker import Worker
+from diffusiond.server.node_records import NodeStatus
 from diffusiond.server.prompting.report import PromptCheck
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.settings import Settings
@@ -262,6 +263,13 @@ class PipelineManager:
 		if not job.finished:
 			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
 				self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
+
+	def node_status(self) -> NodeStatus:
+		"""What this daemon's heartbeat reports (loop-only, no waiting)."""
+		cached = sorted(self._engine.cached(), key=lambda entry: not entry.active)
+		return NodeStatus(
+			queue_depth=self.queue.depth, busy=self.queue.busy, loaded=[entry.info.name for entry in cached]
+		)
 
 	def cached(self) -> list[CachedModel]:
 		"""The engine's memory cache (a snapshot: the one engine call that does not go through the worker)."""

@@ -8,8 +8,10 @@ import psutil
 from google.protobuf import duration_pb2
 
 from diffusiond.server import __version__
+from diffusiond.server.cluster.heartbeat import Heartbeat
 from diffusiond.server.jobs.engine_api import CacheBounds
 from diffusiond.server.jobs.manager import PipelineManager
+from diffusiond.server.node_records import NodeRecord
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
@@ -27,10 +29,27 @@ def _library_versions() -> list[sys_pb.LibraryVersion]:
 	return found
 
 
+def node_to_pb(record: NodeRecord, alive: bool) -> sys_pb.NodeInfo:
+	found = sys_pb.NodeInfo(
+		node=record.id,
+		address=record.address,
+		device=record.device,
+		alive=alive,
+		queue_depth=record.status.queue_depth,
+		busy=record.status.busy,
+		loaded_models=record.status.loaded,
+		epoch=record.epoch,
+	)
+	found.heartbeat_time.FromDatetime(record.heartbeat_at)
+	found.start_time.FromDatetime(record.started_at)
+	return found
+
+
 class SystemService(sys_grpc.SystemServiceServicer):
-	def __init__(self, manager: PipelineManager, cache: CacheBounds) -> None:
+	def __init__(self, manager: PipelineManager, cache: CacheBounds, heartbeat: Heartbeat) -> None:
 		self._manager = manager
 		self._cache = cache
+		self._heartbeat = heartbeat
 		self._started = time.monotonic()
 		self._process = psutil.Process()
 		self._libraries = _library_versions()
@@ -41,6 +60,7 @@ class SystemService(sys_grpc.SystemServiceServicer):
 		context: grpc.aio.ServicerContext[sys_pb.GetSystemInfoRequest, sys_pb.GetSystemInfoResponse],
 	) -> sys_pb.GetSystemInfoResponse:
 		status = await self._manager.status()
+		nodes = await self._heartbeat.repo.all()
 		memory = psutil.virtual_memory()
 		device = status.device
 		uptime = duration_pb2.Duration()
@@ -79,4 +99,5 @@ class SystemService(sys_grpc.SystemServiceServicer):
 			busy=status.busy,
 			uptime=uptime,
 			libraries=self._libraries,
+			nodes=[node_to_pb(record, self._heartbeat.alive(record)) for record in nodes],
 		)

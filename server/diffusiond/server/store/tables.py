@@ -197,3 +197,20 @@ class JobRow(Base):
 	finished_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None, index=True)
 	reason: Mapped[str] = mapped_column(String(64), default='')  # how it ended: an error reason, or ''
 	error: Mapped[str] = mapped_column(Text, default='')
+
+
+class NodeRow(Base):
+	"""A daemon on this database: its lease, renewed by its heartbeat (cluster/heartbeat.py)."""
+
+	__tablename__ = 'nodes'
+
+	id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the node id
+	address: Mapped[str] = mapped_column(String(512), default='')  # where its gRPC server listens
+	device: Mapped[str] = mapped_column(String(256), default='')
+	epoch: Mapped[int] = mapped_column(Integer, default=1)  # one more at each start: a stale holder is fenced
+	state: Mapped[str] = mapped_column(String(16), default='serving')  # serving | stopped
+	queue_depth: Mapped[int] = mapped_column(Integer, default=0)
+	busy: Mapped[bool] = mapped_column(default=False)
+	loaded: Mapped[list[str]] = mapped_column(StoredJSON, default=list)  # the names of its loaded models
+	started_at: Mapped[datetime] = mapped_column(StoredTime)
+	heartbeat_at: Mapped[datetime] = mapped_column(StoredTime, index=True)

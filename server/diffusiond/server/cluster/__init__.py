@@ -1,0 +1,1 @@
+"""Several daemons on one database: each node's lease (heartbeat.py)."""

@@ -1,0 +1,60 @@
+"""This daemon's lease on the nodes table: joined at start (a new epoch), renewed every `cluster.heartbeat_s`
+with what it is doing, left on a clean stop. A node whose lease is older than `cluster.lease_s` counts as gone.
+A heartbeat that finds a newer epoch (the same node id started elsewhere) is logged: that daemon holds the
+lease now."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.node_records import NodeRecord, NodeStatus
+from diffusiond.server.settings import ClusterSettings
+from diffusiond.server.store.node_repo import NodeRepository
+
+log = logging.getLogger(__name__)
+_STORE_ERRORS = (SQLAlchemyError, DiffusiondError, OSError)
+
+
+class Heartbeat:
+	def __init__(self, repo: NodeRepository, status: Callable[[], NodeStatus], settings: ClusterSettings) -> None:
+		self.repo = repo
+		self._node = ''  # from start(): the node id is settled once the data folder is read
+		self._status = status
+		self._settings = settings
+		self.epoch = 0
+		self._task: asyncio.Task[None] | None = None
+
+	async def start(self, node: str, address: str, device: str) -> None:
+		self._node = node
+		self.epoch = await self.repo.join(self._node, address, device)
+		self._task = asyncio.create_task(self._run(), name='diffusiond-heartbeat')
+
+	async def _run(self) -> None:
+		while True:
+			await asyncio.sleep(self._settings.heartbeat_s)
+			try:
+				if not await self.repo.beat(self._node, self.epoch, self._status()):
+					log.error('node %s was started again elsewhere (newer epoch than %d)', self._node, self.epoch)
+			except _STORE_ERRORS as exc:
+				log.warning('node %s: heartbeat not recorded: %s', self._node, exc)
+
+	async def stop(self) -> None:
+		if self._task is None:
+			return
+		self._task.cancel()
+		with contextlib.suppress(asyncio.CancelledError):
+			await self._task
+		self._task = None
+		try:
+			await self.repo.leave(self._node, self.epoch)
+		except _STORE_ERRORS as exc:
+			log.warning('node %s: leaving not recorded: %s', self._node, exc)
+
+	def alive(self, record: NodeRecord) -> bool:
+		"""Whether `record`'s lease is current."""
+		return record.serving and record.heartbeat_at >= datetime.now(UTC) - timedelta(seconds=self._settings.lease_s)

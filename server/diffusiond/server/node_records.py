@@ -1,0 +1,24 @@
+"""The daemons on one database as the store keeps them (store/node_repo.py) and GetSystemInfo lists them."""
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class NodeStatus(BaseModel):
+	"""What a heartbeat reports of its daemon."""
+
+	queue_depth: int
+	busy: bool
+	loaded: list[str]  # model names, the one on the device first
+
+
+class NodeRecord(BaseModel):
+	id: str
+	address: str
+	device: str
+	epoch: int
+	serving: bool  # false once it stopped cleanly
+	status: NodeStatus
+	started_at: datetime
+	heartbeat_at: datetime

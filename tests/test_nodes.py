@@ -1,0 +1,72 @@
+"""Daemons on one database see each other: each node's lease (a heartbeat renews it), its device, queue and
+loaded models in GetSystemInfo; a stopped node is no longer alive; a restart takes a new epoch, and a heartbeat
+from the old one changes nothing (the fencing the shared queue will rely on). On SQLite and PostgreSQL."""
+
+import asyncio
+from pathlib import Path
+
+import grpc
+
+from diffusiond.server.app import Daemon
+from diffusiond.server.node_records import NodeStatus
+from diffusiond.v1 import system_service_pb2 as sys_pb
+from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
+from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
+from tests.fakes import FakeEngine
+
+BOTH_STORES = True  # tests/conftest.py: each test whose daemons use `store_url` runs on SQLite and PostgreSQL
+
+
+async def _start(root: Path, node: str, url: str) -> Daemon:
+	data = root / node
+	if not (data / 'models' / FAKE_MODEL).exists():  # a restart finds its folder
+		write_fake_model(data / 'models' / FAKE_MODEL)
+	overrides: dict[str, dict[str, object]] = {
+		'storage': {'node_id': node, 'database_url': url},
+		'cluster': {'heartbeat_s': 0.05, 'lease_s': 5.0},
+	}
+	daemon = Daemon(make_settings(data, overrides), FakeEngine())
+	await daemon.start()
+	await asyncio.wait_for(daemon.ready.wait(), 30)
+	return daemon
+
+
+async def _nodes(daemon: Daemon) -> dict[str, sys_pb.NodeInfo]:
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as channel:
+		stub: sys_grpc.SystemServiceAsyncStub = sys_grpc.SystemServiceStub(channel)
+		info = await stub.GetSystemInfo(sys_pb.GetSystemInfoRequest())
+	return {node.node: node for node in info.nodes}
+
+
+async def _until(daemon: Daemon, node: str, alive: bool, loaded: bool = False) -> sys_pb.NodeInfo:
+	async with asyncio.timeout(30):
+		while True:
+			found = (await _nodes(daemon)).get(node)
+			if found is not None and found.alive == alive and (not loaded or list(found.loaded_models)):
+				return found
+			await asyncio.sleep(0.02)
+
+
+async def test_daemons_on_one_database_see_each_other(tmp_path: Path, store_url: str | None) -> None:
+	url = store_url or f'sqlite+aiosqlite:///{tmp_path / "shared.db"}'
+	first = await _start(tmp_path, 'node-a', url)
+	second = await _start(tmp_path, 'node-b', url)
+	try:
+		seen = await _until(first, 'node-b', alive=True, loaded=True)
+		both, port = await _nodes(second), second.port
+		await second.shutdown(0.0)
+		stopped = await _until(first, 'node-b', alive=False)
+		second = await _start(tmp_path, 'node-b', url)
+		again = await _until(first, 'node-b', alive=True)
+		stale = await second.nodes.beat('node-b', 1, NodeStatus(queue_depth=0, busy=False, loaded=[]))
+	finally:
+		await second.shutdown(0.0)
+		await first.shutdown(0.0)
+	assert sorted(both) == ['node-a', 'node-b']
+	assert (seen.address, seen.device, seen.epoch) == (f'127.0.0.1:{port}', 'cpu: fake', 1)
+	assert list(seen.loaded_models) == [FAKE_MODEL]
+	assert (seen.queue_depth, seen.busy) == (0, False)
+	assert seen.heartbeat_time.ToDatetime() >= seen.start_time.ToDatetime()
+	assert not stopped.alive
+	assert again.epoch == 2
+	assert stale is False
