@@ -6,7 +6,10 @@ import asyncio
 from pathlib import Path
 
 import grpc
+import pytest
 
+from diffusiond.client.aio import AsyncClient
+from diffusiond.client.connection import Connection
 from diffusiond.server.app import Daemon
 from diffusiond.server.node_records import NodeStatus
 from diffusiond.v1 import system_service_pb2 as sys_pb
@@ -70,3 +73,34 @@ async def test_daemons_on_one_database_see_each_other(tmp_path: Path, store_url:
 	assert not stopped.alive
 	assert again.epoch == 2
 	assert stale is False
+
+
+async def test_a_client_given_several_daemons_spreads_its_calls(tmp_path: Path, store_url: str | None) -> None:
+	url = store_url or f'sqlite+aiosqlite:///{tmp_path / "shared.db"}'
+	first = await _start(tmp_path, 'node-a', url)
+	second = await _start(tmp_path, 'node-b', url)
+	try:
+		client = AsyncClient(f'127.0.0.1:{first.port}, localhost:{second.port}')
+		answered: list[str] = []
+		async with asyncio.timeout(30):  # round_robin uses a daemon once its connection is ready
+			while set(answered) != {'node-a', 'node-b'}:
+				answered.append((await client.system_info()).node)
+		last = [(await client.system_info()).node for _ in range(4)]
+		await client.close()
+	finally:
+		await second.shutdown(0.0)
+		await first.shutdown(0.0)
+	assert set(answered) == {'node-a', 'node-b'}
+	assert sorted(last) == ['node-a', 'node-a', 'node-b', 'node-b'], 'both ready: calls alternate'
+
+
+def test_several_addresses_make_one_round_robin_target() -> None:
+	both = Connection.resolve('localhost:5001,127.0.0.1:5002')
+	assert both.target() == 'ipv4:127.0.0.1:5001,127.0.0.1:5002'
+	assert ('grpc.lb_policy_name', 'round_robin') in both.options()
+	assert both.local
+	assert Connection.resolve('dns:///diffusiond.internal:50051').balanced
+	one = Connection.resolve('localhost:5001')
+	assert (one.target(), one.balanced) == ('localhost:5001', False)
+	with pytest.raises(ValueError, match='is not host:port'):
+		Connection.resolve('localhost:5001,nowhere').target()

@@ -30,7 +30,11 @@ def _size(text: str) -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
 	parser = argparse.ArgumentParser(prog='diffusionctl', description='Command-line client for the diffusiond daemon.')
-	parser.add_argument('--address', help=f'host:port or unix:PATH (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})')
+	parser.add_argument(
+		'--address',
+		help=f'host:port, unix:PATH, several daemons as host:port,host:port or dns:///name:port (calls spread '
+		f'round-robin) (${ADDRESS_ENV}, default {DEFAULT_ADDRESS})',
+	)
 	parser.add_argument('--timeout', type=float, help='deadline per call in seconds')
 	parser.add_argument('--token', help=f'API token, when the daemon requires one (${TOKEN_ENV})')
 	parser.add_argument('--tls', action='store_true', help='connect with TLS, trusting the system roots')

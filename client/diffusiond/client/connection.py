@@ -7,6 +7,7 @@ A token for a remote address without TLS is refused rather than sent in clear te
 
 import json
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,12 +103,45 @@ class Connection:
 		)
 
 	@property
+	def parts(self) -> list[str]:
+		"""The daemons named: `a:50051,b:50051` is two (several daemons on one database), anything else one."""
+		return [part.strip() for part in self.address.split(',') if part.strip()] or [self.address]
+
+	@property
+	def balanced(self) -> bool:
+		"""Calls spread over the daemons (gRPC's round_robin): several addresses, or a dns:/// name."""
+		return len(self.parts) > 1 or self.address.startswith('dns:')
+
+	@property
 	def local(self) -> bool:
-		return self.address.startswith(('unix:', 'unix-abstract:')) or self.address.startswith(_LOOPBACK)
+		return all(part.startswith(('unix:', 'unix-abstract:', *_LOOPBACK)) for part in self.parts)
+
+	def target(self) -> str:
+		"""The gRPC target: the address itself, or for several `host:port` the `ipv4:` (else `ipv6:`) list of their
+		addresses, looked up now (IPv4 preferred), which round_robin spreads calls over."""
+		if len(self.parts) == 1:
+			return self.address
+		found: dict[int, list[str]] = {socket.AF_INET: [], socket.AF_INET6: []}
+		for part in self.parts:
+			host, sep, port = part.rpartition(':')
+			if not sep or not port.isdigit():
+				raise ValueError(f'{part!r} is not host:port: several daemons are named as host:port,host:port')
+			looked = socket.getaddrinfo(host.strip('[]'), int(port), type=socket.SOCK_STREAM)
+			family = socket.AF_INET if any(entry[0] == socket.AF_INET for entry in looked) else socket.AF_INET6
+			ips = [str(entry[4][0]) for entry in looked if entry[0] == family]
+			found[family] += [f'{ip}:{port}' if family == socket.AF_INET else f'[{ip}]:{port}' for ip in ips]
+		if found[socket.AF_INET] and found[socket.AF_INET6]:
+			raise ValueError(f'{self.address} mixes IPv4 and IPv6 daemons: name them by one family, or use dns:///')
+		if found[socket.AF_INET]:
+			return 'ipv4:' + ','.join(dict.fromkeys(found[socket.AF_INET]))
+		return 'ipv6:' + ','.join(dict.fromkeys(found[socket.AF_INET6]))
 
 	def options(self) -> list[tuple[str, int | str]]:
+		options = list(CHANNEL_OPTIONS)
+		if self.balanced:
+			options.append(('grpc.lb_policy_name', 'round_robin'))
 		name = self.tls.server_name if self.tls else None
-		return [*CHANNEL_OPTIONS, ('grpc.ssl_target_name_override', name)] if name else list(CHANNEL_OPTIONS)
+		return [*options, ('grpc.ssl_target_name_override', name)] if name else options
 
 	def credentials(self) -> grpc.ChannelCredentials | None:
 		"""None for a plain channel; else TLS or local credentials, with the token as call credentials."""
@@ -132,11 +166,11 @@ class Connection:
 	def channel(self) -> grpc.Channel:
 		credentials = self.credentials()
 		if credentials is None:
-			return grpc.insecure_channel(self.address, options=self.options())
-		return grpc.secure_channel(self.address, credentials, options=self.options())
+			return grpc.insecure_channel(self.target(), options=self.options())
+		return grpc.secure_channel(self.target(), credentials, options=self.options())
 
 	def aio_channel(self) -> grpc.aio.Channel:
 		credentials = self.credentials()
 		if credentials is None:
-			return grpc.aio.insecure_channel(self.address, options=self.options())
-		return grpc.aio.secure_channel(self.address, credentials, options=self.options())
+			return grpc.aio.insecure_channel(self.target(), options=self.options())
+		return grpc.aio.secure_channel(self.target(), credentials, options=self.options())

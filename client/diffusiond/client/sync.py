@@ -29,7 +29,9 @@ from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 
 @translate_errors
 class Client(LoraCalls, StyleCalls, HistoryCalls):
-	"""Blocking client. `address` is host:port or unix:PATH; default $DIFFUSIOND_ADDRESS or localhost:50051.
+	"""Blocking client. `address` is host:port or unix:PATH, or several daemons on one database as
+	host:port,host:port or dns:///name:port (calls spread round-robin); default $DIFFUSIOND_ADDRESS or
+	localhost:50051.
 
 	`token` (default $DIFFUSIOND_TOKEN) is sent as `authorization: Bearer`; `tls` turns TLS on.
 	"""
