@@ -11,7 +11,11 @@ import pytest
 from diffusiond.client.aio import AsyncClient
 from diffusiond.client.connection import Connection
 from diffusiond.server.app import Daemon
+from diffusiond.server.cluster.heartbeat import Heartbeat
 from diffusiond.server.node_records import NodeStatus
+from diffusiond.server.settings import ClusterSettings
+from diffusiond.server.store.database import Database, default_url
+from diffusiond.server.store.node_repo import NodeRepository
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
@@ -104,3 +108,24 @@ def test_several_addresses_make_one_round_robin_target() -> None:
 	assert (one.target(), one.balanced) == ('localhost:5001', False)
 	with pytest.raises(ValueError, match='is not host:port'):
 		Connection.resolve('localhost:5001,nowhere').target()
+
+
+async def test_a_node_the_store_cannot_take_yet_registers_later(tmp_path: Path) -> None:
+	database = Database(default_url(tmp_path))
+	idle = NodeStatus(queue_depth=0, busy=False, loaded=[])
+	heartbeat = Heartbeat(NodeRepository(database.sessions), lambda: idle, ClusterSettings(heartbeat_s=0.05))
+	try:
+		await heartbeat.start('node-x', 'here:1', 'cpu: test')  # no tables yet: the daemon would serve meanwhile
+		unregistered = heartbeat.epoch
+		await database.upgrade()
+		async with asyncio.timeout(30):
+			while True:
+				if heartbeat.epoch:
+					break
+				await asyncio.sleep(0.02)
+		await heartbeat.stop()
+		nodes = await heartbeat.repo.all()
+	finally:
+		await database.close()
+	assert unregistered == 0
+	assert [(node.id, node.epoch, node.serving) for node in nodes] == [('node-x', 1, False)]

@@ -30,13 +30,25 @@ class Heartbeat:
 		self._task: asyncio.Task[None] | None = None
 
 	async def start(self, node: str, address: str, device: str) -> None:
+		"""Joins (a store that cannot take it now is retried with each beat: the daemon serves meanwhile)."""
 		self._node = node
-		self.epoch = await self.repo.join(self._node, address, device)
-		self._task = asyncio.create_task(self._run(), name='diffusiond-heartbeat')
+		await self._join(address, device)
+		self._task = asyncio.create_task(self._run(address, device), name='diffusiond-heartbeat')
 
-	async def _run(self) -> None:
+	async def _join(self, address: str, device: str) -> None:
+		try:
+			self.epoch = await self.repo.join(self._node, address, device)
+		except _STORE_ERRORS as exc:
+			log.warning(
+				'node %s: could not register in the store (%s); retrying with the next heartbeat', self._node, exc
+			)
+
+	async def _run(self, address: str, device: str) -> None:
 		while True:
 			await asyncio.sleep(self._settings.heartbeat_s)
+			if not self.epoch:
+				await self._join(address, device)
+				continue
 			try:
 				if not await self.repo.beat(self._node, self.epoch, self._status()):
 					log.error('node %s was started again elsewhere (newer epoch than %d)', self._node, self.epoch)
@@ -50,6 +62,8 @@ class Heartbeat:
 		with contextlib.suppress(asyncio.CancelledError):
 			await self._task
 		self._task = None
+		if not self.epoch:
+			return
 		try:
 			await self.repo.leave(self._node, self.epoch)
 		except _STORE_ERRORS as exc:
