@@ -57,6 +57,18 @@ def _as_owner(command: list[str]) -> list[str]:
 	return ['runuser', '-u', USER, '--', *command] if os.geteuid() == 0 else command
 
 
+def _start(bin_dir: Path, root: Path, data: Path, tries: int = 5) -> int:
+	"""Starts the server on a free port; another port if that one was taken meanwhile. Returns the port."""
+	for _ in range(tries):
+		port = _free_port()
+		options = f'-p {port} -c listen_addresses=127.0.0.1 -k {root} {_SERVER_OPTIONS}'
+		control = [str(bin_dir / 'pg_ctl'), '-D', str(data), '-l', str(root / 'server.log'), '-w', '-o', options]
+		if subprocess.run(_as_owner([*control, 'start']), check=False, stdout=subprocess.DEVNULL).returncode == 0:
+			return port
+	log = (root / 'server.log').read_text(errors='replace')[-2000:]
+	raise RuntimeError(f'PostgreSQL did not start on a free port in {tries} tries:\n{log}')
+
+
 @contextlib.contextmanager
 def cluster(bin_dir: Path) -> Iterator[str]:
 	"""A running cluster for as long as the block lasts; yields its SQLAlchemy URL (database `postgres`)."""
@@ -65,12 +77,9 @@ def cluster(bin_dir: Path) -> Iterator[str]:
 		if os.geteuid() == 0:
 			shutil.chown(root, USER)
 		data = root / 'data'
-		port = _free_port()
 		init = [str(bin_dir / 'initdb'), '-D', str(data), '-U', USER, '-A', 'trust', '-E', 'UTF8', '--no-sync']
 		subprocess.run(_as_owner(init), check=True, stdout=subprocess.DEVNULL)
-		options = f'-p {port} -c listen_addresses=127.0.0.1 -k {root} {_SERVER_OPTIONS}'
-		control = [str(bin_dir / 'pg_ctl'), '-D', str(data), '-l', str(root / 'server.log'), '-w', '-o', options]
-		subprocess.run(_as_owner([*control, 'start']), check=True, stdout=subprocess.DEVNULL)
+		port = _start(bin_dir, root, data)
 		try:
 			yield f'postgresql+asyncpg://{USER}@127.0.0.1:{port}/postgres'
 		finally:
