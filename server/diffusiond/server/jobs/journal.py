@@ -71,9 +71,6 @@ class Journal:
 		)
 		await self.repo.add(stored, self._next_seq())
 
-	async def discard(self, job_id: str) -> None:
-		await self.repo.remove(job_id)
-
 	def end_of(self, job: Work, error: DiffusiondError | None) -> JobEnd | None:
 		"""How the store should end `job` (None: leave it unfinished, for the next start to run). A job nobody
 		waits for that a shutdown interrupted is resumed, like one a crash interrupted."""
@@ -92,12 +89,8 @@ class Journal:
 				log.warning(
 					'job(s) %s run without a row in the store', ', '.join(j.id for j in jobs if j.id not in claimed)
 				)
-		except (
-			SQLAlchemyError,
-			DiffusiondError,
-			concurrent.futures.TimeoutError,
-			RuntimeError,
-		) as exc:  # a closed loop
+		except (SQLAlchemyError, DiffusiondError, concurrent.futures.TimeoutError, RuntimeError) as exc:
+			# RuntimeError: the loop closed under a daemon that did not drain
 			log.error('job(s) %s: the store did not record their start: %s', ', '.join(j.id for j in jobs), exc)
 
 	def dropped(self, job: Work, error: DiffusiondError) -> None:

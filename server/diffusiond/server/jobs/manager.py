@@ -189,7 +189,7 @@ class PipelineManager:
 			self.queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
 		except DiffusiondError:
 			if self.journal is not None:
-				await self.journal.discard(job.id)
+				await self.journal.repo.remove(job.id)  # refused after its write: as if never accepted
 			raise
 		log.info(
 			'job %s queued: model=%s steps=%d size=%dx%d loras=%s',
