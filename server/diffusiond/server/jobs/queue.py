@@ -196,9 +196,10 @@ class JobQueue:
 			self._lock.notify_all()
 
 	def snapshot(self) -> list[JobInfo]:
-		"""The running job or batch (position 0), then the queued ones in order."""
+		"""The running job or batch (position 0), then the queued ones in order. A job whose outcome is final is
+		left out, though the worker has not yet handed it back (done()): its caller may already hear `completed`."""
 		with self._lock:
-			jobs = [job.info(0) for job in self._running]
+			jobs = [job.info(0) for job in self._running if not job.finished]
 			return jobs + [job.info(index + 1) for index, job in enumerate(self._jobs)]
 
 	def running(self) -> list[Queued]:
