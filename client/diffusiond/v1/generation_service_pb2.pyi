@@ -1516,6 +1516,7 @@ class Job(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     FINISH_TIME_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     state: Global___JobState.ValueType
     position: _builtins.int
@@ -1543,6 +1544,10 @@ class Job(_message.Message):
     """The error message of a job that failed or was cancelled."""
     attempts: _builtins.int
     """How many times it started on the device (2 = run again after the daemon died while it ran)."""
+    node: _builtins.str
+    """The node id of the daemon running it, or that ran it (several daemons on one database share one queue);
+    empty while it is queued.
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When it was submitted."""
@@ -1581,10 +1586,11 @@ class Job(_message.Message):
         error: _builtins.str = ...,
         finish_time: _timestamp_pb2.Timestamp | None = ...,
         attempts: _builtins.int = ...,
+        node: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "finish_time", b"finish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "create_time", b"create_time", "end_reason", b"end_reason", "error", b"error", "finish_time", b"finish_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "stage", b"stage", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "create_time", b"create_time", "end_reason", b"end_reason", "error", b"error", "finish_time", b"finish_time", "height", b"height", "job_id", b"job_id", "loras", b"loras", "model", b"model", "node", b"node", "num_images", b"num_images", "position", b"position", "prompt", b"prompt", "stage", b"stage", "state", b"state", "step", b"step", "steps", b"steps", "styles", b"styles", "total_steps", b"total_steps", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

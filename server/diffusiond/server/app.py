@@ -15,6 +15,7 @@ from diffusiond.server.catalog.controlnets import ControlNetCatalog
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.catalog.upscalers import UpscalerCatalog
+from diffusiond.server.cluster.build import build_cluster, shares_queue
 from diffusiond.server.cluster.heartbeat import Heartbeat
 from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
@@ -93,7 +94,8 @@ class Daemon:
 	def _build(self, settings: Settings, engine: Engine | None) -> None:
 		storage = settings.storage
 		files_changed = asyncio.Event()
-		self.database = Database(storage.database_url or default_url(storage.data_dir))
+		url = storage.database_url or default_url(storage.data_dir)
+		self.database = Database(url)
 		self.catalog = Catalog(
 			ModelRepository(self.database.sessions),
 			storage.models_dir,
@@ -125,10 +127,16 @@ class Daemon:
 		)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
-		self.jobs = JobRepository(self.database.sessions)
+		shared = shares_queue(url, settings.cluster)
+		self.jobs = JobRepository(self.database.sessions, shared)
 		self.nodes = NodeRepository(self.database.sessions)
 		self.manager = PipelineManager(
 			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history, self.jobs
+		)
+		self.cluster = (
+			build_cluster(url, settings.cluster, self.database.sessions, self.jobs, self.nodes, self.manager)
+			if shared
+			else None
 		)
 		self.health = Health()
 		self.heartbeat = Heartbeat(self.nodes, self.manager.node_status, settings.cluster)
@@ -197,6 +205,8 @@ class Daemon:
 		self.recovery = await recover(self.history, self.node, storage.outputs_dir, storage.scratch_dir)
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start(self.node)
+		if self.cluster is not None:
+			await self.manager.share(self.cluster, lambda: self.heartbeat.epoch)
 		await self.server.start()
 		self.endpoints.log(self.settings.server.host)
 		device = await asyncio.to_thread(self.engine.stats)
@@ -231,6 +241,8 @@ class Daemon:
 			await self.assets.upscalers.refresh()
 			info = await self.manager.prepare_default()
 			self.resumed = await self.manager.resume()
+			if self.cluster is not None:
+				self.cluster.start()
 		except DiffusiondError as error:
 			log.error('no default model: %s', error.message)
 		except Exception:
@@ -259,7 +271,11 @@ class Daemon:
 		if self._prepare is not None:
 			await self._prepare
 		await self.hasher.stop()
+		if self.cluster is not None:
+			await self.cluster.stop()
 		await self.manager.drain(grace)
+		if self.cluster is not None:
+			await self.cluster.close()
 		await self.heartbeat.stop()
 		await self.server.stop(_STOP_GRACE_S)
 		if self.http is not None:

@@ -12,6 +12,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from diffusiond.server.errors import (
+	AbortedError,
 	AlreadyExistsError,
 	DeadlineExceededError,
 	DeviceOutOfMemoryError,
@@ -42,6 +43,7 @@ STATUS_CODES: dict[type[DiffusiondError], grpc.StatusCode] = {
 	ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
 	UnavailableError: grpc.StatusCode.UNAVAILABLE,
 	JobCancelledError: grpc.StatusCode.CANCELLED,
+	AbortedError: grpc.StatusCode.ABORTED,
 	DeadlineExceededError: grpc.StatusCode.DEADLINE_EXCEEDED,
 	JobFailedError: grpc.StatusCode.INTERNAL,
 	DiffusiondError: grpc.StatusCode.INTERNAL,
@@ -63,6 +65,7 @@ HTTP_STATUSES: dict[type[DiffusiondError], int] = {
 	ResourceExhaustedError: 429,
 	UnavailableError: 503,
 	JobCancelledError: 409,
+	AbortedError: 409,
 	DeadlineExceededError: 504,
 	JobFailedError: 500,
 	DiffusiondError: 500,

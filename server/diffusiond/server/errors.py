@@ -214,6 +214,16 @@ class RestartCancelledError(JobCancelledError):
 	reason = 'CANCELLED_BY_RESTART'
 
 
+class AbortedError(DiffusiondError):
+	reason = 'ABORTED'
+
+
+class JobTakenOverError(AbortedError):
+	"""This daemon's lease on a job lapsed (it was cut off from the database) and another daemon runs it now."""
+
+	reason = 'JOB_TAKEN_OVER'
+
+
 class DeadlineExceededError(DiffusiondError):
 	reason = 'DEADLINE_EXCEEDED'
 
@@ -240,3 +250,21 @@ class InterruptedTwiceError(JobFailedError):
 	"""A job whose daemon died while it ran, twice: it is not run a third time."""
 
 	reason = 'INTERRUPTED_TWICE'
+
+
+def _classes(base: type[DiffusiondError]) -> list[type[DiffusiondError]]:
+	found = [base]
+	for sub in base.__subclasses__():
+		found += _classes(sub)
+	return found
+
+
+def from_reason(reason: str, message: str) -> DiffusiondError:
+	"""The error another daemon reported by its reason (cluster/feeds.py), with its class, so its status is the
+	same here; a reason this build does not know is a plain DiffusiondError (INTERNAL)."""
+	for cls in _classes(DiffusiondError):
+		if cls.reason == reason:
+			error = cls.__new__(cls)
+			DiffusiondError.__init__(error, message)
+			return error
+	return DiffusiondError(message)

@@ -5,7 +5,7 @@ These never import generated protobuf code; `services/event_convert.py` maps the
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.prompting.report import PromptReport
 from diffusiond.server.samplers import Sampler
@@ -49,7 +49,12 @@ class StageEvent(BaseModel):
 	elapsed_s: float = 0.0
 
 
+_BYTES_AS_BASE64 = ConfigDict(ser_json_bytes='base64', val_json_bytes='base64')  # relayed between daemons as JSON
+
+
 class PreviewEvent(BaseModel):
+	model_config = _BYTES_AS_BASE64
+
 	step: int
 	data: bytes
 	mime_type: str = 'image/jpeg'
@@ -58,6 +63,8 @@ class PreviewEvent(BaseModel):
 
 
 class ImageEvent(BaseModel):
+	model_config = _BYTES_AS_BASE64
+
 	index: int
 	seed: int
 	data: bytes
@@ -107,3 +114,4 @@ class JobInfo(BaseModel):
 	error: str = ''
 	finished_at: datetime | None = None
 	attempts: int = 0
+	node: str = ''  # the daemon running it or that ran it ('' while queued)

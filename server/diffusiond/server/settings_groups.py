@@ -90,3 +90,21 @@ class ClusterSettings(BaseModel):
 	lease_s: float = Field(
 		default=15.0, ge=0.1, le=3600, description='A node whose last heartbeat is older than this counts as gone.'
 	)
+	shared_queue: bool = Field(
+		default=True,
+		description='On PostgreSQL: the daemons on the database share one queue (an idle one claims queued jobs of '
+		'the others, takes over the jobs of one whose lease lapsed, relays events). False: each keeps its own.',
+	)
+	prefer_loaded_s: float = Field(
+		default=10.0,
+		ge=0,
+		le=3600,
+		description='An idle node prefers queued jobs for a model it has loaded; a job waiting longer than this is '
+		'taken by any node first.',
+	)
+	poll_s: float = Field(
+		default=1.0, ge=0.01, le=60, description='How often an idle node looks for queued jobs between notifications.'
+	)
+	events_keep_s: float = Field(
+		default=600.0, ge=1, le=86400, description='How long relayed job events stay in the database.'
+	)

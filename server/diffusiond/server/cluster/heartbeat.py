@@ -51,9 +51,18 @@ class Heartbeat:
 				continue
 			try:
 				if not await self.repo.beat(self._node, self.epoch, self._status()):
-					log.error('node %s was started again elsewhere (newer epoch than %d)', self._node, self.epoch)
+					await self._fenced(address, device)
 			except _STORE_ERRORS as exc:
 				log.warning('node %s: heartbeat not recorded: %s', self._node, exc)
+
+	async def _fenced(self, address: str, device: str) -> None:
+		"""The lease moved on: taken over while this node could not reach the store (it joins again, with a new
+		epoch: what it ran meanwhile is fenced off), or the same node id started elsewhere (logged)."""
+		if await self.repo.lost(self._node):
+			log.warning('node %s: its lease had lapsed and its jobs were taken over; joining again', self._node)
+			await self._join(address, device)
+		else:
+			log.error('node %s was started again elsewhere (newer epoch than %d)', self._node, self.epoch)
 
 	async def stop(self) -> None:
 		if self._task is None:

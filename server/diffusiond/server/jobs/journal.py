@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,6 +30,7 @@ from diffusiond.server.store.job_repo import JobRepository
 
 log = logging.getLogger(__name__)
 _RUNNING_WRITE_S = 30.0  # the longest a job's start waits for its store write
+JobsHook = Callable[[list[Job]], None]  # loop-side, for the shared queue (cluster/)
 
 
 class Journal:
@@ -40,6 +41,10 @@ class Journal:
 		self._resume = resume
 		self._seq = 0
 		self._pending: set[asyncio.Task[None]] = set()
+		self.epoch: Callable[[], int] = lambda: 0  # this node's lease epoch (cluster/heartbeat.py), for claims
+		self.on_running: JobsHook | None = None  # jobs this node claimed start here
+		self.on_taken: JobsHook | None = None  # jobs another node claimed first: followed, not run
+		self.on_lost_race: Callable[[str], None] | None = None  # a job cancelled here while another node took it
 
 	def _next_seq(self) -> int:
 		self._seq = max(self._seq + 1, time.time_ns())
@@ -66,6 +71,7 @@ class Journal:
 			params=fixed.model_dump_json(),
 			info=job.info(0),
 			attempts=0,
+			model=job.model.name,
 			created_at=job.created_at,
 			deadline_at=deadline,
 		)
@@ -76,27 +82,45 @@ class Journal:
 		waits for that a shutdown interrupted is resumed, like one a crash interrupted."""
 		if self._resume and job.keep_running and isinstance(error, ShutdownCancelledError | ShuttingDownError):
 			return None
-		return job_end(job.state, error)
+		return job_end(job.state, error, job.claim)
 
 	# The worker's side.
 
-	def running(self, jobs: list[Job]) -> None:
-		"""Blocks until the store counts the jobs' start (a store that fails is logged; the jobs still run)."""
+	def running(self, jobs: list[Job]) -> list[Job]:
+		"""Blocks until the store counts the jobs' start; returns the ones to run here: not those another node
+		claimed first (a store that fails is logged; the jobs still run). A job claimed already (taken from another
+		node's queue) needs no write."""
+		fresh = [job for job in jobs if job.claim is None]
+		taken: set[str] = set()
+		if fresh:
+			taken = self._claim(fresh)
+		run = [job for job in jobs if job.id not in taken]
+		if taken and self.on_taken is not None:
+			self._loop.call_soon_threadsafe(self.on_taken, [job for job in jobs if job.id in taken])
+		if run and self.on_running is not None:
+			self._loop.call_soon_threadsafe(self.on_running, run)
+		return run
+
+	def _claim(self, jobs: list[Job]) -> set[str]:
+		ids = [job.id for job in jobs]
 		try:
-			future = asyncio.run_coroutine_threadsafe(self.repo.running([job.id for job in jobs]), self._loop)
-			claimed = future.result(_RUNNING_WRITE_S)
-			if len(claimed) < len(jobs):  # not in the store (it could not take them when they were accepted)
-				log.warning(
-					'job(s) %s run without a row in the store', ', '.join(j.id for j in jobs if j.id not in claimed)
-				)
+			found = self.repo.running(ids, self._node, self.epoch())
+			claimed = asyncio.run_coroutine_threadsafe(found, self._loop).result(_RUNNING_WRITE_S)
 		except (SQLAlchemyError, DiffusiondError, concurrent.futures.TimeoutError, RuntimeError) as exc:
 			# RuntimeError: the loop closed under a daemon that did not drain
-			log.error('job(s) %s: the store did not record their start: %s', ', '.join(j.id for j in jobs), exc)
+			log.error('job(s) %s: the store did not record their start: %s', ', '.join(ids), exc)
+			return set()
+		for job in jobs:
+			job.claim = claimed.claims.get(job.id)
+		missing = [job_id for job_id in ids if job_id not in claimed.claims and job_id not in claimed.taken]
+		if missing:  # not in the store (it could not take them when they were accepted)
+			log.warning('job(s) %s run without a row in the store', ', '.join(missing))
+		return set(claimed.taken)
 
 	def dropped(self, job: Work, error: DiffusiondError) -> None:
 		"""Thread-safe: a queued job was cancelled (CancelJob, its caller left, a shutdown)."""
 		if isinstance(job, Job):
-			self._loop.call_soon_threadsafe(self._spawn, self._end(job, error))
+			self._loop.call_soon_threadsafe(self._spawn, self._drop(job, error))
 
 	# The loop's side.
 
@@ -111,6 +135,20 @@ class Journal:
 			return
 		try:
 			await self.repo.end(job.id, end)
+		except (SQLAlchemyError, DiffusiondError) as exc:
+			log.error('job %s: the store did not record its end: %s', job.id, exc)
+
+	async def _drop(self, job: Work, error: DiffusiondError) -> None:
+		"""A queued job's end, unless another node claimed it meanwhile: then that node is told to cancel it."""
+		end = self.end_of(job, error)
+		if end is None:
+			return
+		if job.claim is not None:  # claimed from another node's queue, cancelled before it started here
+			await self._end(job, error)
+			return
+		try:
+			if not await self.repo.drop(job.id, end) and self.on_lost_race is not None:
+				self.on_lost_race(job.id)
 		except (SQLAlchemyError, DiffusiondError) as exc:
 			log.error('job %s: the store did not record its end: %s', job.id, exc)
 

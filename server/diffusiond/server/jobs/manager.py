@@ -14,13 +14,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
+from diffusiond.server.cluster.cluster import Cluster
 from diffusiond.server.errors import (
 	DiffusiondError,
 	JobCancelledError,
+	JobNotFoundError,
 	ModelLoadError,
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobEvent
+from diffusiond.server.job_records import StoredJob
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.directory import JobDirectory
@@ -31,7 +34,7 @@ from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.journal import Journal
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
-from diffusiond.server.jobs.resume import Resumer, ResumeReport
+from diffusiond.server.jobs.resume import Resumer, ResumeReport, rebuild
 from diffusiond.server.jobs.upscale_intake import upscale_spec
 from diffusiond.server.jobs.upscale_job import UpscaleJob
 from diffusiond.server.jobs.work import Work
@@ -85,6 +88,7 @@ class PipelineManager:
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
 		self._recorder: Recorder | None = None
 		self.journal: Journal | None = None
+		self.cluster: Cluster | None = None  # the shared queue, when this node is part of one (share())
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
 		self._intake = Intake(catalog, loras, assets, styles, settings.limits, self._default_prepared)
@@ -93,7 +97,7 @@ class PipelineManager:
 	async def start(self, node: str = '') -> None:
 		"""`node`: this daemon's node id (node.py), written into every record."""
 		self._loop = asyncio.get_running_loop()
-		self.node = node
+		self.node = self.directory.node = node
 		if self._jobs is not None:
 			self.journal = Journal(self._jobs, self._loop, node, self._settings.queue.resume)
 			self.queue.on_drop = self.journal.dropped
@@ -102,6 +106,20 @@ class PipelineManager:
 		png_level = self._settings.device.png_compress_level
 		self._worker = Worker(self.queue, self._engine, self._estimator, self._recorder, png_level, self.journal)
 		self._worker.start()
+
+	async def share(self, cluster: Cluster, epoch: Callable[[], int]) -> None:
+		"""Joins the shared queue of the daemons on this database (after start(), before any job is accepted)."""
+		if self.journal is None:
+			return
+		cluster.attach(self.journal, self.node, epoch)
+		self.cluster = self.directory.cluster = cluster
+		await cluster.listen()
+
+	async def rebuild(self, stored: StoredJob) -> Job:
+		"""The job of another node's store row, to run here (cluster/stealer.py)."""
+		if self._loop is None:
+			raise ShuttingDownError('the pipeline manager is not running')
+		return await rebuild(self._intake, stored, self._loop)
 
 	async def resume(self) -> ResumeReport:
 		"""Start-up, once the default model is settled: the node's unfinished jobs run again or end (resume.py)."""
@@ -260,9 +278,15 @@ class PipelineManager:
 
 	def abandon(self, job: Work, why: str) -> None:
 		"""Cancels `job` because its caller went away; nothing happens if it already finished."""
-		if not job.finished:
-			with contextlib.suppress(DiffusiondError):  # it may finish between the check and the cancel
-				self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
+		if job.finished:
+			return
+		try:
+			self.queue.cancel(job.id, JobCancelledError(f'job {job.id} was cancelled: {why}'))
+		except JobNotFoundError:
+			if self.cluster is not None:  # another node claimed it
+				self.cluster.abandon(job, why)
+		except DiffusiondError:
+			pass  # it finished between the check and the cancel
 
 	def node_status(self) -> NodeStatus:
 		"""What this daemon's heartbeat reports (loop-only, no waiting)."""

@@ -29,6 +29,7 @@ _RECENT_LIMIT = 1024
 ControlTask = Callable[[], None]
 Queued = Job | UpscaleJob  # what waits in the queue
 DropHook = Callable[[Queued, DiffusiondError], None]  # a queued job was cancelled (the journal ends it)
+DoneHook = Callable[[], None]  # the worker handed a job back (an idle node may claim another's, cluster/)
 
 
 class JobQueue:
@@ -44,6 +45,7 @@ class JobQueue:
 		self._closing = False
 		self._stopped = False
 		self.on_drop: DropHook | None = None
+		self.on_done: DoneHook | None = None
 
 	def _announce_positions(self) -> None:
 		total = len(self._jobs)
@@ -126,6 +128,8 @@ class JobQueue:
 			self._running = []
 			for job in jobs:
 				self._remember(job)
+		if self.on_done is not None:
+			self.on_done()
 
 	def cancel(self, job_id: str, error: DiffusiondError | None = None, finish_early: bool = False) -> JobState:
 		"""Cancels a queued (removed at once) or running (stops within one step) job; `finish_early`: a running
@@ -161,12 +165,36 @@ class JobQueue:
 		"""The running job, then the queued ones in order (call with the lock held)."""
 		return self._running + list(self._jobs)
 
-	def _drop(self, job: Queued, error: DiffusiondError) -> None:
+	def _drop(self, job: Queued, error: DiffusiondError, ended_elsewhere: bool = False) -> None:
 		job.state = JobState.CANCELLED
 		self._remember(job)
 		job.channel.fail(error)
-		if self.on_drop is not None:
+		if self.on_drop is not None and not ended_elsewhere:
 			self.on_drop(job, error)
+
+	def detach(self, job_id: str) -> Queued | None:
+		"""Takes a queued job out without ending it: another node claimed it and runs it (cluster/)."""
+		with self._lock:
+			job = next((queued for queued in self._jobs if queued.id == job_id), None)
+			if job is not None:
+				self._jobs.remove(job)
+				self._announce_positions()
+			return job
+
+	def discard(self, job_id: str, error: DiffusiondError) -> bool:
+		"""Cancels a queued job whose end the store already has (cancelled through another node)."""
+		with self._lock:
+			job = next((queued for queued in self._jobs if queued.id == job_id), None)
+			if job is None:
+				return False
+			self._jobs.remove(job)
+			self._drop(job, error, ended_elsewhere=True)
+			self._announce_positions()
+			return True
+
+	def queued_ids(self) -> set[str]:
+		with self._lock:
+			return {job.id for job in self._active()}
 
 	def cancel_queued(self) -> list[str]:
 		"""Cancels every queued job (the running one goes on); returns their ids in queue order."""

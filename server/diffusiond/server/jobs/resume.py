@@ -19,7 +19,7 @@ from diffusiond.server.errors import (
 	InterruptedTwiceError,
 	RestartCancelledError,
 )
-from diffusiond.server.job_records import StoredJob, job_end
+from diffusiond.server.job_records import MAX_ATTEMPTS, StoredJob, job_end
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
@@ -29,7 +29,16 @@ from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.job_repo import JobRepository
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 2  # a job that was running when the daemon died runs once more
+
+
+async def rebuild(intake: Intake, stored: StoredJob, loop: asyncio.AbstractEventLoop) -> Job:
+	"""The job of a store row, to run here (a restart, or a job claimed from another node's queue): its id, its
+	seed, its request read again by today's rules. Its caller is not here, so it runs like a `keep_running` job."""
+	spec, model = await intake.spec(GenerateParams.model_validate_json(stored.params))
+	job = Job(spec, model, EventChannel(loop), stored.priority, stored.id, stored.created_at)
+	job.keep_running = True
+	job.channel.unsubscribe(job.channel.primary)
+	return job
 
 
 class ResumeReport(BaseModel):
@@ -74,10 +83,7 @@ class Resumer:
 		return None
 
 	async def _job(self, stored: StoredJob) -> Job:
-		spec, model = await self._intake.spec(GenerateParams.model_validate_json(stored.params))
-		job = Job(spec, model, EventChannel(self._loop), stored.priority, stored.id, stored.created_at)
-		job.keep_running = True  # its caller is gone
-		job.channel.unsubscribe(job.channel.primary)
+		job = await rebuild(self._intake, stored, self._loop)
 		if stored.state is JobState.RUNNING:
 			job.priority = True  # it had been taken already: first again
 		return job

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from diffusiond.server.errors import DiffusiondError, JobCancelledError
 from diffusiond.server.events import JobInfo
+from diffusiond.server.job_records import Claim
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.schemas import JobState, Stage
 
@@ -34,6 +35,7 @@ class Work:
 		self.finish_early = threading.Event()  # deliver the image as it is at the next step (CancelJob)
 		self.ended = threading.Event()  # set by the worker once the job's final event is out
 		self.cancel_error: DiffusiondError = JobCancelledError(f'job {self.id} was cancelled')
+		self.claim: Claim | None = None  # its run here, once the store counted its start (fences its end)
 
 	def request_cancel(self, error: DiffusiondError) -> None:
 		if not self.cancel_requested.is_set():

@@ -47,10 +47,9 @@ class Worker:
 	def _loop(self) -> None:
 		while (item := self._queue.take()) is not None:
 			if isinstance(item, list):
-				jobs = item
-				if self._journal is not None:
-					self._journal.running(jobs)
-				self._run(jobs)
+				jobs = self._journal.running(item) if self._journal is not None else item
+				if jobs:  # none: another node claimed them first (cluster/) and runs them
+					self._run(jobs)
 				self._queue.done(list(jobs))
 				for job in jobs:
 					job.ended.set()

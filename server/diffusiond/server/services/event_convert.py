@@ -147,6 +147,7 @@ def job_to_pb(info: JobInfo) -> gen_pb.Job:
 		end_reason=info.end_reason,
 		error=info.error,
 		attempts=info.attempts,
+		node=info.node,
 	)
 	job.create_time.FromDatetime(info.created_at)
 	if info.finished_at is not None:

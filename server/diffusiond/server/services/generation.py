@@ -87,7 +87,7 @@ class GenerationService(gen_grpc.GenerationServiceServicer):
 		request: gen_pb.CancelQueuedJobsRequest,
 		context: grpc.aio.ServicerContext[gen_pb.CancelQueuedJobsRequest, gen_pb.CancelQueuedJobsResponse],
 	) -> gen_pb.CancelQueuedJobsResponse:
-		return gen_pb.CancelQueuedJobsResponse(job_ids=self._manager.queue.cancel_queued())
+		return gen_pb.CancelQueuedJobsResponse(job_ids=await self._manager.directory.cancel_queued())
 
 	async def TokenizePrompt(
 		self,

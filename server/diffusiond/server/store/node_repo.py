@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from diffusiond.server.node_records import NodeRecord, NodeStatus
 from diffusiond.server.store.tables import NodeRow
 
-SERVING, STOPPED = 'serving', 'stopped'
+SERVING, STOPPED, LOST = 'serving', 'stopped', 'lost'  # lost: its lease lapsed and another node took over
 
 
 def _record(row: NodeRow) -> NodeRecord:
@@ -43,11 +43,12 @@ class NodeRepository:
 			return row.epoch
 
 	async def beat(self, node: str, epoch: int, status: NodeStatus) -> bool:
-		"""Renews the lease; False when another start of this node took it over (a newer epoch)."""
+		"""Renews the lease; False when another start of this node took it over (a newer epoch), or another node took
+		over its jobs (its lease had lapsed)."""
 		async with self._sessions.begin() as session:
 			result = await session.execute(
 				update(NodeRow)
-				.where(NodeRow.id == node, NodeRow.epoch == epoch)
+				.where(NodeRow.id == node, NodeRow.epoch == epoch, NodeRow.state != LOST)
 				.values(
 					heartbeat_at=datetime.now(UTC),
 					state=SERVING,
@@ -58,6 +59,11 @@ class NodeRepository:
 				.returning(NodeRow.id)
 			)
 			return result.scalar_one_or_none() is not None
+
+	async def lost(self, node: str) -> bool:
+		"""Whether another node took `node` over (its lease had lapsed)."""
+		async with self._sessions() as session:
+			return await session.scalar(select(NodeRow.state).where(NodeRow.id == node)) == LOST
 
 	async def leave(self, node: str, epoch: int) -> None:
 		async with self._sessions.begin() as session:

@@ -197,6 +197,20 @@ class JobRow(Base):
 	finished_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None, index=True)
 	reason: Mapped[str] = mapped_column(String(64), default='')  # how it ended: an error reason, or ''
 	error: Mapped[str] = mapped_column(Text, default='')
+	model: Mapped[str] = mapped_column(String(512), default='')  # its model's name (a claim prefers loaded ones)
+	runner: Mapped[str] = mapped_column(String(64), default='', index=True)  # the node running it ('' = none yet)
+	runner_epoch: Mapped[int] = mapped_column(Integer, default=0)  # that node's epoch when it claimed the job
+
+
+class JobEventRow(Base):
+	"""An event of a job, for the daemons that follow it from elsewhere (cluster/relay.py): NOTIFY names the row."""
+
+	__tablename__ = 'job_events'
+
+	id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, 'sqlite'), primary_key=True, autoincrement=True)
+	job_id: Mapped[str] = mapped_column(String(36), index=True)
+	body: Mapped[str] = mapped_column(Text)  # a RelayedEvent as JSON
+	at: Mapped[datetime] = mapped_column(StoredTime, index=True)
 
 
 class NodeRow(Base):
