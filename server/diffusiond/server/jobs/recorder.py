@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
-from diffusiond.server.errors import DiffusiondError
+from diffusiond.server.errors import DiffusiondError, JobTakenOverError
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings
 from diffusiond.server.history.files import remove_files, write_file
 from diffusiond.server.history.layout import image_path
@@ -59,6 +59,7 @@ class Recorder:
 		self._loop = loop
 		self._recording: dict[str, asyncio.Task[str]] = {}  # job id → adding its record ('' or why it failed)
 		self._pending: set[asyncio.Task[None]] = set()
+		self._taken_over: set[str] = set()  # jobs whose end the store refused: another node had taken them over
 
 	# The worker's side: thread-safe, returns at once.
 
@@ -112,6 +113,10 @@ class Recorder:
 		try:
 			await action
 			return ''
+		except JobTakenOverError as exc:  # nothing of this run is kept (store/job_repo.py end_in)
+			log.warning('job %s: %s', job.id, exc.message)
+			self._taken_over.add(job.id)
+			return exc.message
 		except (SQLAlchemyError, DiffusiondError) as exc:
 			log.error('job %s: could not %s in the history: %s', job.id, what, _describe(exc))
 			return _describe(exc)
@@ -136,6 +141,7 @@ class Recorder:
 			await self._store(job, self._repo.delete(job.id, self._job_end(job, error)), 'remove the record')
 		else:
 			self._end_alone(job, error)
+		self._taken_over.discard(job.id)
 		job.channel.put_error(error)
 
 	async def _finish(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> None:
@@ -188,6 +194,10 @@ class Recorder:
 			),
 			'record the images',
 		)
+		if job.id in self._taken_over:  # another node ran it again: its record and files are the job's
+			self._taken_over.discard(job.id)
+			await asyncio.to_thread(remove_files, written)
+			return Storage(stored=False, error=error)
 		if error:
 			self._end_alone(job, None)
 			return Storage(

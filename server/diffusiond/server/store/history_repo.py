@@ -72,13 +72,13 @@ class HistoryRepository:
 		"""A running record becomes succeeded (or cancelled: finished early), with its images (all written to disk
 		already); `end`: its job's end, in the same transaction."""
 		async with self._sessions.begin() as session:
+			if end is not None:  # first: a run whose job was taken over touches nothing (JOB_TAKEN_OVER)
+				await end_in(session, generation_id, end)
 			row = await session.get(GenerationRow, generation_id)
 			if row is None:
 				raise GenerationNotFoundError(f'generation {generation_id} was deleted while it ran')
 			row.state, row.finished_at, row.timings = state.value, finished_at, timings
 			session.add_all(GenerationImageRow(generation_id=generation_id, **image.model_dump()) for image in images)
-			if end is not None:
-				await end_in(session, generation_id, end)
 
 	async def fail_running(self, node: str, error: str) -> int:
 		"""Marks the node's records still running as failed (at start-up: their process died); returns how many.
@@ -221,7 +221,7 @@ class HistoryRepository:
 	async def delete(self, generation_id: str, end: JobEnd | None = None) -> None:
 		"""`end`: the job ended without images; its end is written in the same transaction."""
 		async with self._sessions.begin() as session:
+			if end is not None:  # first, as in complete()
+				await end_in(session, generation_id, end)
 			await session.execute(delete(GenerationImageRow).where(GenerationImageRow.generation_id == generation_id))
 			await session.execute(delete(GenerationRow).where(GenerationRow.id == generation_id))
-			if end is not None:
-				await end_in(session, generation_id, end)

@@ -11,7 +11,9 @@ CONTROL = 'diffusiond_control'  # payload: a Control as JSON
 
 
 async def notify(session: AsyncSession, channel: str, payload: str) -> None:
-	await session.execute(select(func.pg_notify(channel, payload)))
+	"""Nothing on SQLite: one process, no one else to tell."""
+	if session.get_bind().dialect.name == 'postgresql':
+		await session.execute(select(func.pg_notify(channel, payload)))
 
 
 async def send(session: AsyncSession, message: Control) -> None:

@@ -1,0 +1,84 @@
+"""A daemon cut off from the shared database while it runs a job (its heartbeats fail) loses the job to another
+daemon once its lease lapses; when it finishes anyway, its result is fenced off (nothing of it in history or on
+disk, its caller told), the other run is the job's, and the cut-off daemon joins again with a new epoch."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from diffusiond.server.app import Daemon
+from diffusiond.server.node_records import NodeStatus
+from diffusiond.v1 import generation_service_pb2 as gen_pb
+from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
+from diffusiond.v1 import history_service_pb2 as history_pb
+from diffusiond.v1 import history_service_pb2_grpc as history_grpc
+from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
+from tests.fakes import FakeEngine
+from tests.helpers import next_of
+from tests.stores import fresh_database
+
+
+@pytest.fixture
+async def shared_url(postgres_server: str) -> AsyncIterator[str]:
+	async for url in fresh_database(postgres_server):
+		yield url
+
+
+async def _daemon(root: Path, node: str, url: str, engine: FakeEngine) -> Daemon:
+	write_fake_model(root / node / 'models' / FAKE_MODEL)
+	overrides: dict[str, dict[str, object]] = {
+		'storage': {'node_id': node, 'database_url': url},
+		'cluster': {'heartbeat_s': 0.1, 'lease_s': 1.0, 'poll_s': 0.1},
+	}
+	daemon = Daemon(make_settings(root / node, overrides), engine)
+	await daemon.start()
+	await asyncio.wait_for(daemon.ready.wait(), 30)
+	return daemon
+
+
+async def _cut_off(node: str, epoch: int, status: NodeStatus) -> bool:
+	raise OSError('network is unreachable')
+
+
+async def test_a_cut_off_daemon_cannot_finish_a_job_another_took_over(
+	tmp_path: Path, shared_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+	x = await _daemon(tmp_path, 'node-x', shared_url, FakeEngine(step_s=0.04))
+	y: Daemon | None = None
+	try:
+		async with grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x:
+			call = gen_grpc.GenerationServiceStub(chan_x).Generate(gen_pb.GenerateRequest(prompt='cut', steps=150))
+			job_id = (await next_of(call, 'started')).job_id
+			monkeypatch.setattr(x.heartbeat.repo, 'beat', _cut_off)  # its lease lapses while the job runs
+			y = await _daemon(tmp_path, 'node-y', shared_url, FakeEngine(step_s=0.001))
+			async with grpc.aio.insecure_channel(f'127.0.0.1:{y.port}') as chan_y:
+				stub_y: gen_grpc.GenerationServiceAsyncStub = gen_grpc.GenerationServiceStub(chan_y)
+				async with asyncio.timeout(60):
+					while True:
+						listed = await stub_y.ListJobs(gen_pb.ListJobsRequest(include_finished=True))
+						taken = next((job for job in listed.jobs if job.job_id == job_id), None)
+						if taken is not None and taken.state == gen_pb.JOB_STATE_SUCCEEDED:
+							break
+						await asyncio.sleep(0.05)
+				late = await next_of(call, 'completed')
+				monkeypatch.undo()  # the network is back
+				async with asyncio.timeout(30):
+					while x.heartbeat.epoch < 2:  # noqa: ASYNC110 (the heartbeat has no event to wait on)
+						await asyncio.sleep(0.05)
+				history: history_grpc.HistoryServiceAsyncStub = history_grpc.HistoryServiceStub(chan_y)
+				records = await history.ListGenerations(history_pb.ListGenerationsRequest())
+	finally:
+		if y is not None:
+			await y.shutdown(0.0)
+		await x.shutdown(0.0)
+	assert (taken.node, taken.attempts) == ('node-y', 2)
+	assert late.completed.storage == gen_pb.STORAGE_STATE_NOT_STORED
+	assert 'taken over by another daemon' in late.completed.storage_error
+	assert [(record.id, record.node) for record in records.generations] == [(job_id, 'node-y')]
+	assert not [path for path in (tmp_path / 'node-x' / 'outputs').rglob('*') if path.is_file()], 'nothing kept'
+	assert x.heartbeat.epoch == 2
