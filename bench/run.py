@@ -11,6 +11,7 @@ from bench.assets import run_assets
 from bench.batching import run_batching
 from bench.busy import run_busy
 from bench.catalog import run_catalog
+from bench.cluster import run_cluster
 from bench.encoding import run_encoding
 from bench.gateway import run_gateway
 from bench.generation import run_generation
@@ -45,6 +46,7 @@ def main() -> None:
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_gateway(args.repeats, args.steps, args.size),
 		*run_queue(),
+		*run_cluster(),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),
