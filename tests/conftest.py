@@ -132,10 +132,17 @@ async def store_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]
 		yield url
 
 
+@pytest.fixture
+async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
+	"""A fresh database on the test PostgreSQL, for the tests only PostgreSQL can run (several daemons on one)."""
+	async for url in fresh_database(postgres_server):
+		yield url
+
+
 def with_store(overrides: Overrides | None, url: str | None) -> Overrides:
 	merged = {group: dict(values) for group, values in (overrides or {}).items()}
-	if url is not None:
-		merged.setdefault('storage', {})['database_url'] = url
+	if url is not None:  # the catalog too (by default a daemon on a shared queue keeps its own in SQLite)
+		merged.setdefault('storage', {}).update(database_url=url, catalog_url=url)
 	return merged
 
 

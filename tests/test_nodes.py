@@ -16,6 +16,8 @@ from diffusiond.server.node_records import NodeStatus
 from diffusiond.server.settings import ClusterSettings
 from diffusiond.server.store.database import Database, default_url
 from diffusiond.server.store.node_repo import NodeRepository
+from diffusiond.v1 import model_service_pb2 as model_pb
+from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2 as sys_pb
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
@@ -72,11 +74,37 @@ async def test_daemons_on_one_database_see_each_other(tmp_path: Path, store_url:
 	assert sorted(both) == ['node-a', 'node-b']
 	assert (seen.address, seen.device, seen.epoch) == (f'127.0.0.1:{port}', 'cpu: fake', 1)
 	assert list(seen.loaded_models) == [FAKE_MODEL]
+	assert list(seen.models) == [FAKE_MODEL]
 	assert (seen.queue_depth, seen.busy) == (0, False)
 	assert seen.heartbeat_time.ToDatetime() >= seen.start_time.ToDatetime()
 	assert not stopped.alive
 	assert again.epoch == 2
 	assert stale is False
+
+
+async def _model(daemon: Daemon, name: str) -> model_pb.Model:
+	async with grpc.aio.insecure_channel(f'127.0.0.1:{daemon.port}') as channel:
+		stub: model_grpc.ModelServiceAsyncStub = model_grpc.ModelServiceStub(channel)
+		return (await stub.GetModel(model_pb.GetModelRequest(model=name))).model
+
+
+async def test_on_a_shared_queue_each_daemon_keeps_its_own_catalog(tmp_path: Path, postgres_url: str) -> None:
+	write_fake_model(tmp_path / 'node-b' / 'models' / 'only-on-b')
+	first = await _start(tmp_path, 'node-a', postgres_url)
+	second = await _start(tmp_path, 'node-b', postgres_url)
+	try:
+		await _until(first, 'node-b', alive=True, loaded=True)
+		shared = await _model(first, FAKE_MODEL)
+		own = await _model(second, 'only-on-b')
+		with pytest.raises(grpc.aio.AioRpcError) as elsewhere:
+			await _model(first, 'only-on-b')
+	finally:
+		await second.shutdown(0.0)
+		await first.shutdown(0.0)
+	assert sorted(shared.nodes) == ['node-a', 'node-b']
+	assert list(own.nodes) == ['node-b']
+	assert elsewhere.value.code() == grpc.StatusCode.NOT_FOUND, "node-a's catalog is its own folder's"
+	assert (tmp_path / 'node-a' / 'diffusiond.db').exists(), 'each keeps its catalog in its data folder'
 
 
 async def test_a_client_given_several_daemons_spreads_its_calls(tmp_path: Path, store_url: str | None) -> None:
@@ -113,7 +141,11 @@ def test_several_addresses_make_one_round_robin_target() -> None:
 async def test_a_node_the_store_cannot_take_yet_registers_later(tmp_path: Path) -> None:
 	database = Database(default_url(tmp_path))
 	idle = NodeStatus(queue_depth=0, busy=False, loaded=[])
-	heartbeat = Heartbeat(NodeRepository(database.sessions), lambda: idle, ClusterSettings(heartbeat_s=0.05))
+
+	async def status() -> NodeStatus:
+		return idle
+
+	heartbeat = Heartbeat(NodeRepository(database.sessions), status, ClusterSettings(heartbeat_s=0.05))
 	try:
 		await heartbeat.start('node-x', 'here:1', 'cpu: test')  # no tables yet: the daemon would serve meanwhile
 		unregistered = heartbeat.epoch

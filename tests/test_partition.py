@@ -5,7 +5,6 @@ disk, its caller told), the other run is the job's, and the cut-off daemon joins
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -20,13 +19,6 @@ from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
 from tests.fakes import FakeEngine
 from tests.helpers import next_of
-from tests.stores import fresh_database
-
-
-@pytest.fixture
-async def shared_url(postgres_server: str) -> AsyncIterator[str]:
-	async for url in fresh_database(postgres_server):
-		yield url
 
 
 async def _daemon(root: Path, node: str, url: str, engine: FakeEngine) -> Daemon:
@@ -46,16 +38,16 @@ async def _cut_off(node: str, epoch: int, status: NodeStatus) -> bool:
 
 
 async def test_a_cut_off_daemon_cannot_finish_a_job_another_took_over(
-	tmp_path: Path, shared_url: str, monkeypatch: pytest.MonkeyPatch
+	tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-	x = await _daemon(tmp_path, 'node-x', shared_url, FakeEngine(step_s=0.04))
+	x = await _daemon(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.04))
 	y: Daemon | None = None
 	try:
 		async with grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x:
 			call = gen_grpc.GenerationServiceStub(chan_x).Generate(gen_pb.GenerateRequest(prompt='cut', steps=150))
 			job_id = (await next_of(call, 'started')).job_id
 			monkeypatch.setattr(x.heartbeat.repo, 'beat', _cut_off)  # its lease lapses while the job runs
-			y = await _daemon(tmp_path, 'node-y', shared_url, FakeEngine(step_s=0.001))
+			y = await _daemon(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.001))
 			async with grpc.aio.insecure_channel(f'127.0.0.1:{y.port}') as chan_y:
 				stub_y: gen_grpc.GenerationServiceAsyncStub = gen_grpc.GenerationServiceStub(chan_y)
 				async with asyncio.timeout(60):

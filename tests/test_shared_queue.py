@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -22,16 +21,9 @@ from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.conftest import TINY_MODEL
 from tests.helpers import Req, next_of, pixels
 from tests.processes import spawn_daemon
-from tests.stores import fresh_database
 
 FINAL = (gen_pb.JOB_STATE_SUCCEEDED, gen_pb.JOB_STATE_FAILED, gen_pb.JOB_STATE_CANCELLED)
 Process = asyncio.subprocess.Process
-
-
-@pytest.fixture
-async def shared_url(postgres_server: str) -> AsyncIterator[str]:
-	async for url in fresh_database(postgres_server):
-		yield url
 
 
 def _env(url: str | None, node: str) -> dict[str, str]:
@@ -94,10 +86,10 @@ def _request(seed: int, steps: int = 2) -> gen_pb.GenerateRequest:
 
 
 async def test_thirty_jobs_submitted_to_one_daemon_run_on_both(
-	tmp_path: Path, tiny_sd_dir: Path, shared_url: str
+	tmp_path: Path, tiny_sd_dir: Path, postgres_url: str
 ) -> None:
-	a, address_a = await _spawn(tmp_path, tiny_sd_dir, 'node-a', shared_url)
-	b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', shared_url)
+	a, address_a = await _spawn(tmp_path, tiny_sd_dir, 'node-a', postgres_url)
+	b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', postgres_url)
 	try:
 		async with grpc.aio.insecure_channel(address_a) as chan_a, grpc.aio.insecure_channel(address_b) as chan_b:
 			stub_a, stub_b = _stub(chan_a), _stub(chan_b)
@@ -128,10 +120,10 @@ async def test_thirty_jobs_submitted_to_one_daemon_run_on_both(
 
 
 async def test_watch_cancel_and_a_killed_daemon_across_nodes(
-	tmp_path: Path, tiny_sd_dir: Path, shared_url: str
+	tmp_path: Path, tiny_sd_dir: Path, postgres_url: str
 ) -> None:
-	a, address_a = await _spawn(tmp_path, tiny_sd_dir, 'node-a', shared_url)
-	b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', shared_url)
+	a, address_a = await _spawn(tmp_path, tiny_sd_dir, 'node-a', postgres_url)
+	b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', postgres_url)
 	try:
 		async with grpc.aio.insecure_channel(address_a) as chan_a, grpc.aio.insecure_channel(address_b) as chan_b:
 			stub_a, stub_b = _stub(chan_a), _stub(chan_b)
@@ -163,7 +155,7 @@ async def test_watch_cancel_and_a_killed_daemon_across_nodes(
 			done = [await _until(stub_a, job_id, gen_pb.JOB_STATE_SUCCEEDED) for job_id in [killed_id, *queued_ids]]
 			history: history_grpc.HistoryServiceAsyncStub = history_grpc.HistoryServiceStub(chan_a)
 			listed = await history.ListGenerations(history_pb.ListGenerationsRequest(page_size=100))
-		b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', shared_url)
+		b, address_b = await _spawn(tmp_path, tiny_sd_dir, 'node-b', postgres_url)
 		async with grpc.aio.insecure_channel(address_b) as chan_b:
 			again = await _image(_stub(chan_b).Generate(_request(6)))
 			system: sys_grpc.SystemServiceAsyncStub = sys_grpc.SystemServiceStub(chan_b)

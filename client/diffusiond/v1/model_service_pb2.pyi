@@ -205,6 +205,7 @@ class Model(_message.Message):
     ADDED_TIME_FIELD_NUMBER: _builtins.int
     LAST_USED_TIME_FIELD_NUMBER: _builtins.int
     MODIFIED_TIME_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Stable id (16 hex characters), kept across rescans while the file stays where it is."""
     name: _builtins.str
@@ -247,6 +248,12 @@ class Model(_message.Message):
     def modified_time(self) -> _timestamp_pb2.Timestamp:
         """Last modification time of the file (a folder: its newest file)."""
 
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The live daemons on this database (their node ids, this one included) whose own models folder has a model
+        of this name: several daemons on one PostgreSQL keep a catalog each.
+        """
+
     def __init__(
         self,
         *,
@@ -271,10 +278,11 @@ class Model(_message.Message):
         added_time: _timestamp_pb2.Timestamp | None = ...,
         last_used_time: _timestamp_pb2.Timestamp | None = ...,
         modified_time: _timestamp_pb2.Timestamp | None = ...,
+        nodes: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["added_time", b"added_time", "defaults", b"defaults", "last_used_time", b"last_used_time", "modified_time", b"modified_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "added_time", b"added_time", "base", b"base", "defaults", b"defaults", "demo", b"demo", "display_name", b"display_name", "format", b"format", "id", b"id", "inpainting", b"inpainting", "last_used_time", b"last_used_time", "loaded", b"loaded", "modified_time", b"modified_time", "name", b"name", "native_size", b"native_size", "path", b"path", "problem", b"problem", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "tags", b"tags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "added_time", b"added_time", "base", b"base", "defaults", b"defaults", "demo", b"demo", "display_name", b"display_name", "format", b"format", "id", b"id", "inpainting", b"inpainting", "last_used_time", b"last_used_time", "loaded", b"loaded", "modified_time", b"modified_time", "name", b"name", "native_size", b"native_size", "nodes", b"nodes", "path", b"path", "problem", b"problem", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "tags", b"tags"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,27 +26,27 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"diffusiond/v1/system_service.proto\x12\rdiffusiond.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetSystemInfoRequest\"\x9c\x04\n\x15GetSystemInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x06\x64\x65vice\x18\x02 \x01(\x0b\x32\x19.diffusiond.v1.DeviceInfo\x12\x19\n\x11process_rss_bytes\x18\x03 \x01(\x04\x12\x31\n\rloaded_models\x18\x04 \x03(\x0b\x32\x1a.diffusiond.v1.LoadedModel\x12\x15\n\rdefault_model\x18\x05 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x06 \x01(\r\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x08\x12\x16\n\x0equeue_capacity\x18\x08 \x01(\r\x12)\n\x06uptime\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\tlibraries\x18\n \x03(\x0b\x32\x1d.diffusiond.v1.LibraryVersion\x12\x19\n\x11model_cache_bytes\x18\x0b \x01(\x04\x12\x1d\n\x15model_cache_max_bytes\x18\x0c \x01(\x04\x12\x1e\n\x16model_cache_max_models\x18\r \x01(\r\x12\x1a\n\x12memory_total_bytes\x18\x0e \x01(\x04\x12\x1e\n\x16memory_available_bytes\x18\x0f \x01(\x04\x12\x0c\n\x04node\x18\x10 \x01(\t\x12&\n\x05nodes\x18\x11 \x03(\x0b\x32\x17.diffusiond.v1.NodeInfo\"\xf5\x01\n\x08NodeInfo\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\r\n\x05\x61live\x18\x04 \x01(\x08\x12\x13\n\x0bqueue_depth\x18\x05 \x01(\r\x12\x0c\n\x04\x62usy\x18\x06 \x01(\x08\x12\x15\n\rloaded_models\x18\x07 \x03(\t\x12\x32\n\x0eheartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\n \x01(\r\"\x89\x01\n\nDeviceInfo\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.diffusiond.v1.DeviceKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\"w\n\x0bLoadedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x65mo\x18\x03 \x01(\x08\x12\x13\n\x0bnative_size\x18\x04 \x01(\r\x12\n\n\x02id\x18\x05 \x01(\t\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x0e\n\x06\x61\x63tive\x18\x07 \x01(\x08\"/\n\x0eLibraryVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t*i\n\nDeviceKind\x12\x1b\n\x17\x44\x45VICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_KIND_CPU\x10\x01\x12\x14\n\x10\x44\x45VICE_KIND_CUDA\x10\x02\x12\x13\n\x0f\x44\x45VICE_KIND_MPS\x10\x03\x32k\n\rSystemService\x12Z\n\rGetSystemInfo\x12#.diffusiond.v1.GetSystemInfoRequest\x1a$.diffusiond.v1.GetSystemInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"diffusiond/v1/system_service.proto\x12\rdiffusiond.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x16\n\x14GetSystemInfoRequest\"\x9c\x04\n\x15GetSystemInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12)\n\x06\x64\x65vice\x18\x02 \x01(\x0b\x32\x19.diffusiond.v1.DeviceInfo\x12\x19\n\x11process_rss_bytes\x18\x03 \x01(\x04\x12\x31\n\rloaded_models\x18\x04 \x03(\x0b\x32\x1a.diffusiond.v1.LoadedModel\x12\x15\n\rdefault_model\x18\x05 \x01(\t\x12\x13\n\x0bqueue_depth\x18\x06 \x01(\r\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x08\x12\x16\n\x0equeue_capacity\x18\x08 \x01(\r\x12)\n\x06uptime\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x30\n\tlibraries\x18\n \x03(\x0b\x32\x1d.diffusiond.v1.LibraryVersion\x12\x19\n\x11model_cache_bytes\x18\x0b \x01(\x04\x12\x1d\n\x15model_cache_max_bytes\x18\x0c \x01(\x04\x12\x1e\n\x16model_cache_max_models\x18\r \x01(\r\x12\x1a\n\x12memory_total_bytes\x18\x0e \x01(\x04\x12\x1e\n\x16memory_available_bytes\x18\x0f \x01(\x04\x12\x0c\n\x04node\x18\x10 \x01(\t\x12&\n\x05nodes\x18\x11 \x03(\x0b\x32\x17.diffusiond.v1.NodeInfo\"\x85\x02\n\x08NodeInfo\x12\x0c\n\x04node\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x03 \x01(\t\x12\r\n\x05\x61live\x18\x04 \x01(\x08\x12\x13\n\x0bqueue_depth\x18\x05 \x01(\r\x12\x0c\n\x04\x62usy\x18\x06 \x01(\x08\x12\x15\n\rloaded_models\x18\x07 \x03(\t\x12\x32\n\x0eheartbeat_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nstart_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x65poch\x18\n \x01(\r\x12\x0e\n\x06models\x18\x0b \x03(\t\"\x89\x01\n\nDeviceInfo\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.diffusiond.v1.DeviceKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05\x64type\x18\x03 \x01(\t\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x19\n\x11memory_used_bytes\x18\x05 \x01(\x04\"w\n\x0bLoadedModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x65mo\x18\x03 \x01(\x08\x12\x13\n\x0bnative_size\x18\x04 \x01(\r\x12\n\n\x02id\x18\x05 \x01(\t\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x0e\n\x06\x61\x63tive\x18\x07 \x01(\x08\"/\n\x0eLibraryVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t*i\n\nDeviceKind\x12\x1b\n\x17\x44\x45VICE_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x44\x45VICE_KIND_CPU\x10\x01\x12\x14\n\x10\x44\x45VICE_KIND_CUDA\x10\x02\x12\x13\n\x0f\x44\x45VICE_KIND_MPS\x10\x03\x32k\n\rSystemService\x12Z\n\rGetSystemInfo\x12#.diffusiond.v1.GetSystemInfoRequest\x1a$.diffusiond.v1.GetSystemInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'diffusiond.v1.system_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DEVICEKIND']._serialized_start=1243
-  _globals['_DEVICEKIND']._serialized_end=1348
+  _globals['_DEVICEKIND']._serialized_start=1259
+  _globals['_DEVICEKIND']._serialized_end=1364
   _globals['_GETSYSTEMINFOREQUEST']._serialized_start=118
   _globals['_GETSYSTEMINFOREQUEST']._serialized_end=140
   _globals['_GETSYSTEMINFORESPONSE']._serialized_start=143
   _globals['_GETSYSTEMINFORESPONSE']._serialized_end=683
   _globals['_NODEINFO']._serialized_start=686
-  _globals['_NODEINFO']._serialized_end=931
-  _globals['_DEVICEINFO']._serialized_start=934
-  _globals['_DEVICEINFO']._serialized_end=1071
-  _globals['_LOADEDMODEL']._serialized_start=1073
-  _globals['_LOADEDMODEL']._serialized_end=1192
-  _globals['_LIBRARYVERSION']._serialized_start=1194
-  _globals['_LIBRARYVERSION']._serialized_end=1241
-  _globals['_SYSTEMSERVICE']._serialized_start=1350
-  _globals['_SYSTEMSERVICE']._serialized_end=1457
+  _globals['_NODEINFO']._serialized_end=947
+  _globals['_DEVICEINFO']._serialized_start=950
+  _globals['_DEVICEINFO']._serialized_end=1087
+  _globals['_LOADEDMODEL']._serialized_start=1089
+  _globals['_LOADEDMODEL']._serialized_end=1208
+  _globals['_LIBRARYVERSION']._serialized_start=1210
+  _globals['_LIBRARYVERSION']._serialized_end=1257
+  _globals['_SYSTEMSERVICE']._serialized_start=1366
+  _globals['_SYSTEMSERVICE']._serialized_end=1473
 # @@protoc_insertion_point(module_scope)

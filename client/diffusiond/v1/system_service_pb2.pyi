@@ -161,6 +161,7 @@ class NodeInfo(_message.Message):
     HEARTBEAT_TIME_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
+    MODELS_FIELD_NUMBER: _builtins.int
     node: _builtins.str
     """The node id (DIFFUSIOND_STORAGE__NODE_ID)."""
     address: _builtins.str
@@ -182,6 +183,10 @@ class NodeInfo(_message.Message):
     def heartbeat_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The models its catalog can run (its own models folder), by name."""
+
     def __init__(
         self,
         *,
@@ -195,10 +200,11 @@ class NodeInfo(_message.Message):
         heartbeat_time: _timestamp_pb2.Timestamp | None = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         epoch: _builtins.int = ...,
+        models: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat_time", b"heartbeat_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "busy", b"busy", "device", b"device", "epoch", b"epoch", "heartbeat_time", b"heartbeat_time", "loaded_models", b"loaded_models", "node", b"node", "queue_depth", b"queue_depth", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "alive", b"alive", "busy", b"busy", "device", b"device", "epoch", b"epoch", "heartbeat_time", b"heartbeat_time", "loaded_models", b"loaded_models", "models", b"models", "node", b"node", "queue_depth", b"queue_depth", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

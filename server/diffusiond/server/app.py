@@ -95,9 +95,13 @@ class Daemon:
 		storage = settings.storage
 		files_changed = asyncio.Event()
 		url = storage.database_url or default_url(storage.data_dir)
+		shared = shares_queue(url, settings.cluster)
 		self.database = Database(url)
+		local = storage.catalog_url or (default_url(storage.data_dir) if shared else '')
+		self.catalog_db = Database(local) if local and local != url else self.database  # the node's own folders'
+		catalog = self.catalog_db.sessions
 		self.catalog = Catalog(
-			ModelRepository(self.database.sessions),
+			ModelRepository(catalog),
 			storage.models_dir,
 			storage.configs_dir,
 			settings.models.default_model,
@@ -106,19 +110,15 @@ class Daemon:
 			files_changed,
 			self._probe_pickle,
 		)
-		self.loras = LoraCatalog(LoraRepository(self.database.sessions), storage.loras_dir, files_changed)
+		self.loras = LoraCatalog(LoraRepository(catalog), storage.loras_dir, files_changed)
 		self.cache = cache_bounds(settings)
 		self.engine = engine or default_engine(settings, self.cache)
 		pickles = settings.models.allow_pickle
 		self.assets = JobAssets(
-			EmbeddingCatalog(
-				EmbeddingRepository(self.database.sessions), storage.embeddings_dir, pickles, self._pickle_shapes
-			),
-			VaeCatalog(VaeRepository(self.database.sessions), storage.vaes_dir, pickles, self._pickle_shapes),
-			ControlNetCatalog(ControlNetRepository(self.database.sessions), storage.controlnets_dir),
-			UpscalerCatalog(
-				UpscalerRepository(self.database.sessions), storage.upscalers_dir, self.engine.describe_upscaler
-			),
+			EmbeddingCatalog(EmbeddingRepository(catalog), storage.embeddings_dir, pickles, self._pickle_shapes),
+			VaeCatalog(VaeRepository(catalog), storage.vaes_dir, pickles, self._pickle_shapes),
+			ControlNetCatalog(ControlNetRepository(catalog), storage.controlnets_dir),
+			UpscalerCatalog(UpscalerRepository(catalog), storage.upscalers_dir, self.engine.describe_upscaler),
 		)
 		assets = self.assets
 		self.hasher = Hasher(
@@ -127,7 +127,6 @@ class Daemon:
 		)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
-		shared = shares_queue(url, settings.cluster)
 		self.jobs = JobRepository(self.database.sessions, shared)
 		self.nodes = NodeRepository(self.database.sessions)
 		self.manager = PipelineManager(
@@ -142,7 +141,7 @@ class Daemon:
 		self.heartbeat = Heartbeat(self.nodes, self.manager.node_status, settings.cluster)
 		self.gate = Gate.from_settings(settings.security)
 		self.book = History(
-			self.history, ArchiveRepository(self.database.sessions, self.history), storage, settings.limits
+			self.history, ArchiveRepository(self.database.sessions, self.history, catalog), storage, settings.limits
 		)
 		if settings.http.port is not None:
 			app = build_app(Gateway(settings, self.manager, self.book, self.gate))
@@ -164,7 +163,8 @@ class Daemon:
 					HistoryService(self.book, self.manager, settings.limits),
 				),
 				partial(
-					model_service_pb2_grpc.add_ModelServiceServicer_to_server, ModelService(self.manager, settings)
+					model_service_pb2_grpc.add_ModelServiceServicer_to_server,
+					ModelService(self.manager, settings, self.heartbeat),
 				),
 				partial(
 					system_service_pb2_grpc.add_SystemServiceServicer_to_server,
@@ -200,6 +200,8 @@ class Daemon:
 		self.settings.storage.controlnets_dir.mkdir(parents=True, exist_ok=True)
 		self.settings.storage.upscalers_dir.mkdir(parents=True, exist_ok=True)
 		await self.database.upgrade()
+		if self.catalog_db is not self.database:
+			await self.catalog_db.upgrade()
 		storage = self.settings.storage
 		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
 		self.recovery = await recover(self.history, self.node, storage.outputs_dir, storage.scratch_dir)
@@ -241,6 +243,7 @@ class Daemon:
 			await self.assets.upscalers.refresh()
 			info = await self.manager.prepare_default()
 			self.resumed = await self.manager.resume()
+			self.heartbeat.poke()
 			if self.cluster is not None:
 				self.cluster.start()
 		except DiffusiondError as error:
@@ -281,6 +284,8 @@ class Daemon:
 		if self.http is not None:
 			await self.http.stop()
 		await self.database.close()
+		if self.catalog_db is not self.database:
+			await self.catalog_db.close()
 		if self.endpoints.socket is not None:
 			self.endpoints.socket.unlink(missing_ok=True)
 		self.lock.release()

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class NodeStatus(BaseModel):
@@ -11,6 +11,7 @@ class NodeStatus(BaseModel):
 	queue_depth: int
 	busy: bool
 	loaded: list[str]  # model names, the one on the device first
+	models: list[str] = Field(default_factory=list)  # the models its catalog can run (ListModels `nodes`)
 
 
 class NodeRecord(BaseModel):

@@ -157,6 +157,12 @@ class StorageSettings(BaseModel):
 	database_url: str = Field(
 		default='', description='SQLAlchemy async URL; empty = SQLite (WAL) at <data_dir>/diffusiond.db.'
 	)
+	catalog_url: str = Field(
+		default='',
+		description="Where this daemon's catalog (models, LoRAs, embeddings, VAEs, ControlNets, upscalers: its own "
+		'folders) is kept; empty = the database, except on a shared queue (several daemons on one PostgreSQL), '
+		'where each daemon keeps its own in SQLite at <data_dir>/diffusiond.db.',
+	)
 	node_id: str = Field(
 		default='',
 		pattern=r'^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$',

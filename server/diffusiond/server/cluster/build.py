@@ -25,6 +25,6 @@ def build_cluster(
 	nodes: NodeRepository,
 	manager: PipelineManager,
 ) -> Cluster:
-	stealer = Stealer(jobs, manager.queue, manager.rebuild, lambda: manager.node_status().loaded, settings)
+	stealer = Stealer(jobs, manager.queue, manager.rebuild, manager.loaded, settings)
 	reaper = Reaper(sessions, nodes, settings)
 	return Cluster(url, jobs, EventRepository(sessions), manager.queue, stealer, reaper)

@@ -6,7 +6,7 @@ lease now."""
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,13 +21,16 @@ _STORE_ERRORS = (SQLAlchemyError, DiffusiondError, OSError)
 
 
 class Heartbeat:
-	def __init__(self, repo: NodeRepository, status: Callable[[], NodeStatus], settings: ClusterSettings) -> None:
+	def __init__(
+		self, repo: NodeRepository, status: Callable[[], Awaitable[NodeStatus]], settings: ClusterSettings
+	) -> None:
 		self.repo = repo
 		self._node = ''  # from start(): the node id is settled once the data folder is read
 		self._status = status
 		self._settings = settings
 		self.epoch = 0
 		self._task: asyncio.Task[None] | None = None
+		self._poked = asyncio.Event()
 
 	async def start(self, node: str, address: str, device: str) -> None:
 		"""Joins (a store that cannot take it now is retried with each beat: the daemon serves meanwhile)."""
@@ -45,15 +48,21 @@ class Heartbeat:
 
 	async def _run(self, address: str, device: str) -> None:
 		while True:
-			await asyncio.sleep(self._settings.heartbeat_s)
+			with contextlib.suppress(TimeoutError):
+				await asyncio.wait_for(self._poked.wait(), self._settings.heartbeat_s)
+			self._poked.clear()
 			if not self.epoch:
 				await self._join(address, device)
 				continue
 			try:
-				if not await self.repo.beat(self._node, self.epoch, self._status()):
+				if not await self.repo.beat(self._node, self.epoch, await self._status()):
 					await self._fenced(address, device)
 			except _STORE_ERRORS as exc:
 				log.warning('node %s: heartbeat not recorded: %s', self._node, exc)
+
+	def poke(self) -> None:
+		"""Beats now rather than at the next interval (the catalog was scanned: the other nodes see its models)."""
+		self._poked.set()
 
 	async def _fenced(self, address: str, device: str) -> None:
 		"""The lease moved on: taken over while this node could not reach the store (it joins again, with a new

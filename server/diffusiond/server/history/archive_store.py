@@ -34,14 +34,21 @@ class ImportCounts(BaseModel):
 
 
 class ArchiveRepository:
-	def __init__(self, sessions: async_sessionmaker[AsyncSession], history: HistoryRepository) -> None:
+	def __init__(
+		self,
+		sessions: async_sessionmaker[AsyncSession],
+		history: HistoryRepository,
+		catalog: async_sessionmaker[AsyncSession] | None = None,
+	) -> None:
 		self._sessions = sessions
+		self._catalog_sessions = catalog or sessions  # a node's own catalog on a shared queue (app.py)
 		self.history = history
 
 	async def catalog(self) -> CatalogContents:
 		"""The styles and the user's model and LoRA metadata, read through the lenient row readers."""
 		async with self._sessions() as session:
 			styles = [style_record(row) for row in await session.scalars(select(StyleRow).order_by(StyleRow.name))]
+		async with self._catalog_sessions() as session:
 			models = [record_of(row) for row in await session.scalars(select(ModelRow).order_by(ModelRow.name))]
 			loras = [lora_of(row) for row in await session.scalars(select(LoraRow).order_by(LoraRow.name))]
 		return CatalogContents(
@@ -90,11 +97,13 @@ class ArchiveRepository:
 			after = (page[-1].created_at, page[-1].id)
 
 	async def apply(self, changes: CatalogChanges, batches: Batches, new_ids: set[str]) -> ImportCounts:
-		"""Styles, catalog metadata and the new records (read batch by batch) in one transaction."""
+		"""Styles, catalog metadata and the new records (read batch by batch) in one transaction (the catalog's in a
+		second one after it, where this node keeps its catalog apart)."""
 		counts = ImportCounts()
 		async with self._sessions.begin() as session:
 			await self._styles(session, changes, counts)
-			await self._catalog(session, changes, counts)
+			if self._catalog_sessions is self._sessions:
+				await self._catalog(session, changes, counts)
 			while batch := await batches():
 				for record in batch:
 					if record.id not in new_ids:
@@ -107,6 +116,9 @@ class ArchiveRepository:
 					counts.generations_created += 1
 					counts.images += len(record.images)
 				await session.flush()
+		if self._catalog_sessions is not self._sessions:
+			async with self._catalog_sessions.begin() as session:
+				await self._catalog(session, changes, counts)
 		return counts
 
 	@staticmethod

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
-from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME
+from diffusiond.server.catalog.schemas import DEMO_MODEL_NAME, ModelStatus
 from diffusiond.server.cluster.cluster import Cluster
 from diffusiond.server.errors import (
 	DiffusiondError,
@@ -288,12 +288,14 @@ class PipelineManager:
 		except DiffusiondError:
 			pass  # it finished between the check and the cancel
 
-	def node_status(self) -> NodeStatus:
-		"""What this daemon's heartbeat reports (loop-only, no waiting)."""
-		cached = sorted(self._engine.cached(), key=lambda entry: not entry.active)
-		return NodeStatus(
-			queue_depth=self.queue.depth, busy=self.queue.busy, loaded=[entry.info.name for entry in cached]
-		)
+	def loaded(self) -> list[str]:
+		"""The names of the models in memory, the one on the device first (loop-only, no waiting)."""
+		return [entry.info.name for entry in sorted(self._engine.cached(), key=lambda entry: not entry.active)]
+
+	async def node_status(self) -> NodeStatus:
+		"""What this daemon's heartbeat reports."""
+		models = [record.name for record in await self.catalog.repo.all() if record.status is ModelStatus.READY]
+		return NodeStatus(queue_depth=self.queue.depth, busy=self.queue.busy, loaded=self.loaded(), models=models)
 
 	def cached(self) -> list[CachedModel]:
 		"""The engine's memory cache (a snapshot: the one engine call that does not go through the worker)."""

@@ -38,6 +38,7 @@ def node_to_pb(record: NodeRecord, alive: bool) -> sys_pb.NodeInfo:
 		queue_depth=record.status.queue_depth,
 		busy=record.status.busy,
 		loaded_models=record.status.loaded,
+		models=record.status.models,
 		epoch=record.epoch,
 	)
 	found.heartbeat_time.FromDatetime(record.heartbeat_at)

@@ -19,7 +19,9 @@ def _record(row: NodeRow) -> NodeRecord:
 		device=row.device,
 		epoch=row.epoch,
 		serving=row.state == SERVING,
-		status=NodeStatus(queue_depth=row.queue_depth, busy=row.busy, loaded=list(row.loaded or [])),
+		status=NodeStatus(
+			queue_depth=row.queue_depth, busy=row.busy, loaded=list(row.loaded or []), models=list(row.models or [])
+		),
 		started_at=row.started_at,
 		heartbeat_at=row.heartbeat_at,
 	)
@@ -35,7 +37,7 @@ class NodeRepository:
 		async with self._sessions.begin() as session:
 			row = await session.get(NodeRow, node, with_for_update=True)
 			if row is None:
-				row = NodeRow(id=node, epoch=0, queue_depth=0, busy=False, loaded=[])
+				row = NodeRow(id=node, epoch=0, queue_depth=0, busy=False, loaded=[], models=[])
 				session.add(row)
 			row.epoch += 1
 			row.address, row.device, row.state = address, device, SERVING
@@ -55,6 +57,7 @@ class NodeRepository:
 					queue_depth=status.queue_depth,
 					busy=status.busy,
 					loaded=status.loaded,
+					models=status.models,
 				)
 				.returning(NodeRow.id)
 			)

@@ -226,5 +226,6 @@ class NodeRow(Base):
 	queue_depth: Mapped[int] = mapped_column(Integer, default=0)
 	busy: Mapped[bool] = mapped_column(default=False)
 	loaded: Mapped[list[str]] = mapped_column(StoredJSON, default=list)  # the names of its loaded models
+	models: Mapped[list[str]] = mapped_column(StoredJSON, default=list)  # the names of the models it can run
 	started_at: Mapped[datetime] = mapped_column(StoredTime)
 	heartbeat_at: Mapped[datetime] = mapped_column(StoredTime, index=True)

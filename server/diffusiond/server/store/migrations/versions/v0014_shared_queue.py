@@ -1,5 +1,5 @@
 """The shared queue: which node runs a job (claimed, fenced by that node's epoch), its model for the claim's
-preference, and the events the daemons relay to each other (cluster/).
+preference, the models each node can run, and the events the daemons relay to each other (cluster/).
 
 Revision ID: 0014
 Revises: 0013
@@ -20,6 +20,8 @@ def upgrade() -> None:
 		batch.add_column(sa.Column('runner', sa.String(64), nullable=False, server_default=''))
 		batch.add_column(sa.Column('runner_epoch', sa.Integer, nullable=False, server_default='0'))
 		batch.create_index('ix_jobs_runner', ['runner'])
+	with op.batch_alter_table('nodes') as batch:
+		batch.add_column(sa.Column('models', sa.JSON, nullable=False, server_default='[]'))
 	op.create_table(
 		'job_events',
 		sa.Column('id', sa.BigInteger().with_variant(sa.Integer, 'sqlite'), primary_key=True, autoincrement=True),
@@ -33,6 +35,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
 	op.drop_table('job_events')
+	with op.batch_alter_table('nodes') as batch:
+		batch.drop_column('models')
 	with op.batch_alter_table('jobs') as batch:
 		batch.drop_index('ix_jobs_runner')
 		batch.drop_column('runner_epoch')
