@@ -99,9 +99,18 @@ async def test_thirty_jobs_submitted_to_one_daemon_run_on_both(
 			seen_a, seen_b = await _jobs(stub_a), await _jobs(stub_b)
 			history: history_grpc.HistoryServiceAsyncStub = history_grpc.HistoryServiceStub(chan_b)
 			listed = await history.ListGenerations(history_pb.ListGenerationsRequest(page_size=100))
+			made_by_b = next(record.id for record in listed.generations if record.node == 'node-b')
+			history_a: history_grpc.HistoryServiceAsyncStub = history_grpc.HistoryServiceStub(chan_a)
+			wanted = history_pb.GetImageRequest(generation_id=made_by_b, index=0)
+			fetched = await history_a.GetImage(wanted)  # its file is in node-b's outputs folder
+			await _stop(b)
+			with pytest.raises(grpc.aio.AioRpcError) as gone:
+				await history_a.GetImage(wanted)
 	finally:
 		await _stop(b)
 		await _stop(a)
+	assert fetched.data == images[ids.index(made_by_b)], 'GetImage through the daemon that does not hold the file'
+	assert gone.value.code() == grpc.StatusCode.UNAVAILABLE, 'its node stopped: ask again later'
 	nodes = [seen_a[job_id].node for job_id in ids]
 	assert {seen_a[job_id].state for job_id in ids} == {gen_pb.JOB_STATE_SUCCEEDED}
 	assert min(nodes.count('node-a'), nodes.count('node-b')) >= 3, f'spread over both: {nodes}'

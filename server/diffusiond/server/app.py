@@ -16,7 +16,8 @@ from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import Probe
 from diffusiond.server.catalog.upscalers import UpscalerCatalog
 from diffusiond.server.cluster.build import build_cluster, shares_queue
-from diffusiond.server.cluster.heartbeat import Heartbeat
+from diffusiond.server.cluster.heartbeat import Heartbeat, advertised
+from diffusiond.server.cluster.peer_images import PeerImages
 from diffusiond.server.engine.factory import cache_bounds, default_engine
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.gate import Gate
@@ -160,7 +161,7 @@ class Daemon:
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
 				partial(
 					history_service_pb2_grpc.add_HistoryServiceServicer_to_server,
-					HistoryService(self.book, self.manager, settings.limits),
+					HistoryService(self.book, self.manager, settings.limits, self._peers(settings)),
 				),
 				partial(
 					model_service_pb2_grpc.add_ModelServiceServicer_to_server,
@@ -179,6 +180,13 @@ class Daemon:
 		self._prepare: asyncio.Task[None] | None = None
 		self._stopping = False
 		self.node = ''  # the node id (node.py), settled by start()
+
+	def _peers(self, settings: Settings) -> PeerImages | None:
+		"""How GetImage reaches another daemon's outputs folder (daemons on a shared queue)."""
+		if self.cluster is None:
+			return None
+		security = settings.security
+		return PeerImages(self.heartbeat, security.api_token(), security.tls_cert is not None, settings.cluster.peer_ca)
 
 	async def _probe_pickle(self, path: Path) -> Probe:
 		"""An allowed pickle is opened on the worker, the one owner of torch (weights_only=True)."""
@@ -212,9 +220,8 @@ class Daemon:
 		await self.server.start()
 		self.endpoints.log(self.settings.server.host)
 		device = await asyncio.to_thread(self.engine.stats)
-		await self.heartbeat.start(
-			self.node, f'{self.settings.server.host}:{self.port}', f'{device.kind}: {device.name}'
-		)
+		address = advertised(self.settings.server.host, self.port, self.settings.cluster.advertise_address)
+		await self.heartbeat.start(self.node, address, f'{device.kind}: {device.name}')
 		if self.http is not None:
 			await self.http.start()
 			scheme = 'https' if self.http.tls else 'http'

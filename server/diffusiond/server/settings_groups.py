@@ -105,6 +105,15 @@ class ClusterSettings(BaseModel):
 	poll_s: float = Field(
 		default=1.0, ge=0.01, le=60, description='How often an idle node looks for queued jobs between notifications.'
 	)
+	advertise_address: str = Field(
+		default='',
+		description='host:port the other daemons reach this one at (GetImage of an image it made); empty = the '
+		"listening host and port (a wildcard host: this machine's name).",
+	)
+	peer_ca: Path | None = Field(
+		default=None,
+		description="With TLS: the CA file that signs the other daemons' certificates (else system roots).",
+	)
 	events_keep_s: float = Field(
 		default=600.0, ge=1, le=86400, description='How long relayed job events stay in the database.'
 	)

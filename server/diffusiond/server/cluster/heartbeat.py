@@ -6,11 +6,13 @@ lease now."""
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from diffusiond.server.cluster.tasks import stop_task
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.node_records import NodeRecord, NodeStatus
 from diffusiond.server.settings import ClusterSettings
@@ -18,6 +20,14 @@ from diffusiond.server.store.node_repo import NodeRepository
 
 log = logging.getLogger(__name__)
 _STORE_ERRORS = (SQLAlchemyError, DiffusiondError, OSError)
+
+
+def advertised(host: str, port: int, given: str) -> str:
+	"""The address the other daemons reach this one at: `cluster.advertise_address`, else the listening host and
+	port (a wildcard host: this machine's name)."""
+	if given:
+		return given
+	return f'{socket.gethostname() if host in ("0.0.0.0", "::", "") else host}:{port}'
 
 
 class Heartbeat:
@@ -76,9 +86,7 @@ class Heartbeat:
 	async def stop(self) -> None:
 		if self._task is None:
 			return
-		self._task.cancel()
-		with contextlib.suppress(asyncio.CancelledError):
-			await self._task
+		await stop_task(self._task)
 		self._task = None
 		if not self.epoch:
 			return

@@ -4,7 +4,6 @@ powered off, cut off from the database) or that stopped with jobs still marked r
 their queued jobs are claimable as always. Old relayed events are purged now and then."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from diffusiond.server.cluster.tasks import stop_task
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.settings_groups import ClusterSettings
 from diffusiond.server.store.node_repo import NodeRepository
@@ -67,9 +67,5 @@ class Reaper:
 			await purge_events(self._sessions, now - timedelta(seconds=self._settings.events_keep_s))
 
 	async def stop(self) -> None:
-		if self._task is None:
-			return
-		self._task.cancel()
-		with contextlib.suppress(asyncio.CancelledError):
-			await self._task
+		await stop_task(self._task)
 		self._task = None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.cluster.choice import claim_order
+from diffusiond.server.cluster.tasks import stop_task
 from diffusiond.server.errors import DiffusiondError
 from diffusiond.server.job_records import StoredJob
 from diffusiond.server.jobs.job import Job
@@ -96,9 +97,5 @@ class Stealer:
 		return False
 
 	async def stop(self) -> None:
-		if self._task is None:
-			return
-		self._task.cancel()
-		with contextlib.suppress(asyncio.CancelledError):
-			await self._task
+		await stop_task(self._task)
 		self._task = None

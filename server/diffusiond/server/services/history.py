@@ -4,6 +4,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from diffusiond.server.cluster.peer_images import FORWARDED, PeerImages
+from diffusiond.server.errors import GenerationNotFoundError, NotFoundError
 from diffusiond.server.history.book import History
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.records import HistoryFilter
@@ -32,10 +34,13 @@ async def _data(chunks: AsyncIterator[history_pb.ArchiveChunk]) -> AsyncIterator
 
 
 class HistoryService(history_grpc.HistoryServiceServicer):
-	def __init__(self, history: History, manager: PipelineManager, limits: LimitsSettings) -> None:
+	def __init__(
+		self, history: History, manager: PipelineManager, limits: LimitsSettings, peers: PeerImages | None = None
+	) -> None:
 		self._history = history
 		self._manager = manager
 		self._limits = limits
+		self._peers = peers  # images in the outputs folders of the other daemons on this database
 
 	async def ListGenerations(
 		self, request: history_pb.ListGenerationsRequest, context: Context
@@ -62,8 +67,24 @@ class HistoryService(history_grpc.HistoryServiceServicer):
 		return history_pb.GetGenerationResponse(generation=generation_to_pb(await self._history.get(request.id)))
 
 	async def GetImage(self, request: history_pb.GetImageRequest, context: Context) -> history_pb.GetImageResponse:
-		image = await self._history.image(request.generation_id, request.index, request.thumbnail_size)
+		try:
+			image = await self._history.image(request.generation_id, request.index, request.thumbnail_size)
+		except GenerationNotFoundError:
+			raise
+		except NotFoundError:
+			node = await self._made_elsewhere(request.generation_id, context)
+			if node is None or self._peers is None:
+				raise
+			return await self._peers.fetch(node, request)
 		return history_pb.GetImageResponse(data=image.data, mime_type=image.mime_type)
+
+	async def _made_elsewhere(self, generation_id: str, context: Context) -> str | None:
+		"""The other node whose outputs folder holds the record's images (None: this one's, or not asked)."""
+		forwarded = any(key == FORWARDED for key, _ in context.invocation_metadata() or ())
+		if self._peers is None or forwarded:
+			return None
+		node = (await self._history.get(generation_id)).node
+		return node if node and node != self._manager.node else None
 
 	async def UpdateGeneration(
 		self, request: history_pb.UpdateGenerationRequest, context: Context
