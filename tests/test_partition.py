@@ -1,6 +1,8 @@
 """A daemon cut off from the shared database while it runs a job (its heartbeats fail) loses the job to another
 daemon once its lease lapses; when it finishes anyway, its result is fenced off (nothing of it in history or on
-disk, its caller told), the other run is the job's, and the cut-off daemon joins again with a new epoch."""
+disk, its caller told), the other run is the job's, and the cut-off daemon joins again with a new epoch. And
+through either of two busy daemons: ListJobs lists both nodes' jobs, WatchJob follows a queued job of the other,
+CancelQueuedJobs empties both queues (their callers and watchers hear CANCELLED)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
 from tests.fakes import FakeEngine
-from tests.helpers import next_of
+from tests.helpers import Req, next_of
 
 
 async def _daemon(root: Path, node: str, url: str, engine: FakeEngine) -> Daemon:
@@ -74,3 +76,44 @@ async def test_a_cut_off_daemon_cannot_finish_a_job_another_took_over(
 	assert [(record.id, record.node) for record in records.generations] == [(job_id, 'node-y')]
 	assert not [path for path in (tmp_path / 'node-x' / 'outputs').rglob('*') if path.is_file()], 'nothing kept'
 	assert x.heartbeat.epoch == 2
+
+
+async def _end_of(call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent]) -> grpc.StatusCode:
+	with pytest.raises(grpc.aio.AioRpcError) as end:
+		await next_of(call, 'completed')
+	return end.value.code()
+
+
+async def test_cancel_queued_jobs_through_any_daemon_reaches_every_queue(tmp_path: Path, postgres_url: str) -> None:
+	x = await _daemon(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.02))
+	y = await _daemon(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.02))
+	try:
+		async with (
+			grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x,
+			grpc.aio.insecure_channel(f'127.0.0.1:{y.port}') as chan_y,
+		):
+			stub_x: gen_grpc.GenerationServiceAsyncStub = gen_grpc.GenerationServiceStub(chan_x)
+			stub_y: gen_grpc.GenerationServiceAsyncStub = gen_grpc.GenerationServiceStub(chan_y)
+			long_x = stub_x.Generate(gen_pb.GenerateRequest(prompt='busy x', steps=150))
+			long_y = stub_y.Generate(gen_pb.GenerateRequest(prompt='busy y', steps=150))
+			busy = [(await next_of(call, 'started')).job_id for call in (long_x, long_y)]
+			waiting = [stub_x.Generate(gen_pb.GenerateRequest(prompt=f'waits {n}', steps=2)) for n in range(2)]
+			queued = [(await next_of(call, 'queued')).job_id for call in waiting]
+			watched = stub_y.WatchJob(gen_pb.WatchJobRequest(job_id=queued[0]))  # a queued job of node-x's
+			listed = await stub_y.ListJobs(gen_pb.ListJobsRequest())
+			cancelled = await stub_y.CancelQueuedJobs(gen_pb.CancelQueuedJobsRequest())
+			ends = [await _end_of(call) for call in waiting] + [await _end_of(watched)]
+			for job_id in busy:
+				await stub_y.CancelJob(gen_pb.CancelJobRequest(job_id=job_id))
+	finally:
+		await y.shutdown(0.0)
+		await x.shutdown(0.0)
+	states = {job.job_id: (job.state, job.node, job.position) for job in listed.jobs}
+	assert states == {
+		busy[1]: (gen_pb.JOB_STATE_RUNNING, 'node-y', 0),
+		busy[0]: (gen_pb.JOB_STATE_RUNNING, 'node-x', 0),
+		queued[0]: (gen_pb.JOB_STATE_QUEUED, '', 1),
+		queued[1]: (gen_pb.JOB_STATE_QUEUED, '', 2),
+	}, 'ListJobs through node-y lists both nodes'
+	assert sorted(cancelled.job_ids) == sorted(queued)
+	assert ends == [grpc.StatusCode.CANCELLED] * 3
