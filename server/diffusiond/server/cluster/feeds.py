@@ -5,6 +5,7 @@ order, into the job's channel: the caller's stream goes on as if the job ran her
 import asyncio
 import logging
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.cluster.messages import RelayedEvent
@@ -52,7 +53,12 @@ class Feeds:
 				if work is None:
 					return
 				self._last[job_id] = row.id
-				self._apply(work, RelayedEvent.model_validate_json(row.body))
+				try:
+					message = RelayedEvent.model_validate_json(row.body)
+				except ValidationError:  # written by a newer daemon: what this one cannot read is skipped
+					log.warning('job %s: a relayed event could not be read: %.200s', job_id, row.body)
+					continue
+				self._apply(work, message)
 
 	def _apply(self, work: Work, message: RelayedEvent) -> None:
 		error = message.error()

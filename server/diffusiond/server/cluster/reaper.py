@@ -44,6 +44,8 @@ class Reaper:
 				await self.sweep()
 			except (SQLAlchemyError, OSError, DiffusiondError) as exc:
 				log.warning('node %s: could not look for lapsed nodes: %s', self.node, exc)
+			except Exception:  # a bug must not stop this node from ever taking over again
+				log.exception('node %s: looking for lapsed nodes failed', self.node)
 
 	async def sweep(self) -> None:
 		now = datetime.now(UTC)

@@ -64,6 +64,8 @@ class Stealer:
 					pass
 			except (SQLAlchemyError, OSError, DiffusiondError) as exc:
 				log.warning('node %s: could not look for queued jobs: %s', self.node, exc)
+			except Exception:  # a bug must not stop this node from ever claiming again
+				log.exception('node %s: looking for queued jobs failed', self.node)
 
 	def _idle(self) -> bool:
 		return self._queue.depth == 0 and not self._queue.busy
