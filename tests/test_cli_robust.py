@@ -21,6 +21,7 @@ from diffusiond.client.cli_args import build_parser
 from diffusiond.client.cli_examples import leaves
 from diffusiond.server.app import Daemon
 from diffusiond.server.records import HistoryFilter
+from diffusiond.server.schemas import JobState
 from tests.cli_process import clean, command, run_cli
 from tests.conftest import FAKE_MODEL, StartDaemon
 from tests.fakes import FakeEngine
@@ -144,11 +145,15 @@ async def test_ctrl_c_cancels_the_job_and_exits_130(fake: Daemon, tmp_path: Path
 	assert code == INTERRUPTED
 	assert 'Traceback' not in err
 	assert 'was cancelled' in err.splitlines()[-1]
-	for _ in range(100):
-		if not fake.manager.queue.snapshot():
+	job_id = err.split()[1]
+	for _ in range(200):  # its end is stored in the transaction that removes its record (jobs/recorder.py)
+		stored = await fake.jobs.get(job_id)
+		if stored is not None and stored.state is JobState.CANCELLED:
 			break
 		await asyncio.sleep(0.05)
 	assert fake.manager.queue.snapshot() == [], 'the job did not run on for nobody'
+	assert stored is not None
+	assert stored.state is JobState.CANCELLED
 	assert await _records(fake) == 0
 	assert not (tmp_path / 'fox.png').exists()
 
