@@ -41,22 +41,19 @@ class RelayedEvent(BaseModel):
 		return from_reason(self.failed.reason, self.failed.message) if self.failed is not None else None
 
 
+_FIELDS: dict[type, str] = {
+	QueuedEvent: 'queued',
+	StartedEvent: 'started',
+	ProgressEvent: 'progress',
+	StageEvent: 'stage',
+	PreviewEvent: 'preview',
+	ImageEvent: 'image',
+	CompletedEvent: 'completed',
+}
+
+
 def relayed(event: JobEvent, runner: str) -> RelayedEvent:
-	match event:
-		case QueuedEvent():
-			return RelayedEvent(queued=event, runner=runner)
-		case StartedEvent():
-			return RelayedEvent(started=event, runner=runner)
-		case ProgressEvent():
-			return RelayedEvent(progress=event, runner=runner)
-		case StageEvent():
-			return RelayedEvent(stage=event, runner=runner)
-		case PreviewEvent():
-			return RelayedEvent(preview=event, runner=runner)
-		case ImageEvent():
-			return RelayedEvent(image=event, runner=runner)
-		case CompletedEvent():
-			return RelayedEvent(completed=event, runner=runner)
+	return RelayedEvent.model_validate({_FIELDS[type(event)]: event, 'runner': runner})
 
 
 def relayed_failure(error: DiffusiondError, runner: str) -> RelayedEvent:
