@@ -18,6 +18,7 @@ from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
 from bench.multistage import run_multistage
+from bench.outputs import run_outputs
 from bench.prompts import run_prompts
 from bench.queue import run_queue
 from bench.sd15 import run_sd15
@@ -47,6 +48,7 @@ def main() -> None:
 		*run_gateway(args.repeats, args.steps, args.size),
 		*run_queue(),
 		*run_cluster(),
+		*run_outputs(),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
 		*run_prompts(),

@@ -20,6 +20,7 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from diffusiond.v1 import system_service_pb2_grpc as sys_grpc
 from tests.fakes import FakeEngine
+from tests.s3_server import new_bucket, s3_server
 from tests.stores import POSTGRESQL, SQLITE, fresh_database, postgres_server
 
 TINY_MODEL = 'tiny-sd'
@@ -118,6 +119,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope='session', name='postgres_server')
 def _postgres_server() -> Iterator[str]:
 	yield from postgres_server()
+
+
+@pytest.fixture(scope='session', name='s3_endpoint')
+def _s3_endpoint() -> Iterator[str]:
+	"""A real S3-compatible server on 127.0.0.1 (moto's server mode), for the outputs store tests."""
+	yield from s3_server()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+	"""A fresh bucket on `s3_endpoint` (the credentials set in the environment, where boto3 reads them)."""
+	return new_bucket(s3_endpoint, monkeypatch)
 
 
 @pytest.fixture

@@ -28,12 +28,13 @@ from diffusiond.server.health import Health
 from diffusiond.server.history.archive_store import ArchiveRepository
 from diffusiond.server.history.book import History
 from diffusiond.server.history.files import write_file
+from diffusiond.server.history.outputs import open_outputs
 from diffusiond.server.history.recovery import recover
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.engine_api import Engine
 from diffusiond.server.jobs.manager import PipelineManager
 from diffusiond.server.jobs.resume import ResumeReport
-from diffusiond.server.listen import bind
+from diffusiond.server.listen import StartupError, bind
 from diffusiond.server.lock import DataDirLock
 from diffusiond.server.node import resolve_node_id
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
@@ -130,8 +131,17 @@ class Daemon:
 		self.history = HistoryRepository(self.database.sessions)
 		self.jobs = JobRepository(self.database.sessions, shared)
 		self.nodes = NodeRepository(self.database.sessions)
+		self.outputs = open_outputs(storage)
 		self.manager = PipelineManager(
-			settings, self.engine, self.catalog, self.loras, self.assets, self.styles, self.history, self.jobs
+			settings,
+			self.engine,
+			self.catalog,
+			self.loras,
+			self.assets,
+			self.styles,
+			self.history,
+			self.jobs,
+			self.outputs,
 		)
 		self.cluster = (
 			build_cluster(url, settings.cluster, self.database.sessions, self.jobs, self.nodes, self.manager)
@@ -141,9 +151,8 @@ class Daemon:
 		self.health = Health()
 		self.heartbeat = Heartbeat(self.nodes, self.manager.node_status, settings.cluster)
 		self.gate = Gate.from_settings(settings.security)
-		self.book = History(
-			self.history, ArchiveRepository(self.database.sessions, self.history, catalog), storage, settings.limits
-		)
+		archives = ArchiveRepository(self.database.sessions, self.history, catalog)
+		self.book = History(self.history, archives, storage, settings.limits, self.outputs)
 		if settings.http.port is not None:
 			app = build_app(Gateway(settings, self.manager, self.book, self.gate))
 			body_cap = with_body_cap(app, settings.server.max_receive_bytes)
@@ -182,8 +191,8 @@ class Daemon:
 		self.node = ''  # the node id (node.py), settled by start()
 
 	def _peers(self, settings: Settings) -> PeerImages | None:
-		"""How GetImage reaches another daemon's outputs folder (daemons on a shared queue)."""
-		if self.cluster is None:
+		"""How GetImage reaches another daemon's outputs folder (daemons on a shared queue that keep images per node)."""
+		if self.cluster is None or self.outputs.shared:
 			return None
 		security = settings.security
 		return PeerImages(self.heartbeat, security.api_token(), security.tls_cert is not None, settings.cluster.peer_ca)
@@ -200,19 +209,46 @@ class Daemon:
 		for name in _HEALTH_NAMES:
 			await self.health.set(name, status)
 
-	async def start(self) -> None:
-		self.settings.storage.models_dir.mkdir(parents=True, exist_ok=True)
-		self.settings.storage.loras_dir.mkdir(parents=True, exist_ok=True)
-		self.settings.storage.embeddings_dir.mkdir(parents=True, exist_ok=True)
-		self.settings.storage.vaes_dir.mkdir(parents=True, exist_ok=True)
-		self.settings.storage.controlnets_dir.mkdir(parents=True, exist_ok=True)
-		self.settings.storage.upscalers_dir.mkdir(parents=True, exist_ok=True)
+	async def _open_storage(self) -> None:
+		"""The folders, the outputs store, the migrations, the node id and recovery: nothing runs yet."""
+		storage = self.settings.storage
+		for folder in (
+			storage.models_dir,
+			storage.loras_dir,
+			storage.embeddings_dir,
+			storage.vaes_dir,
+			storage.controlnets_dir,
+			storage.upscalers_dir,
+		):
+			folder.mkdir(parents=True, exist_ok=True)
+		try:
+			await asyncio.to_thread(self.outputs.check)
+		except OSError as exc:
+			raise StartupError(f'the outputs store {self.outputs.where} cannot be used: {exc.strerror}') from exc
 		await self.database.upgrade()
 		if self.catalog_db is not self.database:
 			await self.catalog_db.upgrade()
-		storage = self.settings.storage
 		self.node = await asyncio.to_thread(resolve_node_id, storage.node_id, storage.data_dir)
-		self.recovery = await recover(self.history, self.node, storage.outputs_dir, storage.scratch_dir)
+		self.recovery = await recover(self.history, self.node, self.outputs.folder, storage.scratch_dir)
+
+	async def _close_unstarted(self) -> None:
+		"""A start that failed before anything ran gives back what the constructor took: sockets, databases, lock."""
+		await self.server.stop(None)
+		if self.http is not None:
+			self.http.close()
+		await self.database.close()
+		if self.catalog_db is not self.database:
+			await self.catalog_db.close()
+		if self.endpoints.socket is not None:
+			self.endpoints.socket.unlink(missing_ok=True)
+		self.lock.release()
+
+	async def start(self) -> None:
+		try:
+			await self._open_storage()
+		except BaseException:
+			await self._close_unstarted()
+			raise
 		await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
 		await self.manager.start(self.node)
 		if self.cluster is not None:

@@ -44,9 +44,9 @@ def decode_image(source: bytes | Path, max_pixels: int, field: str) -> Image.Ima
 	return image
 
 
-def thumbnail_jpeg(path: Path, size: int, max_pixels: int, field: str) -> bytes:
-	"""A JPEG of the image at `path` that fits in `size` x `size`."""
-	image = decode_image(path, max_pixels, field)
+def thumbnail_jpeg(data: bytes, size: int, max_pixels: int, field: str) -> bytes:
+	"""A JPEG of the image `data` that fits in `size` x `size`."""
+	image = decode_image(data, max_pixels, field)
 	image.thumbnail((size, size))
 	buffer = io.BytesIO()
 	image.convert('RGB').save(buffer, format='JPEG', quality=85)

@@ -163,6 +163,16 @@ class StorageSettings(BaseModel):
 		'folders) is kept; empty = the database, except on a shared queue (several daemons on one PostgreSQL), '
 		'where each daemon keeps its own in SQLite at <data_dir>/diffusiond.db.',
 	)
+	outputs_url: str = Field(
+		default='',
+		pattern=r'^(s3://[a-z0-9][a-z0-9.-]{1,62}(/[^?#]*)?)?$',
+		description='Where finished images are kept: empty = <data_dir>/outputs (per node); s3://bucket/prefix = an '
+		'S3-compatible bucket every daemon reads (credentials from the AWS_* variables or ~/.aws).',
+	)
+	s3_endpoint_url: str = Field(
+		default='', description='The S3 endpoint for anything but AWS (MinIO, SeaweedFS, Ceph, R2…); path-style.'
+	)
+	s3_region: str = Field(default='', description="The bucket's region; empty = boto3's own default.")
 	node_id: str = Field(
 		default='',
 		pattern=r'^([A-Za-z0-9][A-Za-z0-9._-]{0,63})?$',

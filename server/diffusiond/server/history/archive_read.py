@@ -26,7 +26,7 @@ from diffusiond.server.history.archive_format import (
 	CatalogContents,
 	Manifest,
 )
-from diffusiond.server.history.files import write_file
+from diffusiond.server.history.outputs import Outputs
 from diffusiond.server.images import decode_image
 from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.tasks.legacy import upgrade_spec
@@ -152,7 +152,7 @@ class ArchiveReader:
 				raise
 			raise invalid(f'{GENERATIONS} is damaged ({type(exc).__name__}: {str(exc)[:200]})') from exc
 
-	def extract(self, image: StoredImage, outputs_dir: Path, max_pixels: int) -> bool:
+	def extract(self, image: StoredImage, outputs: Outputs, max_pixels: int) -> bool:
 		"""Writes image `image.path` from the archive into place once checked; False if the archive lacks it."""
 		member = self.images.get(image.path)
 		if member is None:
@@ -168,7 +168,7 @@ class ArchiveReader:
 				f'{member} is a {decoded.width}x{decoded.height} {kind}, but its record says '
 				f'{image.width}x{image.height} {image.mime_type}'
 			)
-		write_file(outputs_dir / image.path, data)
+		outputs.write(image.path, data)
 		return True
 
 

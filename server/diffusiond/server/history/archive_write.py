@@ -1,7 +1,7 @@
 """Writing an archive (version 2) piece by piece from worker threads: the history is never held whole.
 
-Image files are added only when they resolve inside the outputs folder (symlinks included), so a record
-that names a path elsewhere can never carry an outside file out in an export.
+Image files are read through the outputs store (history/outputs.py), which reads only inside its folder or bucket
+(symlinks included), so a record that names a path elsewhere can never carry an outside file out in an export.
 """
 
 import logging
@@ -11,10 +11,9 @@ from typing import IO
 
 from pydantic import TypeAdapter
 
-from diffusiond.server.catalog.files import inside
-from diffusiond.server.errors import InvalidArgumentError
 from diffusiond.server.history.archive_format import FORMAT, GENERATIONS, IMAGES, MANIFEST, VERSION, CatalogContents
 from diffusiond.server.history.archive_format import Manifest as ManifestDocument
+from diffusiond.server.history.outputs import Outputs
 from diffusiond.server.records import GenerationRecord
 
 log = logging.getLogger(__name__)
@@ -36,19 +35,18 @@ class ArchiveWriter:
 		for record in records:
 			self._generations.write(record.model_dump_json().encode() + b'\n')
 
-	def images(self, outputs_dir: Path, paths: list[str]) -> None:
-		"""Closes the history document, then stores each image that is a file inside `outputs_dir`."""
+	def images(self, outputs: Outputs, paths: list[str]) -> None:
+		"""Closes the history document, then stores each image the outputs store has (a missing one is logged)."""
 		if self._generations is not None:
 			self._generations.close()
 			self._generations = None
 		for relative in paths:
 			try:
-				source = inside(outputs_dir, relative, 'path')
-			except InvalidArgumentError:
-				log.warning('export: %r is not a path inside %s; its file is left out', relative, outputs_dir)
+				data = outputs.read(relative)
+			except FileNotFoundError:
+				log.warning('export: %r is not in %s; its file is left out', relative, outputs.where)
 				continue
-			if source.is_file():
-				self._zip.write(source, f'{IMAGES}{relative}', compress_type=zipfile.ZIP_STORED)
+			self._zip.writestr(f'{IMAGES}{relative}', data, compress_type=zipfile.ZIP_STORED)
 
 	def close(self) -> None:
 		if self._generations is not None:

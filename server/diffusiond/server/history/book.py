@@ -2,16 +2,15 @@
 by keyset (created_at, id), not offset: a page stays right while new records are added."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
 from pydantic import BaseModel
 
-from diffusiond.server.catalog.files import inside
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from diffusiond.server.errors import FieldViolation, InvalidArgumentError, NotFoundError, UnavailableError
 from diffusiond.server.history.archive_store import ArchiveRepository, ImportCounts
-from diffusiond.server.history.files import remove_files
+from diffusiond.server.history.outputs import Outputs
 from diffusiond.server.history.transfer import export_chunks, import_chunks
 from diffusiond.server.history.usage import UsageStats, usage_stats
 from diffusiond.server.images import thumbnail_jpeg
@@ -19,6 +18,7 @@ from diffusiond.server.records import GenerationRecord, HistoryChanges, HistoryF
 from diffusiond.server.settings import LimitsSettings, StorageSettings
 from diffusiond.server.store.history_repo import HistoryRepository
 
+log = logging.getLogger(__name__)
 THUMBNAIL_SIZES = range(16, 1025)
 
 
@@ -32,21 +32,18 @@ class ImageData(BaseModel):
 	mime_type: str
 
 
-def _own_file(outputs_dir: Path, relative: str) -> Path | None:
-	"""A record's image file, resolved inside the outputs folder (symlinks included); None if it points elsewhere."""
-	try:
-		return inside(outputs_dir, relative, 'path')
-	except InvalidArgumentError:
-		return None
-
-
 class History:
 	def __init__(
-		self, repo: HistoryRepository, archives: ArchiveRepository, storage: StorageSettings, limits: LimitsSettings
+		self,
+		repo: HistoryRepository,
+		archives: ArchiveRepository,
+		storage: StorageSettings,
+		limits: LimitsSettings,
+		outputs: Outputs,
 	) -> None:
 		self.repo = repo
 		self._archives = archives
-		self._outputs = storage.outputs_dir
+		self.outputs = outputs
 		self._scratch = storage.scratch_dir  # archive uploads in progress
 		self._limits = limits
 
@@ -67,17 +64,17 @@ class History:
 		image = next((image for image in record.images if image.index == index), None)
 		if image is None:
 			raise NotFoundError(f'generation {record.id} has images 0..{len(record.images) - 1}, not {index}')
-		path = await asyncio.to_thread(_own_file, self._outputs, image.path)
-		if path is None:
-			raise NotFoundError(f'the file of image {index} of {record.id} is not in the outputs folder')
 		try:
-			if thumbnail_size:
-				limit = self._limits.max_image_pixels
-				data = await asyncio.to_thread(thumbnail_jpeg, path, thumbnail_size, limit, 'index')
-				return ImageData(data=data, mime_type='image/jpeg')
-			return ImageData(data=await asyncio.to_thread(path.read_bytes), mime_type=image.mime_type)
+			data = await asyncio.to_thread(self.outputs.read, image.path)
 		except FileNotFoundError as exc:
-			raise NotFoundError(f'the file of image {index} of {record.id} is gone from the outputs folder') from exc
+			raise NotFoundError(f'the file of image {index} of {record.id} is gone from {self.outputs.where}') from exc
+		except OSError as exc:
+			raise UnavailableError(f'image {index} of {record.id} could not be read: {exc.strerror}') from exc
+		if thumbnail_size:
+			limit = self._limits.max_image_pixels
+			data = await asyncio.to_thread(thumbnail_jpeg, data, thumbnail_size, limit, 'index')
+			return ImageData(data=data, mime_type='image/jpeg')
+		return ImageData(data=data, mime_type=image.mime_type)
 
 	async def update(self, generation_id: str, changes: HistoryChanges) -> GenerationRecord:
 		record = await self.repo.get(generation_id)
@@ -85,17 +82,19 @@ class History:
 		return await self.repo.get(record.id)
 
 	async def delete(self, generation_id: str) -> None:
-		"""The record, then its image files (only those inside the outputs folder)."""
+		"""The record, then its image files (a store that cannot remove them now leaves them: logged)."""
 		record = await self.repo.get(generation_id)
-		found = [await asyncio.to_thread(_own_file, self._outputs, image.path) for image in record.images]
 		await self.repo.delete(record.id)
-		await asyncio.to_thread(remove_files, [path for path in found if path is not None])
+		try:
+			await asyncio.to_thread(self.outputs.remove, [image.path for image in record.images])
+		except OSError as exc:
+			log.warning('generation %s: its images stay in %s: %s', record.id, self.outputs.where, exc.strerror)
 
 	async def usage(self) -> UsageStats:
 		return await asyncio.to_thread(usage_stats, await self.repo.usage_rows())
 
 	def export(self, include_images: bool) -> AsyncIterator[bytes]:
-		return export_chunks(self._archives, self._scratch, self._outputs, include_images)
+		return export_chunks(self._archives, self._scratch, self.outputs, include_images)
 
 	async def import_archive(self, chunks: AsyncIterator[bytes]) -> ImportCounts:
-		return await import_chunks(self._archives, self._scratch, self._outputs, self._limits, chunks)
+		return await import_chunks(self._archives, self._scratch, self.outputs, self._limits, chunks)

@@ -41,9 +41,9 @@ class _Scan(BaseModel):
 	images: dict[str, list[tuple[str, int]]] = Field(default_factory=dict)  # job id → (relative path, index)
 
 
-def _scan(outputs_dir: Path, scratch_dir: Path) -> _Scan:
+def _scan(outputs_dir: Path | None, scratch_dir: Path) -> _Scan:
 	found = _Scan()
-	if outputs_dir.is_dir():
+	if outputs_dir is not None and outputs_dir.is_dir():
 		for folder, _, files in os.walk(outputs_dir):
 			for name in files:
 				path = Path(folder) / name
@@ -70,10 +70,12 @@ def _read(outputs_dir: Path, files: list[tuple[str, int]]) -> tuple[list[FoundIm
 	return readable, unreadable
 
 
-async def recover(repo: HistoryRepository, node: str, outputs_dir: Path, scratch_dir: Path) -> RecoveryReport:
+async def recover(repo: HistoryRepository, node: str, outputs_dir: Path | None, scratch_dir: Path) -> RecoveryReport:
 	"""Runs before any job can write: the report says what was done (and is logged). Only this node's running
 	records are failed (other daemons sharing the database may be running theirs); the files are this data
-	folder's own."""
+	folder's own. `outputs_dir` None: the images are in a bucket (history/s3_outputs.py), where a PUT leaves no
+	half-write and the bucket is every node's, so it is not scanned; an image stored just before a crash and not
+	yet recorded is made again when its job resumes (the same id, seed and object name)."""
 	report = RecoveryReport(failed_jobs=await repo.fail_running(node, 'the daemon stopped while this job ran'))
 	scan = await asyncio.to_thread(_scan, outputs_dir, scratch_dir)
 	await asyncio.to_thread(remove_files, scan.temporary)
@@ -86,6 +88,7 @@ async def recover(repo: HistoryRepository, node: str, outputs_dir: Path, scratch
 	unrecorded = {job_id: files for job_id, files in unrecorded.items() if files}
 	records = await repo.existing(list(unrecorded))
 	for job_id, files in unrecorded.items():
+		assert outputs_dir is not None, 'only a folder is scanned for images'
 		images, unreadable = await asyncio.to_thread(_read, outputs_dir, files)
 		report.left += unreadable
 		if job_id in records:
@@ -104,7 +107,7 @@ async def recover(repo: HistoryRepository, node: str, outputs_dir: Path, scratch
 	return report
 
 
-def _log(report: RecoveryReport, outputs_dir: Path) -> None:
+def _log(report: RecoveryReport, outputs_dir: Path | None) -> None:
 	if report.failed_jobs:
 		log.warning('%d job(s) were running when the daemon stopped; marked failed', report.failed_jobs)
 	if report.temporary_removed:

@@ -22,7 +22,7 @@ from diffusiond.server.history.archive_read import ArchiveReader, invalid
 from diffusiond.server.history.archive_rules import catalog_changes, check_records
 from diffusiond.server.history.archive_store import ArchiveRepository, ImportCounts
 from diffusiond.server.history.archive_write import ArchiveWriter
-from diffusiond.server.history.files import remove_files
+from diffusiond.server.history.outputs import Outputs
 from diffusiond.server.records import GenerationRecord, StoredImage
 from diffusiond.server.settings import LimitsSettings
 
@@ -40,7 +40,7 @@ def _scratch(folder: Path) -> Path:
 
 
 async def export_chunks(
-	archives: ArchiveRepository, scratch_dir: Path, outputs_dir: Path, include_images: bool
+	archives: ArchiveRepository, scratch_dir: Path, outputs: Outputs, include_images: bool
 ) -> AsyncIterator[bytes]:
 	path = await asyncio.to_thread(_scratch, scratch_dir)
 	try:
@@ -52,7 +52,7 @@ async def export_chunks(
 				await asyncio.to_thread(writer.records, page)
 				images += [image.path for record in page for image in record.images]
 			if include_images:
-				await asyncio.to_thread(writer.images, outputs_dir, images)
+				await asyncio.to_thread(writer.images, outputs, images)
 		finally:
 			await asyncio.to_thread(writer.close)
 		with path.open('rb') as file:
@@ -99,26 +99,32 @@ async def _plan(reader: ArchiveReader, archives: ArchiveRepository, limits: Limi
 	return plan
 
 
-def _extract(reader: ArchiveReader, images: list[StoredImage], outputs_dir: Path, max_pixels: int) -> list[Path]:
-	"""The new records' images, each checked before it lands; returns the files written (to undo them)."""
-	needed = sum(image.size_bytes for image in images if image.path in reader.images)
-	outputs_dir.mkdir(parents=True, exist_ok=True)
-	free = shutil.disk_usage(outputs_dir).free
+def _room(outputs: Outputs, needed: int) -> None:
+	"""A local outputs folder must have room for the images (a bucket is not measured)."""
+	folder = outputs.folder
+	if folder is None:
+		return
+	folder.mkdir(parents=True, exist_ok=True)
+	free = shutil.disk_usage(folder).free
 	if needed + SPARE_BYTES > free:
 		raise StorageFullError(
-			f'the archive brings {needed / 2**20:.0f} MiB of images but {outputs_dir} has {free / 2**20:.0f} MiB '
+			f'the archive brings {needed / 2**20:.0f} MiB of images but {folder} has {free / 2**20:.0f} MiB '
 			'free; free some space, then import again',
-			metadata={'path': str(outputs_dir)},
+			metadata={'path': str(folder)},
 		)
-	written: list[Path] = []
+
+
+def _extract(reader: ArchiveReader, images: list[StoredImage], outputs: Outputs, max_pixels: int) -> list[str]:
+	"""The new records' images, each checked before it lands; returns the files written (to undo them)."""
+	_room(outputs, sum(image.size_bytes for image in images if image.path in reader.images))
+	written: list[str] = []
 	try:
 		for image in images:
-			target = outputs_dir / image.path
-			existed = target.exists()
-			if reader.extract(image, outputs_dir, max_pixels) and not existed:
-				written.append(target)
+			existed = outputs.exists(image.path)
+			if reader.extract(image, outputs, max_pixels) and not existed:
+				written.append(image.path)
 	except BaseException:
-		remove_files(written)
+		outputs.remove(written)
 		raise
 	return written
 
@@ -126,23 +132,23 @@ def _extract(reader: ArchiveReader, images: list[StoredImage], outputs_dir: Path
 async def import_chunks(
 	archives: ArchiveRepository,
 	scratch_dir: Path,
-	outputs_dir: Path,
+	outputs: Outputs,
 	limits: LimitsSettings,
 	chunks: AsyncIterator[bytes],
 ) -> ImportCounts:
 	path = await asyncio.to_thread(_scratch, scratch_dir)
-	written: list[Path] = []
+	written: list[str] = []
 	reader: ArchiveReader | None = None
 	try:
 		await _receive(path, chunks)
 		reader = await asyncio.to_thread(ArchiveReader, path)
 		changes = catalog_changes(await asyncio.to_thread(reader.catalog), limits)
 		plan = await _plan(reader, archives, limits)
-		written = await asyncio.to_thread(_extract, reader, plan.images, outputs_dir, limits.max_image_pixels)
+		written = await asyncio.to_thread(_extract, reader, plan.images, outputs, limits.max_image_pixels)
 		records = reader.records()
 		return await archives.apply(changes, lambda: asyncio.to_thread(_batches, records), plan.new_ids)
 	except BaseException:
-		await asyncio.to_thread(remove_files, written)
+		await asyncio.to_thread(outputs.remove, written)
 		raise
 	finally:
 		if reader is not None:

@@ -23,6 +23,7 @@ from diffusiond.server.errors import (
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobEvent
+from diffusiond.server.history.outputs import FolderOutputs, Outputs
 from diffusiond.server.job_records import StoredJob
 from diffusiond.server.jobs.assets import JobAssets
 from diffusiond.server.jobs.channel import EventChannel
@@ -72,8 +73,10 @@ class PipelineManager:
 		styles: StyleBook,
 		history: HistoryRepository | None = None,
 		jobs: JobRepository | None = None,
+		outputs: Outputs | None = None,
 	) -> None:
 		self._settings = settings
+		self._outputs = outputs or FolderOutputs(settings.storage.outputs_dir)  # where finished images go
 		self._history = history
 		self._jobs = jobs  # the queue in the store (journal.py); None = in memory only
 		self._engine = engine
@@ -101,8 +104,7 @@ class PipelineManager:
 		if self._jobs is not None:
 			self.journal = Journal(self._jobs, self._loop, node, self._settings.queue.resume)
 			self.queue.on_drop = self.journal.dropped
-		outputs = self._settings.storage.outputs_dir
-		self._recorder = Recorder(self._history, outputs, self._loop, node, self.journal)
+		self._recorder = Recorder(self._history, self._outputs, self._loop, node, self.journal)
 		png_level = self._settings.device.png_compress_level
 		self._worker = Worker(self.queue, self._engine, self._estimator, self._recorder, png_level, self.journal)
 		self._worker.start()

@@ -2,8 +2,8 @@
 
 The worker never waits for this. It reports what happened (a job started, finished with images, ended
 without) through `loop.call_soon_threadsafe`, in order, and goes on with the next job. Here, per job:
-the record is added as running when the job starts; at the end its image files are written (hidden
-temporary name, fsync, rename; in a thread, off the loop), the record lists them and turns succeeded,
+the record is added as running when the job starts; at the end its image files are written to the outputs store
+(history/outputs.py: whole or not at all; in a thread, off the loop), the record lists them and turns succeeded,
 and only then is `completed` sent, saying whether the images were kept. A job that ends without images
 loses its record before its stream reports the end, so a client that sees CANCELLED finds no record.
 """
@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Coroutine
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,8 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH
 from diffusiond.server.errors import DiffusiondError, JobTakenOverError
 from diffusiond.server.events import CompletedEvent, ImageEvent, JobTimings
-from diffusiond.server.history.files import remove_files, write_file
 from diffusiond.server.history.layout import image_path
+from diffusiond.server.history.outputs import Outputs
 from diffusiond.server.job_records import JobEnd
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.journal import Journal
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class Storage(BaseModel):
-	"""Whether a finished job's images are in the outputs folder and the history, and if not, why."""
+	"""Whether a finished job's images are in the outputs store and the history, and if not, why."""
 
 	stored: bool
 	error: str = ''
@@ -47,7 +46,7 @@ class Recorder:
 	def __init__(
 		self,
 		repo: HistoryRepository | None,
-		outputs_dir: Path,
+		outputs: Outputs,
 		loop: asyncio.AbstractEventLoop,
 		node: str,
 		journal: Journal | None = None,
@@ -55,7 +54,7 @@ class Recorder:
 		self._repo = repo
 		self._journal = journal  # the job's end goes into the store with its record (journal.py)
 		self._node = node
-		self._outputs = outputs_dir
+		self._outputs = outputs
 		self._loop = loop
 		self._recording: dict[str, asyncio.Task[str]] = {}  # job id → adding its record ('' or why it failed)
 		self._pending: set[asyncio.Task[None]] = set()
@@ -176,15 +175,17 @@ class Recorder:
 			)
 			for image in images
 		]
-		written: list[Path] = []
+		if not await self._still_ours(job):  # nothing of this run is kept, as when the store fences its end
+			return Storage(stored=False, error=self._taken_over_error(job))
+		written: list[str] = []
 		try:
 			for image, entry in zip(images, stored, strict=True):
-				await asyncio.to_thread(write_file, self._outputs / entry.path, image.data)
-				written.append(self._outputs / entry.path)
+				await asyncio.to_thread(self._outputs.write, entry.path, image.data)
+				written.append(entry.path)
 		except OSError as exc:
-			where = exc.filename or self._outputs
+			where = exc.filename or self._outputs.where
 			log.error('job %s: its images could not be written to %s: %s', job.id, where, exc.strerror)
-			await asyncio.to_thread(remove_files, written)
+			await self._remove(written)
 			await self._store(job, self._repo.delete(job.id, self._job_end(job, None)), 'remove the record')
 			return Storage(stored=False, error=f'the images could not be written: {exc.strerror}: {where}')
 		error = await self._store(
@@ -196,13 +197,37 @@ class Recorder:
 		)
 		if job.id in self._taken_over:  # another node ran it again: its record and files are the job's
 			self._taken_over.discard(job.id)
-			await asyncio.to_thread(remove_files, written)
+			if not self._outputs.shared:  # a shared store holds the other run's images under the same names
+				await self._remove(written)
 			return Storage(stored=False, error=error)
 		if error:
 			self._end_alone(job, None)
 			return Storage(
 				stored=False,
-				error=f'the images are in {self._outputs} but the history could not list them ({error}); '
+				error=f'the images are in {self._outputs.where} but the history could not list them ({error}); '
 				'the next start of the daemon records them',
 			)
 		return Storage(stored=True)
+
+	async def _still_ours(self, job: Job) -> bool:
+		"""Before writing into a store other nodes share: a run that was taken over must not overwrite the images of
+		the run that replaced it (the end's fence in the store comes after the files)."""
+		if not self._outputs.shared or self._journal is None or job.claim is None:
+			return True
+		try:
+			return await self._journal.repo.holds(job.id, job.claim)
+		except SQLAlchemyError:
+			return True  # the store's fence at the end still decides
+
+	def _taken_over_error(self, job: Job) -> str:
+		error = JobTakenOverError(
+			f'job {job.id} was taken over by another daemon; WatchJob {job.id} follows its new run'
+		)
+		log.warning('job %s: %s', job.id, error.message)
+		return error.message
+
+	async def _remove(self, written: list[str]) -> None:
+		try:
+			await asyncio.to_thread(self._outputs.remove, written)
+		except OSError as exc:
+			log.error('images %s stay in %s: %s', ', '.join(written), self._outputs.where, exc.strerror)

@@ -213,6 +213,12 @@ class JobRepository:
 		async with self._sessions() as session:
 			return [_stored(row) for row in await session.scalars(query)]
 
+	async def holds(self, job_id: str, claim: Claim) -> bool:
+		"""Whether the job's row is still the run `claim` names (not taken over meanwhile)."""
+		async with self._sessions() as session:
+			found = await session.scalar(select(JobRow.id).where(JobRow.id == job_id, _run_by(claim)))
+			return found is not None
+
 	async def get(self, job_id: str) -> StoredJob | None:
 		async with self._sessions() as session:
 			row = await session.get(JobRow, job_id)
