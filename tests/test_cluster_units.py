@@ -15,7 +15,7 @@ from diffusiond.server.errors import DiffusiondError, JobTakenOverError, QueueFu
 from diffusiond.server.events import ImageEvent, JobInfo
 from diffusiond.server.job_records import JobEnd, StoredJob, job_end
 from diffusiond.server.node_records import NodeStatus
-from diffusiond.server.schemas import JobState
+from diffusiond.server.schemas import JobState, LoraSpec
 from diffusiond.server.store.database import Database, default_url
 from diffusiond.server.store.job_repo import JobRepository
 from diffusiond.server.store.node_repo import NodeRepository
@@ -25,7 +25,13 @@ from tests.stores import POSTGRESQL, SQLITE, fresh_database
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-def _stored(job_id: str, model: str = 'm', priority: bool = False, age_s: float = 0.0) -> StoredJob:
+def _lora(name: str) -> LoraSpec:
+	return LoraSpec(id=name, name=name, path=Path(name), weight=1.0, short_hash='', key=f'{name}-key')
+
+
+def _stored(
+	job_id: str, model: str = 'm', priority: bool = False, age_s: float = 0.0, loras: tuple[str, ...] = ()
+) -> StoredJob:
 	created = NOW - timedelta(seconds=age_s)
 	info = JobInfo(
 		job_id=job_id,
@@ -40,6 +46,7 @@ def _stored(job_id: str, model: str = 'm', priority: bool = False, age_s: float 
 		step=0,
 		total_steps=2,
 		created_at=created,
+		loras=[_lora(name) for name in loras],
 	)
 	return StoredJob(
 		id=job_id,
@@ -62,10 +69,22 @@ def test_a_node_claims_priority_then_overdue_then_its_loaded_model() -> None:
 		_stored('new-cold', 'cold', age_s=1),
 		_stored('new-warm', 'warm', age_s=1),
 	]
-	order = [job.id for job in claim_order(queued, ['warm'], NOW, prefer_loaded_s=10)]
+	order = [job.id for job in claim_order(queued, {'warm': set()}, NOW, prefer_loaded_s=10)]
 	assert order == ['urgent-cold', 'old-cold', 'new-warm', 'new-cold']
-	unloaded = [job.id for job in claim_order(queued, [], NOW, prefer_loaded_s=10)]
+	unloaded = [job.id for job in claim_order(queued, {}, NOW, prefer_loaded_s=10)]
 	assert unloaded == ['urgent-cold', 'old-cold', 'new-cold', 'new-warm'], 'acceptance order when nothing is loaded'
+
+
+def test_among_jobs_for_its_loaded_model_a_node_claims_those_whose_loras_it_has_attached_first() -> None:
+	queued = [
+		_stored('other-lora', 'warm', age_s=3, loras=('ink',)),
+		_stored('two-attached', 'warm', age_s=2, loras=('detail', 'film')),
+		_stored('no-lora', 'warm', age_s=1),
+		_stored('cold', 'cold', age_s=1, loras=('detail',)),
+	]
+	warm = {'warm': {'detail', 'film'}}
+	order = [job.id for job in claim_order(queued, warm, NOW, prefer_loaded_s=10)]
+	assert order == ['two-attached', 'no-lora', 'other-lora', 'cold']
 
 
 def test_an_error_relayed_by_reason_keeps_its_class_and_status() -> None:

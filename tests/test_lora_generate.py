@@ -95,6 +95,17 @@ async def test_no_residue_after_a_cancelled_or_failed_job(
 	assert np.array_equal(await _image(gen, _request()), baseline)
 
 
+async def test_the_loras_attached_to_a_loaded_model_are_known_for_claims(
+	gen: gen_grpc.GenerationServiceAsyncStub, lora_files: Path, daemon: Daemon
+) -> None:
+	await _image(gen, _request(('tiny-other', 0.7), ('tiny-lora', 0.4)))
+	warm = daemon.manager.warm()
+	await _image(gen, _request())
+	still = daemon.manager.warm()
+	assert {'tiny-other', 'tiny-lora'} <= warm[next(iter(warm))], 'what a shared queue prefers to claim (choice.py)'
+	assert still == warm, 'a job without LoRAs disables them; they stay attached'
+
+
 async def test_refusals_before_the_job_runs(
 	gen: gen_grpc.GenerationServiceAsyncStub, lora_files: Path, channel: grpc.aio.Channel
 ) -> None:

@@ -18,21 +18,9 @@ from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
-from tests.conftest import FAKE_MODEL, make_settings, write_fake_model
 from tests.fakes import FakeEngine
 from tests.helpers import Req, next_of
-
-
-async def _daemon(root: Path, node: str, url: str, engine: FakeEngine) -> Daemon:
-	write_fake_model(root / node / 'models' / FAKE_MODEL)
-	overrides: dict[str, dict[str, object]] = {
-		'storage': {'node_id': node, 'database_url': url},
-		'cluster': {'heartbeat_s': 0.1, 'lease_s': 1.0, 'poll_s': 0.1},
-	}
-	daemon = Daemon(make_settings(root / node, overrides), engine)
-	await daemon.start()
-	await asyncio.wait_for(daemon.ready.wait(), 30)
-	return daemon
+from tests.nodes import start_node
 
 
 async def _cut_off(node: str, epoch: int, status: NodeStatus) -> bool:
@@ -42,14 +30,16 @@ async def _cut_off(node: str, epoch: int, status: NodeStatus) -> bool:
 async def test_a_cut_off_daemon_cannot_finish_a_job_another_took_over(
 	tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-	x = await _daemon(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.04))
+	x = await start_node(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.04), lease_s=1.0, heartbeat_s=0.1)
 	y: Daemon | None = None
 	try:
 		async with grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x:
 			call = gen_grpc.GenerationServiceStub(chan_x).Generate(gen_pb.GenerateRequest(prompt='cut', steps=150))
 			job_id = (await next_of(call, 'started')).job_id
 			monkeypatch.setattr(x.heartbeat.repo, 'beat', _cut_off)  # its lease lapses while the job runs
-			y = await _daemon(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.001))
+			y = await start_node(
+				tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.001), lease_s=1.0, heartbeat_s=0.1
+			)
 			async with grpc.aio.insecure_channel(f'127.0.0.1:{y.port}') as chan_y:
 				stub_y: gen_grpc.GenerationServiceAsyncStub = gen_grpc.GenerationServiceStub(chan_y)
 				async with asyncio.timeout(60):
@@ -85,8 +75,8 @@ async def _end_of(call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent]) -> 
 
 
 async def test_cancel_queued_jobs_through_any_daemon_reaches_every_queue(tmp_path: Path, postgres_url: str) -> None:
-	x = await _daemon(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.02))
-	y = await _daemon(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.02))
+	x = await start_node(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.02), lease_s=1.0, heartbeat_s=0.1)
+	y = await start_node(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.02), lease_s=1.0, heartbeat_s=0.1)
 	try:
 		async with (
 			grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x,

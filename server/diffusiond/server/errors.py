@@ -103,6 +103,12 @@ class ModelLoadError(FailedPreconditionError):
 	reason = 'MODEL_NOT_LOADABLE'
 
 
+class ModelNotServedError(FailedPreconditionError):
+	"""A model this daemon lacks that only nodes of its shared queue that are not serving now have."""
+
+	reason = 'MODEL_NOT_SERVED'
+
+
 class LoraNotApplicableError(FailedPreconditionError):
 	"""A LoRA that cannot be used with this request: disabled, unreadable, or made for another base model."""
 

@@ -60,6 +60,7 @@ class StoredJob(BaseModel):
 	error: str = ''
 	model: str = ''
 	runner: str = ''  # the node running it (shared queue), '' while queued
+	forwarded: bool = False  # accepted by a node that lacks its model, for the nodes that have it (cluster/forward.py)
 
 
 class Claimed(BaseModel):

@@ -25,6 +25,7 @@ def build_cluster(
 	nodes: NodeRepository,
 	manager: PipelineManager,
 ) -> Cluster:
-	stealer = Stealer(jobs, manager.queue, manager.rebuild, manager.loaded, settings)
+	stealer = Stealer(jobs, manager.queue, manager.rebuild, manager.warm, settings)
 	reaper = Reaper(sessions, nodes, settings)
-	return Cluster(url, jobs, EventRepository(sessions), manager.queue, stealer, reaper)
+	events = EventRepository(sessions)
+	return Cluster(url, jobs, events, manager.queue, stealer, reaper, nodes, settings.lease_s)

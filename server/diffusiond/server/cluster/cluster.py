@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from diffusiond.server.cluster.bus import Bus
 from diffusiond.server.cluster.feeds import Feeds
+from diffusiond.server.cluster.forward import Forwarder
 from diffusiond.server.cluster.reaper import Reaper
 from diffusiond.server.cluster.relay import Relay
 from diffusiond.server.cluster.remote import RemoteWork
@@ -26,6 +27,7 @@ from diffusiond.server.jobs.work import Work
 from diffusiond.server.schemas import JobState
 from diffusiond.server.store.event_repo import EventRepository
 from diffusiond.server.store.job_repo import JobRepository
+from diffusiond.server.store.node_repo import NodeRepository
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,14 @@ class Cluster:
 		queue: JobQueue,
 		stealer: Stealer,
 		reaper: Reaper,
+		nodes: NodeRepository,
+		lease_s: float,
 	) -> None:
 		self._repo = repo
 		self._events = events
 		self._queue = queue
 		self.feeds = Feeds(events)
+		self.forwarder = Forwarder(repo, nodes, self.feeds, lease_s)  # jobs for models only other nodes have
 		self.relay = Relay(events, '')
 		self.stealer = stealer
 		self.reaper = reaper
@@ -161,9 +166,10 @@ class Cluster:
 		return JobState.RUNNING if stored is not None and stored.state is JobState.RUNNING else None
 
 	def abandon(self, job: Work, why: str) -> None:
-		"""The caller of a job another node runs went away: that node is told to cancel it."""
+		"""The caller of a job another node runs (or is to run) went away: it is dropped from the shared queue, or
+		the node running it is told to cancel it."""
 		if self.feeds.get(job.id) is job and not job.finished:
-			self._spawn(self._cancel_runner(job.id, False))
+			self._spawn(self.cancel(job.id, False))
 
 	async def listing(self, here: set[str], limit: int) -> list[JobInfo]:
 		"""The active jobs of the other nodes (running ones first)."""

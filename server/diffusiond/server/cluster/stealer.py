@@ -1,7 +1,8 @@
 """An idle node claims the next queued job of the shared queue that it can run (cluster/choice.py says which
 first), so jobs accepted anywhere run wherever a device is free. It looks when woken (a job was queued anywhere,
 its own worker handed a job back) and every `cluster.poll_s`. A job whose model or LoRA this node lacks is left
-for the others (and looked at again after a while: a rescan may add it)."""
+for the others (and looked at again after a while: a rescan may add it); one whose request is wrong for its model
+(checked here for a job accepted by a node without the model, cluster/forward.py) ends with that error."""
 
 import asyncio
 import contextlib
@@ -14,10 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from diffusiond.server.cluster.choice import claim_order
 from diffusiond.server.cluster.tasks import stop_task
-from diffusiond.server.errors import DiffusiondError
-from diffusiond.server.job_records import StoredJob
+from diffusiond.server.errors import DiffusiondError, NotFoundError
+from diffusiond.server.job_records import StoredJob, job_end
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.queue import JobQueue
+from diffusiond.server.schemas import JobState
 from diffusiond.server.settings_groups import ClusterSettings
 from diffusiond.server.store.job_repo import JobRepository
 
@@ -32,13 +34,13 @@ class Stealer:
 		repo: JobRepository,
 		queue: JobQueue,
 		build: Callable[[StoredJob], Awaitable[Job]],
-		loaded: Callable[[], list[str]],
+		warm: Callable[[], dict[str, set[str]]],
 		settings: ClusterSettings,
 	) -> None:
 		self._repo = repo
 		self._queue = queue
 		self._build = build
-		self._loaded = loaded
+		self._warm = warm  # model → attached LoRA names (claim_order)
 		self._settings = settings
 		self._wake = asyncio.Event()
 		self._unrunnable: dict[str, float] = {}  # job id → when this node found it could not run it
@@ -78,7 +80,7 @@ class Stealer:
 		queued = [job for job in await self._repo.queued(_LOOK_AHEAD) if job.id not in here]
 		order = claim_order(
 			[job for job in queued if job.id not in self._unrunnable],
-			self._loaded(),
+			self._warm(),
 			datetime.now(UTC),
 			self._settings.prefer_loaded_s,
 		)
@@ -86,6 +88,10 @@ class Stealer:
 			try:
 				job = await self._build(stored)
 			except DiffusiondError as exc:
+				if stored.forwarded and not isinstance(exc, NotFoundError):  # wrong for its model: ends for its caller
+					log.info('node %s: job %s cannot run: %s', self.node, stored.id, exc.message)
+					await self._repo.drop(stored.id, job_end(JobState.FAILED, exc))
+					continue
 				log.info('node %s cannot run job %s (%s); leaving it to the others', self.node, stored.id, exc.message)
 				self._unrunnable[stored.id] = now
 				continue

@@ -164,7 +164,12 @@ class DiffusersEngine:
 
 	def cached(self) -> list[CachedModel]:
 		return [
-			CachedModel(info=entry.info, bytes=entry.bytes, active=entry is self._active)
+			CachedModel(
+				info=entry.info,
+				bytes=entry.bytes,
+				active=entry is self._active,
+				loras=sorted(set(entry.adapters.names.values())),
+			)
 			for entry in self._cache.entries()
 		]
 

@@ -35,6 +35,7 @@ class AdapterState(BaseModel):
 	model_config = ConfigDict(arbitrary_types_allowed=True)
 
 	attached: OrderedDict[str, str] = Field(default_factory=OrderedDict)
+	names: dict[str, str] = Field(default_factory=dict)  # LoRA file key → the LoRA's name (what is warm here)
 	signatures: dict[str, str] = Field(default_factory=dict)  # adapter name → layout of the LoRA in it
 	active: tuple[tuple[str, float], ...] = ()
 	enabled: bool = False
@@ -89,6 +90,7 @@ def _attach(pipe: DiffusionPipeline, state: AdapterState, lora: LoraSpec, files:
 	if not any(name in names for names in pipe.get_list_adapters().values()):
 		raise LoraNotApplicableError(f'LoRA {lora.name!r} has no weights for any module of this model')
 	state.attached[lora.key] = name
+	state.names[lora.key] = lora.name
 	state.signatures[name] = files.signature(lora)
 	return name
 
@@ -114,6 +116,7 @@ def _hotswap(
 	if slot is None:
 		return None
 	name = state.attached.pop(slot)
+	state.names.pop(slot, None)
 	state.active, state.enabled = _UNKNOWN, True
 	try:
 		with warnings.catch_warnings():
@@ -124,11 +127,13 @@ def _hotswap(
 		_delete(pipe, state, name)  # its weights may be half replaced
 		return None
 	state.attached[lora.key] = name
+	state.names[lora.key] = lora.name
 	return name
 
 
 def _detach_oldest(pipe: DiffusionPipeline, state: AdapterState, keep: set[str], limit: int) -> None:
 	for key in [key for key in state.attached if key not in keep][: max(0, len(state.attached) - limit)]:
+		state.names.pop(key, None)
 		_delete(pipe, state, state.attached.pop(key))
 
 

@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 from diffusiond.server.errors import JobFailedError, invalid
 from diffusiond.server.events import CompletedEvent, ImageEvent
-from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.manager import PipelineManager
-from diffusiond.server.jobs.upscale_job import UpscaleJob
+from diffusiond.server.jobs.work import Work
 from diffusiond.server.schemas import GenerateParams
 from diffusiond.server.tasks.upscale import UpscaleRequest
 
@@ -25,7 +24,7 @@ _POLL_S = 0.25  # how often a waiting request checks that its client is still th
 class Finished(BaseModel):
 	model_config = ConfigDict(arbitrary_types_allowed=True)
 
-	job: Job | UpscaleJob
+	job: Work
 	images: list[ImageEvent]
 	completed: CompletedEvent
 
@@ -45,7 +44,7 @@ def b64(data: bytes) -> str:
 	return base64.b64encode(data).decode()
 
 
-async def _watch(request: Request, manager: PipelineManager, job: Job | UpscaleJob) -> None:
+async def _watch(request: Request, manager: PipelineManager, job: Work) -> None:
 	while not job.finished:
 		if await request.is_disconnected():
 			log.info('job %s: the HTTP client went away', job.id)
@@ -54,7 +53,7 @@ async def _watch(request: Request, manager: PipelineManager, job: Job | UpscaleJ
 		await asyncio.sleep(_POLL_S)
 
 
-async def _gather(manager: PipelineManager, job: Job | UpscaleJob, request: Request) -> Finished:
+async def _gather(manager: PipelineManager, job: Work, request: Request) -> Finished:
 	watcher = asyncio.create_task(_watch(request, manager, job))
 	images: list[ImageEvent] = []
 	try:

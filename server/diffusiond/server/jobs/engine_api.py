@@ -36,6 +36,7 @@ class CachedModel(BaseModel):
 	info: ModelInfo
 	bytes: int
 	active: bool  # on the device (the others wait in RAM)
+	loras: list[str] = Field(default_factory=list)  # the names of the LoRAs attached to it (no attach cost)
 
 
 class DeviceStats(BaseModel):

@@ -46,7 +46,8 @@ class Journal:
 		self.on_taken: JobsHook | None = None  # jobs another node claimed first: followed, not run
 		self.on_lost_race: Callable[[str], None] | None = None  # a job cancelled here while another node took it
 
-	def _next_seq(self) -> int:
+	def next_seq(self) -> int:
+		"""The acceptance order of the next job written (by time, so the nodes of a shared queue agree)."""
 		self._seq = max(self._seq + 1, time.time_ns())
 		return self._seq
 
@@ -75,7 +76,7 @@ class Journal:
 			created_at=job.created_at,
 			deadline_at=deadline,
 		)
-		await self.repo.add(stored, self._next_seq())
+		await self.repo.add(stored, self.next_seq())
 
 	def end_of(self, job: Work, error: DiffusiondError | None) -> JobEnd | None:
 		"""How the store should end `job` (None: leave it unfinished, for the next start to run). A job nobody

@@ -20,6 +20,7 @@ from diffusiond.server.errors import (
 	JobCancelledError,
 	JobNotFoundError,
 	ModelLoadError,
+	ModelNotFoundError,
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobEvent
@@ -128,7 +129,7 @@ class PipelineManager:
 		if self._jobs is None or self._loop is None:
 			return ResumeReport()
 		resumer = Resumer(self._jobs, self._history, self._intake, self.queue, self._loop)
-		return await resumer.run(self.node, self._settings.queue.resume)
+		return await resumer.run(self.node, self._settings.queue.resume, shared=self.cluster is not None)
 
 	async def call(self, task: Callable[[], T]) -> T:
 		"""Runs `task` on the worker thread (before the next job) and returns its result."""
@@ -189,14 +190,26 @@ class PipelineManager:
 		"""Drops the model from the cache and frees its memory; False if it was not loaded."""
 		return await self.call(lambda: self._engine.unload(model_id))
 
-	async def submit(self, params: GenerateParams, deadline_s: float | None = None) -> Job:
-		"""Validates `params`, resolves the model and queues the job (or raises at once).
+	async def submit(self, params: GenerateParams, deadline_s: float | None = None) -> Work:
+		"""Validates `params`, resolves the model and queues the job (or raises at once). On a shared queue, a job
+		for a model only other nodes have is queued for them (cluster/forward.py).
 
 		`deadline_s`: the seconds the caller waits; a job expected to take longer is refused up front.
 		"""
 		if self._loop is None:
 			raise ShuttingDownError('the pipeline manager is not running')
-		spec, model = await self._intake.spec(params)
+		try:
+			spec, model = await self._intake.spec(params)
+		except ModelNotFoundError as missing:
+			if self.cluster is None or self.journal is None or not params.model:
+				raise
+			await self.cluster.forwarder.check_served(params.model, missing, self.node)
+			self.queue.check_room()
+			work = await self.cluster.forwarder.forward(
+				params, deadline_s, self.journal.next_seq(), self.node, self._loop
+			)
+			log.info('job %s queued for the nodes that have model %s', work.id, params.model)
+			return work
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		job.keep_running = params.keep_running
 		if deadline_s is not None:
@@ -257,7 +270,7 @@ class PipelineManager:
 		"""TokenizePrompt: how Generate would read the prompts, with nothing queued."""
 		return await self._intake.check(model, prompt, negative, styles)
 
-	async def follow(self, job: Job | UpscaleJob, keep_running: bool = False) -> AsyncGenerator[JobEvent, None]:
+	async def follow(self, job: Work, keep_running: bool = False) -> AsyncGenerator[JobEvent, None]:
 		"""The events of `job` for the caller that submitted it (gRPC Generate or UpscaleImage, an HTTP request). A
 		caller that goes away (disconnect, deadline, a failed write) cancels the job, unless `keep_running`: then it
 		finishes for history and WatchJob and nothing buffers for that caller."""
@@ -293,6 +306,10 @@ class PipelineManager:
 	def loaded(self) -> list[str]:
 		"""The names of the models in memory, the one on the device first (loop-only, no waiting)."""
 		return [entry.info.name for entry in sorted(self._engine.cached(), key=lambda entry: not entry.active)]
+
+	def warm(self) -> dict[str, set[str]]:
+		"""The models in memory → the names of the LoRAs attached to each (a shared queue's claims prefer these)."""
+		return {entry.info.name: set(entry.loras) for entry in self._engine.cached()}
 
 	async def node_status(self) -> NodeStatus:
 		"""What this daemon's heartbeat reports."""

@@ -17,6 +17,7 @@ from diffusiond.server.errors import (
 	DeadlineExceededError,
 	DiffusiondError,
 	InterruptedTwiceError,
+	NotFoundError,
 	RestartCancelledError,
 )
 from diffusiond.server.job_records import MAX_ATTEMPTS, StoredJob, job_end
@@ -88,7 +89,9 @@ class Resumer:
 			job.priority = True  # it had been taken already: first again
 		return job
 
-	async def run(self, node: str, resume: bool) -> ResumeReport:
+	async def run(self, node: str, resume: bool, shared: bool = False) -> ResumeReport:
+		"""`shared`: on a shared queue a queued job whose model (or LoRA…) this node lacks stays queued for the
+		nodes that have it (it was accepted here for them, cluster/forward.py)."""
 		report = ResumeReport()
 		found = await self._repo.unfinished(node)
 		found.sort(key=lambda stored: stored.state is not JobState.RUNNING)  # stable: acceptance order kept
@@ -97,7 +100,14 @@ class Resumer:
 			if refusal is None:
 				try:
 					job = await self._job(stored)
-				except DiffusiondError as exc:  # its model or LoRA is gone, a rule changed
+				except NotFoundError as exc:  # its model or LoRA is gone (or on another node only)
+					if shared and stored.state is JobState.QUEUED:
+						log.info(
+							'job %s stays queued for the nodes that have what it needs (%s)', stored.id, exc.message
+						)
+						continue
+					refusal = JobState.FAILED, exc
+				except DiffusiondError as exc:  # a rule changed
 					refusal = JobState.FAILED, exc
 			if refusal is not None:
 				state, why = refusal

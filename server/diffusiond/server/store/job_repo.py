@@ -44,6 +44,7 @@ def _stored(row: JobRow) -> StoredJob:
 		error=row.error,
 		model=row.model,
 		runner=row.runner,
+		forwarded=row.forwarded,
 	)
 
 
@@ -95,6 +96,7 @@ class JobRepository:
 			model=job.model,
 			runner='',
 			runner_epoch=0,
+			forwarded=job.forwarded,
 		)
 		async with self._sessions.begin() as session:
 			session.add(row)

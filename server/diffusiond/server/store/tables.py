@@ -200,6 +200,7 @@ class JobRow(Base):
 	model: Mapped[str] = mapped_column(String(512), default='')  # its model's name (a claim prefers loaded ones)
 	runner: Mapped[str] = mapped_column(String(64), default='', index=True)  # the node running it ('' = none yet)
 	runner_epoch: Mapped[int] = mapped_column(Integer, default=0)  # that node's epoch when it claimed the job
+	forwarded: Mapped[bool] = mapped_column(default=False)  # accepted by a node without its model (cluster/forward.py)
 
 
 class JobEventRow(Base):
