@@ -13,6 +13,7 @@ from bench.busy import run_busy
 from bench.catalog import run_catalog
 from bench.cluster import run_cluster
 from bench.encoding import run_encoding
+from bench.fewstep import run_fewstep
 from bench.gateway import run_gateway
 from bench.generation import run_generation
 from bench.history import run_history
@@ -46,6 +47,7 @@ def main() -> None:
 		*run_switching(),
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_gateway(args.repeats, args.steps, args.size),
+		*run_fewstep(args.repeats),
 		*run_queue(),
 		*run_cluster(),
 		*run_outputs(),

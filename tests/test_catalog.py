@@ -149,7 +149,7 @@ async def test_unknown_names_say_how_to_find_models(catalog: Catalog) -> None:
 
 async def test_the_store_runs_in_wal_mode_at_the_latest_revision(tmp_path: Path, catalog: Catalog) -> None:
 	database = Database(default_url(tmp_path))
-	assert await database.revision() == '0015'
+	assert await database.revision() == '0016'
 	await database.close()
 	with sqlite3.connect(tmp_path / 'diffusiond.db') as connection:
 		assert connection.execute('PRAGMA journal_mode').fetchone() == ('wal',)

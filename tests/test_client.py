@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from diffusiond.client import AsyncClient, Client, build_generate_request, parse_sampler, sampler_names
+from diffusiond.client import (
+	AsyncClient,
+	Client,
+	build_generate_request,
+	parse_sampler,
+	parse_schedule,
+	sampler_names,
+	schedule_names,
+)
 from diffusiond.client.cli import main as ctl
 from diffusiond.server.app import Daemon
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -76,6 +84,12 @@ def test_request_building() -> None:
 	assert 'unipc' in sampler_names()
 	with pytest.raises(ValueError, match='unknown sampler'):
 		parse_sampler('nope')
+	assert parse_schedule('SGM Uniform') == parse_schedule('sgm_uniform') == gen_pb.SCHEDULE_SGM_UNIFORM
+	assert parse_schedule('Automatic') == gen_pb.SCHEDULE_UNSPECIFIED
+	assert 'beta' in schedule_names()
+	assert build_generate_request('p', sampler='LCM', schedule='Karras').schedule == gen_pb.SCHEDULE_KARRAS
+	with pytest.raises(ValueError, match='unknown schedule'):
+		parse_schedule('align your steps')
 	with pytest.raises(ValueError, match='unknown image format'):
 		build_generate_request('p', output_format='gif')
 	assert not build_generate_request('p', seed=-1).HasField('seed'), "A1111's -1: random"

@@ -110,6 +110,45 @@ async def test_models_are_listed_and_switched_as_webuiapi_does(web: Daemon) -> N
 	assert 'karras' in await asyncio.to_thread(api.util_get_scheduler_names)
 
 
+async def test_a1111_schedulers_are_schedules(web: Daemon) -> None:
+	api = await asyncio.to_thread(_api, web)
+	assert {'automatic', 'sgm_uniform', 'karras', 'exponential', 'beta', 'uniform'} <= set(
+		await asyncio.to_thread(api.util_get_scheduler_names)
+	)
+	result = await asyncio.to_thread(
+		api.txt2img,
+		prompt=PROMPT,
+		seed=8,
+		width=64,
+		height=64,
+		sampler_name='LCM',
+		cfg_scale=1.0,
+		scheduler='SGM Uniform',
+	)
+	request = gen_pb.GenerateRequest(
+		prompt=PROMPT,
+		seed=8,
+		width=64,
+		height=64,
+		steps=3,
+		guidance_scale=1.0,
+		sampler=gen_pb.SAMPLER_LCM,
+		schedule=gen_pb.SCHEDULE_SGM_UNIFORM,
+	)
+	assert np.array_equal(np.asarray(result.image.convert('RGB')), await _grpc_image(web, request))
+	assert 'Sampler: LCM, Schedule type: SGM Uniform' in result.info['infotexts'][0]
+	assert web.http is not None
+	async with httpx.AsyncClient(base_url=base_url(web)) as client:
+		unknown = await client.post('/sdapi/v1/txt2img', json={'prompt': PROMPT, 'scheduler': 'align_your_steps'})
+		mismatched = await client.post(
+			'/sdapi/v1/txt2img', json={'prompt': PROMPT, 'sampler_name': 'DDIM', 'scheduler': 'Karras'}
+		)
+	assert unknown.status_code == 422
+	assert 'unknown scheduler' in unknown.text
+	assert mismatched.status_code == 422
+	assert 'does not use' in mismatched.text
+
+
 async def test_png_info_reads_what_txt2img_wrote(web: Daemon) -> None:
 	api = await asyncio.to_thread(_api, web)
 	made = await asyncio.to_thread(api.txt2img, prompt=PROMPT, seed=11, width=64, height=64, steps=2)

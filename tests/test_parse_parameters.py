@@ -139,3 +139,20 @@ async def test_png_info_prints_the_request(
 	monkeypatch.setattr('sys.stdin', io.StringIO(A1111))
 	assert await asyncio.to_thread(ctl, ['--json', *base, '-']) == 0
 	assert json.loads(capsys.readouterr().out)['request']['clipSkip'] == 2
+
+
+async def test_a_schedule_type_parses_into_the_request_and_runs_again_exactly(
+	gen: gen_grpc.GenerationServiceAsyncStub,
+) -> None:
+	request = gen_pb.GenerateRequest(prompt='a fox', steps=3, width=64, height=64, seed=5, guidance_scale=1.0)
+	request.sampler, request.schedule = gen_pb.SAMPLER_LCM, gen_pb.SCHEDULE_SGM_UNIFORM
+	image = next(event for event in await collect(gen.Generate(request)) if event.HasField('image')).image.data
+	parsed = await gen.ParseParameters(gen_pb.ParseParametersRequest(image=image))
+	mismatched = await gen.ParseParameters(
+		gen_pb.ParseParametersRequest(text='a fox\nSteps: 4, Sampler: DDIM, Schedule type: Exponential, Seed: 1')
+	)
+	assert (parsed.request.sampler, parsed.request.schedule) == (gen_pb.SAMPLER_LCM, gen_pb.SCHEDULE_SGM_UNIFORM)
+	rerun = await collect(gen.Generate(parsed.request))
+	assert np.array_equal(pixels(next(e for e in rerun if e.HasField('image')).image.data), pixels(image))
+	assert mismatched.request.schedule == gen_pb.SCHEDULE_UNSPECIFIED
+	assert 'Schedule type: Exponential' in mismatched.unknown, 'DDIM takes no sigma schedule: kept as unknown'

@@ -16,7 +16,14 @@ from diffusiond.client.errors import (
 	Unavailable,
 )
 from diffusiond.client.images import GeneratedImage
-from diffusiond.client.request import GenerateOptions, build_generate_request, parse_sampler, sampler_names
+from diffusiond.client.request import (
+	GenerateOptions,
+	build_generate_request,
+	parse_sampler,
+	parse_schedule,
+	sampler_names,
+	schedule_names,
+)
 from diffusiond.client.sync import Client
 
 __all__ = [
@@ -38,5 +45,7 @@ __all__ = [
 	'Unavailable',
 	'build_generate_request',
 	'parse_sampler',
+	'parse_schedule',
 	'sampler_names',
+	'schedule_names',
 ]

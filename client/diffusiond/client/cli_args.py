@@ -10,7 +10,7 @@ from diffusiond.client.cli_loras import add_lora_commands
 from diffusiond.client.cli_models import add_model_commands
 from diffusiond.client.cli_styles import add_style_commands
 from diffusiond.client.connection import TOKEN_ENV, Tls
-from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names
+from diffusiond.client.request import ADDRESS_ENV, DEFAULT_ADDRESS, sampler_names, schedule_names
 
 
 def _refiner(text: str) -> tuple[str, float]:
@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 	)
 	gen.add_argument('--vae', help="a VAE of the vaes folder (default: the model's; 'none': the model's own)")
 	gen.add_argument('--sampler', help=f'one of: {", ".join(sampler_names())} (or A1111 names such as "Euler a")')
+	gen.add_argument(
+		'--schedule', help=f'how the sampler spaces its steps: {", ".join(schedule_names())} (A1111: "SGM Uniform")'
+	)
 	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
 	gen.add_argument(
 		'--format', choices=['png', 'jpeg', 'webp'], help='image format (default: from the -o suffix, else png)'

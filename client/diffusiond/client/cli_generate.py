@@ -38,6 +38,7 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'clip_skip',
 		'vae',
 		'sampler',
+		'schedule',
 		'strength',
 		'mask_blur',
 		'mask_crop_padding',

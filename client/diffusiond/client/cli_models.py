@@ -8,7 +8,7 @@ from google.protobuf import json_format
 from diffusiond.client.cli_output import refreshed, say_empty
 from diffusiond.client.model_requests import BASES, ORDERS, base_name, enum_name
 from diffusiond.client.progress import ProgressBar
-from diffusiond.client.request import parse_sampler
+from diffusiond.client.request import parse_sampler, parse_schedule
 from diffusiond.client.sync import Client
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -37,6 +37,7 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	update.add_argument('--display-name', help='a name to show instead of the file name')
 	update.add_argument('--tags', help='comma-separated; replaces the tags ("" clears them)')
 	update.add_argument('--sampler', help='default sampler, e.g. "DPM++ 2M Karras" ("" = the model\'s own)')
+	update.add_argument('--schedule', help='default schedule, e.g. "SGM Uniform" ("" = automatic)')
 	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
 	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
 	update.add_argument('--clip-skip', type=int, help="default clip skip, A1111's numbering (0 clears it)")
@@ -79,11 +80,13 @@ def _download(client: Client, args: argparse.Namespace) -> int:
 
 def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 	defaults = None
-	if any(value is not None for value in (args.sampler, args.steps, args.cfg, args.clip_skip)):
+	if any(value is not None for value in (args.sampler, args.schedule, args.steps, args.cfg, args.clip_skip)):
 		defaults = model_pb.ModelDefaults()
 		defaults.CopyFrom(client.get_model(args.model).defaults)  # change only what was given
 		if args.sampler is not None:
 			defaults.sampler = parse_sampler(args.sampler) if args.sampler else gen_pb.SAMPLER_UNSPECIFIED
+		if args.schedule is not None:
+			defaults.schedule = parse_schedule(args.schedule)
 		if args.steps == 0:
 			defaults.ClearField('steps')
 		elif args.steps is not None:

@@ -29,6 +29,7 @@ class GenerateOptions(TypedDict, total=False):
 	guidance_scale: float
 	clip_skip: int  # A1111's: 1 = the last CLIP layer, 2 = the penultimate
 	sampler: str
+	schedule: str  # A1111's schedule type: 'SGM Uniform' (Turbo, Lightning), 'Karras', 'Exponential', 'Beta', 'Uniform'
 	seed: int
 	num_images: int
 	output_format: str
@@ -56,6 +57,7 @@ class GenerateOptions(TypedDict, total=False):
 
 
 _SAMPLER_KEYS = frozenset(gen_pb.Sampler.keys())
+_SCHEDULE_KEYS = frozenset(gen_pb.Schedule.keys())
 
 
 def sampler_names() -> list[str]:
@@ -71,6 +73,23 @@ def parse_sampler(name: str) -> gen_pb.Sampler.ValueType:
 	if key not in _SAMPLER_KEYS:
 		raise ValueError(f'unknown sampler {name!r}; known: {", ".join(sampler_names())}')
 	return gen_pb.Sampler.Value(key)
+
+
+def schedule_names() -> list[str]:
+	return [
+		name.removeprefix('SCHEDULE_').lower() for name, _ in gen_pb.Schedule.items() if name != 'SCHEDULE_UNSPECIFIED'
+	]
+
+
+def parse_schedule(name: str) -> gen_pb.Schedule.ValueType:
+	"""Accepts A1111 names ('SGM Uniform', 'Karras', 'Automatic') and enum names ('sgm_uniform')."""
+	key = name.strip().upper().replace(' ', '_').replace('-', '_')
+	if key in ('', 'AUTOMATIC'):
+		return gen_pb.SCHEDULE_UNSPECIFIED
+	key = key if key.startswith('SCHEDULE_') else f'SCHEDULE_{key}'
+	if key not in _SCHEDULE_KEYS:
+		raise ValueError(f'unknown schedule {name!r}; known: automatic, {", ".join(schedule_names())}')
+	return gen_pb.Schedule.Value(key)
 
 
 def parse_format(name: str) -> gen_pb.ImageFormat.ValueType:
@@ -93,6 +112,8 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.guidance_scale = options['guidance_scale']
 	if 'sampler' in options:
 		request.sampler = parse_sampler(options['sampler'])
+	if 'schedule' in options:
+		request.schedule = parse_schedule(options['schedule'])
 	if 'output_format' in options:
 		request.output_format = parse_format(options['output_format'])
 	request.loras.extend(parse_lora(text) for text in options.get('loras', []))

@@ -64,6 +64,10 @@ class _SamplerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Sampler.Value
     """"LMS Karras": LMSDiscreteScheduler with Karras sigmas."""
     SAMPLER_EULER_KARRAS: _Sampler.ValueType  # 18
     """"Euler Karras": EulerDiscreteScheduler with Karras sigmas."""
+    SAMPLER_LCM: _Sampler.ValueType  # 19
+    """"LCM": LCMScheduler, for LCM checkpoints and the LCM-LoRA: 4–8 steps at guidance_scale 1–2."""
+    SAMPLER_TCD: _Sampler.ValueType  # 20
+    """"TCD": TCDScheduler, for TCD-LoRAs: few steps."""
 
 class Sampler(_Sampler, metaclass=_SamplerEnumTypeWrapper):
     """Sampler names the denoising algorithm, with the names users know from A1111."""
@@ -106,7 +110,54 @@ SAMPLER_LMS_KARRAS: Sampler.ValueType  # 17
 """"LMS Karras": LMSDiscreteScheduler with Karras sigmas."""
 SAMPLER_EULER_KARRAS: Sampler.ValueType  # 18
 """"Euler Karras": EulerDiscreteScheduler with Karras sigmas."""
+SAMPLER_LCM: Sampler.ValueType  # 19
+""""LCM": LCMScheduler, for LCM checkpoints and the LCM-LoRA: 4–8 steps at guidance_scale 1–2."""
+SAMPLER_TCD: Sampler.ValueType  # 20
+""""TCD": TCDScheduler, for TCD-LoRAs: few steps."""
 Global___Sampler: _TypeAlias = Sampler  # noqa: Y015
+
+class _Schedule:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScheduleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Schedule.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCHEDULE_UNSPECIFIED: _Schedule.ValueType  # 0
+    """"Automatic": the sampler's own spacing (its configured timestep spacing; Karras for the Karras variants)."""
+    SCHEDULE_UNIFORM: _Schedule.ValueType  # 1
+    """"Uniform": timesteps evenly over the whole range (diffusers' timestep_spacing "linspace")."""
+    SCHEDULE_SGM_UNIFORM: _Schedule.ValueType  # 2
+    """"SGM Uniform": evenly, ending at the last timestep (timestep_spacing "trailing"): what Turbo, Lightning
+    and Hyper models and LoRAs are made for, at 1–8 steps.
+    """
+    SCHEDULE_KARRAS: _Schedule.ValueType  # 3
+    """"Karras": Karras et al. sigmas (use_karras_sigmas)."""
+    SCHEDULE_EXPONENTIAL: _Schedule.ValueType  # 4
+    """"Exponential": sigmas evenly in log space (use_exponential_sigmas)."""
+    SCHEDULE_BETA: _Schedule.ValueType  # 5
+    """"Beta": sigmas from a beta distribution (use_beta_sigmas)."""
+
+class Schedule(_Schedule, metaclass=_ScheduleEnumTypeWrapper):
+    """Schedule is how a sampler spaces its steps (A1111's "Schedule type"). Sigma schedules (Karras, Exponential,
+    Beta) need a sampler that works on sigmas (not DDIM, PNDM, Euler a, LCM, TCD, nor the model default);
+    a "… Karras" sampler takes none but Karras. Other combinations are INVALID_ARGUMENT.
+    """
+
+SCHEDULE_UNSPECIFIED: Schedule.ValueType  # 0
+""""Automatic": the sampler's own spacing (its configured timestep spacing; Karras for the Karras variants)."""
+SCHEDULE_UNIFORM: Schedule.ValueType  # 1
+""""Uniform": timesteps evenly over the whole range (diffusers' timestep_spacing "linspace")."""
+SCHEDULE_SGM_UNIFORM: Schedule.ValueType  # 2
+""""SGM Uniform": evenly, ending at the last timestep (timestep_spacing "trailing"): what Turbo, Lightning
+and Hyper models and LoRAs are made for, at 1–8 steps.
+"""
+SCHEDULE_KARRAS: Schedule.ValueType  # 3
+""""Karras": Karras et al. sigmas (use_karras_sigmas)."""
+SCHEDULE_EXPONENTIAL: Schedule.ValueType  # 4
+""""Exponential": sigmas evenly in log space (use_exponential_sigmas)."""
+SCHEDULE_BETA: Schedule.ValueType  # 5
+""""Beta": sigmas from a beta distribution (use_beta_sigmas)."""
+Global___Schedule: _TypeAlias = Schedule  # noqa: Y015
 
 class _ImageFormat:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -342,6 +393,7 @@ class GenerateRequest(_message.Message):
     HIRES_FIELD_NUMBER: _builtins.int
     CONTROLNETS_FIELD_NUMBER: _builtins.int
     REFINER_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -425,6 +477,10 @@ class GenerateRequest(_message.Message):
     """The VAE to decode with (AssetService.ListVaes: name, id or a hash prefix). Empty = the model's default VAE
     (UpdateModel), else the model's own; "none" = the model's own even where a default is set.
     """
+    schedule: Global___Schedule.ValueType
+    """How the sampler spaces its steps; unspecified = the model's default schedule (UpdateModel), else the
+    sampler's own. SCHEDULE_SGM_UNIFORM with few steps for Turbo/Lightning/Hyper; see Schedule for what combines.
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -484,10 +540,11 @@ class GenerateRequest(_message.Message):
         hires: Global___HiresFix | None = ...,
         controlnets: _abc.Iterable[Global___ControlNetUnit] | None = ...,
         refiner: Global___RefinerPass | None = ...,
+        schedule: Global___Schedule.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "refiner", b"refiner", "seed", b"seed", "steps", b"steps", "strength", b"strength", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "refiner", b"refiner", "sampler", b"sampler", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "refiner", b"refiner", "sampler", b"sampler", "schedule", b"schedule", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
@@ -917,6 +974,7 @@ class StartedEvent(_message.Message):
     STYLES_FIELD_NUMBER: _builtins.int
     PROMPT_REPORT_FIELD_NUMBER: _builtins.int
     NEGATIVE_PROMPT_REPORT_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that runs the job (its resolved name)."""
     sampler: Global___Sampler.ValueType
@@ -932,6 +990,8 @@ class StartedEvent(_message.Message):
     """The prompt as run (styles expanded; trigger words added when add_trigger_words was set)."""
     negative_prompt: _builtins.str
     """The negative prompt as run (styles expanded)."""
+    schedule: Global___Schedule.ValueType
+    """The schedule that spaces the steps (resolved: the request's, else the model's default)."""
     @_builtins.property
     def seeds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """The seed of each image, in order."""
@@ -966,10 +1026,11 @@ class StartedEvent(_message.Message):
         styles: _abc.Iterable[_builtins.str] | None = ...,
         prompt_report: Global___PromptReport | None = ...,
         negative_prompt_report: Global___PromptReport | None = ...,
+        schedule: Global___Schedule.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["negative_prompt_report", b"negative_prompt_report", "prompt_report", b"prompt_report"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "negative_prompt_report", b"negative_prompt_report", "prompt", b"prompt", "prompt_report", b"prompt_report", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "negative_prompt_report", b"negative_prompt_report", "prompt", b"prompt", "prompt_report", b"prompt_report", "sampler", b"sampler", "schedule", b"schedule", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -111,6 +111,7 @@ class Generation(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The job id."""
     model_id: _builtins.str
@@ -143,6 +144,8 @@ class Generation(_message.Message):
     """
     clip_skip: _builtins.int
     """A1111's "Clip skip" the job ran with (1 = the last CLIP layer)."""
+    schedule: _generation_service_pb2.Schedule.ValueType
+    """How the sampler spaced its steps (A1111's schedule type)."""
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -194,10 +197,11 @@ class Generation(_message.Message):
         error: _builtins.str = ...,
         node: _builtins.str = ...,
         clip_skip: _builtins.int = ...,
+        schedule: _generation_service_pb2.Schedule.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "finish_time", b"finish_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clip_skip", b"clip_skip", "create_time", b"create_time", "device", b"device", "error", b"error", "favourite", b"favourite", "finish_time", b"finish_time", "guidance_scale", b"guidance_scale", "height", b"height", "id", b"id", "images", b"images", "loras", b"loras", "model_hash", b"model_hash", "model_id", b"model_id", "model_name", b"model_name", "negative_prompt", b"negative_prompt", "node", b"node", "note", b"note", "output_format", b"output_format", "prompt", b"prompt", "sampler", b"sampler", "scheduler", b"scheduler", "seeds", b"seeds", "state", b"state", "steps", b"steps", "styles", b"styles", "tags", b"tags", "timings", b"timings", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clip_skip", b"clip_skip", "create_time", b"create_time", "device", b"device", "error", b"error", "favourite", b"favourite", "finish_time", b"finish_time", "guidance_scale", b"guidance_scale", "height", b"height", "id", b"id", "images", b"images", "loras", b"loras", "model_hash", b"model_hash", "model_id", b"model_id", "model_name", b"model_name", "negative_prompt", b"negative_prompt", "node", b"node", "note", b"note", "output_format", b"output_format", "prompt", b"prompt", "sampler", b"sampler", "schedule", b"schedule", "scheduler", b"scheduler", "seeds", b"seeds", "state", b"state", "steps", b"steps", "styles", b"styles", "tags", b"tags", "timings", b"timings", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

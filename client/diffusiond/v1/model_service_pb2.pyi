@@ -145,6 +145,7 @@ class ModelDefaults(_message.Message):
     GUIDANCE_SCALE_FIELD_NUMBER: _builtins.int
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
     VAE_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
     sampler: _generation_service_pb2.Sampler.ValueType
     steps: _builtins.int
     guidance_scale: _builtins.float
@@ -152,6 +153,10 @@ class ModelDefaults(_message.Message):
     """A1111's clip skip for this model's requests that leave it unset (1..12)."""
     vae: _builtins.str
     """The VAE (vaes folder, by name or hash) for this model's requests that name none; empty = the model's own."""
+    schedule: _generation_service_pb2.Schedule.ValueType
+    """The schedule for this model's requests that leave it unset (a Lightning checkpoint: SCHEDULE_SGM_UNIFORM).
+    A default that does not go with a request's sampler is not applied.
+    """
     def __init__(
         self,
         *,
@@ -160,10 +165,11 @@ class ModelDefaults(_message.Message):
         guidance_scale: _builtins.float | None = ...,
         clip_skip: _builtins.int | None = ...,
         vae: _builtins.str = ...,
+        schedule: _generation_service_pb2.Schedule.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "steps", b"steps"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "steps", b"steps", "vae", b"vae"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "schedule", b"schedule", "steps", b"steps", "vae", b"vae"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015

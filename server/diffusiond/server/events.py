@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.prompting.report import PromptReport
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.schemas import JobState, LoraSpec, Stage
 
 
@@ -25,6 +25,7 @@ class StartedEvent(BaseModel):
 	loras: list[LoraSpec] = Field(default_factory=list)
 	seeds: list[int]
 	sampler: Sampler
+	schedule: Schedule = Schedule.UNSPECIFIED
 	scheduler: str
 	width: int
 	height: int

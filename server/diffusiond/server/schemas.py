@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from diffusiond.server.catalog.schemas import ModelInfo
 from diffusiond.server.prompting.chunks import PromptTokens
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.tasks import Task, TaskRequest, Txt2ImgRequest
 
 
@@ -150,6 +150,7 @@ class GenerateParams(BaseModel):
 	guidance_scale: float | None = None
 	clip_skip: int | None = None  # A1111's numbering; None = the model's default, else 1
 	sampler: Sampler = Sampler.UNSPECIFIED
+	schedule: Schedule = Schedule.UNSPECIFIED  # how the sampler spaces its steps (A1111's schedule type)
 	seed: int | None = None
 	num_images: int | None = None
 	output_format: ImageFormat = ImageFormat.PNG
@@ -180,6 +181,7 @@ class JobSpec(BaseModel):
 	guidance_scale: float
 	clip_skip: int = 1  # A1111's: 1 = the last CLIP layer
 	sampler: Sampler
+	schedule: Schedule = Schedule.UNSPECIFIED  # Automatic: the sampler's own
 	seeds: list[int]
 	output_format: ImageFormat
 	quality: int

@@ -8,6 +8,7 @@ import math
 from diffusiond.server.catalog.lora_schemas import MAX_WEIGHT, LoraChanges
 from diffusiond.server.catalog.schemas import MAX_CLIP_SKIP, ModelChanges
 from diffusiond.server.errors import FieldViolation
+from diffusiond.server.samplers import schedule_problem
 from diffusiond.server.settings import LimitsSettings
 
 MAX_DISPLAY_NAME = 512
@@ -59,6 +60,9 @@ def model_changes_violations(changes: ModelChanges, limits: LimitsSettings, pref
 			)
 		if (problem := clip_skip_problem(defaults.clip_skip)) is not None:
 			found.append(FieldViolation(field=f'{prefix}.defaults.clip_skip', description=f'defaults.{problem}'))
+		sampler, schedule = defaults.sampler, defaults.schedule
+		if sampler is not None and schedule is not None and (problem := schedule_problem(sampler, schedule)):
+			found.append(FieldViolation(field=f'{prefix}.defaults.schedule', description=problem))
 	return found
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 
 AUTOV2_LENGTH = 10
 DEMO_MODEL_NAME = 'demo-tiny-random'  # the folder the tiny random demo model is built into
@@ -82,6 +82,7 @@ class ModelDefaults(BaseModel):
 	guidance_scale: float | None = None
 	clip_skip: int | None = None
 	vae: str | None = None  # a VAE's name (vaes folder); None = the model's own
+	schedule: Schedule | None = None  # applied where it goes with the request's sampler (samplers.py)
 
 
 class ModelRecord(BaseModel):

@@ -110,7 +110,7 @@ def denoise(
 				if task.tokens is not None:  # the second pass's own prompts
 					own = {'tokens': task.tokens, 'negative_prompt': task.negative_prompt or spec.negative_prompt}
 					second |= prompt_kwargs(pipe, [spec.model_copy(update=own)], vectors or [{}])
-				make = partial(second_pipe, pipe, task.sampler, own_scheduler)
+				make = partial(second_pipe, pipe, task.sampler, spec.schedule, own_scheduler)
 				return hires_fix(pipe, make, task, spec, common, second, hooks)
 	images: list[Image.Image] = list(result.images)
 	return images

@@ -181,7 +181,7 @@ class DiffusersEngine:
 	def prepare(self, spec: JobSpec) -> str:
 		"""Sets the job's scheduler and exactly its LoRAs on the loaded pipeline; returns the scheduler's name."""
 		current = self._current(spec)
-		current.pipe.scheduler = make_scheduler(spec.sampler, current.scheduler)
+		current.pipe.scheduler = make_scheduler(spec.sampler, current.scheduler, spec.schedule)
 		limit = self._lora_settings.max_adapters
 		apply_loras(current.pipe, current.adapters, spec.loras, self._lora_files, limit)
 		if current.vae is not None:

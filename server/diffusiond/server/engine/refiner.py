@@ -43,7 +43,7 @@ class RefinerRun:
 			raise ValueError('a refiner pass needs a job with a refiner')
 		entry = self._load(refiner.model)
 		pipe = entry.pipe
-		pipe.scheduler = make_scheduler(spec.sampler, entry.scheduler)
+		pipe.scheduler = make_scheduler(spec.sampler, entry.scheduler, spec.schedule)
 		apply_loras(pipe, entry.adapters, [], self._lora_files, self._max_adapters)  # the job's LoRAs are the model's
 		if entry.vae is not None:
 			self._vaes.use(pipe, entry.vae, cache_key(entry.info), None)

@@ -1,4 +1,4 @@
-"""Maps A1111 sampler names to diffusers schedulers and their config, per diffusers' own table."""
+"""Maps A1111 sampler names and schedule types to diffusers schedulers and their config, per diffusers' own table."""
 
 from diffusers import (
 	DDIMScheduler,
@@ -10,14 +10,16 @@ from diffusers import (
 	HeunDiscreteScheduler,
 	KDPM2AncestralDiscreteScheduler,
 	KDPM2DiscreteScheduler,
+	LCMScheduler,
 	LMSDiscreteScheduler,
 	PNDMScheduler,
 	SchedulerMixin,
+	TCDScheduler,
 	UniPCMultistepScheduler,
 )
 from pydantic import BaseModel, ConfigDict
 
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 
 
 class SchedulerChoice(BaseModel):
@@ -51,20 +53,33 @@ SCHEDULERS: dict[Sampler, SchedulerChoice] = {
 	Sampler.PNDM: SchedulerChoice(cls=PNDMScheduler),
 	Sampler.UNIPC: SchedulerChoice(cls=UniPCMultistepScheduler),
 	Sampler.DEIS: SchedulerChoice(cls=DEISMultistepScheduler),
+	Sampler.LCM: SchedulerChoice(cls=LCMScheduler),
+	Sampler.TCD: SchedulerChoice(cls=TCDScheduler),
+}
+
+# What each schedule type sets in a scheduler's config (A1111's names; checked against the sampler by samplers.py).
+SCHEDULE_CONFIG: dict[Schedule, dict[str, bool | str]] = {
+	Schedule.UNSPECIFIED: {},
+	Schedule.UNIFORM: {'timestep_spacing': 'linspace'},
+	Schedule.SGM_UNIFORM: {'timestep_spacing': 'trailing'},
+	Schedule.KARRAS: {'use_karras_sigmas': True},
+	Schedule.EXPONENTIAL: {'use_exponential_sigmas': True},
+	Schedule.BETA: {'use_beta_sigmas': True},
 }
 
 
-def make_scheduler(sampler: Sampler, base: SchedulerMixin) -> SchedulerMixin:
-	"""A fresh scheduler for one job, built from the model's own scheduler `base` and its config.
+def make_scheduler(sampler: Sampler, base: SchedulerMixin, schedule: Schedule = Schedule.UNSPECIFIED) -> SchedulerMixin:
+	"""A fresh scheduler for one job, built from the model's own scheduler `base` and its config, spaced by
+	`schedule`.
 
 	Schedulers keep per-run state, so every job gets a new instance (the model's own class for
 	`Sampler.UNSPECIFIED`).
 	"""
 	choice = SCHEDULERS.get(sampler)
 	if choice is None:
-		fresh: SchedulerMixin = type(base).from_config(base.config)
+		fresh: SchedulerMixin = type(base).from_config(base.config, **SCHEDULE_CONFIG[schedule])
 		return fresh
-	overrides: dict[str, bool | str] = {}
+	overrides: dict[str, bool | str] = dict(SCHEDULE_CONFIG[schedule])
 	if choice.karras:
 		overrides.update(_KARRAS)
 	if choice.algorithm:

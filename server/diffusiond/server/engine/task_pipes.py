@@ -17,7 +17,7 @@ from PIL import Image
 from diffusiond.server.engine.controlnets import ControlInputs
 from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.errors import FailedPreconditionError
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule, schedule_problem
 from diffusiond.server.tasks import Inpaint
 from diffusiond.server.tasks.sources import image_of
 
@@ -39,11 +39,15 @@ def task_pipe(
 	return made
 
 
-def second_pipe(pipe: DiffusionPipeline, sampler: Sampler, own: SchedulerMixin | None) -> DiffusionPipeline:
-	"""A hires fix's img2img pipeline, with its own sampler where it asks for one."""
+def second_pipe(
+	pipe: DiffusionPipeline, sampler: Sampler, schedule: Schedule, own: SchedulerMixin | None
+) -> DiffusionPipeline:
+	"""A hires fix's img2img pipeline, with its own sampler where it asks for one (spaced by the job's schedule
+	where that goes with it, else by the sampler's own)."""
 	second = task_pipe(pipe, AutoPipelineForImage2Image, 'hires fix')
 	if sampler is not Sampler.UNSPECIFIED:
-		second.scheduler = make_scheduler(sampler, own or pipe.scheduler)
+		spacing = schedule if schedule_problem(sampler, schedule) is None else Schedule.UNSPECIFIED
+		second.scheduler = make_scheduler(sampler, own or pipe.scheduler, spacing)
 	return second
 
 

@@ -7,11 +7,10 @@ from fastapi import APIRouter
 from diffusiond.server.catalog.schemas import ModelStatus
 from diffusiond.server.gateway.a1111_params import title_of, upscaler_names
 from diffusiond.server.gateway.context import Gateway
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.tasks.hires import LATENT_MODES
 
 Rows = list[dict[str, object]]
-_SCHEDULERS = (('automatic', 'Automatic'), ('karras', 'Karras'))  # Karras picks a sampler's Karras variant
 
 
 def a1111_lists(gateway: Gateway) -> APIRouter:
@@ -46,8 +45,14 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 	@router.get('/schedulers')
 	async def schedulers() -> Rows:
 		return [
-			{'name': name, 'label': label, 'aliases': None, 'default_rho': -1, 'need_inner_model': False}
-			for name, label in _SCHEDULERS
+			{
+				'name': schedule.value.lower().replace(' ', '_'),
+				'label': schedule.value,
+				'aliases': None,
+				'default_rho': -1,
+				'need_inner_model': False,
+			}
+			for schedule in Schedule
 		]
 
 	@router.get('/loras')

@@ -10,7 +10,7 @@ from diffusiond.server.errors import invalid
 from diffusiond.server.gateway.a1111_schemas import Img2ImgBody, ProcessingBody, Txt2ImgBody
 from diffusiond.server.gateway.jobs import Finished
 from diffusiond.server.jobs.job import Job
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.schemas import GenerateParams, RefinerRequest
 from diffusiond.server.tasks import Hires, HiresRequest, Img2Img, Inpaint, task_request
 from diffusiond.server.tasks.upscale import BUILTIN_UPSCALERS
@@ -44,6 +44,18 @@ def sampler_of(name: str | None, scheduler: str | None, field: str = 'sampler_na
 	return known[wanted]
 
 
+def schedule_of(scheduler: str | None, sampler: Sampler) -> Schedule:
+	"""A1111's scheduler (name 'sgm_uniform' or label 'SGM Uniform'); Karras is already in a "… Karras" sampler."""
+	wanted = (scheduler or '').strip().lower().replace(' ', '_')
+	if wanted in ('', 'automatic') or (wanted == 'karras' and sampler.name.endswith('_KARRAS')):
+		return Schedule.UNSPECIFIED
+	found = next((schedule for schedule in Schedule if schedule.value.lower().replace(' ', '_') == wanted), None)
+	if found is None:
+		listed = ', '.join(schedule.value for schedule in Schedule)
+		raise invalid('scheduler', f'unknown scheduler {scheduler!r}; known: {listed} (GET /sdapi/v1/schedulers)')
+	return found
+
+
 def _unsupported(body: ProcessingBody) -> None:
 	if body.script_name:
 		raise invalid('script_name', f'script {body.script_name!r} not found: this server runs no A1111 scripts')
@@ -59,6 +71,7 @@ def _common(body: ProcessingBody, preview_every: int) -> dict[str, object]:
 	_unsupported(body)
 	overrides = body.override_settings
 	vae = overrides.sd_vae or ''
+	sampler = sampler_of(body.sampler_name or body.sampler_index, body.scheduler)
 	return {
 		'model': model_ref(overrides.sd_model_checkpoint or ''),
 		'prompt': body.prompt,
@@ -68,7 +81,8 @@ def _common(body: ProcessingBody, preview_every: int) -> dict[str, object]:
 		'steps': body.steps,
 		'guidance_scale': body.cfg_scale,
 		'clip_skip': overrides.CLIP_stop_at_last_layers,
-		'sampler': sampler_of(body.sampler_name or body.sampler_index, body.scheduler),
+		'sampler': sampler,
+		'schedule': schedule_of(body.scheduler, sampler),
 		'seed': body.seed if body.seed >= 0 else None,
 		'num_images': body.batch_size * body.n_iter,
 		'styles': body.styles,

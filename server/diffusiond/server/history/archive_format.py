@@ -40,6 +40,7 @@ class ModelEntry(BaseModel):
 	default_steps: int | None = None
 	default_guidance: float | None = None
 	default_clip_skip: int | None = None
+	default_schedule: str | None = None  # a Schedule member name (SGM_UNIFORM)
 
 
 class LoraEntry(BaseModel):

@@ -24,7 +24,7 @@ from diffusiond.server.history.archive_format import CatalogContents, LoraEntry,
 from diffusiond.server.history.layout import path_problem
 from diffusiond.server.jobs.generation_rules import MAX_SEED, spec_violations
 from diffusiond.server.records import GenerationRecord
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.styles.book import style_violations
 from diffusiond.server.styles.schemas import StyleFields
@@ -66,11 +66,21 @@ def _model(entry: ModelEntry, limits: LimitsSettings, prefix: str) -> tuple[Mode
 					description=f'unknown sampler {entry.default_sampler[:50]!r}; one of {known}',
 				)
 			)
+	schedule = Schedule.__members__.get(entry.default_schedule or '')
+	if entry.default_schedule and (schedule is None or schedule is Schedule.UNSPECIFIED):
+		known = ', '.join(member.name for member in Schedule if member is not Schedule.UNSPECIFIED)
+		found.append(
+			FieldViolation(
+				field=f'{prefix}.default_schedule',
+				description=f'unknown schedule {entry.default_schedule[:50]!r}; one of {known}',
+			)
+		)
 	defaults = ModelDefaults(
 		sampler=sampler,
 		steps=entry.default_steps,
 		guidance_scale=entry.default_guidance,
 		clip_skip=entry.default_clip_skip,
+		schedule=schedule,
 	)
 	changes = ModelChanges(display_name=entry.display_name, tags=clean_words(entry.tags), defaults=defaults)
 	return changes, found + model_changes_violations(changes, limits, prefix)

@@ -72,6 +72,7 @@ class ArchiveRepository:
 					default_steps=model.defaults.steps,
 					default_guidance=model.defaults.guidance_scale,
 					default_clip_skip=model.defaults.clip_skip,
+					default_schedule=model.defaults.schedule.name if model.defaults.schedule else None,
 				)
 				for model in models
 			],

@@ -16,7 +16,7 @@ from diffusiond.server.history.layout import MIME_TYPES
 from diffusiond.server.jobs.encode import JSON_CHUNK, MAKER_NOTE, MAKER_PREFIX
 from diffusiond.server.jobs.infotext import EmbeddedRecord
 from diffusiond.server.records import GenerationRecord, StoredImage
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.schemas import ImageFormat, JobSpec, JobState, LoraSpec
 from diffusiond.server.tasks.legacy import legacy_task
 
@@ -81,6 +81,7 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		sampler = Sampler(embedded.sampler)
 	except ValueError:
 		sampler = Sampler.UNSPECIFIED
+	schedule = next((found for found in Schedule if found.value == embedded.schedule), Schedule.UNSPECIFIED)
 	try:
 		output_format = ImageFormat(embedded.output_format)
 	except ValueError:
@@ -107,6 +108,7 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		guidance_scale=embedded.guidance_scale,
 		clip_skip=embedded.clip_skip,
 		sampler=sampler,
+		schedule=schedule,
 		seeds=embedded.seeds or [embedded.seed - embedded.index + i for i in range(embedded.index + 1)],
 		output_format=output_format,
 		quality=embedded.quality,

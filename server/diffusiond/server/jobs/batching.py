@@ -1,7 +1,8 @@
 """Dynamic batching: which queued jobs may share one pipeline call (`device.batch_max_images` > 1).
 
 Jobs batch when one call can serve them all: the same model, LoRAs and weights, VAE, size, steps, sampler,
-guidance scale and prompt chunk counts (75-token chunks: a longer prompt is a longer conditioning). Prompts, negative prompts, seeds, image counts, output formats and previews may differ:
+schedule, guidance scale and prompt chunk counts (75-token chunks: a longer prompt is a longer conditioning).
+Prompts, negative prompts, seeds, image counts, output formats and previews may differ:
 each image keeps its own generator, so its starting noise is the one it gets unbatched. img2img and
 inpainting jobs never batch.
 """
@@ -18,7 +19,7 @@ def batch_key(job: Job) -> Hashable | None:
 		return None
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently
-	shape = (spec.width, spec.height, spec.steps, spec.sampler, spec.guidance_scale, spec.clip_skip)
+	shape = (spec.width, spec.height, spec.steps, spec.sampler, spec.schedule, spec.guidance_scale, spec.clip_skip)
 	vae = spec.vae.key if spec.vae is not None else None
 	return (job.model.id, *shape, loras, chunks, vae)
 

@@ -14,7 +14,7 @@ from diffusiond.server.catalog.asset_schemas import TI_HASH_LENGTH, VAE_HASH_LEN
 from diffusiond.server.catalog.schemas import AUTOV2_LENGTH, ModelInfo
 from diffusiond.server.jobs.controls import unit_infotext
 from diffusiond.server.prompting.lora_tags import tag_for
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.schemas import JobSpec
 from diffusiond.server.tasks import Task
 
@@ -56,6 +56,7 @@ class EmbeddedRecord(BaseModel):
 	steps: int
 	sampler: str  # A1111's name, as Sampler values are
 	scheduler: str
+	schedule: str = 'Automatic'  # A1111's schedule type, as Schedule values are
 	guidance_scale: float
 	clip_skip: int = 1
 	width: int
@@ -115,6 +116,7 @@ def image_metadata(
 	fields: list[tuple[str, str]] = [
 		('Steps', str(spec.steps)),
 		('Sampler', _sampler_name(spec, scheduler)),
+		('Schedule type', spec.schedule.value if spec.schedule is not Schedule.UNSPECIFIED else ''),
 		('CFG scale', f'{spec.guidance_scale:g}'),
 		('Seed', str(seed)),
 		('Size', f'{spec.width}x{spec.height}'),
@@ -158,6 +160,7 @@ def image_metadata(
 		steps=spec.steps,
 		sampler=spec.sampler.value,
 		scheduler=scheduler,
+		schedule=spec.schedule.value,
 		guidance_scale=spec.guidance_scale,
 		clip_skip=spec.clip_skip,
 		width=spec.width,

@@ -134,6 +134,7 @@ class BatchRun:
 				loras=spec.loras,
 				seeds=spec.seeds,
 				sampler=spec.sampler,
+				schedule=spec.schedule,
 				scheduler=scheduler,
 				width=spec.width,
 				height=spec.height,

@@ -22,7 +22,7 @@ from diffusiond.server.jobs.generation_rules import (
 	steps_problem,
 )
 from diffusiond.server.jobs.prompts import Prompts
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule, schedule_problem
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.tasks import HiresRequest, Task, Txt2Img
@@ -45,6 +45,8 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	checks.append(('steps', steps_problem(params.steps, limits)))
 	checks.append(('guidance_scale', guidance_problem(params.guidance_scale, limits)))
 	checks.append(('clip_skip', clip_skip_problem(params.clip_skip)))
+	if params.sampler is not Sampler.UNSPECIFIED:  # else checked with the model's default sampler (resolve)
+		checks.append(('schedule', schedule_problem(params.sampler, params.schedule)))
 	count = params.num_images
 	checks.append(('num_images', count_problem(count, limits)))
 	seed = params.seed
@@ -110,6 +112,13 @@ def usable_defaults(model: ModelInfo, limits: LimitsSettings) -> ModelDefaults:
 	return defaults.model_copy(update={field: None for field in unusable})
 
 
+def _schedule(asked: Schedule, default: Schedule | None, sampler: Sampler) -> Schedule:
+	"""The request's schedule, else the model's default where it goes with the sampler (checked), else Automatic."""
+	if asked is not Schedule.UNSPECIFIED or default is None:
+		return asked
+	return default if schedule_problem(sampler, default) is None else Schedule.UNSPECIFIED
+
+
 def job_size(params: GenerateParams, model: ModelInfo) -> tuple[int, int]:
 	"""The job's width and height: the request's, else the model's native size."""
 	return params.width or model.native_size, params.height or model.native_size
@@ -132,6 +141,9 @@ def resolve(
 	defaults = usable_defaults(model, limits)
 	guidance = params.guidance_scale if params.guidance_scale is not None else defaults.guidance_scale
 	sampler = params.sampler if params.sampler is not Sampler.UNSPECIFIED else defaults.sampler
+	sampler = sampler or Sampler.UNSPECIFIED
+	if problem := schedule_problem(sampler, params.schedule):
+		raise InvalidArgumentError([FieldViolation(field='schedule', description=problem)])
 	return JobSpec(
 		model=model.name,
 		prompt=params.prompt if prompts is None else prompts.prompt,
@@ -141,7 +153,8 @@ def resolve(
 		steps=params.steps or defaults.steps or DEFAULT_STEPS,
 		guidance_scale=guidance if guidance is not None else DEFAULT_GUIDANCE,
 		clip_skip=params.clip_skip or defaults.clip_skip or 1,
-		sampler=sampler or Sampler.UNSPECIFIED,
+		sampler=sampler,
+		schedule=_schedule(params.schedule, defaults.schedule, sampler),
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,

@@ -14,7 +14,7 @@ from sd_parsers.parsers import AUTOMATIC1111Parser
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
 from diffusiond.server.images import decode_image
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule, schedule_problem
 
 # ComfyUI's sampler and scheduler names → A1111's (ours); others are listed as unknown.
 COMFY_SAMPLERS = {
@@ -49,6 +49,7 @@ class ParsedParameters(BaseModel):
 	guidance_scale: float | None = None
 	seed: int | None = None
 	sampler: Sampler | None = None
+	schedule: Schedule = Schedule.UNSPECIFIED  # A1111's "Schedule type", ComfyUI's scheduler
 	width: int | None = None
 	height: int | None = None
 	model: str = ''  # the checkpoint's name as written, else its hash
@@ -81,6 +82,20 @@ def _sampler(name: str, scheduler: str) -> Sampler | None:
 	return by_name.get(name)
 
 
+def _schedule(parsed: ParsedParameters, scheduler: str) -> None:
+	"""A1111's schedule type ('SGM Uniform') or ComfyUI's scheduler ('sgm_uniform'), where it goes with the sampler
+	(Karras is already in a "… Karras" sampler); anything else is listed as unknown."""
+	wanted = scheduler.strip().lower().replace(' ', '_')
+	sampler = parsed.sampler or Sampler.UNSPECIFIED
+	if wanted in ('', 'automatic', 'normal') or (wanted == 'karras' and sampler.name.endswith('_KARRAS')):
+		return
+	found = next((schedule for schedule in Schedule if schedule.value.lower().replace(' ', '_') == wanted), None)
+	if found is None or schedule_problem(sampler, found) is not None:
+		parsed.unknown.append(f'Schedule type: {scheduler}')
+		return
+	parsed.schedule = found
+
+
 def _size(parsed: ParsedParameters, info: PromptInfo) -> None:
 	latent = info.metadata.get('EmptyLatentImage') if isinstance(info.metadata, dict) else None
 	if isinstance(latent, list) and latent and isinstance(latent[0], dict):
@@ -108,6 +123,8 @@ def from_prompt_info(info: PromptInfo) -> ParsedParameters:
 		parsed.sampler = _sampler(sampler.name, str(params.get('scheduler', '')))
 		if parsed.sampler is None:
 			parsed.unknown.append(f'Sampler: {sampler.name} {params.get("scheduler", "")}'.strip())
+		else:
+			_schedule(parsed, str(params.get('scheduler', '')))
 		if sampler.model is not None:
 			parsed.model = sampler.model.name or sampler.model.hash or ''
 	parsed.clip_skip = _integer(metadata.pop('Clip skip', None))

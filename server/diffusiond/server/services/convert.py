@@ -7,7 +7,7 @@ from diffusiond.server.schemas import (
 	LoraRequest,
 	RefinerRequest,
 )
-from diffusiond.server.services.sampler_convert import sampler_from_pb
+from diffusiond.server.services.sampler_convert import sampler_from_pb, schedule_from_pb
 from diffusiond.server.tasks import HiresRequest, task_request
 from diffusiond.server.tasks.upscale import UpscaleRequest
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -60,6 +60,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		guidance_scale=request.guidance_scale if has('guidance_scale') else None,
 		clip_skip=request.clip_skip if has('clip_skip') else None,
 		sampler=sampler_from_pb(request.sampler),
+		schedule=schedule_from_pb(request.schedule),
 		seed=request.seed if has('seed') else None,
 		num_images=request.num_images if has('num_images') else None,
 		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),

@@ -20,7 +20,7 @@ from diffusiond.server.schemas import (
 	Stage,
 )
 from diffusiond.server.services.prompt_convert import report_to_pb
-from diffusiond.server.services.sampler_convert import sampler_to_pb
+from diffusiond.server.services.sampler_convert import sampler_to_pb, schedule_to_pb
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 _STATES = {state: gen_pb.JobState.Value(f'JOB_STATE_{state.name}') for state in JobState}
@@ -61,6 +61,7 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					loras=applied_to_pb(event.loras),
 					seeds=event.seeds,
 					sampler=sampler_to_pb(event.sampler),
+					schedule=schedule_to_pb(event.schedule),
 					scheduler=event.scheduler,
 					width=event.width,
 					height=event.height,

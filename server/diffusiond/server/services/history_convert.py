@@ -15,7 +15,7 @@ from diffusiond.server.records import GenerationRecord, HistoryChanges
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobState, LoraRequest
 from diffusiond.server.services.event_convert import applied_to_pb, state_to_pb
 from diffusiond.server.services.model_convert import timestamp
-from diffusiond.server.services.sampler_convert import sampler_to_pb
+from diffusiond.server.services.sampler_convert import sampler_to_pb, schedule_to_pb
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.server.tasks import Hires, HiresRequest, Task, Txt2ImgRequest
 from diffusiond.v1 import generation_service_pb2 as gen_pb
@@ -42,6 +42,7 @@ def generation_to_pb(record: GenerationRecord) -> history_pb.Generation:
 		styles=spec.styles,
 		loras=applied_to_pb(spec.loras),
 		sampler=sampler_to_pb(spec.sampler),
+		schedule=schedule_to_pb(spec.schedule),
 		scheduler=record.scheduler,
 		width=spec.width,
 		height=spec.height,
@@ -107,6 +108,7 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		guidance_scale=spec.guidance_scale,
 		clip_skip=spec.clip_skip,
 		sampler=spec.sampler,
+		schedule=spec.schedule,
 		seed=spec.seeds[0],
 		num_images=len(spec.seeds),
 		output_format=spec.output_format,

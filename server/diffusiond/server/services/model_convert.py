@@ -14,7 +14,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelStatus,
 )
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
-from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb
+from diffusiond.server.services.sampler_convert import sampler_from_pb, sampler_to_pb, schedule_from_pb, schedule_to_pb
 from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import model_service_pb2 as model_pb
 
@@ -36,6 +36,8 @@ def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
 	message = model_pb.ModelDefaults()
 	if defaults.sampler is not None:
 		message.sampler = sampler_to_pb(defaults.sampler)
+	if defaults.schedule is not None:
+		message.schedule = schedule_to_pb(defaults.schedule)
 	if defaults.steps is not None:
 		message.steps = defaults.steps
 	if defaults.guidance_scale is not None:
@@ -101,6 +103,7 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 			guidance_scale=defaults.guidance_scale if defaults.HasField('guidance_scale') else None,
 			clip_skip=defaults.clip_skip if defaults.HasField('clip_skip') else None,
 			vae=defaults.vae or None,
+			schedule=schedule_from_pb(defaults.schedule) if defaults.schedule else None,
 		)
 		if 'defaults' in paths
 		else None,

@@ -2,7 +2,7 @@
 
 from diffusiond.server.prompting.parameters import ParsedParameters
 from diffusiond.server.prompting.report import PromptCheck, PromptReport
-from diffusiond.server.services.sampler_convert import sampler_to_pb
+from diffusiond.server.services.sampler_convert import sampler_to_pb, schedule_to_pb
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 
 FLOAT32_MAX = 3.4e38  # a larger parsed number has no float field value
@@ -45,4 +45,5 @@ def parsed_to_pb(found: ParsedParameters) -> gen_pb.ParseParametersResponse:
 		request.strength = found.strength
 	if found.sampler is not None:
 		request.sampler = sampler_to_pb(found.sampler)
+	request.schedule = schedule_to_pb(found.schedule)
 	return gen_pb.ParseParametersResponse(request=request, generator=found.generator, unknown=found.unknown)

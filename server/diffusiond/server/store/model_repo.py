@@ -29,7 +29,7 @@ ORDERS = {
 
 def _user_fields(row: ModelRow) -> tuple[object, ...]:
 	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip, row.default_vae)
-	return (row.display_name, list(row.tags), *defaults)
+	return (row.display_name, list(row.tags), *defaults, row.default_schedule)
 
 
 def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
@@ -45,6 +45,7 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 		row.default_guidance = changes.defaults.guidance_scale
 		row.default_clip_skip = changes.defaults.clip_skip
 		row.default_vae = changes.defaults.vae
+		row.default_schedule = changes.defaults.schedule.name if changes.defaults.schedule else None
 	return before != _user_fields(row)
 
 

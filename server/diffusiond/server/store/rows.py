@@ -13,7 +13,7 @@ from diffusiond.server.catalog.schemas import (
 	ModelRecord,
 	Probe,
 )
-from diffusiond.server.samplers import Sampler
+from diffusiond.server.samplers import Sampler, Schedule
 from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.tables import ModelRow
@@ -65,6 +65,7 @@ def record_of(row: ModelRow) -> ModelRecord:
 			guidance_scale=read.optional_number('default_guidance', row.default_guidance, 0, 1000),
 			clip_skip=read.optional_integer('default_clip_skip', row.default_clip_skip, 1, MAX_CLIP_SKIP),
 			vae=None if row.default_vae is None else read.text('default_vae', row.default_vae) or None,
+			schedule=read.named('default_schedule', Schedule, row.default_schedule),
 		),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),
