@@ -24,6 +24,7 @@ from bench.prompts import run_prompts
 from bench.queue import run_queue
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
+from bench.speedups import run_speedups
 from bench.switching import run_switching
 from bench.upscale import run_upscale
 
@@ -48,6 +49,7 @@ def main() -> None:
 		*run_generation(args.repeats, args.steps, args.size),
 		*run_gateway(args.repeats, args.steps, args.size),
 		*run_fewstep(args.repeats),
+		*run_speedups(),
 		*run_queue(),
 		*run_cluster(),
 		*run_outputs(),

@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument(
 		'--schedule', help=f'how the sampler spaces its steps: {", ".join(schedule_names())} (A1111: "SGM Uniform")'
 	)
+	gen.add_argument(
+		'--deep-cache', dest='deep_cache_interval', type=int, help='DeepCache: a full UNet pass every N steps (2..10)'
+	)
+	gen.add_argument(
+		'--tome', dest='token_merging_ratio', type=float, help='token merging: the fraction of tokens merged (0..0.75)'
+	)
 	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
 	gen.add_argument(
 		'--format', choices=['png', 'jpeg', 'webp'], help='image format (default: from the -o suffix, else png)'

@@ -39,6 +39,8 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'vae',
 		'sampler',
 		'schedule',
+		'deep_cache_interval',
+		'token_merging_ratio',
 		'strength',
 		'mask_blur',
 		'mask_crop_padding',

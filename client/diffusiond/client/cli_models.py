@@ -38,6 +38,8 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	update.add_argument('--tags', help='comma-separated; replaces the tags ("" clears them)')
 	update.add_argument('--sampler', help='default sampler, e.g. "DPM++ 2M Karras" ("" = the model\'s own)')
 	update.add_argument('--schedule', help='default schedule, e.g. "SGM Uniform" ("" = automatic)')
+	update.add_argument('--deep-cache', type=int, help='default DeepCache interval (0 = off)')
+	update.add_argument('--tome', type=float, help='default token merging ratio (0 = off)')
 	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
 	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
 	update.add_argument('--clip-skip', type=int, help="default clip skip, A1111's numbering (0 clears it)")
@@ -80,13 +82,18 @@ def _download(client: Client, args: argparse.Namespace) -> int:
 
 def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 	defaults = None
-	if any(value is not None for value in (args.sampler, args.schedule, args.steps, args.cfg, args.clip_skip)):
+	given = (args.sampler, args.schedule, args.steps, args.cfg, args.clip_skip, args.deep_cache, args.tome)
+	if any(value is not None for value in given):
 		defaults = model_pb.ModelDefaults()
 		defaults.CopyFrom(client.get_model(args.model).defaults)  # change only what was given
 		if args.sampler is not None:
 			defaults.sampler = parse_sampler(args.sampler) if args.sampler else gen_pb.SAMPLER_UNSPECIFIED
 		if args.schedule is not None:
 			defaults.schedule = parse_schedule(args.schedule)
+		if args.deep_cache is not None:
+			defaults.deep_cache_interval = args.deep_cache
+		if args.tome is not None:
+			defaults.token_merging_ratio = args.tome
 		if args.steps == 0:
 			defaults.ClearField('steps')
 		elif args.steps is not None:

@@ -30,6 +30,8 @@ class GenerateOptions(TypedDict, total=False):
 	clip_skip: int  # A1111's: 1 = the last CLIP layer, 2 = the penultimate
 	sampler: str
 	schedule: str  # A1111's schedule type: 'SGM Uniform' (Turbo, Lightning), 'Karras', 'Exponential', 'Beta', 'Uniform'
+	deep_cache_interval: int  # DeepCache: a full UNet pass every N steps (2..10; 0 = off)
+	token_merging_ratio: float  # ToMe: the fraction of tokens merged (0..0.75; 0 = off)
 	seed: int
 	num_images: int
 	output_format: str
@@ -110,6 +112,10 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 			setattr(request, field, value)
 	if 'guidance_scale' in options:
 		request.guidance_scale = options['guidance_scale']
+	if 'deep_cache_interval' in options:
+		request.deep_cache_interval = options['deep_cache_interval']
+	if 'token_merging_ratio' in options:
+		request.token_merging_ratio = options['token_merging_ratio']
 	if 'sampler' in options:
 		request.sampler = parse_sampler(options['sampler'])
 	if 'schedule' in options:

@@ -146,6 +146,8 @@ class ModelDefaults(_message.Message):
     CLIP_SKIP_FIELD_NUMBER: _builtins.int
     VAE_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
+    DEEP_CACHE_INTERVAL_FIELD_NUMBER: _builtins.int
+    TOKEN_MERGING_RATIO_FIELD_NUMBER: _builtins.int
     sampler: _generation_service_pb2.Sampler.ValueType
     steps: _builtins.int
     guidance_scale: _builtins.float
@@ -157,6 +159,9 @@ class ModelDefaults(_message.Message):
     """The schedule for this model's requests that leave it unset (a Lightning checkpoint: SCHEDULE_SGM_UNIFORM).
     A default that does not go with a request's sampler is not applied.
     """
+    deep_cache_interval: _builtins.int
+    """Feature caching and token merging for this model's requests that leave them unset (see GenerateRequest)."""
+    token_merging_ratio: _builtins.float
     def __init__(
         self,
         *,
@@ -166,23 +171,33 @@ class ModelDefaults(_message.Message):
         clip_skip: _builtins.int | None = ...,
         vae: _builtins.str = ...,
         schedule: _generation_service_pb2.Schedule.ValueType = ...,
+        deep_cache_interval: _builtins.int | None = ...,
+        token_merging_ratio: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "steps", b"steps"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "clip_skip", b"clip_skip", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "schedule", b"schedule", "steps", b"steps", "vae", b"vae"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "schedule", b"schedule", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio", "vae", b"vae"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
+    _WhichOneofReturnType__deep_cache_interval: _TypeAlias = _typing.Literal["deep_cache_interval"]  # noqa: Y015
+    _WhichOneofArgType__deep_cache_interval: _TypeAlias = _typing.Literal["_deep_cache_interval", b"_deep_cache_interval"]  # noqa: Y015
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
     _WhichOneofReturnType__steps: _TypeAlias = _typing.Literal["steps"]  # noqa: Y015
     _WhichOneofArgType__steps: _TypeAlias = _typing.Literal["_steps", b"_steps"]  # noqa: Y015
+    _WhichOneofReturnType__token_merging_ratio: _TypeAlias = _typing.Literal["token_merging_ratio"]  # noqa: Y015
+    _WhichOneofArgType__token_merging_ratio: _TypeAlias = _typing.Literal["_token_merging_ratio", b"_token_merging_ratio"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__clip_skip) -> _WhichOneofReturnType__clip_skip | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__deep_cache_interval) -> _WhichOneofReturnType__deep_cache_interval | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_scale) -> _WhichOneofReturnType__guidance_scale | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__steps) -> _WhichOneofReturnType__steps | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__token_merging_ratio) -> _WhichOneofReturnType__token_merging_ratio | None: ...
 
 Global___ModelDefaults: _TypeAlias = ModelDefaults  # noqa: Y015
 

@@ -151,6 +151,8 @@ class GenerateParams(BaseModel):
 	clip_skip: int | None = None  # A1111's numbering; None = the model's default, else 1
 	sampler: Sampler = Sampler.UNSPECIFIED
 	schedule: Schedule = Schedule.UNSPECIFIED  # how the sampler spaces its steps (A1111's schedule type)
+	deep_cache: int | None = None  # DeepCache interval (0/1 = off); None = the model's default
+	token_merging: float | None = None  # ToMe ratio (0 = off); None = the model's default
 	seed: int | None = None
 	num_images: int | None = None
 	output_format: ImageFormat = ImageFormat.PNG
@@ -182,6 +184,8 @@ class JobSpec(BaseModel):
 	clip_skip: int = 1  # A1111's: 1 = the last CLIP layer
 	sampler: Sampler
 	schedule: Schedule = Schedule.UNSPECIFIED  # Automatic: the sampler's own
+	deep_cache: int = 0  # DeepCache: full UNet passes every N steps, deep features reused between (0 = off)
+	token_merging: float = 0.0  # ToMe for SD: the fraction of tokens merged (0 = off)
 	seeds: list[int]
 	output_format: ImageFormat
 	quality: int

@@ -10,6 +10,7 @@ from diffusiond.server.catalog.schemas import MAX_CLIP_SKIP, ModelChanges
 from diffusiond.server.errors import FieldViolation
 from diffusiond.server.samplers import schedule_problem
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.speed import speed_problems
 
 MAX_DISPLAY_NAME = 512
 MAX_TAGS = 64
@@ -60,6 +61,10 @@ def model_changes_violations(changes: ModelChanges, limits: LimitsSettings, pref
 			)
 		if (problem := clip_skip_problem(defaults.clip_skip)) is not None:
 			found.append(FieldViolation(field=f'{prefix}.defaults.clip_skip', description=f'defaults.{problem}'))
+		found += [
+			FieldViolation(field=f'{prefix}.defaults.{field}', description=f'defaults.{why}')
+			for field, why in speed_problems(defaults.deep_cache, defaults.token_merging)
+		]
 		sampler, schedule = defaults.sampler, defaults.schedule
 		if sampler is not None and schedule is not None and (problem := schedule_problem(sampler, schedule)):
 			found.append(FieldViolation(field=f'{prefix}.defaults.schedule', description=problem))

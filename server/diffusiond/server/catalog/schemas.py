@@ -83,6 +83,8 @@ class ModelDefaults(BaseModel):
 	clip_skip: int | None = None
 	vae: str | None = None  # a VAE's name (vaes folder); None = the model's own
 	schedule: Schedule | None = None  # applied where it goes with the request's sampler (samplers.py)
+	deep_cache: int | None = None  # DeepCache interval
+	token_merging: float | None = None  # ToMe ratio
 
 
 class ModelRecord(BaseModel):

@@ -31,6 +31,7 @@ from diffusiond.server.engine.pickles import probe_pickle
 from diffusiond.server.engine.preview import Previewers
 from diffusiond.server.engine.refiner import RefinerRun
 from diffusiond.server.engine.schedulers import make_scheduler
+from diffusiond.server.engine.speedups import speedups
 from diffusiond.server.engine.tensor_files import pickle_shapes
 from diffusiond.server.engine.threads import set_threads
 from diffusiond.server.engine.upscalers import Upscalers, describe, resize
@@ -205,7 +206,8 @@ class DiffusersEngine:
 				decoding = partial(on_stage, Stage.DECODING, 0)
 				refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
 				own = current.scheduler
-				images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control, refine)
+				with speedups(current.pipe, spec):
+					images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control, refine)
 		except torch.OutOfMemoryError as exc:
 			release_memory(self.device)
 			count = sum(len(job.seeds) for job in specs)

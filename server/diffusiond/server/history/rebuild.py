@@ -109,6 +109,8 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		clip_skip=embedded.clip_skip,
 		sampler=sampler,
 		schedule=schedule,
+		deep_cache=embedded.deep_cache,
+		token_merging=embedded.token_merging,
 		seeds=embedded.seeds or [embedded.seed - embedded.index + i for i in range(embedded.index + 1)],
 		output_format=output_format,
 		quality=embedded.quality,

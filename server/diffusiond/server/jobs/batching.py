@@ -1,7 +1,7 @@
 """Dynamic batching: which queued jobs may share one pipeline call (`device.batch_max_images` > 1).
 
 Jobs batch when one call can serve them all: the same model, LoRAs and weights, VAE, size, steps, sampler,
-schedule, guidance scale and prompt chunk counts (75-token chunks: a longer prompt is a longer conditioning).
+schedule, speed options, guidance scale and prompt chunk counts (75-token chunks: a longer prompt is a longer conditioning).
 Prompts, negative prompts, seeds, image counts, output formats and previews may differ:
 each image keeps its own generator, so its starting noise is the one it gets unbatched. img2img and
 inpainting jobs never batch.
@@ -20,8 +20,9 @@ def batch_key(job: Job) -> Hashable | None:
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently
 	shape = (spec.width, spec.height, spec.steps, spec.sampler, spec.schedule, spec.guidance_scale, spec.clip_skip)
+	speed = (spec.deep_cache, spec.token_merging)
 	vae = spec.vae.key if spec.vae is not None else None
-	return (job.model.id, *shape, loras, chunks, vae)
+	return (job.model.id, *shape, *speed, loras, chunks, vae)
 
 
 def partners(head: Job, queued: Iterable[Job], max_images: int) -> list[Job]:

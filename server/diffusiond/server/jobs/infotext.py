@@ -57,6 +57,8 @@ class EmbeddedRecord(BaseModel):
 	sampler: str  # A1111's name, as Sampler values are
 	scheduler: str
 	schedule: str = 'Automatic'  # A1111's schedule type, as Schedule values are
+	deep_cache: int = 0
+	token_merging: float = 0.0
 	guidance_scale: float
 	clip_skip: int = 1
 	width: int
@@ -117,6 +119,8 @@ def image_metadata(
 		('Steps', str(spec.steps)),
 		('Sampler', _sampler_name(spec, scheduler)),
 		('Schedule type', spec.schedule.value if spec.schedule is not Schedule.UNSPECIFIED else ''),
+		('Token merging ratio', f'{spec.token_merging:g}' if spec.token_merging else ''),
+		('DeepCache interval', str(spec.deep_cache) if spec.deep_cache > 1 else ''),
 		('CFG scale', f'{spec.guidance_scale:g}'),
 		('Seed', str(seed)),
 		('Size', f'{spec.width}x{spec.height}'),
@@ -161,6 +165,8 @@ def image_metadata(
 		sampler=spec.sampler.value,
 		scheduler=scheduler,
 		schedule=spec.schedule.value,
+		deep_cache=spec.deep_cache,
+		token_merging=spec.token_merging,
 		guidance_scale=spec.guidance_scale,
 		clip_skip=spec.clip_skip,
 		width=spec.width,

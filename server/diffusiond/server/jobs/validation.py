@@ -6,6 +6,7 @@ field, the rule and the value received.
 
 import logging
 import secrets
+from typing import TypeVar
 
 from diffusiond.server.catalog.rules import clip_skip_problem
 from diffusiond.server.catalog.schemas import ModelDefaults, ModelInfo
@@ -25,6 +26,7 @@ from diffusiond.server.jobs.prompts import Prompts
 from diffusiond.server.samplers import Sampler, Schedule, schedule_problem
 from diffusiond.server.schemas import GenerateParams, ImageFormat, JobSpec, LoraSpec
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.speed import speed_problems
 from diffusiond.server.tasks import HiresRequest, Task, Txt2Img
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
 
 
+N = TypeVar('N', int, float)
 _RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111
 
 
@@ -45,6 +48,7 @@ def _violations(params: GenerateParams, limits: LimitsSettings) -> list[FieldVio
 	checks.append(('steps', steps_problem(params.steps, limits)))
 	checks.append(('guidance_scale', guidance_problem(params.guidance_scale, limits)))
 	checks.append(('clip_skip', clip_skip_problem(params.clip_skip)))
+	checks += speed_problems(params.deep_cache, params.token_merging)
 	if params.sampler is not Sampler.UNSPECIFIED:  # else checked with the model's default sampler (resolve)
 		checks.append(('schedule', schedule_problem(params.sampler, params.schedule)))
 	count = params.num_images
@@ -112,6 +116,11 @@ def usable_defaults(model: ModelInfo, limits: LimitsSettings) -> ModelDefaults:
 	return defaults.model_copy(update={field: None for field in unusable})
 
 
+def _given(asked: N | None, default: N | None, off: N) -> N:
+	"""The request's value, else the model's default, else `off`."""
+	return asked if asked is not None else default if default is not None else off
+
+
 def _schedule(asked: Schedule, default: Schedule | None, sampler: Sampler) -> Schedule:
 	"""The request's schedule, else the model's default where it goes with the sampler (checked), else Automatic."""
 	if asked is not Schedule.UNSPECIFIED or default is None:
@@ -155,6 +164,8 @@ def resolve(
 		clip_skip=params.clip_skip or defaults.clip_skip or 1,
 		sampler=sampler,
 		schedule=_schedule(params.schedule, defaults.schedule, sampler),
+		deep_cache=_given(params.deep_cache, defaults.deep_cache, 0),
+		token_merging=_given(params.token_merging, defaults.token_merging, 0.0),
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,

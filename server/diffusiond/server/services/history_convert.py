@@ -109,6 +109,8 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		clip_skip=spec.clip_skip,
 		sampler=spec.sampler,
 		schedule=spec.schedule,
+		deep_cache=spec.deep_cache,
+		token_merging=spec.token_merging,
 		seed=spec.seeds[0],
 		num_images=len(spec.seeds),
 		output_format=spec.output_format,

@@ -38,6 +38,10 @@ def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
 		message.sampler = sampler_to_pb(defaults.sampler)
 	if defaults.schedule is not None:
 		message.schedule = schedule_to_pb(defaults.schedule)
+	if defaults.deep_cache is not None:
+		message.deep_cache_interval = defaults.deep_cache
+	if defaults.token_merging is not None:
+		message.token_merging_ratio = defaults.token_merging
 	if defaults.steps is not None:
 		message.steps = defaults.steps
 	if defaults.guidance_scale is not None:
@@ -104,6 +108,8 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 			clip_skip=defaults.clip_skip if defaults.HasField('clip_skip') else None,
 			vae=defaults.vae or None,
 			schedule=schedule_from_pb(defaults.schedule) if defaults.schedule else None,
+			deep_cache=defaults.deep_cache_interval if defaults.HasField('deep_cache_interval') else None,
+			token_merging=defaults.token_merging_ratio if defaults.HasField('token_merging_ratio') else None,
 		)
 		if 'defaults' in paths
 		else None,

@@ -29,7 +29,8 @@ ORDERS = {
 
 def _user_fields(row: ModelRow) -> tuple[object, ...]:
 	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip, row.default_vae)
-	return (row.display_name, list(row.tags), *defaults, row.default_schedule)
+	speed = (row.default_schedule, row.default_deep_cache, row.default_token_merging)
+	return (row.display_name, list(row.tags), *defaults, *speed)
 
 
 def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
@@ -46,6 +47,8 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 		row.default_clip_skip = changes.defaults.clip_skip
 		row.default_vae = changes.defaults.vae
 		row.default_schedule = changes.defaults.schedule.name if changes.defaults.schedule else None
+		row.default_deep_cache = changes.defaults.deep_cache
+		row.default_token_merging = changes.defaults.token_merging
 	return before != _user_fields(row)
 
 

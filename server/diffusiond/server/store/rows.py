@@ -14,6 +14,7 @@ from diffusiond.server.catalog.schemas import (
 	Probe,
 )
 from diffusiond.server.samplers import Sampler, Schedule
+from diffusiond.server.speed import MAX_DEEP_CACHE, MAX_TOKEN_MERGING
 from diffusiond.server.store.file_rows import file_fields
 from diffusiond.server.store.lenient import RowReader
 from diffusiond.server.store.tables import ModelRow
@@ -66,6 +67,10 @@ def record_of(row: ModelRow) -> ModelRecord:
 			clip_skip=read.optional_integer('default_clip_skip', row.default_clip_skip, 1, MAX_CLIP_SKIP),
 			vae=None if row.default_vae is None else read.text('default_vae', row.default_vae) or None,
 			schedule=read.named('default_schedule', Schedule, row.default_schedule),
+			deep_cache=read.optional_integer('default_deep_cache', row.default_deep_cache, 0, MAX_DEEP_CACHE),
+			token_merging=read.optional_number(
+				'default_token_merging', row.default_token_merging, 0, MAX_TOKEN_MERGING
+			),
 		),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),

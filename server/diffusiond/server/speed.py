@@ -1,0 +1,27 @@
+"""The speed options of a job (feature caching, token merging): their ranges, checked on the loop side; the engine
+applies them (engine/speedups.py)."""
+
+import math
+
+MAX_DEEP_CACHE = 10
+MAX_TOKEN_MERGING = 0.75
+
+
+def speed_problems(deep_cache: int | None, token_merging: float | None) -> list[tuple[str, str]]:
+	"""(field, why) for speed options out of range."""
+	found = []
+	if deep_cache is not None and not 0 <= deep_cache <= MAX_DEEP_CACHE:
+		found.append(
+			(
+				'deep_cache_interval',
+				f'deep_cache_interval is 2..{MAX_DEEP_CACHE} (0 or 1 = off), got {deep_cache}',
+			)
+		)
+	if token_merging is not None and not (math.isfinite(token_merging) and 0 <= token_merging <= MAX_TOKEN_MERGING):
+		found.append(
+			(
+				'token_merging_ratio',
+				f'token_merging_ratio is 0..{MAX_TOKEN_MERGING} (0 = off), got {token_merging}',
+			)
+		)
+	return found
