@@ -1,7 +1,8 @@
 """Speed options benchmark: each option's denoising time ÷ the plain run and its image difference from the plain run
 (mean and max absolute, 0..255), through the engine's own `speedups()` on a direct pipeline call, on the tiny model
 (64², 20 steps) and on an SD1.5-shaped model with random weights (256², 10 steps, CPU unless CUDA is here). Random
-weights make the image differences an upper bound of what a trained model shows; the time ratios carry over."""
+weights make the image differences an upper bound of what a trained model shows; the time ratios carry over. And
+fast decode: a TAESD-shaped tiny autoencoder's decode time ÷ the SD1.5-shaped VAE's."""
 
 import statistics
 import tempfile
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
-from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+from diffusers import AutoencoderKL, AutoencoderTiny, EulerDiscreteScheduler, StableDiffusionPipeline
 
 from bench.sd15 import build_sd15
 from diffusiond.server.engine.demo import build_demo_model
@@ -77,6 +78,22 @@ def _rows(label: str, folder: Path, size: int, steps: int, repeats: int, device:
 	return rows
 
 
+def _decode_rows(folder: Path, size: int, device: torch.device) -> list[tuple[str, str]]:
+	"""fast_decode: the SD1.5-shaped VAE's decode vs a TAESD-shaped tiny autoencoder's (its default architecture)."""
+	vae = AutoencoderKL.from_pretrained(str(folder / 'vae')).to(device)
+	tiny = AutoencoderTiny().to(device)
+	latents = torch.randn(1, 4, size // 8, size // 8, generator=torch.Generator('cpu').manual_seed(0)).to(device)
+	times: dict[str, list[float]] = {'vae': [], 'tiny': []}
+	with torch.inference_mode():
+		for _ in range(3):
+			for name, decode in (('vae', vae.decode), ('tiny', tiny.decode)):
+				start = time.perf_counter()
+				decode(latents)
+				times[name].append(time.perf_counter() - start)
+	full, fast = statistics.median(times['vae']), statistics.median(times['tiny'])
+	return [(f'fast decode ({size}²): VAE decode s / TAESD-shaped ÷ VAE', f'{full:.2f} / {fast / full:.3f}')]
+
+
 def run_speedups(repeats: int = 3) -> list[tuple[str, str]]:
 	device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
 	with tempfile.TemporaryDirectory() as scratch:
@@ -84,6 +101,7 @@ def run_speedups(repeats: int = 3) -> list[tuple[str, str]]:
 		rows = _rows('tiny 64²', tiny, 64, 20, repeats, device)
 		sd15 = build_sd15(Path(scratch) / 'sd15', torch.float32)
 		rows += _rows('SD1.5-shaped 256²', sd15, 256, 10, 1, device)
+		rows += _decode_rows(sd15, 256, device)
 	return rows
 
 

@@ -1,10 +1,10 @@
-"""Embedding and VAE files in the layouts people download, made from the tiny model or random numbers."""
+"""Embedding, VAE and tiny-autoencoder files in the layouts people download, made from the tiny model or random numbers."""
 
 import json
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, AutoencoderTiny
 from safetensors.torch import load_file, save_file
 
 from tests.ldm import vae_to_ldm
@@ -51,3 +51,15 @@ def write_vae(model_dir: Path, target: Path, scale: float = 1.0, ldm: bool = Tru
 	}
 	save_file(converted, target)
 	return target
+
+
+def write_tiny_taesd(folder: Path) -> None:
+	"""A TAESD-shaped autoencoder with random weights and narrow blocks (upsamples latents 8x, like the real one)."""
+	torch.manual_seed(0)
+	small = (8, 8, 8, 8)
+	AutoencoderTiny(
+		encoder_block_out_channels=small,
+		decoder_block_out_channels=small,
+		num_encoder_blocks=(1, 1, 1, 1),
+		num_decoder_blocks=(1, 1, 1, 1),
+	).save_pretrained(str(folder), safe_serialization=True)

@@ -8,27 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
-from diffusers import AutoencoderTiny
 from PIL import Image
 
 from diffusiond.v1 import generation_service_pb2 as gen_pb
+from tests.asset_files import write_tiny_taesd
 from tests.conftest import TINY_MODEL, StartReal, stubs
 from tests.helpers import collect, pixels
 
 REQUEST = gen_pb.GenerateRequest(prompt='a fox', steps=4, seed=21, sampler=gen_pb.SAMPLER_EULER, preview_every=2)
-
-
-def _tiny_taesd(folder: Path) -> None:
-	"""A TAESD-shaped autoencoder with random weights and narrow blocks (upsamples latents 8x, like the real one)."""
-	torch.manual_seed(0)
-	small = (8, 8, 8, 8)
-	AutoencoderTiny(
-		encoder_block_out_channels=small,
-		decoder_block_out_channels=small,
-		num_encoder_blocks=(1, 1, 1, 1),
-		num_decoder_blocks=(1, 1, 1, 1),
-	).save_pretrained(str(folder), safe_serialization=True)
 
 
 async def _previews(
@@ -42,7 +29,7 @@ async def _previews(
 
 
 async def test_a_local_taesd_decodes_the_previews(tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal) -> None:
-	_tiny_taesd(tmp_path / 'previewers' / 'taesd')
+	write_tiny_taesd(tmp_path / 'previewers' / 'taesd')
 	events = await _previews(tmp_path, tiny_sd_dir, start_real)
 	previews = [event.preview for event in events if event.HasField('preview')]
 	assert [preview.step for preview in previews] == [2, 4]
@@ -68,7 +55,7 @@ async def test_a_broken_taesd_falls_back_to_latent2rgb(
 
 
 async def test_auto_keeps_latent2rgb_on_cpu(tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal) -> None:
-	_tiny_taesd(tmp_path / 'previewers' / 'taesd')
+	write_tiny_taesd(tmp_path / 'previewers' / 'taesd')
 	events = await _previews(tmp_path, tiny_sd_dir, start_real, 'auto')
 	preview = next(event.preview for event in events if event.HasField('preview'))
 	assert (preview.width, preview.height) == (64, 64), 'a TAESD decode costs far more than a step on CPU'

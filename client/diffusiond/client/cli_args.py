@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 	gen.add_argument(
 		'--tome', dest='token_merging_ratio', type=float, help='token merging: the fraction of tokens merged (0..0.75)'
 	)
+	gen.add_argument(
+		'--fast-decode',
+		action=argparse.BooleanOptionalAction,
+		help="decode with the daemon's tiny autoencoder (TAESD): drafts",
+	)
 	gen.add_argument('-n', '--num-images', type=int, help='images in this job (default 1)')
 	gen.add_argument(
 		'--format', choices=['png', 'jpeg', 'webp'], help='image format (default: from the -o suffix, else png)'

@@ -41,6 +41,7 @@ def _options(args: argparse.Namespace, output_format: str | None) -> GenerateOpt
 		'schedule',
 		'deep_cache_interval',
 		'token_merging_ratio',
+		'fast_decode',
 		'strength',
 		'mask_blur',
 		'mask_crop_padding',

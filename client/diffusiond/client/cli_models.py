@@ -40,6 +40,7 @@ def add_model_commands(commands: 'argparse._SubParsersAction[argparse.ArgumentPa
 	update.add_argument('--schedule', help='default schedule, e.g. "SGM Uniform" ("" = automatic)')
 	update.add_argument('--deep-cache', type=int, help='default DeepCache interval (0 = off)')
 	update.add_argument('--tome', type=float, help='default token merging ratio (0 = off)')
+	update.add_argument('--fast-decode', action=argparse.BooleanOptionalAction, help='default fast decode (TAESD)')
 	update.add_argument('--steps', type=int, help='default steps (0 clears it)')
 	update.add_argument('--cfg', type=float, help='default CFG scale (negative clears it)')
 	update.add_argument('--clip-skip', type=int, help="default clip skip, A1111's numbering (0 clears it)")
@@ -82,7 +83,8 @@ def _download(client: Client, args: argparse.Namespace) -> int:
 
 def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 	defaults = None
-	given = (args.sampler, args.schedule, args.steps, args.cfg, args.clip_skip, args.deep_cache, args.tome)
+	given = [args.sampler, args.schedule, args.steps, args.cfg, args.clip_skip, args.deep_cache, args.tome]
+	given.append(args.fast_decode)
 	if any(value is not None for value in given):
 		defaults = model_pb.ModelDefaults()
 		defaults.CopyFrom(client.get_model(args.model).defaults)  # change only what was given
@@ -94,6 +96,8 @@ def _update(client: Client, args: argparse.Namespace) -> model_pb.Model:
 			defaults.deep_cache_interval = args.deep_cache
 		if args.tome is not None:
 			defaults.token_merging_ratio = args.tome
+		if args.fast_decode is not None:
+			defaults.fast_decode = args.fast_decode
 		if args.steps == 0:
 			defaults.ClearField('steps')
 		elif args.steps is not None:

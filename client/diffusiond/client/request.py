@@ -32,6 +32,7 @@ class GenerateOptions(TypedDict, total=False):
 	schedule: str  # A1111's schedule type: 'SGM Uniform' (Turbo, Lightning), 'Karras', 'Exponential', 'Beta', 'Uniform'
 	deep_cache_interval: int  # DeepCache: a full UNet pass every N steps (2..10; 0 = off)
 	token_merging_ratio: float  # ToMe: the fraction of tokens merged (0..0.75; 0 = off)
+	fast_decode: bool  # decode with the tiny autoencoder (TAESD in the daemon's previewers/): drafts
 	seed: int
 	num_images: int
 	output_format: str
@@ -116,6 +117,8 @@ def build_generate_request(prompt: str, **options: Unpack[GenerateOptions]) -> g
 		request.deep_cache_interval = options['deep_cache_interval']
 	if 'token_merging_ratio' in options:
 		request.token_merging_ratio = options['token_merging_ratio']
+	if 'fast_decode' in options:
+		request.fast_decode = options['fast_decode']
 	if 'sampler' in options:
 		request.sampler = parse_sampler(options['sampler'])
 	if 'schedule' in options:

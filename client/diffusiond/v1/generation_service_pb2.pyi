@@ -396,6 +396,7 @@ class GenerateRequest(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     DEEP_CACHE_INTERVAL_FIELD_NUMBER: _builtins.int
     TOKEN_MERGING_RATIO_FIELD_NUMBER: _builtins.int
+    FAST_DECODE_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """Model id, name or sha256 prefix (see ModelService); empty = the daemon's default model."""
     prompt: _builtins.str
@@ -491,6 +492,11 @@ class GenerateRequest(_message.Message):
     """Token merging (ToMe for SD): the fraction of similar tokens merged in the highest-resolution attention
     layers, 0..0.75 (0 = off; faster at large sizes). Unset = the model's default (off).
     """
+    fast_decode: _builtins.bool
+    """Fast decode for drafts: the final latents are decoded by the tiny autoencoder (TAESD) in
+    <data_dir>/previewers/ (taesd for SD1/SD2, taesdxl for SDXL) instead of the model's VAE: much faster, a
+    little softer. FAILED_PRECONDITION when that folder is not there. Unset = the model's default (off).
+    """
     @_builtins.property
     def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRef]:
         """LoRAs applied to this job only (at most `max_loras`, 8 by default; each at most once). A LoRA made
@@ -553,15 +559,18 @@ class GenerateRequest(_message.Message):
         schedule: Global___Schedule.ValueType = ...,
         deep_cache_interval: _builtins.int | None = ...,
         token_merging_ratio: _builtins.float | None = ...,
+        fast_decode: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_token_merging_ratio", b"_token_merging_ratio", "_width", b"_width", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "refiner", b"refiner", "seed", b"seed", "steps", b"steps", "strength", b"strength", "token_merging_ratio", b"token_merging_ratio", "width", b"width"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_fast_decode", b"_fast_decode", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_token_merging_ratio", b"_token_merging_ratio", "_width", b"_width", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "fast_decode", b"fast_decode", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "mask_crop_padding", b"mask_crop_padding", "num_images", b"num_images", "quality", b"quality", "refiner", b"refiner", "seed", b"seed", "steps", b"steps", "strength", b"strength", "token_merging_ratio", b"token_merging_ratio", "width", b"width"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_token_merging_ratio", b"_token_merging_ratio", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "refiner", b"refiner", "sampler", b"sampler", "schedule", b"schedule", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "token_merging_ratio", b"token_merging_ratio", "vae", b"vae", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_fast_decode", b"_fast_decode", "_guidance_scale", b"_guidance_scale", "_height", b"_height", "_mask_crop_padding", b"_mask_crop_padding", "_num_images", b"_num_images", "_quality", b"_quality", "_seed", b"_seed", "_steps", b"_steps", "_strength", b"_strength", "_token_merging_ratio", b"_token_merging_ratio", "_width", b"_width", "add_trigger_words", b"add_trigger_words", "clip_skip", b"clip_skip", "controlnets", b"controlnets", "deep_cache_interval", b"deep_cache_interval", "fast_decode", b"fast_decode", "guidance_scale", b"guidance_scale", "height", b"height", "hires", b"hires", "init_image", b"init_image", "keep_running", b"keep_running", "loras", b"loras", "mask_blur", b"mask_blur", "mask_crop_padding", b"mask_crop_padding", "mask_image", b"mask_image", "model", b"model", "negative_prompt", b"negative_prompt", "num_images", b"num_images", "output_format", b"output_format", "preview_every", b"preview_every", "priority", b"priority", "prompt", b"prompt", "quality", b"quality", "refiner", b"refiner", "sampler", b"sampler", "schedule", b"schedule", "seed", b"seed", "steps", b"steps", "strength", b"strength", "styles", b"styles", "token_merging_ratio", b"token_merging_ratio", "vae", b"vae", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
     _WhichOneofReturnType__deep_cache_interval: _TypeAlias = _typing.Literal["deep_cache_interval"]  # noqa: Y015
     _WhichOneofArgType__deep_cache_interval: _TypeAlias = _typing.Literal["_deep_cache_interval", b"_deep_cache_interval"]  # noqa: Y015
+    _WhichOneofReturnType__fast_decode: _TypeAlias = _typing.Literal["fast_decode"]  # noqa: Y015
+    _WhichOneofArgType__fast_decode: _TypeAlias = _typing.Literal["_fast_decode", b"_fast_decode"]  # noqa: Y015
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
     _WhichOneofReturnType__height: _TypeAlias = _typing.Literal["height"]  # noqa: Y015
@@ -586,6 +595,8 @@ class GenerateRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__clip_skip) -> _WhichOneofReturnType__clip_skip | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__deep_cache_interval) -> _WhichOneofReturnType__deep_cache_interval | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fast_decode) -> _WhichOneofReturnType__fast_decode | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_scale) -> _WhichOneofReturnType__guidance_scale | None: ...
     @_typing.overload

@@ -148,6 +148,7 @@ class ModelDefaults(_message.Message):
     SCHEDULE_FIELD_NUMBER: _builtins.int
     DEEP_CACHE_INTERVAL_FIELD_NUMBER: _builtins.int
     TOKEN_MERGING_RATIO_FIELD_NUMBER: _builtins.int
+    FAST_DECODE_FIELD_NUMBER: _builtins.int
     sampler: _generation_service_pb2.Sampler.ValueType
     steps: _builtins.int
     guidance_scale: _builtins.float
@@ -162,6 +163,7 @@ class ModelDefaults(_message.Message):
     deep_cache_interval: _builtins.int
     """Feature caching and token merging for this model's requests that leave them unset (see GenerateRequest)."""
     token_merging_ratio: _builtins.float
+    fast_decode: _builtins.bool
     def __init__(
         self,
         *,
@@ -173,15 +175,18 @@ class ModelDefaults(_message.Message):
         schedule: _generation_service_pb2.Schedule.ValueType = ...,
         deep_cache_interval: _builtins.int | None = ...,
         token_merging_ratio: _builtins.float | None = ...,
+        fast_decode: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_fast_decode", b"_fast_decode", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "fast_decode", b"fast_decode", "guidance_scale", b"guidance_scale", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "schedule", b"schedule", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio", "vae", b"vae"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip", "_deep_cache_interval", b"_deep_cache_interval", "_fast_decode", b"_fast_decode", "_guidance_scale", b"_guidance_scale", "_steps", b"_steps", "_token_merging_ratio", b"_token_merging_ratio", "clip_skip", b"clip_skip", "deep_cache_interval", b"deep_cache_interval", "fast_decode", b"fast_decode", "guidance_scale", b"guidance_scale", "sampler", b"sampler", "schedule", b"schedule", "steps", b"steps", "token_merging_ratio", b"token_merging_ratio", "vae", b"vae"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__clip_skip: _TypeAlias = _typing.Literal["clip_skip"]  # noqa: Y015
     _WhichOneofArgType__clip_skip: _TypeAlias = _typing.Literal["_clip_skip", b"_clip_skip"]  # noqa: Y015
     _WhichOneofReturnType__deep_cache_interval: _TypeAlias = _typing.Literal["deep_cache_interval"]  # noqa: Y015
     _WhichOneofArgType__deep_cache_interval: _TypeAlias = _typing.Literal["_deep_cache_interval", b"_deep_cache_interval"]  # noqa: Y015
+    _WhichOneofReturnType__fast_decode: _TypeAlias = _typing.Literal["fast_decode"]  # noqa: Y015
+    _WhichOneofArgType__fast_decode: _TypeAlias = _typing.Literal["_fast_decode", b"_fast_decode"]  # noqa: Y015
     _WhichOneofReturnType__guidance_scale: _TypeAlias = _typing.Literal["guidance_scale"]  # noqa: Y015
     _WhichOneofArgType__guidance_scale: _TypeAlias = _typing.Literal["_guidance_scale", b"_guidance_scale"]  # noqa: Y015
     _WhichOneofReturnType__steps: _TypeAlias = _typing.Literal["steps"]  # noqa: Y015
@@ -192,6 +197,8 @@ class ModelDefaults(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__clip_skip) -> _WhichOneofReturnType__clip_skip | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__deep_cache_interval) -> _WhichOneofReturnType__deep_cache_interval | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__fast_decode) -> _WhichOneofReturnType__fast_decode | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__guidance_scale) -> _WhichOneofReturnType__guidance_scale | None: ...
     @_typing.overload

@@ -153,6 +153,7 @@ class GenerateParams(BaseModel):
 	schedule: Schedule = Schedule.UNSPECIFIED  # how the sampler spaces its steps (A1111's schedule type)
 	deep_cache: int | None = None  # DeepCache interval (0/1 = off); None = the model's default
 	token_merging: float | None = None  # ToMe ratio (0 = off); None = the model's default
+	fast_decode: bool | None = None  # the final decode by the tiny autoencoder (TAESD); None = the model's default
 	seed: int | None = None
 	num_images: int | None = None
 	output_format: ImageFormat = ImageFormat.PNG
@@ -186,6 +187,7 @@ class JobSpec(BaseModel):
 	schedule: Schedule = Schedule.UNSPECIFIED  # Automatic: the sampler's own
 	deep_cache: int = 0  # DeepCache: full UNet passes every N steps, deep features reused between (0 = off)
 	token_merging: float = 0.0  # ToMe for SD: the fraction of tokens merged (0 = off)
+	fast_decode: bool = False  # the final latents decoded by the tiny autoencoder (TAESD), for drafts
 	seeds: list[int]
 	output_format: ImageFormat
 	quality: int

@@ -1,9 +1,13 @@
-"""The speed options of a job (feature caching, token merging): their ranges, checked on the loop side; the engine
-applies them (engine/speedups.py)."""
+"""The speed options of a job (feature caching, token merging, fast decode): their ranges and what they need, checked
+on the loop side; the engine applies them (engine/speedups.py, engine/preview.py)."""
 
 import math
+from pathlib import Path
+
+from diffusiond.server.catalog.schemas import ModelBase
 
 MAX_DEEP_CACHE = 10
+TINY_DECODERS = {ModelBase.SDXL: 'taesdxl'}  # folder names under previewers/; every other base: 'taesd'
 MAX_TOKEN_MERGING = 0.75
 
 
@@ -25,3 +29,9 @@ def speed_problems(deep_cache: int | None, token_merging: float | None) -> list[
 			)
 		)
 	return found
+
+
+def tiny_decoder(previewers: Path, base: ModelBase) -> Path | None:
+	"""The tiny autoencoder (TAESD) folder for `base` models, when it is there."""
+	folder = previewers / TINY_DECODERS.get(base, 'taesd')
+	return folder if (folder / 'config.json').is_file() else None

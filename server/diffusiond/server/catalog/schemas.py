@@ -85,6 +85,7 @@ class ModelDefaults(BaseModel):
 	schedule: Schedule | None = None  # applied where it goes with the request's sampler (samplers.py)
 	deep_cache: int | None = None  # DeepCache interval
 	token_merging: float | None = None  # ToMe ratio
+	fast_decode: bool | None = None  # decode with the tiny autoencoder (TAESD)
 
 
 class ModelRecord(BaseModel):

@@ -28,7 +28,7 @@ from diffusiond.server.engine.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
 from diffusiond.server.engine.options import apply_options
 from diffusiond.server.engine.pickles import probe_pickle
-from diffusiond.server.engine.preview import Previewers
+from diffusiond.server.engine.preview import Previewers, TinyDecoders
 from diffusiond.server.engine.refiner import RefinerRun
 from diffusiond.server.engine.schedulers import make_scheduler
 from diffusiond.server.engine.speedups import speedups
@@ -90,6 +90,7 @@ class DiffusersEngine:
 		self._controls = ControlNets()
 		self._refiner = RefinerRun(self._load_refiner, self._lora_files, self._vaes, self._lora_settings.max_adapters)
 		self._previewers = Previewers(previewers_dir, device, dtype, self._options.preview_decoder)
+		self._tiny_decoders = TinyDecoders(previewers_dir, device, dtype)  # fast_decode
 		self._upscalers = Upscalers(device, dtype)
 		set_threads(self._options.cpu_threads)
 		quiet_libraries()
@@ -199,8 +200,9 @@ class DiffusersEngine:
 		previewer = partial(self._previewers.get, current.info.base)
 		vectors = [{item.name: self._vectors.of(item) for item in job.embeddings} for job in specs]
 		notices: list[str] = []
+		fast = self._tiny_decoders.get(current.info.base) if spec.fast_decode else None
 		try:
-			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0)):
+			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0), fast):
 				hooks = Hooks(step=on_step, stage=on_stage, upscale=self._hires_upscale)
 				control = self._controls.inputs(spec.controlnets, current.pipe)
 				decoding = partial(on_stage, Stage.DECODING, 0)

@@ -18,6 +18,8 @@ from diffusers import AutoencoderTiny
 from PIL import Image
 
 from diffusiond.server.catalog.schemas import ModelBase
+from diffusiond.server.errors import FailedPreconditionError
+from diffusiond.server.speed import tiny_decoder
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,6 @@ _SDXL = ((0.3651, 0.4232, 0.4341), (-0.2533, -0.0042, 0.1068), (0.1076, 0.1111, 
 _SDXL_BIAS = (0.1084, -0.0175, -0.0011)
 _QUALITY = 70
 _SCALE = 2  # latent2rgb previews are twice the latent size: 128x128 for a 512x512 image
-TINY_DECODERS = {ModelBase.SDXL: 'taesdxl'}  # folder names under previewers/; every other base: 'taesd'
 
 
 class Previewer(Protocol):
@@ -93,16 +94,45 @@ class Previewers:
 		return self._made[base]
 
 	def _make(self, base: ModelBase) -> Previewer:
-		name = TINY_DECODERS.get(base, 'taesd')
-		path = self._folder / name if self._folder is not None else None
-		if path is None or not (path / 'config.json').is_file():
+		path = tiny_decoder(self._folder, base) if self._folder is not None else None
+		if path is None:
 			return LatentPreview(base)
 		try:
-			decoder = AutoencoderTiny.from_pretrained(
-				str(path), torch_dtype=self._dtype, use_safetensors=True, local_files_only=True
-			).to(self._device)
+			decoder = load_tiny_decoder(path, self._device, self._dtype)
 		except (OSError, ValueError, RuntimeError) as exc:
 			log.warning('previews of %s models use latent2rgb: %s could not be loaded (%s)', base.value, path, exc)
 			return LatentPreview(base)
 		log.info('previews of %s models are decoded with %s', base.value, path)
 		return TinyDecoderPreview(decoder)
+
+
+def load_tiny_decoder(path: Path, device: torch.device, dtype: torch.dtype) -> AutoencoderTiny:
+	decoder: AutoencoderTiny = AutoencoderTiny.from_pretrained(
+		str(path), torch_dtype=dtype, use_safetensors=True, local_files_only=True
+	).to(device)
+	return decoder
+
+
+class TinyDecoders:
+	"""The tiny autoencoders that decode final images for `fast_decode` jobs (whatever the preview setting), one per
+	model family, loaded on first use. Worker thread only."""
+
+	def __init__(self, folder: Path | None, device: torch.device, dtype: torch.dtype) -> None:
+		self._folder = folder
+		self._device = device
+		self._dtype = dtype
+		self._made: dict[ModelBase, AutoencoderTiny] = {}
+
+	def get(self, base: ModelBase) -> AutoencoderTiny:
+		"""FAILED_PRECONDITION when its folder is missing or does not load (intake checked it was there)."""
+		if base not in self._made:
+			path = tiny_decoder(self._folder, base) if self._folder is not None else None
+			if path is None:
+				raise FailedPreconditionError(
+					f'fast_decode needs a tiny autoencoder for {base.value} models in previewers/'
+				)
+			try:
+				self._made[base] = load_tiny_decoder(path, self._device, self._dtype)
+			except (OSError, ValueError, RuntimeError) as exc:
+				raise FailedPreconditionError(f'the tiny autoencoder {path} could not be loaded: {exc}') from exc
+		return self._made[base]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
-from diffusers import AutoencoderKL, DiffusionPipeline
+from diffusers import AutoencoderKL, AutoencoderTiny, DiffusionPipeline
 from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 from diffusers.models.autoencoders.vae import DecoderOutput
 
@@ -85,15 +85,28 @@ class VaeSwitch:
 
 
 @contextmanager
-def watched_decode(vae: AutoencoderKL, notices: list[str], before: Callable[[], None]) -> Iterator[None]:
-	"""While the pipeline runs: `before` is called as each decode starts (the DECODING stage), and a
-	float16/bfloat16 decode that gives NaNs is done again in float32."""
+def watched_decode(
+	vae: AutoencoderKL, notices: list[str], before: Callable[[], None], fast: AutoencoderTiny | None = None
+) -> Iterator[None]:
+	"""While the pipeline runs: `before` is called as each decode starts (the DECODING stage), `fast` (a tiny
+	autoencoder, fast_decode) decodes instead of the VAE, and a float16/bfloat16 decode that gives NaNs is done
+	again by the VAE in float32."""
 	dtype = vae.dtype
 	decode = vae.decode
+	scaling = float(vae.config.scaling_factor)
+
+	def first(z: torch.Tensor, *args: object, **kwargs: object) -> DecoderOutput | tuple[torch.Tensor]:
+		if fast is None:
+			return decode(z, *args, **kwargs)
+		# the pipeline divided the latents by the VAE's scaling factor; the tiny one takes them as the UNet made them
+		made: DecoderOutput | tuple[torch.Tensor] = fast.decode(
+			(z * scaling).to(fast.device, fast.dtype), *args, **kwargs
+		)
+		return made
 
 	def guarded(z: torch.Tensor, *args: object, **kwargs: object) -> DecoderOutput | tuple[torch.Tensor]:
 		before()
-		out = decode(z, *args, **kwargs)
+		out = first(z, *args, **kwargs)
 		sample = out[0] if isinstance(out, tuple) else out.sample
 		if dtype == torch.float32 or not torch.isnan(sample).any():
 			return out

@@ -111,6 +111,7 @@ def _spec(embedded: EmbeddedRecord) -> JobSpec:
 		schedule=schedule,
 		deep_cache=embedded.deep_cache,
 		token_merging=embedded.token_merging,
+		fast_decode=embedded.fast_decode,
 		seeds=embedded.seeds or [embedded.seed - embedded.index + i for i in range(embedded.index + 1)],
 		output_format=output_format,
 		quality=embedded.quality,

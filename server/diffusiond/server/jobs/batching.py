@@ -20,7 +20,7 @@ def batch_key(job: Job) -> Hashable | None:
 	loras = tuple(sorted((lora.key, lora.weight) for lora in spec.loras))
 	chunks = spec.tokens.shape if spec.tokens is not None else None  # prompts of other lengths encode differently
 	shape = (spec.width, spec.height, spec.steps, spec.sampler, spec.schedule, spec.guidance_scale, spec.clip_skip)
-	speed = (spec.deep_cache, spec.token_merging)
+	speed = (spec.deep_cache, spec.token_merging, spec.fast_decode)
 	vae = spec.vae.key if spec.vae is not None else None
 	return (job.model.id, *shape, *speed, loras, chunks, vae)
 

@@ -59,6 +59,7 @@ class EmbeddedRecord(BaseModel):
 	schedule: str = 'Automatic'  # A1111's schedule type, as Schedule values are
 	deep_cache: int = 0
 	token_merging: float = 0.0
+	fast_decode: bool = False
 	guidance_scale: float
 	clip_skip: int = 1
 	width: int
@@ -121,6 +122,7 @@ def image_metadata(
 		('Schedule type', spec.schedule.value if spec.schedule is not Schedule.UNSPECIFIED else ''),
 		('Token merging ratio', f'{spec.token_merging:g}' if spec.token_merging else ''),
 		('DeepCache interval', str(spec.deep_cache) if spec.deep_cache > 1 else ''),
+		('Decoder', 'TAESD' if spec.fast_decode else ''),
 		('CFG scale', f'{spec.guidance_scale:g}'),
 		('Seed', str(seed)),
 		('Size', f'{spec.width}x{spec.height}'),
@@ -167,6 +169,7 @@ def image_metadata(
 		schedule=spec.schedule.value,
 		deep_cache=spec.deep_cache,
 		token_merging=spec.token_merging,
+		fast_decode=spec.fast_decode,
 		guidance_scale=spec.guidance_scale,
 		clip_skip=spec.clip_skip,
 		width=spec.width,

@@ -5,11 +5,18 @@ embeddings and VAE, applies styles and trigger words, fills in every default, an
 """
 
 import asyncio
+from pathlib import Path
 
 from diffusiond.server.catalog import Catalog, ModelInfo
 from diffusiond.server.catalog.loras import LoraCatalog
 from diffusiond.server.catalog.schemas import ModelBase
-from diffusiond.server.errors import FieldViolation, InvalidArgumentError, LoraNotFoundError, ModelLoadError
+from diffusiond.server.errors import (
+	FailedPreconditionError,
+	FieldViolation,
+	InvalidArgumentError,
+	LoraNotFoundError,
+	ModelLoadError,
+)
 from diffusiond.server.jobs.assets import JobAssets, Vocabulary
 from diffusiond.server.jobs.controls import resolve_controls
 from diffusiond.server.jobs.generation_rules import output_size, prompt_checks
@@ -19,6 +26,7 @@ from diffusiond.server.prompting.report import PromptCheck, report
 from diffusiond.server.prompting.tokens import Tokenizers
 from diffusiond.server.schemas import GenerateParams, JobSpec, RefinerSpec
 from diffusiond.server.settings import LimitsSettings
+from diffusiond.server.speed import TINY_DECODERS, tiny_decoder
 from diffusiond.server.styles.book import StyleBook
 from diffusiond.server.styles.schemas import StyleRecord
 from diffusiond.server.styles.templates import apply_styles
@@ -34,6 +42,7 @@ class Intake:
 		styles: StyleBook,
 		limits: LimitsSettings,
 		default_ready: asyncio.Event,
+		previewers: Path | None = None,
 	) -> None:
 		self._catalog = catalog
 		self._loras = loras
@@ -41,6 +50,7 @@ class Intake:
 		self._styles = styles
 		self._limits = limits
 		self._default_ready = default_ready  # set once the default model is known (start-up)
+		self._previewers = previewers  # where fast_decode's tiny autoencoders are
 		self._tokenizers = Tokenizers()  # the models' tokenizers, for the prompts' chunks
 
 	async def check(self, model_ref: str, prompt: str, negative: str, style_refs: list[str]) -> PromptCheck:
@@ -104,6 +114,8 @@ class Intake:
 			params.controlnets, self._assets.controlnets, model, (width, height), self._limits.max_image_pixels
 		)
 		refiner = await self._refiner(params, model)
+		if spec.fast_decode:
+			await asyncio.to_thread(self._tiny_decoder, model)
 		update: dict[str, object] = {'tokens': tokens, 'embeddings': embeddings, 'vae': vae, 'notices': notices}
 		update |= {'controlnets': controls, 'refiner': refiner}
 		spec = spec.model_copy(update=update)
@@ -118,6 +130,16 @@ class Intake:
 				]
 			)
 		return spec, model
+
+	def _tiny_decoder(self, model: ModelInfo) -> None:
+		"""fast_decode needs the tiny autoencoder of the model's family (blocking: a file check)."""
+		if self._previewers is None or tiny_decoder(self._previewers, model.base) is None:
+			folder = TINY_DECODERS.get(model.base, 'taesd')
+			raise FailedPreconditionError(
+				f'fast_decode needs the tiny autoencoder for {model.base.value} models: put its diffusers folder '
+				f'(madebyollin/{folder}) in <data dir>/previewers/{folder}, or leave fast_decode off',
+				metadata={'folder': f'previewers/{folder}'},
+			)
 
 	async def _second_pass(
 		self, task: Hires, spec: JobSpec, styles: list[StyleRecord], vocabulary: Vocabulary, model: ModelInfo

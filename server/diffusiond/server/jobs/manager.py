@@ -95,7 +95,8 @@ class PipelineManager:
 		self.cluster: Cluster | None = None  # the shared queue, when this node is part of one (share())
 		self._loop: asyncio.AbstractEventLoop | None = None
 		self._default_prepared = asyncio.Event()
-		self._intake = Intake(catalog, loras, assets, styles, settings.limits, self._default_prepared)
+		previewers = settings.storage.previewers_dir
+		self._intake = Intake(catalog, loras, assets, styles, settings.limits, self._default_prepared, previewers)
 		self.default_model = ''
 
 	async def start(self, node: str = '') -> None:

@@ -35,7 +35,7 @@ DEFAULT_GUIDANCE = 7.5
 DEFAULT_QUALITY = 90
 
 
-N = TypeVar('N', int, float)
+N = TypeVar('N', int, float, bool)
 _RANDOM_SEED_BITS = 32  # random seeds stay in the 32-bit range users know from A1111
 
 
@@ -166,6 +166,7 @@ def resolve(
 		schedule=_schedule(params.schedule, defaults.schedule, sampler),
 		deep_cache=_given(params.deep_cache, defaults.deep_cache, 0),
 		token_merging=_given(params.token_merging, defaults.token_merging, 0.0),
+		fast_decode=_given(params.fast_decode, defaults.fast_decode, False),
 		seeds=[seed + i for i in range(count)],
 		output_format=params.output_format,
 		quality=params.quality or DEFAULT_QUALITY,

@@ -63,6 +63,7 @@ def params_from_pb(request: gen_pb.GenerateRequest) -> GenerateParams:
 		schedule=schedule_from_pb(request.schedule),
 		deep_cache=request.deep_cache_interval if has('deep_cache_interval') else None,
 		token_merging=request.token_merging_ratio if has('token_merging_ratio') else None,
+		fast_decode=request.fast_decode if has('fast_decode') else None,
 		seed=request.seed if has('seed') else None,
 		num_images=request.num_images if has('num_images') else None,
 		output_format=_FORMATS.get(request.output_format, ImageFormat.PNG),

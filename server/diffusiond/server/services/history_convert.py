@@ -111,6 +111,7 @@ def regenerate_params(record: GenerationRecord, limits: LimitsSettings) -> Gener
 		schedule=spec.schedule,
 		deep_cache=spec.deep_cache,
 		token_merging=spec.token_merging,
+		fast_decode=spec.fast_decode,
 		seed=spec.seeds[0],
 		num_images=len(spec.seeds),
 		output_format=spec.output_format,

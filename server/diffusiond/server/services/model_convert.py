@@ -42,6 +42,8 @@ def defaults_to_pb(defaults: ModelDefaults) -> model_pb.ModelDefaults:
 		message.deep_cache_interval = defaults.deep_cache
 	if defaults.token_merging is not None:
 		message.token_merging_ratio = defaults.token_merging
+	if defaults.fast_decode is not None:
+		message.fast_decode = defaults.fast_decode
 	if defaults.steps is not None:
 		message.steps = defaults.steps
 	if defaults.guidance_scale is not None:
@@ -110,6 +112,7 @@ def changes_from_pb(request: model_pb.UpdateModelRequest, limits: LimitsSettings
 			schedule=schedule_from_pb(defaults.schedule) if defaults.schedule else None,
 			deep_cache=defaults.deep_cache_interval if defaults.HasField('deep_cache_interval') else None,
 			token_merging=defaults.token_merging_ratio if defaults.HasField('token_merging_ratio') else None,
+			fast_decode=defaults.fast_decode if defaults.HasField('fast_decode') else None,
 		)
 		if 'defaults' in paths
 		else None,

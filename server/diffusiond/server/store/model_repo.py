@@ -29,7 +29,7 @@ ORDERS = {
 
 def _user_fields(row: ModelRow) -> tuple[object, ...]:
 	defaults = (row.default_sampler, row.default_steps, row.default_guidance, row.default_clip_skip, row.default_vae)
-	speed = (row.default_schedule, row.default_deep_cache, row.default_token_merging)
+	speed = (row.default_schedule, row.default_deep_cache, row.default_token_merging, row.default_fast_decode)
 	return (row.display_name, list(row.tags), *defaults, *speed)
 
 
@@ -49,6 +49,7 @@ def apply_model_changes(row: ModelRow, changes: ModelChanges) -> bool:
 		row.default_schedule = changes.defaults.schedule.name if changes.defaults.schedule else None
 		row.default_deep_cache = changes.defaults.deep_cache
 		row.default_token_merging = changes.defaults.token_merging
+		row.default_fast_decode = changes.defaults.fast_decode
 	return before != _user_fields(row)
 
 

@@ -71,6 +71,7 @@ def record_of(row: ModelRow) -> ModelRecord:
 			token_merging=read.optional_number(
 				'default_token_merging', row.default_token_merging, 0, MAX_TOKEN_MERGING
 			),
+			fast_decode=row.default_fast_decode if isinstance(row.default_fast_decode, bool) else None,
 		),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),

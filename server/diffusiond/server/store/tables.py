@@ -44,6 +44,7 @@ class ModelRow(Base):
 	default_schedule: Mapped[str | None] = mapped_column(String(32), default=None)  # a Schedule member name
 	default_deep_cache: Mapped[int | None] = mapped_column(Integer, default=None)
 	default_token_merging: Mapped[float | None] = mapped_column(Float, default=None)
+	default_fast_decode: Mapped[bool | None] = mapped_column(default=None)
 	added_at: Mapped[datetime] = mapped_column(StoredTime)
 	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
 
