@@ -30,13 +30,18 @@ class TimedBackend(DiffusersEngine):
 		self.emitted: dict[int, float] = {}
 
 	def run(
-		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+		self,
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...] = (),
 	) -> RunOutput:
 		def timed(step: int, total: int) -> bool:
 			self.emitted[step] = time.perf_counter()
 			return on_step(step, total)
 
-		return super().run(specs, timed, on_previews, on_stage)
+		return super().run(specs, timed, on_previews, on_stage, savers)
 
 
 _LOOPS: dict[int, asyncio.AbstractEventLoop] = {}  # each start_daemon daemon's loop, for stop_daemon

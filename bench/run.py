@@ -18,6 +18,7 @@ from bench.gateway import run_gateway
 from bench.generation import run_generation
 from bench.history import run_history
 from bench.loras import run_loras
+from bench.memory_plan import run_memory_plan
 from bench.multistage import run_multistage
 from bench.outputs import run_outputs
 from bench.prompts import run_prompts
@@ -50,6 +51,7 @@ def main() -> None:
 		*run_gateway(args.repeats, args.steps, args.size),
 		*run_fewstep(args.repeats),
 		*run_speedups(),
+		*run_memory_plan(),
 		*run_queue(),
 		*run_cluster(),
 		*run_outputs(),

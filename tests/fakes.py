@@ -56,8 +56,16 @@ class FakeEngine:
 	def prepare(self, spec: JobSpec) -> str:
 		return 'FakeScheduler'
 
+	def plan(self, specs: list[JobSpec]) -> list[str]:
+		return []
+
 	def run(
-		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+		self,
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...] = (),
 	) -> RunOutput:
 		self.runs += specs
 		self.batches.append([spec.prompt for spec in specs])

@@ -1006,6 +1006,7 @@ class StartedEvent(_message.Message):
     PROMPT_REPORT_FIELD_NUMBER: _builtins.int
     NEGATIVE_PROMPT_REPORT_FIELD_NUMBER: _builtins.int
     SCHEDULE_FIELD_NUMBER: _builtins.int
+    MEMORY_SAVERS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model that runs the job (its resolved name)."""
     sampler: Global___Sampler.ValueType
@@ -1041,6 +1042,12 @@ class StartedEvent(_message.Message):
 
     @_builtins.property
     def negative_prompt_report(self) -> Global___PromptReport: ...
+    @_builtins.property
+    def memory_savers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The memory savers turned on so that the job fits in the device's memory (its estimate said so), in the
+        order they are turned on: "attention slicing", "VAE slicing", "VAE tiling". Empty when it fits as it is.
+        """
+
     def __init__(
         self,
         *,
@@ -1058,10 +1065,11 @@ class StartedEvent(_message.Message):
         prompt_report: Global___PromptReport | None = ...,
         negative_prompt_report: Global___PromptReport | None = ...,
         schedule: Global___Schedule.ValueType = ...,
+        memory_savers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["negative_prompt_report", b"negative_prompt_report", "prompt_report", b"prompt_report"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "model", b"model", "negative_prompt", b"negative_prompt", "negative_prompt_report", b"negative_prompt_report", "prompt", b"prompt", "prompt_report", b"prompt_report", "sampler", b"sampler", "schedule", b"schedule", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "loras", b"loras", "memory_savers", b"memory_savers", "model", b"model", "negative_prompt", b"negative_prompt", "negative_prompt_report", b"negative_prompt_report", "prompt", b"prompt", "prompt_report", b"prompt_report", "sampler", b"sampler", "schedule", b"schedule", "scheduler", b"scheduler", "seeds", b"seeds", "steps", b"steps", "styles", b"styles", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -151,6 +151,12 @@ class DownloadTooLargeError(ResourceExhaustedError):
 	reason = 'DOWNLOAD_TOO_LARGE'
 
 
+class MemoryBudgetError(ResourceExhaustedError):
+	"""A job whose estimated working memory exceeds what a job may use, even with every memory saver on."""
+
+	reason = 'MEMORY_BUDGET_EXCEEDED'
+
+
 class DeviceOutOfMemoryError(ResourceExhaustedError):
 	reason = 'DEVICE_OUT_OF_MEMORY'
 

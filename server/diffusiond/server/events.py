@@ -27,6 +27,7 @@ class StartedEvent(BaseModel):
 	sampler: Sampler
 	schedule: Schedule = Schedule.UNSPECIFIED
 	scheduler: str
+	memory_savers: list[str] = Field(default_factory=list)  # turned on so that the job fits (jobs/memory.py)
 	width: int
 	height: int
 	steps: int

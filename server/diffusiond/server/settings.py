@@ -150,6 +150,13 @@ class DeviceSettings(BaseModel):
 		description='Dynamic batching: queued txt2img jobs that share model, LoRAs, size, steps, sampler and CFG '
 		'run as one pipeline call of at most this many images. 1 = off.',
 	)
+	memory_budget_bytes: int = Field(
+		default=0,
+		ge=0,
+		description="The most a job's working memory (beyond the weights) may take; 0 = what the device has free "
+		'when the job starts (CUDA: free device memory; elsewhere: available RAM). Jobs whose estimate exceeds it run '
+		'with attention slicing, VAE slicing, VAE tiling as needed, or are refused when even those do not fit.',
+	)
 
 
 class StorageSettings(BaseModel):

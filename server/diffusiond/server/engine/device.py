@@ -5,6 +5,7 @@ import ctypes.util
 import gc
 import sys
 
+import psutil
 import torch
 
 from diffusiond.server.jobs.engine_api import DeviceStats
@@ -49,6 +50,14 @@ def device_stats(device: torch.device, dtype: torch.dtype) -> DeviceStats:
 			memory_used_bytes=torch.cuda.memory_reserved(index),
 		)
 	return DeviceStats(kind=device.type, name=device.type, dtype=dtype_name)
+
+
+def free_bytes(device: torch.device) -> int:
+	"""What the device has free now: CUDA's free memory, else the system's available RAM."""
+	if device.type == 'cuda':
+		free, _ = torch.cuda.mem_get_info(device)
+		return int(free)
+	return int(psutil.virtual_memory().available)
 
 
 def _trim_heap() -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import diffusers
 import torch
@@ -21,11 +22,12 @@ from diffusiond.server.engine.cache import Entry, PipelineCache, cache_key
 from diffusiond.server.engine.controlnets import ControlNets
 from diffusiond.server.engine.demo import build_demo_model
 from diffusiond.server.engine.denoise import denoise, warm_up
-from diffusiond.server.engine.device import device_stats, release_memory
+from diffusiond.server.engine.device import device_stats, free_bytes, release_memory
 from diffusiond.server.engine.embeddings import EmbeddingVectors
 from diffusiond.server.engine.hooks import Hooks
 from diffusiond.server.engine.loader import load_pipeline, pipeline_bytes
 from diffusiond.server.engine.lora_apply import LoraFiles, apply_loras
+from diffusiond.server.engine.memory_savers import always_on, memory_savers, pipeline_shape
 from diffusiond.server.engine.options import apply_options
 from diffusiond.server.engine.pickles import probe_pickle
 from diffusiond.server.engine.preview import Previewers, TinyDecoders
@@ -46,6 +48,7 @@ from diffusiond.server.jobs.engine_api import (
 	StepHook,
 	TileHook,
 )
+from diffusiond.server.jobs.memory import FREE_MARGIN, SAVERS, estimate, savers_for
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 from diffusiond.server.tasks.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, UpscaleSpec
@@ -190,35 +193,80 @@ class DiffusersEngine:
 			self._vaes.use(current.pipe, current.vae, cache_key(current.info), spec.vae)
 		return type(current.pipe.scheduler).__name__
 
+	def plan(self, specs: list[JobSpec]) -> list[str]:
+		"""The memory savers this call needs on top of those the settings keep on (jobs/memory.py): its estimate from
+		the loaded model's shape against `device.memory_budget_bytes`, else what the device has free now."""
+		spec = specs[0]
+		width, height = spec.task.output_size(spec.width, spec.height)
+		images = sum(len(job.seeds) for job in specs)
+		shape = pipeline_shape(self._current(spec).pipe, self.dtype)
+		found = estimate(width, height, images, spec.guidance_scale > 1, shape)
+		budget = self._options.memory_budget_bytes or int(free_bytes(self.device) * FREE_MARGIN)
+		return savers_for(found, budget, always_on(self._options))
+
 	def run(
-		self, specs: list[JobSpec], on_step: StepHook, on_previews: list[PreviewHook | None], on_stage: StageHook
+		self,
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...] = (),
 	) -> RunOutput:
 		"""Every image of `specs` in one pipeline call: one job, or a batch of jobs that share everything but
-		prompts and seeds (jobs/batching.py)."""
+		prompts and seeds (jobs/batching.py), with `savers` on (plan()). Out of memory, it runs once more with every
+		saver on before it fails."""
+		spec = specs[0]
+		notices: list[str] = []
+		every = tuple(saver for saver in SAVERS if saver not in always_on(self._options))
+		try:
+			images = self._denoise(specs, on_step, on_previews, on_stage, savers, notices)
+		except torch.OutOfMemoryError:
+			release_memory(self.device)
+			if set(savers) >= set(every):
+				self._out_of_memory(specs)
+			log.warning('out of memory at %dx%d; running again with %s', spec.width, spec.height, ', '.join(every))
+			notices.append(f'the device ran out of memory; the job ran again with {", ".join(every)} on')
+			try:
+				images = self._denoise(specs, on_step, on_previews, on_stage, every, notices)
+			except torch.OutOfMemoryError:
+				release_memory(self.device)
+				self._out_of_memory(specs)
+		return RunOutput(images=images, notices=notices)
+
+	def _out_of_memory(self, specs: list[JobSpec]) -> NoReturn:
+		spec = specs[0]
+		count = sum(len(job.seeds) for job in specs)
+		raise DeviceOutOfMemoryError(
+			f'the device ran out of memory for {count} image(s) of {spec.width}x{spec.height}, also with every memory '
+			'saver on; try fewer images or a smaller size'
+			+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
+		)
+
+	def _denoise(
+		self,
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...],
+		notices: list[str],
+	) -> list[Image.Image]:
 		spec = specs[0]
 		current = self._current(spec)
 		previewer = partial(self._previewers.get, current.info.base)
 		vectors = [{item.name: self._vectors.of(item) for item in job.embeddings} for job in specs]
-		notices: list[str] = []
 		fast = self._tiny_decoders.get(current.info.base) if spec.fast_decode else None
-		try:
-			with watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0), fast):
-				hooks = Hooks(step=on_step, stage=on_stage, upscale=self._hires_upscale)
-				control = self._controls.inputs(spec.controlnets, current.pipe)
-				decoding = partial(on_stage, Stage.DECODING, 0)
-				refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
-				own = current.scheduler
-				with speedups(current.pipe, spec):
-					images = denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control, refine)
-		except torch.OutOfMemoryError as exc:
-			release_memory(self.device)
-			count = sum(len(job.seeds) for job in specs)
-			raise DeviceOutOfMemoryError(
-				f'the device ran out of memory for {count} image(s) of {spec.width}x{spec.height}; '
-				'try fewer images or a smaller size'
-				+ (' (this was a batch of several jobs: lower device.batch_max_images)' if len(specs) > 1 else '')
-			) from exc
-		return RunOutput(images=images, notices=notices)
+		with (
+			watched_decode(current.pipe.vae, notices, partial(on_stage, Stage.DECODING, 0), fast),
+			memory_savers(current.pipe, list(savers)),
+			speedups(current.pipe, spec),
+		):
+			hooks = Hooks(step=on_step, stage=on_stage, upscale=self._hires_upscale)
+			control = self._controls.inputs(spec.controlnets, current.pipe)
+			decoding = partial(on_stage, Stage.DECODING, 0)
+			refine = partial(self._refiner, spec, vectors[0], notices, decoding) if spec.refiner else None
+			own = current.scheduler
+			return denoise(current.pipe, previewer, specs, hooks, on_previews, vectors, own, control, refine)
 
 	def upscale(self, spec: UpscaleSpec, image: Image.Image, on_tile: TileHook) -> Image.Image:
 		"""UpscaleImage: a built-in resize (one step), or the folder's model tile by tile."""

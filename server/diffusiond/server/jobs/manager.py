@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, Callable
 from functools import partial
 from typing import TypeVar
 
+import psutil
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,6 +35,7 @@ from diffusiond.server.jobs.estimate import Estimator, check_deadline
 from diffusiond.server.jobs.intake import Intake
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.journal import Journal
+from diffusiond.server.jobs.memory import check_fits
 from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.recorder import Recorder
 from diffusiond.server.jobs.resume import Resumer, ResumeReport, rebuild
@@ -43,7 +45,7 @@ from diffusiond.server.jobs.work import Work
 from diffusiond.server.jobs.worker import Worker
 from diffusiond.server.node_records import NodeStatus
 from diffusiond.server.prompting.report import PromptCheck
-from diffusiond.server.schemas import GenerateParams
+from diffusiond.server.schemas import GenerateParams, JobSpec
 from diffusiond.server.settings import Settings
 from diffusiond.server.store.history_repo import HistoryRepository
 from diffusiond.server.store.job_repo import JobRepository
@@ -211,6 +213,7 @@ class PipelineManager:
 			)
 			log.info('job %s queued for the nodes that have model %s', work.id, params.model)
 			return work
+		await self._check_memory(spec, model)
 		job = Job(spec, model, EventChannel(self._loop), params.priority)
 		job.keep_running = params.keep_running
 		if deadline_s is not None:
@@ -235,6 +238,13 @@ class PipelineManager:
 			','.join(f'{lora.name}:{lora.weight:g}' for lora in job.spec.loras) or '-',
 		)
 		return job
+
+	async def _check_memory(self, spec: JobSpec, model: ModelInfo) -> None:
+		"""A job that cannot fit even with every memory saver is refused before it is queued (jobs/memory.py)."""
+		stats = await asyncio.to_thread(self._engine.stats)
+		device = self._settings.device.memory_budget_bytes or stats.memory_total_bytes
+		budget = device or psutil.virtual_memory().total
+		check_fits(spec, model.base, 4 if stats.dtype == 'float32' else 2, budget)
 
 	async def submit_upscale(self, request: UpscaleRequest) -> UpscaleJob:
 		"""Validates an UpscaleImage request, resolves its upscaler and queues it (or raises at once)."""

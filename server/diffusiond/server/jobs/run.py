@@ -75,10 +75,11 @@ class BatchRun:
 			job.stage = Stage.LOADING
 		self._engine.load(head.model)
 		scheduler = self._engine.prepare(head.spec)
+		savers = tuple(self._engine.plan([job.spec for job in self._jobs]))
 		load_s = time.monotonic() - begin
 		stats = self._engine.stats()  # once per call: every job of a batch ran on the same device
 		for job in self._live():
-			self._start(job, scheduler, f'{stats.name} ({stats.dtype})')
+			self._start(job, scheduler, f'{stats.name} ({stats.dtype})', savers)
 		inference_start = time.monotonic()
 
 		def on_stage(stage: Stage, steps: int) -> None:
@@ -100,7 +101,7 @@ class BatchRun:
 				job.channel.publish(_progress(job, step, total, elapsed))
 			return False
 
-		output = self._call(on_step, on_stage)
+		output = self._call(on_step, on_stage, savers)
 		inference_s = time.monotonic() - inference_start
 		offset = 0
 		for job in self._jobs:
@@ -112,9 +113,9 @@ class BatchRun:
 			offset += count
 		self.work_s = time.monotonic() - inference_start
 
-	def _call(self, on_step: StepHook, on_stage: StageHook) -> RunOutput:
+	def _call(self, on_step: StepHook, on_stage: StageHook, savers: tuple[str, ...]) -> RunOutput:
 		hooks: list[PreviewHook | None] = [self._preview_hook(job) for job in self._jobs]
-		return self._engine.run([job.spec for job in self._jobs], on_step, hooks, on_stage)
+		return self._engine.run([job.spec for job in self._jobs], on_step, hooks, on_stage, savers)
 
 	def _preview_hook(self, job: Job) -> PreviewHook:
 		def on_preview(step: int, data: bytes, width: int, height: int) -> None:
@@ -123,7 +124,7 @@ class BatchRun:
 
 		return on_preview
 
-	def _start(self, job: Job, scheduler: str, device: str) -> None:
+	def _start(self, job: Job, scheduler: str, device: str, savers: tuple[str, ...]) -> None:
 		spec = job.spec
 		job.channel.publish(
 			StartedEvent(
@@ -136,6 +137,7 @@ class BatchRun:
 				sampler=spec.sampler,
 				schedule=spec.schedule,
 				scheduler=scheduler,
+				memory_savers=list(savers),
 				width=spec.width,
 				height=spec.height,
 				steps=spec.steps,

@@ -62,6 +62,7 @@ def event_to_pb(job_id: str, event: JobEvent) -> gen_pb.GenerateEvent:
 					seeds=event.seeds,
 					sampler=sampler_to_pb(event.sampler),
 					schedule=schedule_to_pb(event.schedule),
+					memory_savers=event.memory_savers,
 					scheduler=event.scheduler,
 					width=event.width,
 					height=event.height,
