@@ -11,8 +11,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
-import torch
-from diffusers import EulerDiscreteScheduler, LCMScheduler, SchedulerMixin, StableDiffusionPipeline, TCDScheduler
+from diffusers import EulerDiscreteScheduler, LCMScheduler, SchedulerMixin, TCDScheduler
 from PIL import Image
 
 from diffusiond.server.app import Daemon
@@ -25,7 +24,7 @@ from diffusiond.v1 import history_service_pb2 as history_pb
 from diffusiond.v1 import history_service_pb2_grpc as history_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
-from tests.conftest import TINY_MODEL
+from tests.direct import direct_image, direct_pipe, set_defaults
 from tests.helpers import Pixels, collect, error_details, pixels, until_error
 
 PROMPT = 'a fox in the snow'
@@ -78,20 +77,7 @@ def _image(events: list[gen_pb.GenerateEvent]) -> Pixels:
 
 
 def _direct(folder: Path, scheduler: type[SchedulerMixin], guidance: float, **config: object) -> Pixels:
-	pipe = StableDiffusionPipeline.from_pretrained(
-		str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True
-	)
-	pipe.set_progress_bar_config(disable=True)
-	pipe.scheduler = scheduler.from_config(pipe.scheduler.config, **config)
-	image: Image.Image = pipe(
-		prompt=PROMPT,
-		num_inference_steps=4,
-		guidance_scale=guidance,
-		width=64,
-		height=64,
-		generator=torch.Generator('cpu').manual_seed(21),
-	).images[0]
-	return np.asarray(image)
+	return direct_image(direct_pipe(folder, scheduler, **config), PROMPT, 4, 21, guidance)
 
 
 async def test_few_step_samplers_and_sgm_uniform_equal_direct_diffusers_calls(
@@ -154,25 +140,19 @@ async def test_schedules_that_do_not_go_with_the_sampler_are_refused(
 	assert error_details(error)[1] == ['schedule']
 
 
-async def _defaults(models: model_grpc.ModelServiceAsyncStub, defaults: model_pb.ModelDefaults) -> None:
-	update = model_pb.UpdateModelRequest(model=model_pb.Model(name=TINY_MODEL, defaults=defaults))
-	update.update_mask.paths.append('defaults')
-	await models.UpdateModel(update)
-
-
 async def test_a_model_default_schedule_applies_where_it_goes_with_the_sampler(
 	gen: gen_grpc.GenerationServiceAsyncStub, models: model_grpc.ModelServiceAsyncStub
 ) -> None:
-	await _defaults(models, model_pb.ModelDefaults(sampler=gen_pb.SAMPLER_EULER, schedule=gen_pb.SCHEDULE_KARRAS))
+	await set_defaults(models, model_pb.ModelDefaults(sampler=gen_pb.SAMPLER_EULER, schedule=gen_pb.SCHEDULE_KARRAS))
 	try:
 		applied = await _run(gen, _request())
 		not_for_ddim = await _run(gen, _request(sampler=gen_pb.SAMPLER_DDIM))
 		asked = await _run(gen, _request(schedule=gen_pb.SCHEDULE_SGM_UNIFORM))
 		bad = model_pb.ModelDefaults(sampler=gen_pb.SAMPLER_DDIM, schedule=gen_pb.SCHEDULE_BETA)
 		with pytest.raises(grpc.aio.AioRpcError) as refused:
-			await _defaults(models, bad)
+			await set_defaults(models, bad)
 	finally:
-		await _defaults(models, model_pb.ModelDefaults())
+		await set_defaults(models, model_pb.ModelDefaults())
 	started = [
 		next(event.started for event in events if event.HasField('started'))
 		for events in (applied, not_for_ddim, asked)

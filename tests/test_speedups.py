@@ -21,6 +21,7 @@ from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import model_service_pb2_grpc as model_grpc
 from tests.conftest import TINY_MODEL
+from tests.direct import direct_image, direct_pipe, set_defaults
 from tests.helpers import Pixels, collect, error_details, pixels, until_error
 
 PROMPT = 'a fox in the snow'
@@ -43,24 +44,11 @@ async def _image(gen: gen_grpc.GenerationServiceAsyncStub, request: gen_pb.Gener
 
 
 def _pipe(folder: Path) -> StableDiffusionPipeline:
-	pipe = StableDiffusionPipeline.from_pretrained(
-		str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True
-	)
-	pipe.set_progress_bar_config(disable=True)
-	pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
-	return pipe
+	return direct_pipe(folder, EulerDiscreteScheduler)
 
 
 def _direct(pipe: StableDiffusionPipeline) -> Pixels:
-	image: Image.Image = pipe(
-		prompt=PROMPT,
-		num_inference_steps=STEPS,
-		width=64,
-		height=64,
-		guidance_scale=7.5,
-		generator=torch.Generator('cpu').manual_seed(3),
-	).images[0]
-	return np.asarray(image)
+	return direct_image(pipe, PROMPT, STEPS, 3)
 
 
 async def test_deep_cache_is_the_librarys_applied_exactly_and_taken_off(
@@ -125,23 +113,17 @@ async def test_speed_options_out_of_range_are_refused(
 	assert error_details(error)[1] == [field]
 
 
-async def _defaults(models: model_grpc.ModelServiceAsyncStub, defaults: model_pb.ModelDefaults) -> None:
-	update = model_pb.UpdateModelRequest(model=model_pb.Model(name=TINY_MODEL, defaults=defaults))
-	update.update_mask.paths.append('defaults')
-	await models.UpdateModel(update)
-
-
 async def test_speed_options_as_model_defaults(
 	gen: gen_grpc.GenerationServiceAsyncStub, models: model_grpc.ModelServiceAsyncStub
 ) -> None:
-	await _defaults(models, model_pb.ModelDefaults(token_merging_ratio=0.5, deep_cache_interval=2))
+	await set_defaults(models, model_pb.ModelDefaults(token_merging_ratio=0.5, deep_cache_interval=2))
 	try:
 		by_default, text = await _image(gen, _request())
 		asked, _ = await _image(gen, _request(token_merging_ratio=0.5, deep_cache_interval=2))
 		_, off = await _image(gen, _request(token_merging_ratio=0.0, deep_cache_interval=0))
 		shown = (await models.GetModel(model_pb.GetModelRequest(model=TINY_MODEL))).model.defaults
 	finally:
-		await _defaults(models, model_pb.ModelDefaults())
+		await set_defaults(models, model_pb.ModelDefaults())
 	np.testing.assert_array_equal(by_default, asked)
 	assert 'Token merging ratio: 0.5, DeepCache interval: 2' in text
 	assert 'Token merging' not in off, 'a request turns a default off with 0'
