@@ -215,23 +215,35 @@ class DiffusersEngine:
 		"""Every image of `specs` in one pipeline call: one job, or a batch of jobs that share everything but
 		prompts and seeds (jobs/batching.py), with `savers` on (plan()). Out of memory, it runs once more with every
 		saver on before it fails."""
-		spec = specs[0]
 		notices: list[str] = []
 		every = tuple(saver for saver in SAVERS if saver not in always_on(self._options))
-		try:
-			images = self._denoise(specs, on_step, on_previews, on_stage, savers, notices)
-		except torch.OutOfMemoryError:
-			release_memory(self.device)
-			if set(savers) >= set(every):
-				self._out_of_memory(specs)
-			log.warning('out of memory at %dx%d; running again with %s', spec.width, spec.height, ', '.join(every))
+		images = self._attempt(specs, on_step, on_previews, on_stage, savers, notices)
+		if images is None and not set(savers) >= set(every):
 			notices.append(f'the device ran out of memory; the job ran again with {", ".join(every)} on')
-			try:
-				images = self._denoise(specs, on_step, on_previews, on_stage, every, notices)
-			except torch.OutOfMemoryError:
-				release_memory(self.device)
-				self._out_of_memory(specs)
+			images = self._attempt(specs, on_step, on_previews, on_stage, every, notices)
+		if images is None:
+			self._out_of_memory(specs)
 		return RunOutput(images=images, notices=notices)
+
+	def _attempt(
+		self,
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...],
+		notices: list[str],
+	) -> list[Image.Image] | None:
+		"""The call's images, or None when the device ran out of memory: its memory is released once the error and
+		its traceback (which holds the failed call's tensors) are gone, so that a second attempt has it."""
+		try:
+			return self._denoise(specs, on_step, on_previews, on_stage, savers, notices)
+		except torch.OutOfMemoryError:
+			log.warning(
+				'out of memory at %dx%d with %s', specs[0].width, specs[0].height, ', '.join(savers) or 'no saver'
+			)
+		release_memory(self.device)
+		return None
 
 	def _out_of_memory(self, specs: list[JobSpec]) -> NoReturn:
 		spec = specs[0]
