@@ -136,15 +136,21 @@ class Recorder:
 			self._journal.ended(job, error)
 
 	async def _end(self, job: Job, error: DiffusiondError) -> None:
-		if await self._started(job) == '' and self._repo is not None:
-			await self._store(job, self._repo.delete(job.id, self._job_end(job, error)), 'remove the record')
-		else:
-			self._end_alone(job, error)
-		self._taken_over.discard(job.id)
-		job.channel.put_error(error)
+		try:
+			if await self._started(job) == '' and self._repo is not None:
+				await self._store(job, self._repo.delete(job.id, self._job_end(job, error)), 'remove the record')
+			else:
+				self._end_alone(job, error)
+		finally:  # whatever the store did, the stream (and every reader: a relay, a watcher) gets its end
+			self._taken_over.discard(job.id)
+			job.channel.put_error(error)
 
 	async def _finish(self, job: Job, images: list[ImageEvent], timings: JobTimings) -> None:
-		storage = await self._save(job, images, timings)
+		try:
+			storage = await self._save(job, images, timings)
+		except Exception as exc:  # a bug: logged, and the stream still ends (its images were sent)
+			log.exception('job %s: recording its images failed', job.id)
+			storage = Storage(stored=False, error=f'the images could not be recorded: {_describe(exc)}')
 		job.channel.put(
 			CompletedEvent(
 				state=job.state,  # cancelled: it finished early with the image as it was (CancelJob finish_early)
