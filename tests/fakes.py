@@ -24,9 +24,15 @@ from diffusiond.server.tasks.upscale import UpscaleSpec
 
 class FakeEngine:
 	def __init__(
-		self, step_s: float = 0.01, load_s: float = 0.0, crash_on_prompt: str = '', noise: bool = False
+		self,
+		step_s: float = 0.01,
+		load_s: float = 0.0,
+		crash_on_prompt: str = '',
+		noise: bool = False,
+		endless: tuple[str, ...] = (),
 	) -> None:
 		self.step_s = step_s
+		self.endless = endless  # prompts whose jobs run until cancelled: a daemon busy however slow the machine is
 		self.noise = noise  # random pixels: images that do not compress (large messages)
 		self.load_s = load_s
 		self.crash_on_prompt = crash_on_prompt
@@ -59,6 +65,9 @@ class FakeEngine:
 	def plan(self, specs: list[JobSpec]) -> list[str]:
 		return []
 
+	def fits(self, specs: list[JobSpec]) -> bool:
+		return True
+
 	def run(
 		self,
 		specs: list[JobSpec],
@@ -74,8 +83,10 @@ class FakeEngine:
 		if self.crash_on_prompt and any(job.prompt == self.crash_on_prompt for job in specs):
 			raise RuntimeError('simulated pipeline crash')
 		on_stage(Stage.DENOISING, spec.steps)
-		for step in range(1, spec.steps + 1):
+		step = 0
+		while step < spec.steps:
 			time.sleep(self.step_s)
+			step = min(step + 1, spec.steps - 1) if spec.prompt in self.endless else step + 1
 			self.completed_steps.append(step)
 			if on_step(step, spec.steps):  # finish early (CancelJob finish_early, A1111's interrupt)
 				break

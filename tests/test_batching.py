@@ -15,6 +15,7 @@ from diffusiond.server.errors import DeadlineTooShortError
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.estimate import Estimator, check_deadline
 from diffusiond.server.jobs.job import Job
+from diffusiond.server.jobs.queue import JobQueue
 from diffusiond.server.jobs.validation import resolve
 from diffusiond.server.schemas import GenerateParams, JobState
 from diffusiond.server.settings import LimitsSettings
@@ -167,3 +168,19 @@ async def test_a_running_batch_counts_once_in_a_deadline_estimate() -> None:
 	with pytest.raises(DeadlineTooShortError) as caught:
 		check_deadline(estimator, new, [*batch, queued], 2.1)
 	assert caught.value.metadata['estimated_s'] == '3.00'
+
+
+async def test_a_job_being_accepted_counts_as_this_nodes_own_until_it_is_queued() -> None:
+	"""A claimer (cluster/stealer.py) skips this node's jobs: also the one whose row is being written, before it
+	is put into the queue (it once took it for another node's job and ran a second copy)."""
+	model = ModelInfo(id='m', name='m', path=Path('m'), native_size=64)
+	spec = resolve(GenerateParams(prompt='x', steps=10, width=64, height=64), model, LimitsSettings())
+	queue = JobQueue(4, Estimator())
+	job, refused = Job(spec, model, EventChannel(asyncio.get_running_loop())), 'refused-id'
+	queue.reserve(job.id)
+	queue.reserve(refused)
+	assert queue.queued_ids() == {job.id, refused}
+	queue.put(job)
+	queue.release(refused)
+	assert queue.queued_ids() == {job.id}
+	assert queue.depth == 1

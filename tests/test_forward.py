@@ -68,7 +68,7 @@ async def test_a_job_for_a_model_only_another_daemon_has_runs_there(tmp_path: Pa
 async def test_a_waiting_forwarded_job_is_cancelled_by_its_caller(tmp_path: Path, postgres_url: str) -> None:
 	write_fake_model(tmp_path / 'node-b' / 'models' / ONLY_B)
 	a = await start_node(tmp_path, 'node-a', postgres_url, FakeEngine(step_s=0.001))
-	b = await start_node(tmp_path, 'node-b', postgres_url, FakeEngine(step_s=0.02))
+	b = await start_node(tmp_path, 'node-b', postgres_url, FakeEngine(step_s=0.02, endless=('keeps b busy',)))
 	try:
 		await _published(a, 'node-b', ONLY_B)
 		async with (

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import torch
+
 from diffusiond.server.engine.demo import build_demo_model
+from diffusiond.server.engine.device import release_memory
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 from diffusiond.v1 import system_service_pb2 as sys_pb
@@ -29,6 +33,9 @@ async def test_unload_returns_memory_to_near_baseline(tmp_path: Path, start_real
 
 		figures = []
 		for _ in range(2):
+			await asyncio.to_thread(
+				release_memory, torch.device('cpu')
+			)  # the baseline without garbage earlier tests left for the collector
 			before = await rss()
 			await stub.LoadModel(model_pb.LoadModelRequest(model='wide'))
 			# One step touches every weight (safetensors maps them lazily).

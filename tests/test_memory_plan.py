@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import numpy as np
+import pytest
 import torch
 from diffusers import StableDiffusionPipeline
 
@@ -17,6 +18,7 @@ from diffusiond.server.app import Daemon
 from diffusiond.server.catalog.schemas import ModelBase
 from diffusiond.server.engine.diffusers_engine import DiffusersEngine
 from diffusiond.server.engine.memory_savers import pipeline_shape
+from diffusiond.server.jobs.engine_api import PreviewHook, RunOutput, StageHook, StepHook
 from diffusiond.server.jobs.memory import (
 	ATTENTION_SLICING,
 	SAVERS,
@@ -27,9 +29,10 @@ from diffusiond.server.jobs.memory import (
 	largest_fitting,
 	savers_for,
 )
+from diffusiond.server.schemas import JobSpec
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from tests.conftest import TINY_MODEL, StartDaemon, StartReal, stubs, write_fake_model
-from tests.helpers import collect, error_details, pixels, until_error
+from tests.helpers import collect, error_details, next_of, pixels, until_error
 
 MIB = 2**20
 
@@ -87,6 +90,54 @@ async def test_a_large_job_runs_with_the_savers_it_needs_and_they_come_off(
 	pipe = engine.active_pipeline()
 	assert pipe is not None
 	assert not pipe.vae.use_tiling, 'VAE tiling is off again'
+
+
+async def test_a_dynamic_batch_that_would_not_fit_is_split(
+	tmp_path: Path, tiny_sd_dir: Path, start_real: StartReal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+	"""Two queued jobs that would batch (device.batch_max_images) run in two calls when one call of both would not
+	fit the budget even with every saver on; each alone does."""
+	pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_dir), safety_checker=None, requires_safety_checker=False)
+	shape = pipeline_shape(pipe, torch.float32)
+	images = next(
+		n
+		for n in range(1, 5)
+		if estimate(64, 64, 2 * n, True, shape).peak(list(SAVERS)) > estimate(64, 64, n, True, shape).peak(list(SAVERS))
+	)
+	budget = estimate(64, 64, images, True, shape).peak(list(SAVERS))
+	shutil.copytree(tiny_sd_dir, tmp_path / 'models' / TINY_MODEL)
+	daemon = await start_real({'device': {'memory_budget_bytes': budget, 'batch_max_images': 8}})
+	engine = daemon.engine
+	assert isinstance(engine, DiffusersEngine)
+	calls: list[list[str]] = []  # the prompts of each pipeline call (an observation: the call itself runs)
+	run = engine.run
+
+	def recorded(
+		specs: list[JobSpec],
+		on_step: StepHook,
+		on_previews: list[PreviewHook | None],
+		on_stage: StageHook,
+		savers: tuple[str, ...] = (),
+	) -> RunOutput:
+		calls.append([spec.prompt for spec in specs])
+		return run(specs, on_step, on_previews, on_stage, savers)
+
+	monkeypatch.setattr(engine, 'run', recorded)
+	chan, stub = stubs(daemon)
+	async with chan:
+		blocker = stub.Generate(gen_pb.GenerateRequest(prompt='blocker', steps=30, width=64, height=64))
+		await next_of(blocker, 'started')
+		requests = [
+			gen_pb.GenerateRequest(prompt=prompt, steps=3, width=64, height=64, num_images=images) for prompt in 'ab'
+		]
+		calls_made = []
+		for request in requests:  # one after the other: two calls started together reach the queue in either order
+			calls_made.append(stub.Generate(request))
+			await next_of(calls_made[-1], 'queued')
+		await collect(blocker)
+		ended = [await collect(call) for call in calls_made]
+	assert calls == [['blocker'], ['a'], ['b']], 'two calls, not one of both'
+	assert [events[-1].completed.state for events in ended] == [gen_pb.JOB_STATE_SUCCEEDED] * 2
 
 
 async def test_a_job_that_cannot_fit_is_refused_naming_the_size_that_would(

@@ -92,7 +92,7 @@ async def test_records_from_before_nodes_upgrade_to_no_node(start_fake: StartDae
 		)
 	await database.close()
 	daemon = await start_fake()
-	assert await daemon.database.revision() == '0016'
+	assert await daemon.database.revision() == '0017'
 	record = await daemon.history.get('old')
 	assert (record.node, record.state) == ('', JobState.FAILED), "a pre-node running record is anyone's to fail"
 

@@ -75,8 +75,13 @@ async def _end_of(call: grpc.aio.UnaryStreamCall[Req, gen_pb.GenerateEvent]) -> 
 
 
 async def test_cancel_queued_jobs_through_any_daemon_reaches_every_queue(tmp_path: Path, postgres_url: str) -> None:
-	x = await start_node(tmp_path, 'node-x', postgres_url, FakeEngine(step_s=0.02), lease_s=1.0, heartbeat_s=0.1)
-	y = await start_node(tmp_path, 'node-y', postgres_url, FakeEngine(step_s=0.02), lease_s=1.0, heartbeat_s=0.1)
+	endless = ('busy x', 'busy y')  # both daemons stay busy until the test cancels them, however slow the machine
+	x = await start_node(
+		tmp_path, 'node-x', postgres_url, FakeEngine(0.02, endless=endless), lease_s=1, heartbeat_s=0.1
+	)
+	y = await start_node(
+		tmp_path, 'node-y', postgres_url, FakeEngine(0.02, endless=endless), lease_s=1, heartbeat_s=0.1
+	)
 	try:
 		async with (
 			grpc.aio.insecure_channel(f'127.0.0.1:{x.port}') as chan_x,

@@ -12,10 +12,10 @@ def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[st
 	main(['db', 'current', '--data-dir', str(tmp_path)])
 	assert capsys.readouterr().out.strip().endswith('revision none')
 	main(['db', 'upgrade', '--data-dir', str(tmp_path)])
-	assert capsys.readouterr().out.strip().endswith('revision 0016')
+	assert capsys.readouterr().out.strip().endswith('revision 0017')
 	url = f'sqlite+aiosqlite:///{tmp_path / "other.db"}'
 	main(['db', 'upgrade', '--database-url', url])
-	assert 'other.db: revision 0016' in capsys.readouterr().out
+	assert 'other.db: revision 0017' in capsys.readouterr().out
 	assert (tmp_path / 'other.db').exists()
 
 

@@ -161,6 +161,7 @@ class Cluster:
 		if stored is not None and stored.state is JobState.QUEUED:
 			error = JobCancelledError(f'queued job {job_id} was cancelled by CancelJob')
 			if await self._repo.drop(job_id, job_end(JobState.CANCELLED, error)):
+				self.feeds.fail(job_id, error)  # its stream here ends now, not when this node's NOTIFY comes back
 				return JobState.QUEUED
 		stored = await self._cancel_runner(job_id, finish_early)
 		return JobState.RUNNING if stored is not None and stored.state is JobState.RUNNING else None
@@ -192,5 +193,6 @@ class Cluster:
 				continue
 			error = JobCancelledError(f'queued job {stored.id} was cancelled by CancelQueuedJobs')
 			if await self._repo.drop(stored.id, job_end(JobState.CANCELLED, error)):
+				self.feeds.fail(stored.id, error)
 				dropped.append(stored.id)
 		return dropped

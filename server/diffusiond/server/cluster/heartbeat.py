@@ -58,8 +58,9 @@ class Heartbeat:
 
 	async def _run(self, address: str, device: str) -> None:
 		while True:
-			with contextlib.suppress(TimeoutError):
-				await asyncio.wait_for(self._poked.wait(), self._settings.heartbeat_s)
+			with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow the cancel that stops this
+				async with asyncio.timeout(self._settings.heartbeat_s):
+					await self._poked.wait()
 			self._poked.clear()
 			if not self.epoch:
 				await self._join(address, device)

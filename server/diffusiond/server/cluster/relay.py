@@ -17,19 +17,24 @@ from diffusiond.server.store.event_repo import EventRepository
 
 log = logging.getLogger(__name__)
 
+_SETTLE_S = 10.0  # after the drain, for the relays to write the ends of the jobs that ran here
+
 
 class Relay:
 	def __init__(self, repo: EventRepository, node: str) -> None:
 		self._repo = repo
 		self._node = node
-		self._tasks: set[asyncio.Task[None]] = set()
+		self._tasks: dict[asyncio.Task[None], Work] = {}
 
 	def follow(self, job: Work) -> None:
 		"""Loop-only: relays `job`'s events from now until its end."""
 		subscription = job.channel.subscribe()
 		task = asyncio.get_running_loop().create_task(self._pump(job, subscription))
-		self._tasks.add(task)
-		task.add_done_callback(self._tasks.discard)
+		self._tasks[task] = job
+		task.add_done_callback(self._forget)
+
+	def _forget(self, task: asyncio.Task[None]) -> None:
+		self._tasks.pop(task, None)
 
 	async def _pump(self, job: Work, subscription: Subscription) -> None:
 		try:
@@ -48,6 +53,19 @@ class Relay:
 		except (SQLAlchemyError, DiffusiondError, OSError) as exc:
 			log.warning('job %s: an event was not relayed to the other daemons: %s', job_id, exc)
 
-	async def idle(self) -> None:
+	async def idle(self, settle_s: float = _SETTLE_S) -> None:
+		"""After the drain: every job that ran here has ended, so each relay has only its end left to write. A relay
+		still waiting after `settle_s` follows a job whose stream never got its end (a defect): it is named in the
+		log and stopped, so the shutdown ends (the job's row stays as the store has it, for the reaper)."""
 		while self._tasks:
-			await asyncio.gather(*self._tasks)
+			_, waiting = await asyncio.wait(list(self._tasks), timeout=settle_s)
+			for task in waiting:
+				job = self._tasks.pop(task)
+				log.error(
+					'job %s (%s): its relay had no end %.0fs after the drain; stopped without it',
+					job.id,
+					job.state.name,
+					settle_s,
+				)
+				task.cancel()
+			await asyncio.gather(*waiting, return_exceptions=True)

@@ -58,8 +58,9 @@ class Stealer:
 
 	async def _run(self) -> None:
 		while True:
-			with contextlib.suppress(TimeoutError):
-				await asyncio.wait_for(self._wake.wait(), self._settings.poll_s)
+			with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow the cancel that stops this
+				async with asyncio.timeout(self._settings.poll_s):
+					await self._wake.wait()
 			self._wake.clear()
 			try:
 				while self._idle() and await self._claim_one():
@@ -74,10 +75,13 @@ class Stealer:
 
 	async def _claim_one(self) -> bool:
 		"""Claims and queues here one job of another node's; False when there is none this node can run."""
-		here = self._queue.queued_ids()
 		now = time.monotonic()
 		self._unrunnable = {job_id: at for job_id, at in self._unrunnable.items() if now - at < _UNRUNNABLE_S}
-		queued = [job for job in await self._repo.queued(_LOOK_AHEAD) if job.id not in here]
+		found = await self._repo.queued(_LOOK_AHEAD)
+		here = (
+			self._queue.queued_ids()
+		)  # read after the rows: a row of this node's was reserved here before it was written
+		queued = [job for job in found if job.id not in here]
 		order = claim_order(
 			[job for job in queued if job.id not in self._unrunnable],
 			self._warm(),

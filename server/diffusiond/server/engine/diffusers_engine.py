@@ -48,7 +48,7 @@ from diffusiond.server.jobs.engine_api import (
 	StepHook,
 	TileHook,
 )
-from diffusiond.server.jobs.memory import FREE_MARGIN, SAVERS, estimate, savers_for
+from diffusiond.server.jobs.memory import FREE_MARGIN, SAVERS, Estimate, estimate, savers_for
 from diffusiond.server.schemas import JobSpec, Stage
 from diffusiond.server.settings import DeviceSettings, LoraSettings
 from diffusiond.server.tasks.upscale import DEFAULT_OVERLAP, DEFAULT_TILE, UpscaleSpec
@@ -196,13 +196,24 @@ class DiffusersEngine:
 	def plan(self, specs: list[JobSpec]) -> list[str]:
 		"""The memory savers this call needs on top of those the settings keep on (jobs/memory.py): its estimate from
 		the loaded model's shape against `device.memory_budget_bytes`, else what the device has free now."""
+		return savers_for(self._estimate(specs), self._budget(), always_on(self._options))
+
+	def fits(self, specs: list[JobSpec]) -> bool:
+		"""Whether one call of `specs` fits with every saver on (a dynamic batch that would not is split); a model not
+		loaded yet is left to the plan and the out-of-memory retry."""
+		if self._active is None or self._active.info.name != specs[0].model:
+			return True
+		return self._estimate(specs).peak(list(SAVERS)) <= self._budget()
+
+	def _estimate(self, specs: list[JobSpec]) -> Estimate:
 		spec = specs[0]
 		width, height = spec.task.output_size(spec.width, spec.height)
 		images = sum(len(job.seeds) for job in specs)
 		shape = pipeline_shape(self._current(spec).pipe, self.dtype)
-		found = estimate(width, height, images, spec.guidance_scale > 1, shape)
-		budget = self._options.memory_budget_bytes or int(free_bytes(self.device) * FREE_MARGIN)
-		return savers_for(found, budget, always_on(self._options))
+		return estimate(width, height, images, spec.guidance_scale > 1, shape)
+
+	def _budget(self) -> int:
+		return self._options.memory_budget_bytes or int(free_bytes(self.device) * FREE_MARGIN)
 
 	def run(
 		self,

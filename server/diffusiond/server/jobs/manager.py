@@ -90,6 +90,7 @@ class PipelineManager:
 		self.node = ''  # this daemon's node id, from start()
 		self._estimator = Estimator()
 		self.queue = JobQueue(settings.limits.max_queue, self._estimator, settings.device.batch_max_images)
+		self.queue.fits = engine.fits  # a dynamic batch is split where one call would not fit the device
 		self.directory = JobDirectory(self.queue, jobs, settings.queue.recent_finished)  # services find jobs here
 		self._worker: Worker | None = None  # made once the event loop runs (its recorder reports to the loop)
 		self._recorder: Recorder | None = None
@@ -221,10 +222,16 @@ class PipelineManager:
 		await self._mark_used(job)
 		if self.journal is not None:
 			self.queue.check_room()  # a full queue refuses before anything is written
-			await self.journal.accept(job, params, deadline_s)
+			self.queue.reserve(job.id)  # this node's own: no claimer takes its row while it is on its way here
+			try:
+				await self.journal.accept(job, params, deadline_s)
+			except BaseException:
+				self.queue.release(job.id)
+				raise
 		try:
 			self.queue.put(job)  # the last step that can refuse: a refused job leaves nothing queued behind
 		except DiffusiondError:
+			self.queue.release(job.id)
 			if self.journal is not None:
 				await self.journal.repo.remove(job.id)  # refused after its write: as if never accepted
 			raise

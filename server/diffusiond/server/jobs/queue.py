@@ -18,7 +18,7 @@ from diffusiond.server.errors import (
 	ShuttingDownError,
 )
 from diffusiond.server.events import JobInfo, QueuedEvent
-from diffusiond.server.jobs.batching import partners
+from diffusiond.server.jobs.batching import BatchFits, any_size, partners
 from diffusiond.server.jobs.estimate import Estimator
 from diffusiond.server.jobs.job import Job
 from diffusiond.server.jobs.upscale_job import UpscaleJob
@@ -42,10 +42,12 @@ class JobQueue:
 		self._control: collections.deque[ControlTask] = collections.deque()
 		self._running: list[Queued] = []  # one job, or the jobs of one batch
 		self._recent: collections.OrderedDict[str, JobState] = collections.OrderedDict()
+		self._accepting: set[str] = set()  # jobs being written to the store before they are put here
 		self._closing = False
 		self._stopped = False
 		self.on_drop: DropHook | None = None
 		self.on_done: DoneHook | None = None
+		self.fits: BatchFits = any_size  # whether a batch's call fits the device (worker thread: the engine's)
 
 	def _announce_positions(self) -> None:
 		total = len(self._jobs)
@@ -74,9 +76,20 @@ class JobQueue:
 		with self._lock:
 			self._refuse()
 
+	def reserve(self, job_id: str) -> None:
+		"""A job of this node's that is being written to the shared store counts as queued here until `put` (or
+		`release`): an idle node's claimer must not take it for another node's job meanwhile."""
+		with self._lock:
+			self._accepting.add(job_id)
+
+	def release(self, job_id: str) -> None:
+		with self._lock:
+			self._accepting.discard(job_id)
+
 	def put(self, job: Queued, resumed: bool = False) -> None:
 		"""`resumed`: a job taken back from the store at start-up, queued whatever the capacity."""
 		with self._lock:
+			self._accepting.discard(job.id)
 			if not resumed:
 				self._refuse()
 			if job.priority:  # behind earlier priority jobs, ahead of the rest
@@ -113,7 +126,7 @@ class JobQueue:
 				self._announce_positions()
 				return head
 			generations = [job for job in self._jobs if isinstance(job, Job)]
-			batch = [head, *partners(head, generations, self._batch_max_images)]
+			batch = [head, *partners(head, generations, self._batch_max_images, self.fits)]
 			for job in batch[1:]:
 				self._jobs.remove(job)
 			for job in batch:
@@ -193,8 +206,9 @@ class JobQueue:
 			return True
 
 	def queued_ids(self) -> set[str]:
+		"""This node's jobs: running, queued, and being accepted (`reserve`)."""
 		with self._lock:
-			return {job.id for job in self._active()}
+			return {job.id for job in self._active()} | self._accepting
 
 	def cancel_queued(self) -> list[str]:
 		"""Cancels every queued job (the running one goes on); returns their ids in queue order."""
