@@ -1,5 +1,6 @@
 """The catalog on a real SQLite store: probing, rescans, names, background hashing, lookups."""
 
+import asyncio
 import hashlib
 import os
 import sqlite3
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from diffusiond.server.catalog import Catalog, Hasher
+from diffusiond.server.catalog.catalog import ModelQuery
 from diffusiond.server.catalog.probe import probe_file, probe_folder
 from diffusiond.server.catalog.schemas import ModelBase, ModelFormat, ModelStatus
 from diffusiond.server.errors import InvalidArgumentError, ModelNotFoundError
@@ -96,6 +98,16 @@ async def test_rescans_probe_only_what_changed(catalog: Catalog) -> None:
 	assert names == ['folder', 'sub/model-0', 'sub/model-2', 'sub/model-3', 'sub/model-4']
 
 
+async def test_a_list_read_before_the_first_scan_is_whole(catalog: Catalog) -> None:
+	"""A daemon serves while it starts: a list read before its first scan scans instead of answering empty."""
+	for index in range(3):
+		fake_checkpoint(catalog.models_dir / f'model-{index}.safetensors')
+	lists = await asyncio.gather(catalog.browse(ModelQuery(), 0, 10), catalog.browse(ModelQuery(), 0, 10))
+	assert [window.total for window in lists] == [3, 3]
+	assert len(await catalog.entries()) == 3
+	assert (await catalog.refresh()).unchanged == 3, 'the reads scanned once each at most; nothing is new'
+
+
 async def test_unregistered_models_stay_out_until_restored(catalog: Catalog) -> None:
 	fake_checkpoint(catalog.models_dir / 'keep.safetensors')
 	await catalog.refresh()
@@ -149,7 +161,7 @@ async def test_unknown_names_say_how_to_find_models(catalog: Catalog) -> None:
 
 async def test_the_store_runs_in_wal_mode_at_the_latest_revision(tmp_path: Path, catalog: Catalog) -> None:
 	database = Database(default_url(tmp_path))
-	assert await database.revision() == '0016'
+	assert await database.revision() == '0017'
 	await database.close()
 	with sqlite3.connect(tmp_path / 'diffusiond.db') as connection:
 		assert connection.execute('PRAGMA journal_mode').fetchone() == ('wal',)

@@ -55,7 +55,7 @@ class EmbeddingCatalog(AssetRules, FileCatalog[EmbeddingRow, AssetRecord, AssetP
 
 	async def named(self) -> list[AssetRecord]:
 		"""Every listed embedding: the words a prompt may name (the usable ones and those to refuse)."""
-		return await self.repo.all()
+		return await self.entries()
 
 
 class VaeCatalog(AssetRules, FileCatalog[VaeRow, AssetRecord, AssetProbe, AssetChanges]):

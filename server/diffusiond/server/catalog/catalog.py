@@ -109,6 +109,7 @@ class Catalog(FileCatalog[ModelRow, ModelRecord, Probe, ModelChanges]):
 
 	async def browse(self, query: ModelQuery, offset: int, limit: int) -> Window[ModelRecord]:
 		"""One window of matching models, as clients see them (`describe`)."""
+		await self.settled()
 		records, total = await self.repo.query(
 			base=query.base, format=query.format, ids=query.ids, order=query.order, offset=offset, limit=limit
 		)

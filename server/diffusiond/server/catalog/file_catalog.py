@@ -52,6 +52,7 @@ class FileCatalog(Generic[RowT, RecordT, ProbeT, ChangesT]):
 		self.noun = noun
 		self.changed = changed or asyncio.Event()  # set by a rescan that found new or changed files (wakes the hasher)
 		self._lock = asyncio.Lock()
+		self._scanned = False  # a first scan completed: lists read before it would miss the folder's files
 
 	def _walk(self) -> list[FileStamp]:
 		"""The folder's entries (blocking: run in a thread)."""
@@ -102,12 +103,24 @@ class FileCatalog(Generic[RowT, RecordT, ProbeT, ChangesT]):
 				restored=restored,
 				elapsed_s=time.perf_counter() - begin,
 			)
+		self._scanned = True
 		self._refreshed(result)
 		if todo:
 			self.changed.set()
 		if todo or diff.gone:
 			log.info('%s folder rescanned: %s', self.noun.many, result.model_dump_json(exclude={'stale_ids'}))
 		return result
+
+	async def settled(self) -> None:
+		"""Before a list is read: a catalog never scanned yet (a daemon still starting) scans now, or waits for the
+		first scan under way, so a list read while the daemon starts is whole, never empty."""
+		if not self._scanned:
+			await self.refresh()
+
+	async def entries(self) -> list[RecordT]:
+		"""Every listed entry, once the folder has been scanned."""
+		await self.settled()
+		return await self.repo.all()
 
 	async def get(self, ref: str, rescan: bool = True) -> RecordT:
 		"""By id, name, or a hash prefix (A1111's short hashes); an unknown name triggers one rescan."""

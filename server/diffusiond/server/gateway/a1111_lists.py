@@ -19,7 +19,7 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 
 	@router.get('/sd-models')
 	async def sd_models() -> Rows:
-		records = [record for record in await gateway.catalog.repo.all() if record.status is ModelStatus.READY]
+		records = [record for record in await gateway.catalog.entries() if record.status is ModelStatus.READY]
 		return [
 			{
 				'title': title_of(record.name, record.path, record.sha256),
@@ -57,7 +57,7 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 
 	@router.get('/loras')
 	async def loras() -> Rows:
-		found = await gateway.loras.repo.all()
+		found = await gateway.loras.entries()
 		return [
 			{
 				'name': record.name,
@@ -85,7 +85,7 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 	async def embeddings() -> dict[str, dict[str, object]]:
 		loaded: dict[str, object] = {}
 		skipped: dict[str, object] = {}
-		for record in await assets.embeddings.repo.all():
+		for record in await assets.embeddings.entries():
 			item = {
 				'step': None,
 				'sd_checkpoint': None,
@@ -98,7 +98,7 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 
 	@router.get('/upscalers')
 	async def upscalers() -> Rows:
-		found = {record.name: record for record in await assets.upscalers.repo.all()}
+		found = {record.name: record for record in await assets.upscalers.entries()}
 		rows: Rows = []
 		for name in upscaler_names(
 			[name for name, record in found.items() if record.probe.status is ModelStatus.READY]
@@ -115,7 +115,7 @@ def a1111_lists(gateway: Gateway) -> APIRouter:
 
 	@router.get('/sd-vae')
 	async def sd_vae() -> Rows:
-		found = await assets.vaes.repo.all()
+		found = await assets.vaes.entries()
 		return [{'model_name': record.name, 'filename': str(assets.vaes.folder / record.path)} for record in found]
 
 	@router.post('/refresh-vae')

@@ -108,7 +108,7 @@ def openai_routes(gateway: Gateway) -> APIRouter:
 
 	@router.get('/models')
 	async def models() -> dict[str, object]:
-		records = await gateway.catalog.repo.all()
+		records = await gateway.catalog.entries()
 		data = [
 			{
 				'id': record.name,

@@ -61,11 +61,11 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	async def ListEmbeddings(
 		self, request: asset_pb.ListEmbeddingsRequest, context: Context
 	) -> asset_pb.ListEmbeddingsResponse:
-		found = _of_base(await self._embeddings.repo.all(), base_from_pb(request.base))
+		found = _of_base(await self._embeddings.entries(), base_from_pb(request.base))
 		return asset_pb.ListEmbeddingsResponse(embeddings=[asset_to_pb(record, TI_HASH_LENGTH) for record in found])
 
 	async def ListVaes(self, request: asset_pb.ListVaesRequest, context: Context) -> asset_pb.ListVaesResponse:
-		found = _of_base(await self._vaes.repo.all(), base_from_pb(request.base))
+		found = _of_base(await self._vaes.entries(), base_from_pb(request.base))
 		return asset_pb.ListVaesResponse(vaes=[asset_to_pb(record, VAE_HASH_LENGTH) for record in found])
 
 	async def RefreshEmbeddings(
@@ -81,7 +81,7 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	async def ListControlNets(
 		self, request: asset_pb.ListControlNetsRequest, context: Context
 	) -> asset_pb.ListControlNetsResponse:
-		found = _of_base(await self._controlnets.repo.all(), base_from_pb(request.base))
+		found = _of_base(await self._controlnets.entries(), base_from_pb(request.base))
 		return asset_pb.ListControlNetsResponse(
 			controlnets=[asset_to_pb(record, CONTROLNET_HASH_LENGTH) for record in found]
 		)
@@ -95,7 +95,7 @@ class AssetService(asset_grpc.AssetServiceServicer):
 	async def ListUpscalers(
 		self, request: asset_pb.ListUpscalersRequest, context: Context
 	) -> asset_pb.ListUpscalersResponse:
-		found = await self._upscalers.repo.all()
+		found = await self._upscalers.entries()
 		return asset_pb.ListUpscalersResponse(
 			upscalers=[upscaler_to_pb(record) for record in found], builtin=list(BUILTIN_UPSCALERS)
 		)
