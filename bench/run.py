@@ -23,6 +23,7 @@ from bench.multistage import run_multistage
 from bench.outputs import run_outputs
 from bench.prompts import run_prompts
 from bench.queue import run_queue
+from bench.recommend import run_recommend
 from bench.sd15 import run_sd15
 from bench.soak import run_soak
 from bench.speedups import run_speedups
@@ -57,6 +58,7 @@ def main() -> None:
 		*run_outputs(),
 		*run_busy(),
 		*run_loras(steps=args.steps, size=args.size),
+		*run_recommend(),
 		*run_prompts(),
 		*run_assets(),
 		*run_multistage(),

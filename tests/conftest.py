@@ -40,6 +40,7 @@ def make_settings(data_dir: Path, overrides: Overrides | None = None) -> Setting
 		'server': {'host': '127.0.0.1', 'port': 0, 'grace_period_s': 5.0},
 		'storage': {'data_dir': str(data_dir)},
 		'models': {'demo_model': False, 'hub_cache_dir': str(data_dir / 'hub-cache')},  # not the user's cache
+		'loras': {'text_embeddings': False},  # the sentence model loads only where a test asks (test_recommend.py)
 	}
 	for group, values in (overrides or {}).items():
 		data.setdefault(group, {}).update(values)
@@ -65,6 +66,12 @@ def write_fake_model(folder: Path, cross_attention_dim: int = 32) -> Path:
 	):  # placeholders: the catalog checks the weights are there, the fake never reads them
 		(folder / component / 'diffusion_pytorch_model.safetensors').write_bytes(b'')
 	return folder
+
+
+@pytest.fixture(autouse=True)
+def _cli_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+	"""`diffusionctl` keeps `loras suggest --apply` tags in $XDG_STATE_HOME: each test has its own."""
+	monkeypatch.setenv('XDG_STATE_HOME', str(tmp_path / 'state'))
 
 
 @pytest.fixture(scope='session')

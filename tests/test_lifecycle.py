@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from diffusiond.server.app import Daemon
+from diffusiond.server.lock import DataDirLock
 from diffusiond.v1 import generation_service_pb2 as gen_pb
 from diffusiond.v1 import generation_service_pb2_grpc as gen_grpc
 from diffusiond.v1 import model_service_pb2 as model_pb
@@ -172,3 +173,23 @@ def test_daemon_process_serves_and_exits_cleanly_on_sigterm(tmp_path: Path) -> N
 		if process.poll() is None:
 			process.kill()
 			process.communicate()
+
+
+async def test_a_shutdown_step_that_fails_does_not_keep_the_server_running(
+	start_fake: StartDaemon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+	daemon = await start_fake()
+	stop = daemon.hasher.stop
+
+	async def broken() -> None:
+		await stop()  # stopped, then failing: the step's failure is what is tested, not a hasher task left behind
+		raise RuntimeError('the hasher broke')
+
+	monkeypatch.setattr(daemon.hasher, 'stop', broken)
+	await daemon.shutdown(0.0)
+	assert 'shutting down the hasher failed' in caplog.text
+	with pytest.raises(ConnectionRefusedError):
+		await asyncio.open_connection('127.0.0.1', daemon.port)
+	lock = DataDirLock(daemon.settings.storage.data_dir)
+	lock.acquire()  # the data folder is free for the next daemon (a held lock raises StartupError)
+	lock.release()

@@ -30,6 +30,8 @@ EXAMPLES = {
 	'loras disable': 'diffusionctl loras disable detail',
 	'loras delete': 'diffusionctl loras delete old-lora --files',
 	'loras refresh': 'diffusionctl loras refresh',
+	'loras suggest': 'diffusionctl loras suggest "pixel art of a knight" --model sd15 --apply',
+	'loras similar': 'diffusionctl loras similar styles/watercolor --limit 5',
 	'styles list': 'diffusionctl styles list --query ink',
 	'styles show': 'diffusionctl styles show Photographic',
 	'styles add': 'diffusionctl styles add Ink --prompt "ink drawing of {prompt}" --negative color',

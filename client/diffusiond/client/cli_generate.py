@@ -17,6 +17,7 @@ from diffusiond.client.cli_files import (
 	read_input,
 	write_output,
 )
+from diffusiond.client.cli_next import take_next
 from diffusiond.client.cli_output import say_empty
 from diffusiond.client.images import GeneratedImage
 from diffusiond.client.progress import ProgressBar
@@ -128,6 +129,10 @@ class Follow:
 
 
 def generate(client: Client, args: argparse.Namespace) -> int:
+	kept = take_next()  # `loras suggest --apply`
+	if kept:
+		args.prompt = ' '.join([args.prompt, *kept]).strip()
+		print(f'adding {" ".join(kept)} (from `loras suggest --apply`)', file=sys.stderr)
 	output_format = image_format(args.output, args.format)
 	options = _options(args, output_format)
 	suffix = {'jpeg': '.jpg', 'webp': '.webp'}.get(output_format or '', '.png')

@@ -28,6 +28,7 @@ def update_lora_request(
 	tags: list[str] | None,
 	trigger_words: list[str] | None,
 	default_weight: float | None,
+	note: str | None = None,
 ) -> lora_pb.UpdateLoraRequest:
 	"""The mask names exactly the fields given; trigger_words=[] restores the suggested ones."""
 	request = lora_pb.UpdateLoraRequest(lora=lora_pb.Lora(id=lora))
@@ -43,8 +44,11 @@ def update_lora_request(
 	if default_weight is not None:
 		request.lora.default_weight = default_weight
 		request.update_mask.paths.append('default_weight')
+	if note is not None:
+		request.lora.note = note
+		request.update_mask.paths.append('note')
 	if not request.update_mask.paths:
-		raise ValueError('nothing to update: give a display name, tags, trigger words or a default weight')
+		raise ValueError('nothing to update: give a display name, tags, trigger words, a default weight or a note')
 	return request
 
 

@@ -40,11 +40,26 @@ class LoraCalls:
 		tags: list[str] | None = None,
 		trigger_words: list[str] | None = None,
 		default_weight: float | None = None,
+		note: str | None = None,
 	) -> lora_pb.Lora:
-		request = update_lora_request(lora, display_name, tags, trigger_words, default_weight)
+		request = update_lora_request(lora, display_name, tags, trigger_words, default_weight, note)
 		return (self._loras.UpdateLora(request, timeout=self.timeout)).lora
 
 	def batch_loras(self, loras: list[str], action: str, delete_files: bool = False) -> list[lora_pb.BatchResult]:
 		"""`action`: enable, disable or delete; one result per entry, in order."""
 		request = batch_request(loras, action, delete_files)
 		return list((self._loras.BatchUpdateLoras(request, timeout=self.timeout)).results)
+
+	def recommend_loras(
+		self, prompt: str, negative_prompt: str = '', model: str = '', limit: int = 0
+	) -> lora_pb.RecommendLorasResponse:
+		"""The LoRAs that fit `prompt` and `model` (default: the daemon's), best first, with scores and reasons."""
+		request = lora_pb.RecommendLorasRequest(
+			prompt=prompt, negative_prompt=negative_prompt, model=model, limit=limit
+		)
+		return self._loras.RecommendLoras(request, timeout=self.timeout)
+
+	def similar_loras(self, lora: str, limit: int = 0) -> lora_pb.SimilarLorasResponse:
+		"""The LoRAs of the same base nearest to `lora` by their text embeddings."""
+		request = lora_pb.SimilarLorasRequest(lora=lora, limit=limit)
+		return self._loras.SimilarLoras(request, timeout=self.timeout)

@@ -27,45 +27,61 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n diffusiond/v1/lora_service.proto\x12\rdiffusiond.v1\x1a!diffusiond/v1/model_service.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x05\n\x04Lora\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12)\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x19.diffusiond.v1.LoraFormat\x12&\n\x04\x62\x61se\x18\x05 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.diffusiond.v1.ModelStatus\x12\x0f\n\x07problem\x18\x07 \x01(\t\x12\x0c\n\x04rank\x18\x08 \x01(\r\x12\x12\n\x05\x61lpha\x18\t \x01(\x02H\x00\x88\x01\x01\x12\x0c\n\x04unet\x18\n \x01(\x08\x12\x14\n\x0ctext_encoder\x18\x0b \x01(\x08\x12\x0f\n\x07modules\x18\x0c \x01(\r\x12\x13\n\x0boutput_name\x18\r \x01(\t\x12\x12\n\ntrained_on\x18\x0e \x01(\t\x12\x1f\n\x17suggested_trigger_words\x18\x0f \x03(\t\x12\x15\n\rtrigger_words\x18\x10 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x11 \x01(\t\x12\x0c\n\x04tags\x18\x12 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_weight\x18\x13 \x01(\x02\x12\x0f\n\x07\x65nabled\x18\x14 \x01(\x08\x12\x12\n\nsize_bytes\x18\x15 \x01(\x04\x12\x0e\n\x06sha256\x18\x16 \x01(\t\x12\x13\n\x0b\x61\x64\x64net_hash\x18\x17 \x01(\t\x12\x12\n\nshort_hash\x18\x18 \x01(\t\x12.\n\nadded_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x1a \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rmodified_time\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\n\x06_alpha\"\x9f\x01\n\x10ListLorasRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x04\x62\x61se\x18\x03 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\r\n\x05query\x18\x06 \x01(\tB\n\n\x08_enabled\"d\n\x11ListLorasResponse\x12\"\n\x05loras\x18\x01 \x03(\x0b\x32\x13.diffusiond.v1.Lora\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1e\n\x0eGetLoraRequest\x12\x0c\n\x04lora\x18\x01 \x01(\t\"4\n\x0fGetLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"3\n\x13RefreshLorasRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"l\n\x14RefreshLorasResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"g\n\x11UpdateLoraRequest\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"7\n\x12UpdateLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"7\n\x11\x44\x65leteLoraRequest\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65lete_files\x18\x02 \x01(\x08\"7\n\x12\x44\x65leteLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"j\n\x17\x42\x61tchUpdateLorasRequest\x12\r\n\x05loras\x18\x01 \x03(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.diffusiond.v1.BatchAction\x12\x14\n\x0c\x64\x65lete_files\x18\x03 \x01(\x08\"V\n\x0b\x42\x61tchResult\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"G\n\x18\x42\x61tchUpdateLorasResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.diffusiond.v1.BatchResult*s\n\nLoraFormat\x12\x1b\n\x17LORA_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11LORA_FORMAT_KOHYA\x10\x01\x12\x19\n\x15LORA_FORMAT_DIFFUSERS\x10\x02\x12\x16\n\x12LORA_FORMAT_PICKLE\x10\x03*w\n\x0b\x42\x61tchAction\x12\x1c\n\x18\x42\x41TCH_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42\x41TCH_ACTION_ENABLE\x10\x01\x12\x18\n\x14\x42\x41TCH_ACTION_DISABLE\x10\x02\x12\x17\n\x13\x42\x41TCH_ACTION_DELETE\x10\x03\x32\x8b\x04\n\x0bLoraService\x12N\n\tListLoras\x12\x1f.diffusiond.v1.ListLorasRequest\x1a .diffusiond.v1.ListLorasResponse\x12H\n\x07GetLora\x12\x1d.diffusiond.v1.GetLoraRequest\x1a\x1e.diffusiond.v1.GetLoraResponse\x12W\n\x0cRefreshLoras\x12\".diffusiond.v1.RefreshLorasRequest\x1a#.diffusiond.v1.RefreshLorasResponse\x12Q\n\nUpdateLora\x12 .diffusiond.v1.UpdateLoraRequest\x1a!.diffusiond.v1.UpdateLoraResponse\x12Q\n\nDeleteLora\x12 .diffusiond.v1.DeleteLoraRequest\x1a!.diffusiond.v1.DeleteLoraResponse\x12\x63\n\x10\x42\x61tchUpdateLoras\x12&.diffusiond.v1.BatchUpdateLorasRequest\x1a\'.diffusiond.v1.BatchUpdateLorasResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n diffusiond/v1/lora_service.proto\x12\rdiffusiond.v1\x1a!diffusiond/v1/model_service.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x05\n\x04Lora\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12)\n\x06\x66ormat\x18\x04 \x01(\x0e\x32\x19.diffusiond.v1.LoraFormat\x12&\n\x04\x62\x61se\x18\x05 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12*\n\x06status\x18\x06 \x01(\x0e\x32\x1a.diffusiond.v1.ModelStatus\x12\x0f\n\x07problem\x18\x07 \x01(\t\x12\x0c\n\x04rank\x18\x08 \x01(\r\x12\x12\n\x05\x61lpha\x18\t \x01(\x02H\x00\x88\x01\x01\x12\x0c\n\x04unet\x18\n \x01(\x08\x12\x14\n\x0ctext_encoder\x18\x0b \x01(\x08\x12\x0f\n\x07modules\x18\x0c \x01(\r\x12\x13\n\x0boutput_name\x18\r \x01(\t\x12\x12\n\ntrained_on\x18\x0e \x01(\t\x12\x1f\n\x17suggested_trigger_words\x18\x0f \x03(\t\x12\x15\n\rtrigger_words\x18\x10 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x11 \x01(\t\x12\x0c\n\x04tags\x18\x12 \x03(\t\x12\x16\n\x0e\x64\x65\x66\x61ult_weight\x18\x13 \x01(\x02\x12\x0f\n\x07\x65nabled\x18\x14 \x01(\x08\x12\x12\n\nsize_bytes\x18\x15 \x01(\x04\x12\x0e\n\x06sha256\x18\x16 \x01(\t\x12\x13\n\x0b\x61\x64\x64net_hash\x18\x17 \x01(\t\x12\x12\n\nshort_hash\x18\x18 \x01(\t\x12.\n\nadded_time\x18\x19 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x1a \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rmodified_time\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04note\x18\x1c \x01(\tB\x08\n\x06_alpha\"\x9f\x01\n\x10ListLorasRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12&\n\x04\x62\x61se\x18\x03 \x01(\x0e\x32\x18.diffusiond.v1.ModelBase\x12\x14\n\x07\x65nabled\x18\x04 \x01(\x08H\x00\x88\x01\x01\x12\x0b\n\x03tag\x18\x05 \x01(\t\x12\r\n\x05query\x18\x06 \x01(\tB\n\n\x08_enabled\"d\n\x11ListLorasResponse\x12\"\n\x05loras\x18\x01 \x03(\x0b\x32\x13.diffusiond.v1.Lora\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x1e\n\x0eGetLoraRequest\x12\x0c\n\x04lora\x18\x01 \x01(\t\"4\n\x0fGetLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"3\n\x13RefreshLorasRequest\x12\x1c\n\x14restore_unregistered\x18\x01 \x01(\x08\"l\n\x14RefreshLorasResponse\x12\r\n\x05\x61\x64\x64\x65\x64\x18\x01 \x01(\r\x12\x0f\n\x07removed\x18\x02 \x01(\r\x12\x0f\n\x07\x63hanged\x18\x03 \x01(\r\x12\x11\n\tunchanged\x18\x04 \x01(\r\x12\x10\n\x08restored\x18\x05 \x01(\r\"g\n\x11UpdateLoraRequest\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"7\n\x12UpdateLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"7\n\x11\x44\x65leteLoraRequest\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65lete_files\x18\x02 \x01(\x08\"7\n\x12\x44\x65leteLoraResponse\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\"j\n\x17\x42\x61tchUpdateLorasRequest\x12\r\n\x05loras\x18\x01 \x03(\t\x12*\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x1a.diffusiond.v1.BatchAction\x12\x14\n\x0c\x64\x65lete_files\x18\x03 \x01(\x08\"V\n\x0b\x42\x61tchResult\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"G\n\x18\x42\x61tchUpdateLorasResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.diffusiond.v1.BatchResult\"^\n\x15RecommendLorasRequest\x12\x0e\n\x06prompt\x18\x01 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\x05\"o\n\x14RecommendationReason\x12\'\n\x04kind\x18\x01 \x01(\x0e\x32\x19.diffusiond.v1.ReasonKind\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x0f\n\x07matched\x18\x03 \x03(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"\xaa\x01\n\x12LoraRecommendation\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x34\n\x07reasons\x18\x03 \x03(\x0b\x32#.diffusiond.v1.RecommendationReason\x12\x18\n\x10suggested_weight\x18\x04 \x01(\x02\x12\x12\n\nprompt_tag\x18\x05 \x01(\t\"\x86\x01\n\x16RecommendLorasResponse\x12:\n\x0frecommendations\x18\x01 \x03(\x0b\x32!.diffusiond.v1.LoraRecommendation\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08\x65mbedder\x18\x03 \x01(\t\x12\x0f\n\x07notices\x18\x04 \x03(\t\"2\n\x13SimilarLorasRequest\x12\x0c\n\x04lora\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\"D\n\x0bSimilarLora\x12!\n\x04lora\x18\x01 \x01(\x0b\x32\x13.diffusiond.v1.Lora\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\"S\n\x14SimilarLorasResponse\x12)\n\x05loras\x18\x01 \x03(\x0b\x32\x1a.diffusiond.v1.SimilarLora\x12\x10\n\x08\x65mbedder\x18\x02 \x01(\t*s\n\nLoraFormat\x12\x1b\n\x17LORA_FORMAT_UNSPECIFIED\x10\x00\x12\x15\n\x11LORA_FORMAT_KOHYA\x10\x01\x12\x19\n\x15LORA_FORMAT_DIFFUSERS\x10\x02\x12\x16\n\x12LORA_FORMAT_PICKLE\x10\x03*w\n\x0b\x42\x61tchAction\x12\x1c\n\x18\x42\x41TCH_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x42\x41TCH_ACTION_ENABLE\x10\x01\x12\x18\n\x14\x42\x41TCH_ACTION_DISABLE\x10\x02\x12\x17\n\x13\x42\x41TCH_ACTION_DELETE\x10\x03*\x98\x01\n\nReasonKind\x12\x1b\n\x17REASON_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19REASON_KIND_TRIGGER_WORDS\x10\x01\x12\x14\n\x10REASON_KIND_TAGS\x10\x02\x12\x1f\n\x1bREASON_KIND_TEXT_SIMILARITY\x10\x03\x12\x17\n\x13REASON_KIND_HISTORY\x10\x04\x32\xc3\x05\n\x0bLoraService\x12N\n\tListLoras\x12\x1f.diffusiond.v1.ListLorasRequest\x1a .diffusiond.v1.ListLorasResponse\x12H\n\x07GetLora\x12\x1d.diffusiond.v1.GetLoraRequest\x1a\x1e.diffusiond.v1.GetLoraResponse\x12W\n\x0cRefreshLoras\x12\".diffusiond.v1.RefreshLorasRequest\x1a#.diffusiond.v1.RefreshLorasResponse\x12Q\n\nUpdateLora\x12 .diffusiond.v1.UpdateLoraRequest\x1a!.diffusiond.v1.UpdateLoraResponse\x12Q\n\nDeleteLora\x12 .diffusiond.v1.DeleteLoraRequest\x1a!.diffusiond.v1.DeleteLoraResponse\x12\x63\n\x10\x42\x61tchUpdateLoras\x12&.diffusiond.v1.BatchUpdateLorasRequest\x1a\'.diffusiond.v1.BatchUpdateLorasResponse\x12]\n\x0eRecommendLoras\x12$.diffusiond.v1.RecommendLorasRequest\x1a%.diffusiond.v1.RecommendLorasResponse\x12W\n\x0cSimilarLoras\x12\".diffusiond.v1.SimilarLorasRequest\x1a#.diffusiond.v1.SimilarLorasResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'diffusiond.v1.lora_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LORAFORMAT']._serialized_start=1903
-  _globals['_LORAFORMAT']._serialized_end=2018
-  _globals['_BATCHACTION']._serialized_start=2020
-  _globals['_BATCHACTION']._serialized_end=2139
+  _globals['_LORAFORMAT']._serialized_start=2643
+  _globals['_LORAFORMAT']._serialized_end=2758
+  _globals['_BATCHACTION']._serialized_start=2760
+  _globals['_BATCHACTION']._serialized_end=2879
+  _globals['_REASONKIND']._serialized_start=2882
+  _globals['_REASONKIND']._serialized_end=3034
   _globals['_LORA']._serialized_start=154
-  _globals['_LORA']._serialized_end=843
-  _globals['_LISTLORASREQUEST']._serialized_start=846
-  _globals['_LISTLORASREQUEST']._serialized_end=1005
-  _globals['_LISTLORASRESPONSE']._serialized_start=1007
-  _globals['_LISTLORASRESPONSE']._serialized_end=1107
-  _globals['_GETLORAREQUEST']._serialized_start=1109
-  _globals['_GETLORAREQUEST']._serialized_end=1139
-  _globals['_GETLORARESPONSE']._serialized_start=1141
-  _globals['_GETLORARESPONSE']._serialized_end=1193
-  _globals['_REFRESHLORASREQUEST']._serialized_start=1195
-  _globals['_REFRESHLORASREQUEST']._serialized_end=1246
-  _globals['_REFRESHLORASRESPONSE']._serialized_start=1248
-  _globals['_REFRESHLORASRESPONSE']._serialized_end=1356
-  _globals['_UPDATELORAREQUEST']._serialized_start=1358
-  _globals['_UPDATELORAREQUEST']._serialized_end=1461
-  _globals['_UPDATELORARESPONSE']._serialized_start=1463
-  _globals['_UPDATELORARESPONSE']._serialized_end=1518
-  _globals['_DELETELORAREQUEST']._serialized_start=1520
-  _globals['_DELETELORAREQUEST']._serialized_end=1575
-  _globals['_DELETELORARESPONSE']._serialized_start=1577
-  _globals['_DELETELORARESPONSE']._serialized_end=1632
-  _globals['_BATCHUPDATELORASREQUEST']._serialized_start=1634
-  _globals['_BATCHUPDATELORASREQUEST']._serialized_end=1740
-  _globals['_BATCHRESULT']._serialized_start=1742
-  _globals['_BATCHRESULT']._serialized_end=1828
-  _globals['_BATCHUPDATELORASRESPONSE']._serialized_start=1830
-  _globals['_BATCHUPDATELORASRESPONSE']._serialized_end=1901
-  _globals['_LORASERVICE']._serialized_start=2142
-  _globals['_LORASERVICE']._serialized_end=2665
+  _globals['_LORA']._serialized_end=857
+  _globals['_LISTLORASREQUEST']._serialized_start=860
+  _globals['_LISTLORASREQUEST']._serialized_end=1019
+  _globals['_LISTLORASRESPONSE']._serialized_start=1021
+  _globals['_LISTLORASRESPONSE']._serialized_end=1121
+  _globals['_GETLORAREQUEST']._serialized_start=1123
+  _globals['_GETLORAREQUEST']._serialized_end=1153
+  _globals['_GETLORARESPONSE']._serialized_start=1155
+  _globals['_GETLORARESPONSE']._serialized_end=1207
+  _globals['_REFRESHLORASREQUEST']._serialized_start=1209
+  _globals['_REFRESHLORASREQUEST']._serialized_end=1260
+  _globals['_REFRESHLORASRESPONSE']._serialized_start=1262
+  _globals['_REFRESHLORASRESPONSE']._serialized_end=1370
+  _globals['_UPDATELORAREQUEST']._serialized_start=1372
+  _globals['_UPDATELORAREQUEST']._serialized_end=1475
+  _globals['_UPDATELORARESPONSE']._serialized_start=1477
+  _globals['_UPDATELORARESPONSE']._serialized_end=1532
+  _globals['_DELETELORAREQUEST']._serialized_start=1534
+  _globals['_DELETELORAREQUEST']._serialized_end=1589
+  _globals['_DELETELORARESPONSE']._serialized_start=1591
+  _globals['_DELETELORARESPONSE']._serialized_end=1646
+  _globals['_BATCHUPDATELORASREQUEST']._serialized_start=1648
+  _globals['_BATCHUPDATELORASREQUEST']._serialized_end=1754
+  _globals['_BATCHRESULT']._serialized_start=1756
+  _globals['_BATCHRESULT']._serialized_end=1842
+  _globals['_BATCHUPDATELORASRESPONSE']._serialized_start=1844
+  _globals['_BATCHUPDATELORASRESPONSE']._serialized_end=1915
+  _globals['_RECOMMENDLORASREQUEST']._serialized_start=1917
+  _globals['_RECOMMENDLORASREQUEST']._serialized_end=2011
+  _globals['_RECOMMENDATIONREASON']._serialized_start=2013
+  _globals['_RECOMMENDATIONREASON']._serialized_end=2124
+  _globals['_LORARECOMMENDATION']._serialized_start=2127
+  _globals['_LORARECOMMENDATION']._serialized_end=2297
+  _globals['_RECOMMENDLORASRESPONSE']._serialized_start=2300
+  _globals['_RECOMMENDLORASRESPONSE']._serialized_end=2434
+  _globals['_SIMILARLORASREQUEST']._serialized_start=2436
+  _globals['_SIMILARLORASREQUEST']._serialized_end=2486
+  _globals['_SIMILARLORA']._serialized_start=2488
+  _globals['_SIMILARLORA']._serialized_end=2556
+  _globals['_SIMILARLORASRESPONSE']._serialized_start=2558
+  _globals['_SIMILARLORASRESPONSE']._serialized_end=2641
+  _globals['_LORASERVICE']._serialized_start=3037
+  _globals['_LORASERVICE']._serialized_end=3744
 # @@protoc_insertion_point(module_scope)

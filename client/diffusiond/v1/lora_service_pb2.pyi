@@ -68,6 +68,36 @@ BATCH_ACTION_DISABLE: BatchAction.ValueType  # 2
 BATCH_ACTION_DELETE: BatchAction.ValueType  # 3
 Global___BatchAction: _TypeAlias = BatchAction  # noqa: Y015
 
+class _ReasonKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ReasonKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ReasonKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REASON_KIND_UNSPECIFIED: _ReasonKind.ValueType  # 0
+    REASON_KIND_TRIGGER_WORDS: _ReasonKind.ValueType  # 1
+    """Its trigger words are in the prompt."""
+    REASON_KIND_TAGS: _ReasonKind.ValueType  # 2
+    """Its tags or top training tags are in the prompt."""
+    REASON_KIND_TEXT_SIMILARITY: _ReasonKind.ValueType  # 3
+    """The prompt is like its text (names, trigger words, tags, training tags) by the sentence embedding."""
+    REASON_KIND_HISTORY: _ReasonKind.ValueType  # 4
+    """It was used in generations whose prompts are like this one."""
+
+class ReasonKind(_ReasonKind, metaclass=_ReasonKindEnumTypeWrapper):
+    """ReasonKind is why a LoRA was recommended."""
+
+REASON_KIND_UNSPECIFIED: ReasonKind.ValueType  # 0
+REASON_KIND_TRIGGER_WORDS: ReasonKind.ValueType  # 1
+"""Its trigger words are in the prompt."""
+REASON_KIND_TAGS: ReasonKind.ValueType  # 2
+"""Its tags or top training tags are in the prompt."""
+REASON_KIND_TEXT_SIMILARITY: ReasonKind.ValueType  # 3
+"""The prompt is like its text (names, trigger words, tags, training tags) by the sentence embedding."""
+REASON_KIND_HISTORY: ReasonKind.ValueType  # 4
+"""It was used in generations whose prompts are like this one."""
+Global___ReasonKind: _TypeAlias = ReasonKind  # noqa: Y015
+
 @_typing.final
 class Lora(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -99,6 +129,7 @@ class Lora(_message.Message):
     ADDED_TIME_FIELD_NUMBER: _builtins.int
     LAST_USED_TIME_FIELD_NUMBER: _builtins.int
     MODIFIED_TIME_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Stable id (16 hex characters)."""
     name: _builtins.str
@@ -132,6 +163,8 @@ class Lora(_message.Message):
     """sha256 of the tensor data after the safetensors header (unchanged by metadata edits)."""
     short_hash: _builtins.str
     """First 12 characters of addnet_hash: what A1111 writes into "Lora hashes"."""
+    note: _builtins.str
+    """The user's note: what it is for, how it works best (RecommendLoras reads it too)."""
     @_builtins.property
     def suggested_trigger_words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Trigger words suggested by its metadata (modelspec.trigger_phrase, else the most frequent
@@ -180,10 +213,11 @@ class Lora(_message.Message):
         added_time: _timestamp_pb2.Timestamp | None = ...,
         last_used_time: _timestamp_pb2.Timestamp | None = ...,
         modified_time: _timestamp_pb2.Timestamp | None = ...,
+        note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_alpha", b"_alpha", "added_time", b"added_time", "alpha", b"alpha", "last_used_time", b"last_used_time", "modified_time", b"modified_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alpha", b"_alpha", "added_time", b"added_time", "addnet_hash", b"addnet_hash", "alpha", b"alpha", "base", b"base", "default_weight", b"default_weight", "display_name", b"display_name", "enabled", b"enabled", "format", b"format", "id", b"id", "last_used_time", b"last_used_time", "modified_time", b"modified_time", "modules", b"modules", "name", b"name", "output_name", b"output_name", "path", b"path", "problem", b"problem", "rank", b"rank", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "suggested_trigger_words", b"suggested_trigger_words", "tags", b"tags", "text_encoder", b"text_encoder", "trained_on", b"trained_on", "trigger_words", b"trigger_words", "unet", b"unet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alpha", b"_alpha", "added_time", b"added_time", "addnet_hash", b"addnet_hash", "alpha", b"alpha", "base", b"base", "default_weight", b"default_weight", "display_name", b"display_name", "enabled", b"enabled", "format", b"format", "id", b"id", "last_used_time", b"last_used_time", "modified_time", b"modified_time", "modules", b"modules", "name", b"name", "note", b"note", "output_name", b"output_name", "path", b"path", "problem", b"problem", "rank", b"rank", "sha256", b"sha256", "short_hash", b"short_hash", "size_bytes", b"size_bytes", "status", b"status", "suggested_trigger_words", b"suggested_trigger_words", "tags", b"tags", "text_encoder", b"text_encoder", "trained_on", b"trained_on", "trigger_words", b"trigger_words", "unet", b"unet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__alpha: _TypeAlias = _typing.Literal["alpha"]  # noqa: Y015
     _WhichOneofArgType__alpha: _TypeAlias = _typing.Literal["_alpha", b"_alpha"]  # noqa: Y015
@@ -360,7 +394,7 @@ class UpdateLoraRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """display_name, tags, trigger_words, default_weight, enabled. Empty = all five. Setting
+        """display_name, tags, trigger_words, default_weight, enabled, note. Empty = all six. Setting
         trigger_words to an empty list with the mask "trigger_words" restores the suggested ones.
         """
 
@@ -528,3 +562,215 @@ class BatchUpdateLorasResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BatchUpdateLorasResponse: _TypeAlias = BatchUpdateLorasResponse  # noqa: Y015
+
+@_typing.final
+class RecommendLorasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_FIELD_NUMBER: _builtins.int
+    NEGATIVE_PROMPT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    prompt: _builtins.str
+    """Required; A1111 syntax (weights, <lora:…> tags) is read as plain words."""
+    negative_prompt: _builtins.str
+    """A LoRA whose trigger word is in it is not recommended."""
+    model: _builtins.str
+    """The model the LoRAs must fit (id, name or hash); empty = the default model."""
+    limit: _builtins.int
+    """0 = 10; at most 100."""
+    def __init__(
+        self,
+        *,
+        prompt: _builtins.str = ...,
+        negative_prompt: _builtins.str = ...,
+        model: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "model", b"model", "negative_prompt", b"negative_prompt", "prompt", b"prompt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecommendLorasRequest: _TypeAlias = RecommendLorasRequest  # noqa: Y015
+
+@_typing.final
+class RecommendationReason(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    MATCHED_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    kind: Global___ReasonKind.ValueType
+    score: _builtins.float
+    """This reason's part of the score."""
+    detail: _builtins.str
+    """In words: the cosine similarity, how many similar generations used it."""
+    @_builtins.property
+    def matched(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The trigger words or tags found in the prompt."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___ReasonKind.ValueType = ...,
+        score: _builtins.float = ...,
+        matched: _abc.Iterable[_builtins.str] | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "kind", b"kind", "matched", b"matched", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecommendationReason: _TypeAlias = RecommendationReason  # noqa: Y015
+
+@_typing.final
+class LoraRecommendation(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    SUGGESTED_WEIGHT_FIELD_NUMBER: _builtins.int
+    PROMPT_TAG_FIELD_NUMBER: _builtins.int
+    score: _builtins.float
+    """0..1: the sum of the reasons' parts (trigger words up to 0.40, tags 0.15, text similarity 0.25,
+    history 0.20).
+    """
+    suggested_weight: _builtins.float
+    """Its default weight where one was set, else the median weight it was used with, else 1.0."""
+    prompt_tag: _builtins.str
+    """The tag to add to a prompt: <lora:NAME:WEIGHT>."""
+    @_builtins.property
+    def lora(self) -> Global___Lora: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___RecommendationReason]: ...
+    def __init__(
+        self,
+        *,
+        lora: Global___Lora | None = ...,
+        score: _builtins.float = ...,
+        reasons: _abc.Iterable[Global___RecommendationReason] | None = ...,
+        suggested_weight: _builtins.float = ...,
+        prompt_tag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lora", b"lora"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lora", b"lora", "prompt_tag", b"prompt_tag", "reasons", b"reasons", "score", b"score", "suggested_weight", b"suggested_weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LoraRecommendation: _TypeAlias = LoraRecommendation  # noqa: Y015
+
+@_typing.final
+class RecommendLorasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECOMMENDATIONS_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    EMBEDDER_FIELD_NUMBER: _builtins.int
+    NOTICES_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model they were checked against."""
+    embedder: _builtins.str
+    """The text embedding model used (name and weights digest); empty when the ranking did without one."""
+    @_builtins.property
+    def recommendations(self) -> _containers.RepeatedCompositeFieldContainer[Global___LoraRecommendation]:
+        """Best first."""
+
+    @_builtins.property
+    def notices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """What limited the ranking (no embedding model installed, LoRAs still being embedded)."""
+
+    def __init__(
+        self,
+        *,
+        recommendations: _abc.Iterable[Global___LoraRecommendation] | None = ...,
+        model: _builtins.str = ...,
+        embedder: _builtins.str = ...,
+        notices: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedder", b"embedder", "model", b"model", "notices", b"notices", "recommendations", b"recommendations"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecommendLorasResponse: _TypeAlias = RecommendLorasResponse  # noqa: Y015
+
+@_typing.final
+class SimilarLorasRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    lora: _builtins.str
+    """The LoRA: its id, name or hash prefix."""
+    limit: _builtins.int
+    """0 = 10; at most 100."""
+    def __init__(
+        self,
+        *,
+        lora: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "lora", b"lora"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarLorasRequest: _TypeAlias = SimilarLorasRequest  # noqa: Y015
+
+@_typing.final
+class SimilarLora(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORA_FIELD_NUMBER: _builtins.int
+    SIMILARITY_FIELD_NUMBER: _builtins.int
+    similarity: _builtins.float
+    """Cosine similarity of the two LoRAs' text embeddings, -1..1."""
+    @_builtins.property
+    def lora(self) -> Global___Lora: ...
+    def __init__(
+        self,
+        *,
+        lora: Global___Lora | None = ...,
+        similarity: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lora", b"lora"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["lora", b"lora", "similarity", b"similarity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarLora: _TypeAlias = SimilarLora  # noqa: Y015
+
+@_typing.final
+class SimilarLorasResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LORAS_FIELD_NUMBER: _builtins.int
+    EMBEDDER_FIELD_NUMBER: _builtins.int
+    embedder: _builtins.str
+    @_builtins.property
+    def loras(self) -> _containers.RepeatedCompositeFieldContainer[Global___SimilarLora]:
+        """Nearest first."""
+
+    def __init__(
+        self,
+        *,
+        loras: _abc.Iterable[Global___SimilarLora] | None = ...,
+        embedder: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embedder", b"embedder", "loras", b"loras"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SimilarLorasResponse: _TypeAlias = SimilarLorasResponse  # noqa: Y015

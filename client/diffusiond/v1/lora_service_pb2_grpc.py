@@ -72,6 +72,16 @@ class LoraServiceStub:
                 request_serializer=diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasRequest.SerializeToString,
                 response_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasResponse.FromString,
                 _registered_method=True)
+        self.RecommendLoras = channel.unary_unary(
+                '/diffusiond.v1.LoraService/RecommendLoras',
+                request_serializer=diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasResponse.FromString,
+                _registered_method=True)
+        self.SimilarLoras = channel.unary_unary(
+                '/diffusiond.v1.LoraService/SimilarLoras',
+                request_serializer=diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasRequest.SerializeToString,
+                response_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasResponse.FromString,
+                _registered_method=True)
 
 
 class LoraServiceServicer:
@@ -127,6 +137,24 @@ class LoraServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecommendLoras(self, request, context):
+        """RecommendLoras ranks the LoRAs that fit a prompt and a model: only enabled, ready LoRAs made for
+        the model's base are listed, each with its score, the reasons and a suggested weight. Offline: by
+        trigger words, tags and training tags, the similarity of the prompt to each LoRA's text (a small
+        sentence embedding model on the CPU, when installed) and their uses with similar prompts in history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SimilarLoras(self, request, context):
+        """SimilarLoras lists the LoRAs of the same base nearest to one LoRA by their text embeddings
+        (FAILED_PRECONDITION without the embedding model).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoraServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +187,16 @@ def add_LoraServiceServicer_to_server(servicer, server):
                     servicer.BatchUpdateLoras,
                     request_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasRequest.FromString,
                     response_serializer=diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasResponse.SerializeToString,
+            ),
+            'RecommendLoras': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecommendLoras,
+                    request_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasResponse.SerializeToString,
+            ),
+            'SimilarLoras': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimilarLoras,
+                    request_deserializer=diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasRequest.FromString,
+                    response_serializer=diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -331,6 +369,60 @@ class LoraService:
             '/diffusiond.v1.LoraService/BatchUpdateLoras',
             diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasRequest.SerializeToString,
             diffusiond_dot_v1_dot_lora__service__pb2.BatchUpdateLorasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecommendLoras(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.LoraService/RecommendLoras',
+            diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasRequest.SerializeToString,
+            diffusiond_dot_v1_dot_lora__service__pb2.RecommendLorasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimilarLoras(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusiond.v1.LoraService/SimilarLoras',
+            diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasRequest.SerializeToString,
+            diffusiond_dot_v1_dot_lora__service__pb2.SimilarLorasResponse.FromString,
             options,
             channel_credentials,
             insecure,

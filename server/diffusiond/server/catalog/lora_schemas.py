@@ -25,6 +25,7 @@ class LoraRecord(BaseModel):
 	custom_triggers: bool
 	default_weight: float
 	enabled: bool
+	note: str = ''
 	added_at: datetime
 	last_used_at: datetime | None
 
@@ -42,3 +43,4 @@ class LoraChanges(BaseModel):
 	reset_triggers: bool = False
 	default_weight: float | None = None
 	enabled: bool | None = None
+	note: str | None = None

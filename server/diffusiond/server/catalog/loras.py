@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -12,7 +13,7 @@ from diffusiond.server.catalog.hasher import HashTask
 from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe, probe_lora_file
 from diffusiond.server.catalog.lora_schemas import LoraChanges, LoraRecord
 from diffusiond.server.catalog.rescan import guarded
-from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus
+from diffusiond.server.catalog.schemas import FileStamp, ModelBase, ModelInfo, ModelStatus, RefreshResult
 from diffusiond.server.errors import (
 	DiffusiondError,
 	FieldViolation,
@@ -93,6 +94,25 @@ class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
 		super().__init__(repo, loras_dir, LORAS, changed)
 		self.repo: LoraRepository = repo
 		self.loras_dir = loras_dir
+		self.listeners: list[Callable[[], None]] = []  # told after every change of the catalog (recommend/)
+
+	def _changed(self) -> None:
+		for listener in self.listeners:
+			listener()
+
+	async def refresh(self, restore: bool = False) -> RefreshResult:
+		result = await super().refresh(restore)
+		self._changed()
+		return result
+
+	async def update(self, ref: str, changes: LoraChanges) -> LoraRecord:
+		record = await super().update(ref, changes)
+		self._changed()
+		return record
+
+	async def delete(self, record: LoraRecord, delete_files: bool) -> None:
+		await super().delete(record, delete_files)
+		self._changed()
 
 	def _walk(self) -> list[FileStamp]:
 		return walk(self.loras_dir, LORA_SUFFIXES, False)
@@ -122,6 +142,7 @@ class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
 		)
 
 	async def browse(self, query: LoraQuery, offset: int, limit: int) -> Window[LoraRecord]:
+		await self.settled()
 		return window(
 			[record for record in await self.repo.of_base(query.base) if query.matches(record)], offset, limit
 		)
@@ -130,6 +151,7 @@ class LoraCatalog(FileCatalog[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
 		"""BatchUpdateLoras' enable/disable: by an exact reference, without the rescan an unknown name triggers."""
 		record = await self.get(ref, rescan=False)
 		await self.repo.update(record.id, LoraChanges(enabled=enabled))
+		self._changed()
 		return record
 
 	async def resolve(self, requests: list[LoraRequest], model: ModelInfo) -> list[ResolvedLora]:

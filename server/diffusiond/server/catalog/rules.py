@@ -16,6 +16,7 @@ MAX_DISPLAY_NAME = 512
 MAX_TAGS = 64
 MAX_WORD = 200  # one tag or trigger word
 MAX_TRIGGER_WORDS = 32
+MAX_NOTE = 4000  # a LoRA's note
 
 
 def clean_words(values: list[str]) -> list[str]:
@@ -89,4 +90,6 @@ def lora_changes_violations(changes: LoraChanges, prefix: str) -> list[FieldViol
 	found += words_violation(f'{prefix}.trigger_words', changes.trigger_words, MAX_TRIGGER_WORDS)
 	if changes.default_weight is not None and (problem := weight_problem(changes.default_weight)):
 		found.append(FieldViolation(field=f'{prefix}.default_weight', description=problem))
+	if changes.note is not None and (len(changes.note) > MAX_NOTE or '\x00' in changes.note):
+		found.append(FieldViolation(field=f'{prefix}.note', description=f'at most {MAX_NOTE} characters, no NUL'))
 	return found

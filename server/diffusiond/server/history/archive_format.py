@@ -51,6 +51,7 @@ class LoraEntry(BaseModel):
 	trigger_words: list[str] | None = None  # None: the suggested ones
 	default_weight: float = 1.0
 	enabled: bool = True
+	note: str = ''
 
 
 class CatalogContents(BaseModel):

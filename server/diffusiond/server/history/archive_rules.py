@@ -95,6 +95,7 @@ def _lora(entry: LoraEntry, prefix: str) -> tuple[LoraChanges, list[FieldViolati
 		reset_triggers=not triggers,
 		default_weight=entry.default_weight,
 		enabled=entry.enabled,
+		note=entry.note,
 	)
 	return changes, lora_changes_violations(changes, prefix)
 

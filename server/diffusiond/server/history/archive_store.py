@@ -85,6 +85,7 @@ class ArchiveRepository:
 					trigger_words=lora.trigger_words if lora.custom_triggers else None,
 					default_weight=lora.default_weight,
 					enabled=lora.enabled,
+					note=lora.note,
 				)
 				for lora in loras
 			],

@@ -10,7 +10,7 @@ from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import model_service_pb2 as model_pb
 
 _FORMATS = {fmt: lora_pb.LoraFormat.Value(f'LORA_FORMAT_{fmt.name}') for fmt in LoraFormat}
-UPDATABLE = ('display_name', 'tags', 'trigger_words', 'default_weight', 'enabled')
+UPDATABLE = ('display_name', 'tags', 'trigger_words', 'default_weight', 'enabled', 'note')
 
 
 def lora_to_pb(record: LoraRecord) -> lora_pb.Lora:
@@ -35,6 +35,7 @@ def lora_to_pb(record: LoraRecord) -> lora_pb.Lora:
 		tags=record.tags,
 		default_weight=record.default_weight,
 		enabled=record.enabled,
+		note=record.note,
 		size_bytes=record.size_bytes,
 		sha256=record.sha256 or '',
 		addnet_hash=record.addnet_hash or '',
@@ -69,6 +70,7 @@ def lora_changes_from_pb(request: lora_pb.UpdateLoraRequest) -> LoraChanges:
 		reset_triggers='trigger_words' in paths and not triggers,
 		default_weight=lora.default_weight if 'default_weight' in paths else None,
 		enabled=lora.enabled if 'enabled' in paths else None,
+		note=lora.note.strip() if 'note' in paths else None,
 	)
 	violations += lora_changes_violations(changes, 'lora')
 	if violations:

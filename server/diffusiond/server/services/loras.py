@@ -6,9 +6,12 @@ from google.rpc import code_pb2
 from diffusiond.server.catalog.loras import LoraCatalog, LoraQuery
 from diffusiond.server.error_status import status_code_for
 from diffusiond.server.errors import DiffusiondError, FieldViolation, InvalidArgumentError
+from diffusiond.server.recommend.recommender import Recommender
 from diffusiond.server.services.lora_convert import base_filter, lora_changes_from_pb, lora_to_pb
 from diffusiond.server.services.paging import decode_token, filter_text, next_token, page_size
+from diffusiond.server.services.recommend_convert import check_prompts, limit_of, recommendations_to_pb, similar_to_pb
 from diffusiond.server.services.refresh import refresh_counts
+from diffusiond.server.settings import LimitsSettings
 from diffusiond.v1 import lora_service_pb2 as lora_pb
 from diffusiond.v1 import lora_service_pb2_grpc as lora_grpc
 
@@ -23,8 +26,10 @@ def _required(value: str) -> str:
 
 
 class LoraService(lora_grpc.LoraServiceServicer):
-	def __init__(self, catalog: LoraCatalog) -> None:
+	def __init__(self, catalog: LoraCatalog, recommender: Recommender, limits: LimitsSettings) -> None:
 		self._catalog = catalog
+		self._recommender = recommender
+		self._limits = limits
 
 	async def ListLoras(self, request: lora_pb.ListLorasRequest, context: Context) -> lora_pb.ListLorasResponse:
 		query = LoraQuery(
@@ -83,3 +88,19 @@ class LoraService(lora_grpc.LoraServiceServicer):
 				result.reason, result.message = error.reason, error.message
 			results.append(result)
 		return lora_pb.BatchUpdateLorasResponse(results=results)
+
+	async def RecommendLoras(
+		self, request: lora_pb.RecommendLorasRequest, context: Context
+	) -> lora_pb.RecommendLorasResponse:
+		check_prompts(request, self._limits)
+		limit = limit_of(request.limit)
+		found = await self._recommender.recommend(request.prompt, request.negative_prompt, request.model, limit)
+		return recommendations_to_pb(found)
+
+	async def SimilarLoras(
+		self, request: lora_pb.SimilarLorasRequest, context: Context
+	) -> lora_pb.SimilarLorasResponse:
+		limit = limit_of(request.limit)
+		ref = _required(request.lora)
+		found = await self._recommender.similar(ref, limit)
+		return similar_to_pb(found, self._recommender.version)

@@ -19,8 +19,8 @@ def _missing(lora_id: str) -> LoraNotFoundError:
 
 def apply_lora_changes(row: LoraRow, changes: LoraChanges) -> bool:
 	"""Sets what `changes` sets; whether anything changed."""
-	before = (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words)
-	for field in ('display_name', 'tags', 'default_weight', 'enabled'):
+	before = (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words, row.note)
+	for field in ('display_name', 'tags', 'default_weight', 'enabled', 'note'):
 		value = getattr(changes, field)
 		if value is not None:
 			setattr(row, field, value)
@@ -28,7 +28,7 @@ def apply_lora_changes(row: LoraRow, changes: LoraChanges) -> bool:
 		row.trigger_words = None
 	elif changes.trigger_words is not None:
 		row.trigger_words = changes.trigger_words
-	return before != (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words)
+	return before != (row.display_name, list(row.tags), row.default_weight, row.enabled, row.trigger_words, row.note)
 
 
 class LoraRepository(FileRepository[LoraRow, LoraRecord, LoraProbe, LoraChanges]):
@@ -36,7 +36,7 @@ class LoraRepository(FileRepository[LoraRow, LoraRecord, LoraProbe, LoraChanges]
 		super().__init__(sessions, LoraRow, lora_of, _missing)
 
 	def _new_row(self, new: NewEntry[LoraProbe]) -> LoraRow:
-		row = LoraRow(id=new.id, name=new.name, display_name='', tags=[], added_at=new.added_at, hidden=False)
+		row = LoraRow(id=new.id, name=new.name, display_name='', tags=[], note='', added_at=new.added_at, hidden=False)
 		row.enabled, row.default_weight = True, 1.0
 		return row
 

@@ -44,6 +44,7 @@ def lora_of(row: LoraRow) -> LoraRecord:
 		custom_triggers=custom is not None,
 		default_weight=read.number('default_weight', row.default_weight, 0, MAX_WEIGHT, 1.0),
 		enabled=bool(row.enabled),
+		note=read.text('note', row.note),
 		added_at=read.time('added_at', row.added_at),
 		last_used_at=read.optional_time('last_used_at', row.last_used_at),
 	)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from diffusiond.server.store.types import StoredJSON, StoredTime
@@ -78,6 +78,7 @@ class LoraRow(Base):
 	display_name: Mapped[str] = mapped_column(String(512), default='')
 	tags: Mapped[list[str]] = mapped_column(StoredJSON, default=list)
 	trigger_words: Mapped[list[str] | None] = mapped_column(StoredJSON, default=None)  # None = the suggested ones
+	note: Mapped[str] = mapped_column(Text, default='')  # the user's: what it is for, how it works best
 	default_weight: Mapped[float] = mapped_column(Float, default=1.0)
 	enabled: Mapped[bool] = mapped_column(default=True)
 	hidden: Mapped[bool] = mapped_column(default=False)
@@ -106,6 +107,18 @@ class AssetColumns:
 	hidden: Mapped[bool] = mapped_column(default=False)
 	added_at: Mapped[datetime] = mapped_column(StoredTime)
 	last_used_at: Mapped[datetime | None] = mapped_column(StoredTime, default=None)
+
+
+class LoraVectorRow(Base):
+	"""A LoRA's text embedding for recommendations (recommend/), kept with the catalog; made again when its text or
+	the embedding model changes."""
+
+	__tablename__ = 'lora_vectors'
+
+	lora_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+	embedder: Mapped[str] = mapped_column(String(64))  # the model's name and weights' digest
+	text_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the text it embeds
+	vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
 
 
 class EmbeddingRow(AssetColumns, Base):
