@@ -67,30 +67,31 @@ def _history_share(usage: Usage | None) -> float:
 	return HISTORY_SHARE * (1.0 - math.exp(-usage.strength / 2)) if usage is not None else 0.0
 
 
-def _score(lora_id: str, found: Found, cosine: float | None, usage: Usage | None) -> float:
-	"""The sum of the reasons' shares (plain arithmetic: it runs for every candidate)."""
+def _shares(lora_id: str, found: Found, cosine: float | None, usage: Usage | None) -> tuple[float, float, float, float]:
+	"""Each reason's share: trigger words, tags, text similarity, history (plain arithmetic: it runs for every
+	candidate; `_reasons` explains the few listed)."""
 	triggers, tags = found.triggers.get(lora_id), found.tags.get(lora_id)
-	score = TRIGGER_SHARE * _shared(len(triggers)) if triggers else 0.0
-	score += TAG_SHARE * _shared(len(tags)) if tags else 0.0
-	return score + _text_share(cosine) + _history_share(usage)
+	return (
+		TRIGGER_SHARE * _shared(len(triggers)) if triggers else 0.0,
+		TAG_SHARE * _shared(len(tags)) if tags else 0.0,
+		_text_share(cosine),
+		_history_share(usage),
+	)
 
 
 def _reasons(lora_id: str, found: Found, cosine: float | None, usage: Usage | None) -> list[Reason]:
-	"""The reasons behind `_score`, for the LoRAs listed."""
+	"""The reasons behind the shares, for the LoRAs listed."""
+	trigger, tag, text, history = _shares(lora_id, found, cosine, usage)
 	reasons: list[Reason] = []
-	triggers = found.triggers.get(lora_id)
-	if triggers:
-		reasons.append(
-			Reason(kind=ReasonKind.TRIGGER_WORDS, score=TRIGGER_SHARE * _shared(len(triggers)), matched=triggers)
-		)
-	tags = found.tags.get(lora_id)
-	if tags:
-		reasons.append(Reason(kind=ReasonKind.TAGS, score=TAG_SHARE * _shared(len(tags)), matched=tags))
-	if cosine is not None and (share := _text_share(cosine)):
-		reasons.append(Reason(kind=ReasonKind.TEXT, score=share, detail=f'cosine similarity {cosine:.2f}'))
+	if trigger:
+		reasons.append(Reason(kind=ReasonKind.TRIGGER_WORDS, score=trigger, matched=found.triggers[lora_id]))
+	if tag:
+		reasons.append(Reason(kind=ReasonKind.TAGS, score=tag, matched=found.tags[lora_id]))
+	if text:
+		reasons.append(Reason(kind=ReasonKind.TEXT, score=text, detail=f'cosine similarity {cosine:.2f}'))
 	if usage is not None:
 		detail = f'used in {usage.uses} generation(s) with a similar prompt'
-		reasons.append(Reason(kind=ReasonKind.HISTORY, score=_history_share(usage), detail=detail))
+		reasons.append(Reason(kind=ReasonKind.HISTORY, score=history, detail=detail))
 	return reasons
 
 
@@ -111,7 +112,7 @@ def rank(
 	for record in candidates:
 		if record.id in unwanted:
 			continue
-		score = round(_score(record.id, found, query.similarities.get(record.id), uses.get(record.id)), 4)
+		score = round(sum(_shares(record.id, found, query.similarities.get(record.id), uses.get(record.id))), 4)
 		if score > 0:
 			ranked.append((-score, record.name, record))
 	ranked.sort(key=lambda item: (item[0], item[1]))

@@ -1,6 +1,7 @@
 """RecommendLoras and SimilarLoras: their requests checked, their answers as messages."""
 
 from diffusiond.server.errors import FieldViolation, InvalidArgumentError
+from diffusiond.server.jobs.generation_rules import prompt_checks
 from diffusiond.server.recommend.ranking import Reason, ReasonKind, Recommendation
 from diffusiond.server.recommend.recommender import Recommendations, Similar
 from diffusiond.server.services.lora_convert import lora_to_pb
@@ -32,11 +33,12 @@ def check_prompts(request: lora_pb.RecommendLorasRequest, limits: LimitsSettings
 	problems: list[FieldViolation] = []
 	if not request.prompt.strip():
 		problems.append(FieldViolation(field='prompt', description='prompt is required: the prompt to find LoRAs for'))
-	for field, text in (('prompt', request.prompt), ('negative_prompt', request.negative_prompt)):
-		if len(text) > limits.max_prompt_chars:
-			problems.append(
-				FieldViolation(field=field, description=f'{field} is longer than {limits.max_prompt_chars} characters')
-			)
+	texts = (('prompt', request.prompt), ('negative_prompt', request.negative_prompt))
+	problems += [
+		FieldViolation(field=field, description=problem)
+		for field, problem in prompt_checks(texts, limits)
+		if problem is not None
+	]
 	if problems:
 		raise InvalidArgumentError(problems)
 

@@ -31,9 +31,12 @@ class VectorRepository:
 			]
 
 	async def put(self, vectors: list[StoredVector]) -> None:
+		ids = [vector.lora_id for vector in vectors]
 		async with self._sessions.begin() as session:
+			query = select(LoraVectorRow).where(LoraVectorRow.lora_id.in_(ids))
+			rows = {row.lora_id: row for row in await session.scalars(query)}  # one read for the chunk
 			for vector in vectors:
-				row = await session.get(LoraVectorRow, vector.lora_id)
+				row = rows.get(vector.lora_id)
 				if row is None:
 					session.add(
 						LoraVectorRow(
