@@ -11,7 +11,7 @@ from diffusiond.server.catalog.lora_probe import LoraFormat, LoraProbe
 from diffusiond.server.catalog.lora_schemas import LoraRecord
 from diffusiond.server.catalog.loras import ResolvedLora
 from diffusiond.server.catalog.schemas import ModelInfo, ModelStatus
-from diffusiond.server.errors import InvalidArgumentError, QueueFullError
+from diffusiond.server.errors import InvalidArgumentError, JobFinishedError, QueueFullError
 from diffusiond.server.jobs.batching import partners
 from diffusiond.server.jobs.channel import EventChannel
 from diffusiond.server.jobs.estimate import Estimator
@@ -87,6 +87,17 @@ async def test_the_queue_puts_priority_jobs_ahead_in_their_own_order_and_numbers
 	assert [(info.job_id, info.position) for info in queue.snapshot()][:2] == [(urgent.id, 0), (urgent_two.id, 1)]
 	assert queue.cancel_queued() == [urgent_two.id, first.id, second.id]
 	assert (first.state, second.state, queue.depth) == (JobState.CANCELLED, JobState.CANCELLED, 0)
+
+
+async def test_a_running_job_whose_end_is_final_cannot_be_cancelled_before_the_worker_hands_it_back() -> None:
+	queue = JobQueue(8, Estimator())
+	job = _job(_spec())
+	queue.put(job)
+	assert queue.take() == [job]
+	job.state = JobState.CANCELLED  # its end is final; done() has not run yet
+	assert queue.snapshot() == [], 'ListJobs no longer shows it'
+	with pytest.raises(JobFinishedError, match='already finished \\(cancelled\\); nothing to cancel'):
+		queue.cancel(job.id)
 
 
 async def test_a_full_queue_says_how_long_the_jobs_ahead_take() -> None:

@@ -149,6 +149,8 @@ class JobQueue:
 		one delivers its image as it is at the next step."""
 		with self._lock:
 			job = self._find(job_id, 'nothing to cancel')
+			if job.finished:  # final, not yet handed back by the worker: ended, as snapshot() and ListJobs say
+				raise _finished(job_id, job.state, 'nothing to cancel')
 			if job in self._running:
 				if finish_early:
 					job.finish_early.set()
@@ -170,8 +172,7 @@ class JobQueue:
 			if job.id == job_id:
 				return job
 		if job_id in self._recent:
-			state = self._recent[job_id].value
-			raise JobFinishedError(f'job {job_id} already finished ({state}); {when_finished}')
+			raise _finished(job_id, self._recent[job_id], when_finished)
 		raise JobNotFoundError(f'job {job_id} is neither queued nor running; ListJobs shows the current jobs')
 
 	def _active(self) -> list[Queued]:
@@ -261,3 +262,7 @@ class JobQueue:
 	@property
 	def busy(self) -> bool:
 		return bool(self._running)
+
+
+def _finished(job_id: str, state: JobState, then: str) -> JobFinishedError:
+	return JobFinishedError(f'job {job_id} already finished ({state.value}); {then}')
